@@ -1,0 +1,72 @@
+/* Shared pieces of the segloss command-line program: option parsing, number parsing, errors,
+ * and loading/saving arrays. The CLI is the only code that prints or exits.
+ *
+ * Exit codes: 0 success, 1 runtime failure (files, data), 2 usage error (options, values). */
+#ifndef SEGLOSS_CLI_H
+#define SEGLOSS_CLI_H
+
+#include "segloss.h"
+
+#include <stdint.h>
+
+#define CLI_OK 0
+#define CLI_RUNTIME 1
+#define CLI_USAGE 2
+#define CLI_HELP (-1) /* --help was given and printed: exit 0 */
+
+/* One option of a subcommand. `value` receives the text of a valued option (NULL when absent);
+ * `flag` (for has_value == 0) is set to 1 when present. Both `--name value` and `--name=value`
+ * are accepted. */
+typedef struct {
+    const char *name; /* without the dashes */
+    int has_value;
+    const char **value;
+    int *flag;
+} cli_opt;
+
+/* Parse argv (argv[0] is the subcommand's name) against opts. Positional arguments go to pos
+ * (at most npos_max; *npos receives the count). Prints the usage text on --help and returns
+ * CLI_HELP; prints one line and returns CLI_USAGE on an unknown option, a missing value or too
+ * many positionals; CLI_OK otherwise. */
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
+              int nopts, const char **pos, int npos_max, int *npos);
+
+/* Print "segloss CMD: message" on stderr and return code. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int cli_fail(const char *cmd, int code, const char *fmt, ...);
+
+/* Number parsers: return CLI_OK, or print a line naming the option and return CLI_USAGE. */
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
+            int64_t *out);
+int cli_double(const char *cmd, const char *opt, const char *s, double *out);
+/* A comma-separated list of exactly n (n > 0) or, with n == 0, of 1..max finite numbers. */
+int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max, double *out,
+                int *count);
+/* "H,W" with 1 <= H, W <= max. */
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
+              int64_t *w);
+
+/* A required option is missing: print and return CLI_USAGE. */
+int cli_missing(const char *cmd, const char *opt);
+
+/* Load a .npy file; on failure print the library's message, return CLI_RUNTIME. */
+int cli_load(const char *cmd, const char *path, sl_array *a);
+/* Save a .npy file atomically; on failure print, return CLI_RUNTIME. */
+int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int64_t *shape,
+             const void *data);
+/* Report a library status: prints err.msg, returns CLI_RUNTIME (CLI_USAGE for SL_E_ARG and
+ * SL_E_PARSE). */
+int cli_status(const char *cmd, sl_status st, const sl_error *err);
+
+/* Subcommands. Each gets argv starting at its own name. */
+int cmd_draw(int argc, char **argv);
+int cmd_masks(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_drop(int argc, char **argv);
+int cmd_loss(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif

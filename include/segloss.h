@@ -1,0 +1,314 @@
+/* segloss.h - loss functions for semantic segmentation, with analytic gradients.
+ *
+ * The manual.
+ *
+ * Tensors
+ *   float32, contiguous, C order. An input is [N, C, spatial...] with 1 to 3 spatial axes
+ *   (so ndim is 3, 4 or 5). P is the product of the spatial sizes. A target is either
+ *     - a label map [N, spatial...] of int32 class indices (SL_TARGET_LABELS), or
+ *     - a per-class map of the input's own shape: one-hot or soft probabilities (SL_TARGET_PROBS).
+ *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
+ *   background (class 0) is always annotated whatever column 0 says.
+ *
+ * Inputs
+ *   SL_INPUT_LOGITS: softmax is taken inside, in log-softmax form (finite for any finite logit).
+ *   SL_INPUT_PROBS:  probabilities, Keras semantics: renormalised over classes, then clipped to
+ *                    [eps, 1 - eps]; the gradient is zero through clipped entries.
+ *
+ * Buffers
+ *   The caller owns every buffer: inputs, outputs and workspaces. Outputs are written, never
+ *   accumulated. No function here allocates inside a loss; the file readers and the spec parser
+ *   allocate what they return, and say so.
+ *
+ * Errors
+ *   Every function that can fail returns an sl_status (SL_OK == 0) and, when given an sl_error,
+ *   fills it with one line that names the problem. The library never prints and never exits.
+ *   There is no global state; randomness travels in an explicit sl_rng.
+ */
+#ifndef SEGLOSS_H
+#define SEGLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status and errors
+ */
+typedef enum {
+    SL_OK = 0,
+    SL_E_ARG,    /* an argument or option value is invalid */
+    SL_E_SHAPE,  /* shapes disagree, or a size is nonsense */
+    SL_E_LABEL,  /* a label is out of range */
+    SL_E_VALUE,  /* a data value is invalid: NaN, Inf, negative probability */
+    SL_E_NOMEM,  /* an allocation failed */
+    SL_E_IO,     /* a file could not be opened, read or written */
+    SL_E_FORMAT, /* a file is malformed or of an unsupported kind */
+    SL_E_PARSE   /* a loss spec does not parse, or names an unknown loss, key or value */
+} sl_status;
+
+#define SL_ERR_LEN 512
+typedef struct {
+    char msg[SL_ERR_LEN];
+} sl_error;
+
+/* A short name for a status ("ok", "bad argument", ...). */
+const char *sl_status_str(sl_status s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Shapes
+ */
+#define SL_MAX_DIMS 5
+typedef struct {
+    int ndim;
+    int64_t dim[SL_MAX_DIMS];
+} sl_shape;
+
+/* Product of the sizes (1 for ndim == 0). */
+int64_t sl_shape_numel(const sl_shape *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Options: one struct for every loss; each loss reads the keys it lists in the registry.
+ */
+typedef enum { SL_INPUT_LOGITS = 0, SL_INPUT_PROBS } sl_input_kind;
+typedef enum { SL_TARGET_LABELS = 0, SL_TARGET_PROBS } sl_target_kind;
+typedef enum { SL_REDUCE_MEAN = 0, SL_REDUCE_SUM, SL_REDUCE_NONE } sl_reduction;
+typedef enum { SL_DENOM_ALL = 0, SL_DENOM_VALID } sl_denominator;
+typedef enum { SL_IMPL_FAST = 0, SL_IMPL_REF } sl_impl;
+
+typedef struct {
+    sl_reduction reduction;     /* mean (default), sum, none */
+    int64_t ignore_index;       /* label to ignore (default -100) */
+    double label_smoothing;     /* in [0, 1] (default 0) */
+    double eps;                 /* probability clip for SL_INPUT_PROBS (default 1e-7) */
+    sl_denominator denominator; /* missing_ce: all (default) or valid pixels */
+    const double *weight;       /* per-class weights, NULL for all ones; not owned */
+    int64_t nweight;            /* length of weight; must equal C when weight != NULL */
+} sl_options;
+
+/* Fill with the defaults above. */
+void sl_options_default(sl_options *o);
+
+/* ---------------------------------------------------------------------------------------------
+ * A batch: what a loss scores.
+ */
+typedef struct {
+    sl_shape shape;            /* input shape [N, C, spatial...] */
+    const float *input;        /* logits or probabilities, numel(shape) values */
+    sl_input_kind input_kind;
+    sl_target_kind target_kind;
+    const int32_t *labels;     /* [N, spatial...] when target_kind == SL_TARGET_LABELS */
+    const float *target;       /* [N, C, spatial...] when target_kind == SL_TARGET_PROBS */
+    const uint8_t *annotated;  /* [N, C] 0/1, or NULL to infer from the target */
+} sl_batch;
+
+/* What a loss writes. Set grad and loss_map to NULL when not wanted. */
+typedef struct {
+    double loss;          /* out: the reduced value; with SL_REDUCE_NONE, the sum of the map */
+    float *grad;          /* out, optional: d(loss)/d(input), numel(shape) floats; with
+                             SL_REDUCE_NONE, the gradient of the sum of the map */
+    float *loss_map;      /* out, optional: the unreduced losses, sl_loss_map_shape() */
+    void *workspace;      /* scratch owned by the caller, at least sl_*_workspace_size() bytes */
+    size_t workspace_size;
+} sl_output;
+
+/* ---------------------------------------------------------------------------------------------
+ * The loss registry. A loss is a file in src/ and one line in src/registry.c; the CLI, the tests
+ * and the trainer read this table.
+ */
+typedef enum { SL_PARAM_NUMBER = 0, SL_PARAM_INT, SL_PARAM_LIST, SL_PARAM_WORD } sl_param_type;
+
+typedef struct {
+    const char *key;      /* e.g. "ignore_index" */
+    sl_param_type type;
+    const char *def;      /* the default, as written in a spec */
+    const char *words;    /* SL_PARAM_WORD: the valid words, '|'-separated */
+    const char *help;     /* one line */
+} sl_param_info;
+
+typedef enum { SL_MAP_PIXEL = 0, SL_MAP_IMAGE_CLASS } sl_map_kind;
+
+typedef struct sl_loss_info sl_loss_info;
+typedef sl_status (*sl_loss_fn)(const sl_loss_info *loss, const sl_options *opt,
+                                const sl_batch *b, sl_output *out, sl_error *err);
+
+struct sl_loss_info {
+    const char *name;            /* as written in a spec */
+    const char *summary;         /* one line */
+    const sl_param_info *params; /* the keys it takes */
+    int nparams;
+    sl_map_kind map;             /* per pixel [N, spatial...] or per (image, class) [N, C] */
+    sl_loss_fn fast;             /* the fast implementation */
+    sl_loss_fn ref;              /* the plain double-precision reference */
+    size_t (*workspace)(const sl_batch *b); /* bytes of scratch it needs */
+};
+
+int sl_loss_count(void);
+const sl_loss_info *sl_loss_at(int i);
+const sl_loss_info *sl_loss_find(const char *name); /* NULL when unknown */
+
+/* The shape of a loss's unreduced map for a batch. */
+void sl_loss_map_shape(const sl_loss_info *loss, const sl_batch *b, sl_shape *out);
+/* Bytes of workspace sl_loss_eval needs for this loss and batch. */
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_batch *b);
+
+/* Check the batch and options, then run one loss. Writes out->loss, and out->grad and
+ * out->loss_map when they are not NULL. */
+sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_impl impl, sl_output *out, sl_error *err);
+
+/* Check a batch for one loss without running it: shapes, finite values, probabilities,
+ * labels, annotation matrix, option values. sl_loss_eval calls it. */
+sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                         sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The loss spec language: `[k*]name[(key=value,...)]` terms joined by `+`. Values are numbers,
+ * lists `[a,b,...]` or words. Examples: `ce(weight=[0.2,1,1,2],ignore_index=255)`,
+ * `0.5*ce + missing_ce(denominator=valid)`.
+ */
+typedef struct sl_spec sl_spec; /* opaque; owns its option lists */
+
+/* Parse text into *out (allocated; free with sl_spec_free). */
+sl_status sl_spec_parse(const char *text, sl_spec **out, sl_error *err);
+void sl_spec_free(sl_spec *s);
+int sl_spec_nterms(const sl_spec *s);
+/* Term i: its factor, its loss and its options (valid while s lives). */
+void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
+                  const sl_options **opt);
+/* Bytes of workspace sl_spec_eval needs. */
+size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b);
+/* The map shape of a spec: its terms' common map shape. SL_E_ARG when they differ. */
+sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, sl_error *err);
+/* Evaluate sum_i k_i * loss_i. Maps and gradients are summed the same way. */
+sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
+                       sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Random numbers: MT19937, compatible with numpy's legacy np.random (RandomState):
+ * sl_rng_seed(s) then sl_rng_randint(r, 90) gives np.random.seed(s); np.random.randint(90).
+ */
+typedef struct {
+    uint32_t mt[624];
+    int mti;
+    int has_gauss;
+    double gauss;
+} sl_rng;
+
+void sl_rng_seed(sl_rng *r, uint32_t seed);
+uint32_t sl_rng_u32(sl_rng *r);
+double sl_rng_uniform(sl_rng *r);              /* [0, 1), as np.random.random_sample */
+int64_t sl_rng_randint(sl_rng *r, int64_t high); /* [0, high), as np.random.randint(high) */
+double sl_rng_normal(sl_rng *r);               /* N(0, 1), as np.random.standard_normal */
+
+/* ---------------------------------------------------------------------------------------------
+ * Drawing, pixel-identical to scikit-image 0.19 skimage.draw with shape=(h, w): pixels inside
+ * the shape are set to 1 in img (uint8 [h, w], row-major); others are left alone.
+ */
+sl_status sl_draw_ellipse(uint8_t *img, int64_t h, int64_t w, double r, double c,
+                          double r_radius, double c_radius, double rotation, sl_error *err);
+sl_status sl_draw_polygon(uint8_t *img, int64_t h, int64_t w, const double *rows,
+                          const double *cols, int64_t npoints, sl_error *err);
+sl_status sl_draw_disk(uint8_t *img, int64_t h, int64_t w, double r, double c, double radius,
+                       sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The post's data.
+ */
+#define SL_NOBJ 3    /* ellipse, square, circle */
+#define SL_NCLASS 4  /* background + the three objects */
+
+/* The seed's genMasks(N, 3, H, W) exactly as Python 2.7 computes it (integer division, no
+ * clipping: negative indices wrap as numpy's do). masks: uint8 [n, 3, h, w], written whole.
+ * angles: n rotations in whole degrees 0..89, or NULL to draw them as
+ * np.random.randint(90) from rng, one per image in order. */
+sl_status sl_masks_generate(uint8_t *masks, int64_t n, int64_t h, int64_t w, const int *angles,
+                            sl_rng *rng, sl_error *err);
+
+/* Label map from masks [n, nobj, p]: 0 background, object k -> k + 1, later objects on top. */
+void sl_masks_to_labels(const uint8_t *masks, int64_t n, int64_t nobj, int64_t p,
+                        int32_t *labels);
+/* One-hot [n, nclass, p] of a label map [n, p] whose labels are in [0, nclass). */
+void sl_labels_to_onehot(const int32_t *labels, int64_t n, int64_t nclass, int64_t p,
+                         float *onehot);
+
+/* Simulated "typical model predictions": probabilities close to the ground truth with soft
+ * edges and noise. They predict every object present in the labels. */
+typedef struct {
+    double edge;       /* Gaussian blur sigma of the class maps, in pixels (default 1.5) */
+    double confidence; /* logit scale: larger is more confident (default 4.0) */
+    double noise;      /* std of Gaussian noise added to logits (default 0.5) */
+} sl_predict_options;
+void sl_predict_options_default(sl_predict_options *o);
+/* Bytes of workspace for sl_simulate_predictions. */
+size_t sl_predict_workspace_size(int64_t nclass, int64_t h, int64_t w);
+/* labels [n, h, w] in [0, nclass) -> probs [n, nclass, h, w]. */
+sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t nclass, int64_t h,
+                                  int64_t w, const sl_predict_options *o, sl_rng *rng,
+                                  float *probs, void *workspace, size_t workspace_size,
+                                  sl_error *err);
+
+/* Drop k annotations as in the post: k distinct (image, object class) pairs, chosen uniformly
+ * from those present in labels [n, p], are set to background. dropped (2*k ints, may be NULL)
+ * receives the pairs in the order chosen. SL_E_ARG when fewer than k objects are present. */
+sl_status sl_drop_annotations(int32_t *labels, int64_t n, int64_t nclass, int64_t p, int64_t k,
+                              sl_rng *rng, int64_t *dropped, sl_error *err);
+
+/* Annotation matrix [n, nclass] inferred from a label map [n, p]: background always, class c
+ * when some pixel of image n is labelled c. Labels outside [0, nclass) are skipped. */
+void sl_annotated_from_labels(const int32_t *labels, int64_t n, int64_t nclass, int64_t p,
+                              uint8_t *annotated);
+
+/* ---------------------------------------------------------------------------------------------
+ * Arrays and .npy files (numpy format versions 1 to 3; little-endian; C order).
+ */
+typedef enum { SL_DT_F32 = 0, SL_DT_F64, SL_DT_U8, SL_DT_I32, SL_DT_I64 } sl_dtype;
+#define SL_NPY_MAX_DIMS 32
+
+typedef struct {
+    sl_dtype dtype;
+    int ndim;
+    int64_t shape[SL_NPY_MAX_DIMS];
+    void *data; /* numel * sl_dtype_size(dtype) bytes, owned by the array */
+} sl_array;
+
+size_t sl_dtype_size(sl_dtype t);
+const char *sl_dtype_name(sl_dtype t); /* "float32", ... */
+int64_t sl_array_numel(const sl_array *a);
+/* Allocate a zeroed array. */
+sl_status sl_array_alloc(sl_array *a, sl_dtype t, int ndim, const int64_t *shape, sl_error *err);
+void sl_array_free(sl_array *a);
+
+/* Parse a .npy image in memory; the array gets its own copy of the data. */
+sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err);
+/* Read a .npy file. Errors name the file. */
+sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err);
+/* Write a .npy file (version 1.0) atomically: a temporary file in the same directory, then
+ * rename; on failure nothing is left behind. */
+sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pictures, like the post's figures: one colour per class, images side by side.
+ */
+/* RGB of class c (c >= 0): background black, then distinct colours. */
+void sl_class_colour(int64_t c, uint8_t rgb[3]);
+/* Size of a strip of n images of h x w with a gap of `gap` pixels between them. */
+void sl_strip_size(int64_t n, int64_t h, int64_t w, int64_t gap, int64_t *out_h,
+                   int64_t *out_w);
+/* Render label maps [n, h, w] into rgb (out_h * out_w * 3 bytes, from sl_strip_size). */
+void sl_render_labels(const int32_t *labels, int64_t n, int64_t h, int64_t w, int64_t gap,
+                      uint8_t *rgb);
+/* Render per-class probabilities [n, nclass, h, w]: each pixel mixes class colours by p. */
+void sl_render_probs(const float *probs, int64_t n, int64_t nclass, int64_t h, int64_t w,
+                     int64_t gap, uint8_t *rgb);
+/* Write an 8-bit RGB PNG atomically (temporary file, then rename). */
+sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w,
+                       sl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEGLOSS_H */

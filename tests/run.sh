@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test: the C test programs, the CLI error tests and, unless SKIP_PYTHON=1, the
+# cross-checks against PyTorch, numpy and scikit-image. Each prints "name: N passed, M failed";
+# this script adds them up, prints the total as its last line, and fails when anything failed.
+set -u
+BUILD=${BUILD:-build}
+export SEGLOSS="$PWD/$BUILD/segloss"
+PY=/usr/bin/python3
+total_p=0
+total_f=0
+log=$(mktemp)
+run() {
+    local name=$1
+    shift
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    local rc=$?
+    cat "$log"
+    local line
+    line=$(grep -E '^[A-Za-z0-9_./ -]*: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        local p f
+        p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/')
+        total_p=$((total_p + p))
+        total_f=$((total_f + f))
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "$name exited $rc"
+            total_f=$((total_f + 1))
+        fi
+    else
+        echo "$name exited $rc without a summary"
+        total_f=$((total_f + 1))
+    fi
+}
+for t in "$BUILD"/tests/*; do
+    [ -x "$t" ] && run "$(basename "$t")" "$t"
+done
+run cli_errors bash tests/cli_errors.sh
+if [ "${SKIP_PYTHON:-0}" != 1 ]; then
+    for s in tests/check_*.py; do
+        [ -f "$s" ] && run "$(basename "$s" .py)" "$PY" "$s"
+    done
+fi
+rm -f "$log"
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]
