@@ -144,6 +144,9 @@ struct sl_loss_info {
     sl_loss_fn fast;             /* the fast implementation */
     sl_loss_fn ref;              /* the plain double-precision reference */
     size_t (*workspace)(const sl_batch *b); /* bytes of scratch it needs */
+    /* Checks of its own beyond the common ones (may be NULL). */
+    sl_status (*check)(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_error *err);
 };
 
 int sl_loss_count(void);

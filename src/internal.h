@@ -24,3 +24,64 @@ sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const v
                            size_t blen, sl_error *err);
 
 #endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-pixel machinery of the cross-entropy family (src/pixel.c).
+ *
+ * A loss of this family is a function of each pixel's log-probability vector logp[C]. The fast
+ * path works on blocks of SL_BLOCK pixels of one image: sl__logp_block fills logp (and what the
+ * backward pass needs), the loss writes g = dL/dlogp for the block, and sl__chain_block turns g
+ * into dL/dinput in the same pass. The reference path does the same one pixel at a time in
+ * double precision.
+ */
+#define SL_BLOCK 64
+
+typedef struct {
+    float *logp; /* [C][SL_BLOCK] */
+    float *g;    /* [C][SL_BLOCK] dL/dlogp */
+    float *u;    /* [C][SL_BLOCK] probabilities: renormalised, unclipped (SL_INPUT_PROBS) */
+    float *s;    /* [SL_BLOCK] per-pixel sum of the input probabilities */
+} sl__block;
+
+typedef struct {
+    double *logp, *g, *u; /* [C] each */
+    double s;
+} sl__pixel;
+
+/* Bytes of block + pixel scratch for C classes (includes alignment slack). */
+size_t sl__scratch_size(int64_t C);
+/* Carve the scratch out of mem (at least sl__scratch_size bytes). Returns the bytes used. */
+size_t sl__scratch_init(void *mem, int64_t C, sl__block *blk, sl__pixel *px);
+
+/* x points at pixel 0 of the block in class 0 of one image; classes are P apart. */
+void sl__logp_block(const float *x, int64_t P, int64_t C, int64_t nb, sl_input_kind kind,
+                    double eps, sl__block *blk);
+/* grad points like x; writes dL/dinput for nb pixels from blk->g. */
+void sl__chain_block(const sl__block *blk, int64_t P, int64_t C, int64_t nb, sl_input_kind kind,
+                     double eps, float *grad);
+
+/* The same for one pixel in double precision (reference path). */
+void sl__logp_pixel(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
+                    sl__pixel *px);
+void sl__chain_pixel(const sl__pixel *px, int64_t P, int64_t C, sl_input_kind kind, double eps,
+                     float *grad);
+
+/* Index of the largest input value of a pixel (lowest index on ties). */
+int64_t sl__argmax_pixel(const float *x, int64_t P, int64_t C);
+
+/* Annotation matrix of a batch: b->annotated if given (column 0 forced to 1), else inferred
+ * from the target: class c >= 1 is annotated in image n when some pixel is labelled c (label
+ * map) or has target_c > 0 (per-class map). ann: [N * C] bytes. */
+void sl__annotated(const sl_batch *b, uint8_t *ann);
+
+/* Weight of class c. */
+static inline double sl__w(const sl_options *o, int64_t c)
+{
+    return o->weight ? o->weight[c] : 1.0;
+}
+
+/* Align a byte count up to 64. */
+static inline size_t sl__align(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}

@@ -1,0 +1,324 @@
+/* segloss loss: evaluate a loss spec on .npy files; segloss list: the registry. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char loss_usage[] =
+    "usage: segloss loss SPEC --input X.npy --target T.npy [options]\n"
+    "\n"
+    "Evaluates SPEC (e.g. 'ce', 'ce(weight=[0.2,1,1,2],ignore_index=255)',\n"
+    "'0.5*ce + missing_ce(denominator=valid)'; see segloss list) on the input and target.\n"
+    "\n"
+    "  --input X.npy          float32/float64 [N, C, spatial...], 1 to 3 spatial axes\n"
+    "  --target T.npy         label map [N, spatial...] (integers), or a per-class map of the\n"
+    "                         input's shape (one-hot or probabilities)\n"
+    "  --input-kind KIND      logits (default; softmax inside) or probs (Keras: renormalised,\n"
+    "                         clipped to [eps, 1 - eps])\n"
+    "  --annotated A.npy      [N, C] 0/1: which classes are annotated in which image\n"
+    "                         (default: inferred from the target)\n"
+    "  --grad G.npy           write d(loss)/d(input), float32 of the input's shape\n"
+    "                         (reduction=none: the gradient of the sum of the map)\n"
+    "  --loss-map M.npy       write the unreduced losses, float32 [N, spatial...]\n"
+    "  --impl fast|ref        the fast implementation (default) or the double-precision\n"
+    "                         reference\n"
+    "  --json                 print one JSON object; its field `loss` is the reduced value\n";
+
+static void shape_of(const sl_array *a, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < a->ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)a->shape[i]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+}
+
+/* Convert a numeric array to float32 (a new buffer). */
+static float *to_f32(const sl_array *a)
+{
+    int64_t n = sl_array_numel(a);
+    float *f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!f) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        switch (a->dtype) {
+        case SL_DT_F32: f[i] = ((const float *)a->data)[i]; break;
+        case SL_DT_F64: f[i] = (float)((const double *)a->data)[i]; break;
+        case SL_DT_U8: f[i] = ((const uint8_t *)a->data)[i]; break;
+        case SL_DT_I32: f[i] = (float)((const int32_t *)a->data)[i]; break;
+        case SL_DT_I64: f[i] = (float)((const int64_t *)a->data)[i]; break;
+        }
+    }
+    return f;
+}
+
+/* Element i of a numeric array as a double. */
+static double elem(const sl_array *a, int64_t i)
+{
+    switch (a->dtype) {
+    case SL_DT_F32: return ((const float *)a->data)[i];
+    case SL_DT_F64: return ((const double *)a->data)[i];
+    case SL_DT_U8: return ((const uint8_t *)a->data)[i];
+    case SL_DT_I32: return ((const int32_t *)a->data)[i];
+    case SL_DT_I64: return (double)((const int64_t *)a->data)[i];
+    }
+    return 0;
+}
+
+/* Labels as int32; values that are not integers, or do not fit, are errors. */
+static int to_labels(const char *path, const sl_array *a, int32_t **out)
+{
+    int64_t n = sl_array_numel(a);
+    int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (!y) return cli_fail("loss", CLI_RUNTIME, "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        double v = a->dtype == SL_DT_I64 ? 0.0 : elem(a, i);
+        if (a->dtype == SL_DT_I64) {
+            int64_t w = ((const int64_t *)a->data)[i];
+            if (w < INT32_MIN || w > INT32_MAX) {
+                free(y);
+                return cli_fail("loss", CLI_RUNTIME,
+                                "%s: label %lld at flat index %lld is out of range", path,
+                                (long long)w, (long long)i);
+            }
+            y[i] = (int32_t)w;
+            continue;
+        }
+        if (!isfinite(v) || v != floor(v) || v < INT32_MIN || v > INT32_MAX) {
+            free(y);
+            return cli_fail("loss", CLI_RUNTIME,
+                            "%s: label map value %g at flat index %lld is not an integer label",
+                            path, v, (long long)i);
+        }
+        y[i] = (int32_t)v;
+    }
+    *out = y;
+    return CLI_OK;
+}
+
+static void json_number(double v)
+{
+    if (isnan(v))
+        printf("NaN");
+    else if (isinf(v))
+        printf(v > 0 ? "Infinity" : "-Infinity");
+    else
+        printf("%.17g", v);
+}
+
+int cmd_loss(int argc, char **argv)
+{
+    const char *input = NULL, *target = NULL, *kind = NULL, *annot = NULL, *gradp = NULL,
+               *mapp = NULL, *impl_s = NULL;
+    int json = 0;
+    cli_opt opts[] = {
+        {"input", 1, &input, NULL},       {"target", 1, &target, NULL},
+        {"input-kind", 1, &kind, NULL},   {"annotated", 1, &annot, NULL},
+        {"grad", 1, &gradp, NULL},        {"loss-map", 1, &mapp, NULL},
+        {"impl", 1, &impl_s, NULL},       {"json", 0, NULL, &json},
+    };
+    const char *pos[1];
+    int npos;
+    int rc = cli_parse("loss", loss_usage, argc, argv, opts, 8, pos, 1, &npos);
+    if (rc != CLI_OK) return rc;
+    if (npos < 1)
+        return cli_fail("loss", CLI_USAGE, "a loss spec is required (see segloss loss --help)");
+    if (!input) return cli_missing("loss", "input");
+    if (!target) return cli_missing("loss", "target");
+    sl_input_kind ik = SL_INPUT_LOGITS;
+    if (kind) {
+        if (strcmp(kind, "logits") == 0) ik = SL_INPUT_LOGITS;
+        else if (strcmp(kind, "probs") == 0) ik = SL_INPUT_PROBS;
+        else
+            return cli_fail("loss", CLI_USAGE, "--input-kind must be logits or probs, got '%s'",
+                            kind);
+    }
+    sl_impl impl = SL_IMPL_FAST;
+    if (impl_s) {
+        if (strcmp(impl_s, "fast") == 0) impl = SL_IMPL_FAST;
+        else if (strcmp(impl_s, "ref") == 0) impl = SL_IMPL_REF;
+        else return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
+    }
+    sl_error err;
+    sl_spec *spec = NULL;
+    sl_status st = sl_spec_parse(pos[0], &spec, &err);
+    if (st != SL_OK) return cli_status("loss", st, &err);
+
+    sl_array x = {0}, t = {0}, a = {0};
+    float *xf = NULL, *tf = NULL, *grad = NULL, *map = NULL;
+    int32_t *labels = NULL;
+    uint8_t *ann = NULL;
+    void *ws = NULL;
+    char sx[160], stt[160], sa[160];
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+
+    if ((rc = cli_load("loss", input, &x)) != CLI_OK) goto done;
+    shape_of(&x, sx, sizeof sx);
+    if (x.dtype != SL_DT_F32 && x.dtype != SL_DT_F64) {
+        rc = cli_fail("loss", CLI_RUNTIME, "%s: input dtype %s is not supported: need float32 "
+                      "or float64", input, sl_dtype_name(x.dtype));
+        goto done;
+    }
+    if (x.ndim < 3 || x.ndim > 5) {
+        rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s: need [N, C, spatial...] with 1 "
+                      "to 3 spatial axes", input, sx);
+        goto done;
+    }
+    for (int i = 0; i < x.ndim; i++)
+        if (x.shape[i] < 1) {
+            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input,
+                          sx, i);
+            goto done;
+        }
+    if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
+    shape_of(&t, stt, sizeof stt);
+    int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1;
+    for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
+    for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
+    if (!same && !lab) {
+        rc = cli_fail("loss", CLI_RUNTIME,
+                      "%s: target shape %s matches neither the input's %s (per-class map) nor "
+                      "[N, spatial...] (label map)", target, stt, sx);
+        goto done;
+    }
+    b.shape.ndim = x.ndim;
+    for (int i = 0; i < x.ndim; i++) b.shape.dim[i] = x.shape[i];
+    b.input_kind = ik;
+    xf = to_f32(&x);
+    if (!xf) {
+        rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    b.input = xf;
+    if (same) {
+        b.target_kind = SL_TARGET_PROBS;
+        if (!(tf = to_f32(&t))) {
+            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        b.target = tf;
+    } else {
+        b.target_kind = SL_TARGET_LABELS;
+        if ((rc = to_labels(target, &t, &labels)) != CLI_OK) goto done;
+        b.labels = labels;
+    }
+    if (annot) {
+        if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
+        shape_of(&a, sa, sizeof sa);
+        if (a.ndim != 2 || a.shape[0] != x.shape[0] || a.shape[1] != x.shape[1]) {
+            rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
+                          "[%lld, %lld]", annot, sa, (long long)x.shape[0],
+                          (long long)x.shape[1]);
+            goto done;
+        }
+        int64_t na = sl_array_numel(&a);
+        ann = malloc((size_t)na);
+        if (!ann) {
+            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < na; i++) {
+            double v = elem(&a, i);
+            if (v != 0.0 && v != 1.0) {
+                rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix [%lld, %lld] = %g: "
+                              "must be 0 or 1", annot, (long long)(i / a.shape[1]),
+                              (long long)(i % a.shape[1]), v);
+                goto done;
+            }
+            ann[i] = (uint8_t)v;
+        }
+        b.annotated = ann;
+    }
+
+    sl_shape ms;
+    if (mapp) {
+        st = sl_spec_map_shape(spec, &b, &ms, &err);
+        if (st != SL_OK) {
+            rc = cli_status("loss", st, &err);
+            goto done;
+        }
+    }
+    int64_t numel = sl_shape_numel(&b.shape);
+    size_t wsz = sl_spec_workspace_size(spec, &b);
+    ws = malloc(wsz ? wsz : 1);
+    if (gradp) grad = malloc((size_t)numel * sizeof(float));
+    if (mapp) map = malloc((size_t)sl_shape_numel(&ms) * sizeof(float));
+    if (!ws || (gradp && !grad) || (mapp && !map)) {
+        rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    sl_output out = {0.0, grad, map, ws, wsz};
+    st = sl_spec_eval(spec, &b, impl, &out, &err);
+    if (st != SL_OK) {
+        rc = cli_status("loss", st, &err);
+        goto done;
+    }
+    if (gradp) {
+        int64_t gs[SL_MAX_DIMS];
+        for (int i = 0; i < b.shape.ndim; i++) gs[i] = b.shape.dim[i];
+        if ((rc = cli_save("loss", gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK) goto done;
+    }
+    if (mapp) {
+        int64_t mshape[SL_MAX_DIMS];
+        for (int i = 0; i < ms.ndim; i++) mshape[i] = ms.dim[i];
+        if ((rc = cli_save("loss", mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) {
+            if (gradp) unlink(gradp); /* all outputs or none */
+            goto done;
+        }
+    }
+    if (json) {
+        printf("{\"loss\": ");
+        json_number(out.loss);
+        printf(", \"spec\": \"");
+        for (const char *p = pos[0]; *p; p++) {
+            if (*p == '"' || *p == '\\') putchar('\\');
+            if ((unsigned char)*p >= 0x20) putchar(*p);
+        }
+        printf("\", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
+               "\"shape\": %s}\n",
+               impl == SL_IMPL_REF ? "ref" : "fast", ik == SL_INPUT_PROBS ? "probs" : "logits",
+               same ? "per-class" : "labels", sx);
+    } else {
+        printf("%.9g\n", out.loss);
+    }
+    rc = CLI_OK;
+done:
+    sl_spec_free(spec);
+    sl_array_free(&x);
+    sl_array_free(&t);
+    sl_array_free(&a);
+    free(xf);
+    free(tf);
+    free(labels);
+    free(ann);
+    free(ws);
+    free(grad);
+    free(map);
+    return rc;
+}
+
+static const char list_usage[] =
+    "usage: segloss list\n\nEvery loss with its parameters, their defaults and a description.\n";
+
+int cmd_list(int argc, char **argv)
+{
+    const char *pos[1];
+    int npos;
+    int rc = cli_parse("list", list_usage, argc, argv, NULL, 0, pos, 0, &npos);
+    if (rc != CLI_OK) return rc;
+    for (int i = 0; i < sl_loss_count(); i++) {
+        const sl_loss_info *l = sl_loss_at(i);
+        printf("%s\n    %s\n", l->name, l->summary);
+        for (int k = 0; k < l->nparams; k++) {
+            const sl_param_info *p = &l->params[k];
+            char def[96];
+            snprintf(def, sizeof def, "%s=%s", p->key, p->def);
+            printf("    %-24s %s%s%s%s\n", def, p->help, p->words ? " (" : "",
+                   p->words ? p->words : "", p->words ? ")" : "");
+        }
+        if (i + 1 < sl_loss_count()) printf("\n");
+    }
+    return CLI_OK;
+}

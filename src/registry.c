@@ -1,0 +1,195 @@
+/* The loss registry, and the checks and dispatch every loss goes through. A new loss is a file
+ * in src/ and one line in `losses` below. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+extern const sl_loss_info sl__loss_ce;
+extern const sl_loss_info sl__loss_missing_ce;
+extern const sl_loss_info sl__loss_marginal_ce;
+
+static const sl_loss_info *const losses[] = {
+    &sl__loss_ce,
+    &sl__loss_missing_ce,
+    &sl__loss_marginal_ce,
+};
+
+int sl_loss_count(void)
+{
+    return (int)(sizeof losses / sizeof losses[0]);
+}
+
+const sl_loss_info *sl_loss_at(int i)
+{
+    return i >= 0 && i < sl_loss_count() ? losses[i] : NULL;
+}
+
+const sl_loss_info *sl_loss_find(const char *name)
+{
+    for (int i = 0; i < sl_loss_count(); i++)
+        if (strcmp(losses[i]->name, name) == 0) return losses[i];
+    return NULL;
+}
+
+void sl_options_default(sl_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->reduction = SL_REDUCE_MEAN;
+    o->ignore_index = -100;
+    o->label_smoothing = 0.0;
+    o->eps = 1e-7;
+    o->denominator = SL_DENOM_ALL;
+    o->weight = NULL;
+    o->nweight = 0;
+}
+
+static int takes(const sl_loss_info *loss, const char *key)
+{
+    for (int i = 0; i < loss->nparams; i++)
+        if (strcmp(loss->params[i].key, key) == 0) return 1;
+    return 0;
+}
+
+void sl_loss_map_shape(const sl_loss_info *loss, const sl_batch *b, sl_shape *out)
+{
+    if (loss->map == SL_MAP_IMAGE_CLASS) {
+        out->ndim = 2;
+        out->dim[0] = b->shape.dim[0];
+        out->dim[1] = b->shape.dim[1];
+        return;
+    }
+    out->ndim = b->shape.ndim - 1;
+    out->dim[0] = b->shape.dim[0];
+    for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
+}
+
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_batch *b)
+{
+    return loss->workspace ? loss->workspace(b) : 0;
+}
+
+/* Options a user can set wrongly. */
+static sl_status check_options(const sl_loss_info *loss, const sl_options *o, int64_t C,
+                               sl_error *err)
+{
+    if (o->weight && takes(loss, "weight")) {
+        if (o->nweight != C)
+            return sl__fail(err, SL_E_SHAPE, "%s: weight has %lld values but the input has %lld "
+                            "classes", loss->name, (long long)o->nweight, (long long)C);
+        for (int64_t c = 0; c < C; c++)
+            if (!isfinite(o->weight[c]) || o->weight[c] < 0)
+                return sl__fail(err, SL_E_ARG, "%s: weight[%lld] = %g must be finite and >= 0",
+                                loss->name, (long long)c, o->weight[c]);
+    }
+    if (!(o->label_smoothing >= 0.0 && o->label_smoothing <= 1.0))
+        return sl__fail(err, SL_E_ARG, "%s: label_smoothing = %g must be in [0, 1]", loss->name,
+                        o->label_smoothing);
+    if (!(o->eps > 0.0 && o->eps < 0.5))
+        return sl__fail(err, SL_E_ARG, "%s: eps = %g must be in (0, 0.5)", loss->name, o->eps);
+    if ((unsigned)o->reduction > SL_REDUCE_NONE || (unsigned)o->denominator > SL_DENOM_VALID)
+        return sl__fail(err, SL_E_ARG, "%s: bad reduction or denominator", loss->name);
+    return SL_OK;
+}
+
+sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                         sl_error *err)
+{
+    const sl_shape *s = &b->shape;
+    char where[160], sh[160];
+    if (s->ndim < 3 || s->ndim > 5) {
+        sl__shape_str(s, sh, sizeof sh);
+        return sl__fail(err, SL_E_SHAPE,
+                        "input shape %s: need [N, C, spatial...] with 1 to 3 spatial axes", sh);
+    }
+    for (int i = 0; i < s->ndim; i++)
+        if (s->dim[i] < 1) {
+            sl__shape_str(s, sh, sizeof sh);
+            return sl__fail(err, SL_E_SHAPE, "input shape %s: axis %d is empty", sh, i);
+        }
+    if (!b->input) return sl__fail(err, SL_E_ARG, "no input");
+    int64_t N = s->dim[0], C = s->dim[1], numel = sl_shape_numel(s), P = numel / (N * C);
+    sl_status st = check_options(loss, o, C, err);
+    if (st != SL_OK) return st;
+
+    for (int64_t i = 0; i < numel; i++) {
+        float v = b->input[i];
+        if (!isfinite(v)) {
+            sl__index_str(s, i, where, sizeof where);
+            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf",
+                            where);
+        }
+        if (b->input_kind == SL_INPUT_PROBS && v < 0.0f) {
+            sl__index_str(s, i, where, sizeof where);
+            return sl__fail(err, SL_E_VALUE,
+                            "input is probabilities but has a negative value %g at %s", v, where);
+        }
+    }
+    if (b->input_kind == SL_INPUT_PROBS) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < P; i++) {
+                double sum = 0.0;
+                for (int64_t c = 0; c < C; c++) sum += b->input[(n * C + c) * P + i];
+                if (!(sum > 0.0)) {
+                    sl__index_str(s, n * C * P + i, where, sizeof where);
+                    return sl__fail(err, SL_E_VALUE,
+                                    "input probabilities of the pixel at %s sum to 0 over classes",
+                                    where);
+                }
+            }
+    }
+
+    if (b->target_kind == SL_TARGET_LABELS) {
+        if (!b->labels) return sl__fail(err, SL_E_ARG, "no target");
+        sl_shape ls;
+        sl_loss_map_shape(&sl__loss_ce, b, &ls);
+        for (int64_t i = 0; i < N * P; i++) {
+            int64_t y = b->labels[i];
+            if (y != o->ignore_index && (y < 0 || y >= C)) {
+                sl__index_str(&ls, i, where, sizeof where);
+                return sl__fail(err, SL_E_LABEL,
+                                "label %lld at target%s is out of range [0, %lld) and is not "
+                                "ignore_index (%lld)",
+                                (long long)y, where, (long long)C, (long long)o->ignore_index);
+            }
+        }
+    } else {
+        if (!b->target) return sl__fail(err, SL_E_ARG, "no target");
+        if (takes(loss, "ignore_index") && o->ignore_index >= 0)
+            return sl__fail(err, SL_E_ARG,
+                            "%s: ignore_index = %lld is not supported with a per-class target "
+                            "(as in PyTorch, it must be negative)",
+                            loss->name, (long long)o->ignore_index);
+        for (int64_t i = 0; i < numel; i++) {
+            float v = b->target[i];
+            if (!isfinite(v) || v < 0.0f) {
+                sl__index_str(s, i, where, sizeof where);
+                return sl__fail(err, SL_E_VALUE, "target has %s at %s",
+                                isnan(v)    ? "NaN"
+                                : isinf(v)  ? "Inf"
+                                            : "a negative value",
+                                where);
+            }
+        }
+    }
+    if (b->annotated) {
+        for (int64_t i = 0; i < N * C; i++)
+            if (b->annotated[i] > 1)
+                return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
+                                "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
+    }
+    if (loss->check) return loss->check(loss, o, b, err);
+    return SL_OK;
+}
+
+sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_impl impl, sl_output *out, sl_error *err)
+{
+    sl_status st = sl_batch_check(loss, opt, b, err);
+    if (st != SL_OK) return st;
+    size_t need = sl_loss_workspace_size(loss, b);
+    if (out->workspace_size < need || (need && !out->workspace))
+        return sl__fail(err, SL_E_ARG, "%s: workspace of %zu bytes is too small: need %zu",
+                        loss->name, out->workspace_size, need);
+    return (impl == SL_IMPL_REF ? loss->ref : loss->fast)(loss, opt, b, out, err);
+}

@@ -1,0 +1,387 @@
+/* The loss spec language, one parser for the CLI, the trainer and the bindings:
+ *   spec  := term ('+' term)*
+ *   term  := [number '*'] name ['(' [key '=' value (',' key '=' value)*] ')']
+ *   value := number | '[' [number (',' number)*] ']' | word
+ * Whitespace may stand between tokens. Unknown names, keys and values are errors that list
+ * what is valid. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SL_SPEC_MAX_TERMS 16
+
+typedef struct {
+    double k;
+    const sl_loss_info *loss;
+    sl_options opt;
+    double *weight; /* owned */
+} spec_term;
+
+struct sl_spec {
+    int n;
+    spec_term t[SL_SPEC_MAX_TERMS];
+};
+
+typedef struct {
+    const char *text, *p;
+    sl_error *err;
+} parser;
+
+static void skip_ws(parser *ps)
+{
+    while (isspace((unsigned char)*ps->p)) ps->p++;
+}
+
+static sl_status fail_at(parser *ps, const char *what)
+{
+    return sl__fail(ps->err, SL_E_PARSE, "loss spec '%s': %s at position %d", ps->text, what,
+                    (int)(ps->p - ps->text) + 1);
+}
+
+static int starts_number(const char *p)
+{
+    return isdigit((unsigned char)p[0]) || ((p[0] == '-' || p[0] == '+' || p[0] == '.') &&
+                                            (isdigit((unsigned char)p[1]) || p[1] == '.'));
+}
+
+static sl_status parse_number(parser *ps, double *out)
+{
+    skip_ws(ps);
+    if (!starts_number(ps->p)) return fail_at(ps, "expected a number");
+    char *end;
+    errno = 0;
+    double v = strtod(ps->p, &end);
+    if (end == ps->p || errno == ERANGE || !isfinite(v)) return fail_at(ps, "bad number");
+    ps->p = end;
+    *out = v;
+    return SL_OK;
+}
+
+/* A word [A-Za-z_][A-Za-z0-9_]* into buf. */
+static int parse_word(parser *ps, char *buf, size_t len)
+{
+    skip_ws(ps);
+    size_t n = 0;
+    if (!(isalpha((unsigned char)*ps->p) || *ps->p == '_')) return 0;
+    while (isalnum((unsigned char)*ps->p) || *ps->p == '_') {
+        if (n + 1 < len) buf[n++] = *ps->p;
+        ps->p++;
+    }
+    buf[n] = 0;
+    return 1;
+}
+
+static void valid_names(char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < sl_loss_count() && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %s" : "%s", sl_loss_at(i)->name);
+}
+
+static void valid_keys(const sl_loss_info *loss, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < loss->nparams && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %s" : "%s", loss->params[i].key);
+}
+
+/* Is w one of the '|'-separated words? Returns its index, or -1. */
+static int word_index(const char *words, const char *w)
+{
+    int idx = 0;
+    size_t wl = strlen(w);
+    for (const char *p = words;; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == wl && strncmp(p, w, n) == 0) return idx;
+        if (!bar) return -1;
+        p = bar + 1;
+    }
+}
+
+static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
+{
+    const char *name = t->loss->name;
+    skip_ws(ps);
+    if (pi->type == SL_PARAM_LIST) {
+        if (*ps->p != '[')
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
+                            pi->key);
+        ps->p++;
+        double vals[1024];
+        int64_t n = 0;
+        skip_ws(ps);
+        if (*ps->p != ']') {
+            for (;;) {
+                double v;
+                sl_status st = parse_number(ps, &v);
+                if (st != SL_OK) return st;
+                if (n >= 1024) return fail_at(ps, "list longer than 1024 values");
+                vals[n++] = v;
+                skip_ws(ps);
+                if (*ps->p == ',') {
+                    ps->p++;
+                    continue;
+                }
+                if (*ps->p == ']') break;
+                return fail_at(ps, "expected ',' or ']' in a list");
+            }
+        }
+        ps->p++;
+        for (int64_t i = 0; i < n; i++)
+            if (vals[i] < 0)
+                return sl__fail(ps->err, SL_E_PARSE, "%s: %s[%lld] = %g must be >= 0", name,
+                                pi->key, (long long)i, vals[i]);
+        if (n == 0) return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", name, pi->key);
+        free(t->weight);
+        t->weight = malloc((size_t)n * sizeof(double));
+        if (!t->weight) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
+        memcpy(t->weight, vals, (size_t)n * sizeof(double));
+        t->opt.weight = t->weight;
+        t->opt.nweight = n;
+        return SL_OK;
+    }
+    if (pi->type == SL_PARAM_WORD) {
+        char w[64];
+        if (!parse_word(ps, w, sizeof w))
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
+                            pi->words);
+        int idx = word_index(pi->words, w);
+        if (idx < 0)
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
+                            pi->key, pi->words, w);
+        if (strcmp(pi->key, "reduction") == 0) t->opt.reduction = (sl_reduction)idx;
+        else if (strcmp(pi->key, "denominator") == 0) t->opt.denominator = (sl_denominator)idx;
+        return SL_OK;
+    }
+    double v;
+    if (!starts_number(ps->p)) {
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a%s number", name, pi->key,
+                        pi->type == SL_PARAM_INT ? "n integer" : "");
+    }
+    sl_status st = parse_number(ps, &v);
+    if (st != SL_OK) return st;
+    if (pi->type == SL_PARAM_INT && (v != floor(v) || fabs(v) > 9.0e15))
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes an integer, got %g", name, pi->key, v);
+    if (strcmp(pi->key, "ignore_index") == 0) {
+        t->opt.ignore_index = (int64_t)v;
+    } else if (strcmp(pi->key, "label_smoothing") == 0) {
+        if (!(v >= 0 && v <= 1))
+            return sl__fail(ps->err, SL_E_PARSE, "%s: label_smoothing = %g must be in [0, 1]",
+                            name, v);
+        t->opt.label_smoothing = v;
+    } else if (strcmp(pi->key, "eps") == 0) {
+        if (!(v > 0 && v < 0.5))
+            return sl__fail(ps->err, SL_E_PARSE, "%s: eps = %g must be in (0, 0.5)", name, v);
+        t->opt.eps = v;
+    }
+    return SL_OK;
+}
+
+static sl_status parse_term(parser *ps, spec_term *t)
+{
+    t->k = 1.0;
+    sl_options_default(&t->opt);
+    skip_ws(ps);
+    if (starts_number(ps->p)) {
+        sl_status st = parse_number(ps, &t->k);
+        if (st != SL_OK) return st;
+        skip_ws(ps);
+        if (*ps->p != '*') return fail_at(ps, "expected '*' after a factor");
+        ps->p++;
+    }
+    char name[64], valid[512];
+    if (!parse_word(ps, name, sizeof name)) {
+        valid_names(valid, sizeof valid);
+        return sl__fail(ps->err, SL_E_PARSE,
+                        "loss spec '%s': expected a loss name at position %d (valid: %s)",
+                        ps->text, (int)(ps->p - ps->text) + 1, valid);
+    }
+    t->loss = sl_loss_find(name);
+    if (!t->loss) {
+        valid_names(valid, sizeof valid);
+        return sl__fail(ps->err, SL_E_PARSE, "unknown loss '%s' (valid: %s)", name, valid);
+    }
+    skip_ws(ps);
+    if (*ps->p != '(') return SL_OK;
+    ps->p++;
+    skip_ws(ps);
+    if (*ps->p == ')') {
+        ps->p++;
+        return SL_OK;
+    }
+    unsigned long long seen = 0;
+    for (;;) {
+        char key[64];
+        if (!parse_word(ps, key, sizeof key)) return fail_at(ps, "expected a parameter name");
+        int pi = -1;
+        for (int i = 0; i < t->loss->nparams; i++)
+            if (strcmp(t->loss->params[i].key, key) == 0) pi = i;
+        if (pi < 0) {
+            valid_keys(t->loss, valid, sizeof valid);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: unknown parameter '%s' (valid: %s)",
+                            t->loss->name, key, valid);
+        }
+        if (seen & (1ull << pi))
+            return sl__fail(ps->err, SL_E_PARSE, "%s: parameter '%s' given twice", t->loss->name,
+                            key);
+        seen |= 1ull << pi;
+        skip_ws(ps);
+        if (*ps->p != '=') return fail_at(ps, "expected '=' after a parameter name");
+        ps->p++;
+        sl_status st = set_param(ps, t, &t->loss->params[pi]);
+        if (st != SL_OK) return st;
+        skip_ws(ps);
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == ')') {
+            ps->p++;
+            return SL_OK;
+        }
+        return fail_at(ps, "expected ',' or ')'");
+    }
+}
+
+sl_status sl_spec_parse(const char *text, sl_spec **out, sl_error *err)
+{
+    *out = NULL;
+    sl_spec *s = calloc(1, sizeof *s);
+    if (!s) return sl__fail(err, SL_E_NOMEM, "out of memory");
+    parser ps = {text, text, err};
+    sl_status st = SL_OK;
+    for (;;) {
+        if (s->n >= SL_SPEC_MAX_TERMS) {
+            st = fail_at(&ps, "too many terms (at most 16)");
+            break;
+        }
+        st = parse_term(&ps, &s->t[s->n]);
+        s->n++;
+        if (st != SL_OK) break;
+        skip_ws(&ps);
+        if (*ps.p == '+') {
+            ps.p++;
+            continue;
+        }
+        if (*ps.p) st = fail_at(&ps, "expected '+' or the end");
+        break;
+    }
+    if (st != SL_OK) {
+        sl_spec_free(s);
+        return st;
+    }
+    *out = s;
+    return SL_OK;
+}
+
+void sl_spec_free(sl_spec *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) free(s->t[i].weight);
+    free(s);
+}
+
+int sl_spec_nterms(const sl_spec *s)
+{
+    return s->n;
+}
+
+void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
+                  const sl_options **opt)
+{
+    if (k) *k = s->t[i].k;
+    if (loss) *loss = s->t[i].loss;
+    if (opt) *opt = &s->t[i].opt;
+}
+
+sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, sl_error *err)
+{
+    sl_loss_map_shape(s->t[0].loss, b, out);
+    for (int i = 1; i < s->n; i++)
+        if (s->t[i].loss->map != s->t[0].loss->map)
+            return sl__fail(err, SL_E_ARG,
+                            "%s and %s have unreduced maps of different shapes: no common map",
+                            s->t[0].loss->name, s->t[i].loss->name);
+    return SL_OK;
+}
+
+/* Scratch: the largest term's workspace, then (for more than one term) a gradient and a map
+ * to hold each later term before it is added. */
+size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
+{
+    size_t w = 0;
+    for (int i = 0; i < s->n; i++) {
+        size_t t = sl_loss_workspace_size(s->t[i].loss, b);
+        if (t > w) w = t;
+    }
+    if (s->n > 1) {
+        sl_shape ms;
+        sl_loss_map_shape(s->t[0].loss, b, &ms);
+        w = sl__align(w) + sl__align((size_t)sl_shape_numel(&b->shape) * sizeof(float)) +
+            sl__align((size_t)sl_shape_numel(&ms) * sizeof(float)) + 64;
+    }
+    return w;
+}
+
+sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
+                       sl_error *err)
+{
+    sl_shape ms;
+    if (out->loss_map) {
+        sl_status st = sl_spec_map_shape(s, b, &ms, err);
+        if (st != SL_OK) return st;
+    } else {
+        sl_loss_map_shape(s->t[0].loss, b, &ms);
+    }
+    size_t need = sl_spec_workspace_size(s, b);
+    if (out->workspace_size < need || (need && !out->workspace))
+        return sl__fail(err, SL_E_ARG, "workspace of %zu bytes is too small: need %zu",
+                        out->workspace_size, need);
+    int64_t numel = sl_shape_numel(&b->shape), mn = sl_shape_numel(&ms);
+    size_t lw = 0;
+    for (int i = 0; i < s->n; i++) {
+        size_t t = sl_loss_workspace_size(s->t[i].loss, b);
+        if (t > lw) lw = t;
+    }
+    unsigned char *base = (unsigned char *)sl__align((size_t)(uintptr_t)out->workspace);
+    float *g2 = (float *)(void *)(base + sl__align(lw));
+    float *m2 = (float *)(void *)((unsigned char *)g2 + sl__align((size_t)numel * sizeof(float)));
+    double total = 0.0;
+    for (int i = 0; i < s->n; i++) {
+        const spec_term *t = &s->t[i];
+        sl_output o = {0.0, NULL, NULL, out->workspace, out->workspace_size};
+        if (s->n > 1) o.workspace_size = lw; /* the rest holds g2 and m2 */
+        o.grad = out->grad ? (i == 0 ? out->grad : g2) : NULL;
+        o.loss_map = out->loss_map ? (i == 0 ? out->loss_map : m2) : NULL;
+        sl_status st = sl_loss_eval(t->loss, &t->opt, b, impl, &o, err);
+        if (st != SL_OK) return st;
+        total += t->k * o.loss;
+        float k = (float)t->k;
+        if (out->grad) {
+            if (i == 0) {
+                if (t->k != 1.0)
+                    for (int64_t j = 0; j < numel; j++) out->grad[j] *= k;
+            } else {
+                for (int64_t j = 0; j < numel; j++) out->grad[j] += k * g2[j];
+            }
+        }
+        if (out->loss_map) {
+            if (i == 0) {
+                if (t->k != 1.0)
+                    for (int64_t j = 0; j < mn; j++) out->loss_map[j] *= k;
+            } else {
+                for (int64_t j = 0; j < mn; j++) out->loss_map[j] += k * m2[j];
+            }
+        }
+    }
+    out->loss = total;
+    return SL_OK;
+}

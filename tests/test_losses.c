@@ -1,0 +1,408 @@
+/* Table-driven tests over every registered loss: fast against reference (values, maps,
+ * gradients), finite-difference gradient checks, extreme inputs, the worked values of
+ * losses.md section 9, the spec language and the errors a user can cause. */
+#include "check.h"
+#include "segloss.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deterministic test data from the library's own RNG. */
+static sl_rng rng;
+
+static double unif(double a, double b)
+{
+    return a + (b - a) * sl_rng_uniform(&rng);
+}
+
+typedef struct {
+    sl_batch b;
+    float x[2 * 5 * 7 * 3];
+    float t[2 * 5 * 7 * 3];
+    int32_t y[2 * 7 * 3];
+    uint8_t ann[2 * 5];
+} problem;
+
+/* A random problem: N=2, C=5, 7x3 pixels. */
+static void make_problem(problem *pr, sl_input_kind ik, sl_target_kind tk, int ignore,
+                         int annotated, int missing_class)
+{
+    memset(pr, 0, sizeof *pr);
+    const int64_t N = 2, C = 5, P = 21;
+    pr->b.shape.ndim = 4;
+    pr->b.shape.dim[0] = N;
+    pr->b.shape.dim[1] = C;
+    pr->b.shape.dim[2] = 7;
+    pr->b.shape.dim[3] = 3;
+    for (int64_t i = 0; i < N * C * P; i++)
+        pr->x[i] = (float)(ik == SL_INPUT_LOGITS ? unif(-3, 3) : unif(0.05, 1.0));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            int32_t y = (int32_t)sl_rng_randint(&rng, C);
+            if (missing_class && y == 3) y = 0; /* class 3 is never annotated */
+            if (ignore && i % 7 == 3) y = 255;
+            pr->y[n * P + i] = y;
+            double s = 0;
+            for (int64_t c = 0; c < C; c++) {
+                double v = tk == SL_TARGET_PROBS ? unif(0, 1) : (c == y);
+                if (missing_class && c == 3) v = 0;
+                pr->t[(n * C + c) * P + i] = (float)v;
+                s += v;
+            }
+            if (tk == SL_TARGET_PROBS)
+                for (int64_t c = 0; c < C; c++) pr->t[(n * C + c) * P + i] /= (float)s;
+        }
+    for (int64_t i = 0; i < N * C; i++) pr->ann[i] = (uint8_t)!(missing_class && i % C == 3);
+    pr->b.input = pr->x;
+    pr->b.input_kind = ik;
+    pr->b.target_kind = tk;
+    pr->b.labels = pr->y;
+    pr->b.target = pr->t;
+    pr->b.annotated = annotated ? pr->ann : NULL;
+}
+
+static sl_status run(const sl_spec *spec, const sl_batch *b, sl_impl impl, double *loss,
+                     float *grad, float *map)
+{
+    size_t wsz = sl_spec_workspace_size(spec, b);
+    void *ws = malloc(wsz + 1);
+    sl_output out = {0, grad, map, ws, wsz};
+    sl_error err;
+    sl_status st = sl_spec_eval(spec, b, impl, &out, &err);
+    if (st != SL_OK) fprintf(stderr, "  (%s)\n", err.msg);
+    free(ws);
+    *loss = out.loss;
+    return st;
+}
+
+/* Fast against reference, and the reference's gradient against finite differences. */
+static void check_spec(const char *text, problem *pr)
+{
+    sl_spec *spec;
+    sl_error err;
+    sl_status st = sl_spec_parse(text, &spec, &err);
+    CHECK(st == SL_OK, "parse %s: %s", text, err.msg);
+    if (st != SL_OK) return;
+    int64_t numel = sl_shape_numel(&pr->b.shape), nm = 2 * 21;
+    float gf[210], gr[210], mf[42], mr[42];
+    double lf, lr;
+    CHECK(run(spec, &pr->b, SL_IMPL_FAST, &lf, gf, mf) == SL_OK, "%s fast runs", text);
+    CHECK(run(spec, &pr->b, SL_IMPL_REF, &lr, gr, mr) == SL_OK, "%s ref runs", text);
+    CHECK(isfinite(lf), "%s: finite loss", text);
+    CHECK_CLOSE(lf, lr, 1e-6, 1e-5, text);
+    double worst = 0;
+    for (int64_t i = 0; i < numel; i++) worst = fmax(worst, fabs(gf[i] - gr[i]));
+    CHECK(worst < 1e-5, "%s: fast vs ref gradient differ by %g", text, worst);
+    worst = 0;
+    for (int64_t i = 0; i < nm; i++) worst = fmax(worst, fabs(mf[i] - mr[i]));
+    CHECK(worst < 1e-5, "%s: fast vs ref map differ by %g", text, worst);
+
+    /* Central differences on the reference. Gates of missing_ce are piecewise constant; a
+     * coordinate whose perturbation changes an argmax is skipped. */
+    int bad = 0, tried = 0;
+    for (int64_t i = 0; i < numel; i += 3) {
+        float x0 = pr->x[i];
+        double h = pr->b.input_kind == SL_INPUT_LOGITS ? 1e-2 : 1e-3;
+        float xp = (float)(x0 + h), xm = (float)(x0 - h);
+        double lp, lm;
+        int64_t C = pr->b.shape.dim[1], P = numel / (pr->b.shape.dim[0] * C);
+        int64_t pix = (i / (C * P)) * C * P + i % P, a0 = 0, ap = 0, am = 0;
+        for (int64_t c = 1; c < C; c++) a0 = pr->x[pix + c * P] > pr->x[pix + a0 * P] ? c : a0;
+        pr->x[i] = xp;
+        for (int64_t c = 1; c < C; c++) ap = pr->x[pix + c * P] > pr->x[pix + ap * P] ? c : ap;
+        run(spec, &pr->b, SL_IMPL_REF, &lp, NULL, NULL);
+        pr->x[i] = xm;
+        for (int64_t c = 1; c < C; c++) am = pr->x[pix + c * P] > pr->x[pix + am * P] ? c : am;
+        run(spec, &pr->b, SL_IMPL_REF, &lm, NULL, NULL);
+        pr->x[i] = x0;
+        if (ap != a0 || am != a0) continue;
+        double fd = (lp - lm) / ((double)xp - (double)xm);
+        tried++;
+        if (!check_close(gr[i], fd, 2e-4, 2e-2)) {
+            if (bad < 3) fprintf(stderr, "  %s: grad[%lld] = %g, finite difference %g\n", text,
+                                 (long long)i, gr[i], fd);
+            bad++;
+        }
+    }
+    CHECK(bad == 0 && tried > 10, "%s: %d of %d gradient entries disagree with finite "
+          "differences", text, bad, tried);
+    sl_spec_free(spec);
+}
+
+static void test_registry_battery(void)
+{
+    static const char *const variants[] = {
+        "", "(reduction=sum)", "(reduction=none)", "(weight=[0.2,1,2,0.5,1])",
+        "(label_smoothing=0.2)", "(denominator=valid)", "(ignore_index=255)",
+        "(eps=0.01)",
+    };
+    for (int li = 0; li < sl_loss_count(); li++) {
+        const sl_loss_info *loss = sl_loss_at(li);
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            char spec[256];
+            snprintf(spec, sizeof spec, "%s%s", loss->name, variants[v]);
+            sl_spec *s;
+            sl_error err;
+            if (sl_spec_parse(spec, &s, &err) != SL_OK) continue; /* a key it does not take */
+            sl_spec_free(s);
+            for (int ik = 0; ik < 2; ik++)
+                for (int tk = 0; tk < 2; tk++) {
+                    int ignore = strstr(spec, "ignore_index") != NULL;
+                    if (ignore && tk == SL_TARGET_PROBS) continue;
+                    for (int miss = 0; miss < 2; miss++) {
+                        problem pr;
+                        make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, ignore, miss,
+                                     miss);
+                        check_spec(spec, &pr);
+                    }
+                }
+        }
+    }
+    /* A sum of terms is the sum of its terms. */
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 1);
+    check_spec("0.5*ce + missing_ce(denominator=valid) + 2*marginal_ce", &pr);
+    sl_spec *a, *b1, *b2;
+    sl_error err;
+    sl_spec_parse("0.5*ce + 2 * marginal_ce(reduction=sum)", &a, &err);
+    sl_spec_parse("ce", &b1, &err);
+    sl_spec_parse("marginal_ce(reduction=sum)", &b2, &err);
+    double la, l1, l2;
+    run(a, &pr.b, SL_IMPL_FAST, &la, NULL, NULL);
+    run(b1, &pr.b, SL_IMPL_FAST, &l1, NULL, NULL);
+    run(b2, &pr.b, SL_IMPL_FAST, &l2, NULL, NULL);
+    CHECK_CLOSE(la, 0.5 * l1 + 2 * l2, 1e-9, 1e-9, "sum of terms");
+    sl_spec_free(a);
+    sl_spec_free(b1);
+    sl_spec_free(b2);
+}
+
+/* losses.md section 9: B=1, C=3, 4 pixels. */
+static const float z9[3][4] = {{2.0f, 0.1f, 0.2f, 1.0f}, {0.5f, 1.5f, -0.3f, 1.0f},
+                               {-1.0f, 0.3f, 1.2f, 0.0f}};
+
+static double anchor(const char *text, int32_t *y, const float *t, double *map, float *grad)
+{
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+    b.shape.ndim = 3;
+    b.shape.dim[0] = 1;
+    b.shape.dim[1] = 3;
+    b.shape.dim[2] = 4;
+    b.input = &z9[0][0];
+    b.target_kind = t ? SL_TARGET_PROBS : SL_TARGET_LABELS;
+    b.labels = y;
+    b.target = t;
+    sl_spec *s;
+    sl_error err;
+    if (sl_spec_parse(text, &s, &err) != SL_OK) {
+        CHECK(0, "%s", err.msg);
+        return NAN;
+    }
+    float m[4];
+    double loss = NAN;
+    for (int impl = 0; impl < 2; impl++) {
+        CHECK(run(s, &b, (sl_impl)impl, &loss, grad, m) == SL_OK, "anchor %s", text);
+        if (map)
+            for (int i = 0; i < 4; i++)
+                CHECK_CLOSE(m[i], map[i], 1e-6, 1e-6, text);
+    }
+    sl_spec_free(s);
+    return loss;
+}
+
+static void test_anchors(void)
+{
+    int32_t y[4] = {0, 1, 0, 1};
+    double ce_map[4] = {0.24131130, 0.43682887, 1.46436878, 0.86199480};
+    float g[12];
+    CHECK_CLOSE(anchor("ce", y, NULL, ce_map, g), 0.751125938, 1e-8, 1e-7, "ce mean");
+    static const double g9[4][3] = {{-0.05360074, 0.0438226, 0.00977814},
+                                    {0.03983046, -0.0884795, 0.04864904},
+                                    {-0.19219403, 0.0350611, 0.15713293},
+                                    {0.1055797, -0.1444203, 0.0388406}};
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 3; c++) CHECK_CLOSE(g[c * 4 + i], g9[i][c], 1e-7, 1e-5, "ce grad");
+    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2])", y, NULL, NULL, g), 0.683316536, 1e-8, 1e-7,
+                "ce weight");
+    int32_t yi[4] = {0, 1, 0, -100};
+    CHECK_CLOSE(anchor("ce", yi, NULL, NULL, g), 0.714169649, 1e-8, 1e-7, "ce ignore");
+    CHECK_CLOSE(anchor("ce(label_smoothing=0.1)", y, NULL, NULL, g), 0.814459271, 1e-8, 1e-7,
+                "ce smoothing");
+    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", yi, NULL, NULL, g),
+                0.870025725, 1e-8, 1e-7, "ce weight+ignore+smoothing");
+    float t[12] = {0};
+    for (int i = 0; i < 4; i++) t[y[i] * 4 + i] = 1.0f;
+    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", NULL, t, NULL, g),
+                0.538111030, 1e-8, 1e-7, "ce probability targets");
+    double blog[4] = {0.24131130, 0.43682887, 0, 0.86199480};
+    CHECK_CLOSE(anchor("missing_ce", y, NULL, blog, g), 0.385033742, 1e-8, 1e-7, "blog loss");
+    CHECK_CLOSE(anchor("missing_ce(denominator=valid)", y, NULL, blog, g), 0.513378322, 1e-8,
+                1e-7, "blog loss, valid");
+    double marg[4] = {0.19272395, 0.43682887, 0.15110710, 0.86199480};
+    CHECK_CLOSE(anchor("marginal_ce", y, NULL, marg, g), 0.410663678, 1e-8, 1e-7,
+                "marginal ce");
+
+    /* Keras: categorical_crossentropy([0,1,0], [1,0,0]) = -log(1e-7). */
+    float p[3] = {1, 0, 0}, tt[3] = {0, 1, 0};
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+    b.shape.ndim = 3;
+    b.shape.dim[0] = 1;
+    b.shape.dim[1] = 3;
+    b.shape.dim[2] = 1;
+    b.input = p;
+    b.input_kind = SL_INPUT_PROBS;
+    b.target_kind = SL_TARGET_PROBS;
+    b.target = tt;
+    sl_spec *s;
+    sl_error err;
+    sl_spec_parse("ce", &s, &err);
+    double l;
+    float gp[3];
+    for (int impl = 0; impl < 2; impl++) {
+        CHECK(run(s, &b, (sl_impl)impl, &l, gp, NULL) == SL_OK, "keras anchor runs");
+        CHECK_CLOSE(l, 16.118095651, 1e-5, 1e-6, "keras clip anchor");
+        CHECK(isfinite(gp[0]) && isfinite(gp[1]) && isfinite(gp[2]), "finite grad at clip");
+    }
+    sl_spec_free(s);
+}
+
+static void test_extremes(void)
+{
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
+    for (int i = 0; i < 210; i++) pr.x[i] = (i % 3 == 0) ? 1e4f : (i % 3 == 1 ? -1e4f : 0.0f);
+    for (int li = 0; li < sl_loss_count(); li++) {
+        sl_spec *s;
+        sl_error err;
+        sl_spec_parse(sl_loss_at(li)->name, &s, &err);
+        float g[210], m[42];
+        for (int impl = 0; impl < 2; impl++) {
+            double l;
+            CHECK(run(s, &pr.b, (sl_impl)impl, &l, g, m) == SL_OK, "extreme logits run");
+            int finite = isfinite(l);
+            for (int i = 0; i < 210; i++) finite &= isfinite(g[i]);
+            for (int i = 0; i < 42; i++) finite &= isfinite(m[i]);
+            CHECK(finite, "%s: finite loss, gradient and map for logits of +-1e4",
+                  sl_loss_at(li)->name);
+        }
+        sl_spec_free(s);
+    }
+    make_problem(&pr, SL_INPUT_PROBS, SL_TARGET_LABELS, 0, 0, 0);
+    for (int i = 0; i < 210; i++) pr.x[i] = (i % 2) ? 1.0f : 0.0f;
+    for (int i = 0; i < 21; i++) pr.x[i] = 1.0f; /* no pixel sums to 0 */
+    for (int li = 0; li < sl_loss_count(); li++) {
+        sl_spec *s;
+        sl_error err;
+        sl_spec_parse(sl_loss_at(li)->name, &s, &err);
+        float g[210];
+        double l;
+        CHECK(run(s, &pr.b, SL_IMPL_FAST, &l, g, NULL) == SL_OK, "probabilities 0 and 1 run");
+        int finite = isfinite(l) && l <= -log(1e-7) + 1e-6;
+        for (int i = 0; i < 210; i++) finite &= isfinite(g[i]);
+        CHECK(finite, "%s: finite, bounded by -log(eps), for probabilities exactly 0 and 1",
+              sl_loss_at(li)->name);
+        sl_spec_free(s);
+    }
+}
+
+static sl_status eval_status(const char *text, const sl_batch *b)
+{
+    sl_spec *s;
+    sl_error err;
+    sl_status st = sl_spec_parse(text, &s, &err);
+    if (st != SL_OK) return st;
+    size_t wsz = sl_spec_workspace_size(s, b);
+    void *ws = malloc(wsz + 1);
+    sl_output out = {0, NULL, NULL, ws, wsz};
+    st = sl_spec_eval(s, b, SL_IMPL_FAST, &out, &err);
+    CHECK(st == SL_OK || (strlen(err.msg) > 10 && !strchr(err.msg, '\n')),
+          "one-line message for %s", text);
+    free(ws);
+    sl_spec_free(s);
+    return st;
+}
+
+static void test_errors(void)
+{
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
+    pr.x[17] = NAN;
+    CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "NaN input");
+    pr.x[17] = INFINITY;
+    CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "Inf input");
+    pr.x[17] = 0.5f;
+    pr.y[5] = 5;
+    CHECK(eval_status("ce", &pr.b) == SL_E_LABEL, "label out of range");
+    pr.y[5] = -1;
+    CHECK(eval_status("missing_ce", &pr.b) == SL_E_LABEL, "negative label");
+    pr.y[5] = 255;
+    CHECK(eval_status("ce(ignore_index=255)", &pr.b) == SL_OK, "ignored label");
+    pr.y[5] = 0;
+    CHECK(eval_status("ce(weight=[1,2])", &pr.b) == SL_E_SHAPE, "weight length");
+    pr.b.input_kind = SL_INPUT_PROBS;
+    pr.x[17] = -0.1f;
+    CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "negative probability");
+    pr.x[17] = 0.5f;
+    pr.b.input_kind = SL_INPUT_LOGITS;
+    pr.ann[3] = 0;
+    pr.b.annotated = pr.ann;
+    int has3 = 0;
+    for (int i = 0; i < 21; i++) has3 |= pr.y[i] == 3;
+    if (has3) CHECK(eval_status("marginal_ce", &pr.b) == SL_E_LABEL, "unannotated label");
+    pr.ann[3] = 7;
+    CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "annotation matrix not 0/1");
+    pr.b.annotated = NULL;
+    pr.b.target_kind = SL_TARGET_PROBS;
+    CHECK(eval_status("ce(ignore_index=3)", &pr.b) == SL_E_ARG, "ignore_index, per-class");
+    pr.t[4] = NAN;
+    CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "NaN target");
+    pr.b.shape.ndim = 2;
+    CHECK(eval_status("ce", &pr.b) == SL_E_SHAPE, "2-d input");
+
+    static const char *const bad[] = {
+        "", "foo", "ce(", "ce(foo=1)", "ce(reduction=avg)", "ce(label_smoothing=2)",
+        "ce(weight=[1,-2,1])", "ce + ", "2*", "ce(weight=1)", "ce(ignore_index=1.5)",
+        "ce(eps=0)", "ce)", "ce(reduction=mean,reduction=sum)", "missing_ce(denominator=x)",
+        "ce(label_smoothing=nan)", "marginal_ce(weight=[1,1])",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sl_spec *s = NULL;
+        sl_error err;
+        err.msg[0] = 0;
+        sl_status st = sl_spec_parse(bad[i], &s, &err);
+        CHECK(st == SL_E_PARSE && !s && strlen(err.msg) > 5, "spec '%s' is rejected (%s)", bad[i],
+              err.msg);
+    }
+    sl_spec *s;
+    sl_error err;
+    CHECK(sl_spec_parse("foo", &s, &err) == SL_E_PARSE && strstr(err.msg, "missing_ce"),
+          "unknown loss lists the valid ones: %s", err.msg);
+    CHECK(sl_spec_parse("ce(foo=1)", &s, &err) == SL_E_PARSE && strstr(err.msg, "ignore_index"),
+          "unknown key lists the valid ones: %s", err.msg);
+    CHECK(sl_spec_parse(" 0.5 * ce ( weight = [ 0.2 , 1 ] , ignore_index = 255 ) + missing_ce ",
+                        &s, &err) == SL_OK,
+          "spaces are allowed: %s", err.msg);
+    if (s) {
+        double k;
+        const sl_loss_info *l;
+        const sl_options *o;
+        sl_spec_term(s, 0, &k, &l, &o);
+        CHECK(k == 0.5 && strcmp(l->name, "ce") == 0 && o->nweight == 2 &&
+                  o->weight[0] == 0.2 && o->ignore_index == 255,
+              "parsed term 0");
+        sl_spec_free(s);
+    }
+}
+
+int main(void)
+{
+    sl_rng_seed(&rng, 1234);
+    test_anchors();
+    test_registry_battery();
+    test_extremes();
+    test_errors();
+    return check_finish("test_losses");
+}
