@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Every user error of the CLI: one line on stderr that names the problem, the right non-zero
+# exit code, no crash, and no output file left behind.
+set -u
+SEGLOSS=${SEGLOSS:-build/segloss}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+# npy FILE DESCR SHAPE [printf-format-of-data...]: a hand-made .npy (version 1.0).
+npy() {
+    local f=$1 descr=$2 shape=$3
+    shift 3
+    local h="{'descr': '$descr', 'fortran_order': False, 'shape': $shape, }"
+    while [ $(((${#h} + 11) % 64)) -ne 0 ]; do h="$h "; done
+    h="$h"$'\n'
+    local len=${#h}
+    {
+        printf '\x93NUMPY\x01\x00'
+        printf "\\x$(printf %02x $((len % 256)))\\x$(printf %02x $((len / 256)))"
+        printf '%s' "$h"
+        [ $# -gt 0 ] && printf "$@"
+    } >"$f"
+}
+
+# expect CODE PATTERN OUTFILE -- command...: exit CODE, one stderr line matching PATTERN
+# (case-insensitive), OUTFILE (or "-") not created.
+expect() {
+    local code=$1 pat=$2 out=$3
+    shift 4
+    [ "$out" != - ] && rm -f "$out"
+    "$@" >"$T/stdout" 2>"$T/stderr"
+    local rc=$?
+    local lines
+    lines=$(wc -l <"$T/stderr")
+    local why=""
+    [ "$rc" -eq "$code" ] || why="exit $rc, want $code"
+    [ "$lines" -eq 1 ] || why="$why; $lines stderr lines"
+    grep -qi -- "$pat" "$T/stderr" || why="$why; stderr lacks '$pat'"
+    [ "$out" != - ] && [ -e "$out" ] && why="$why; $out was written"
+    ls "$T" | grep -q '\.tmp\.' && why="$why; a temporary file was left"
+    if [ -z "$why" ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $*: $why"
+        sed 's/^/    stderr: /' "$T/stderr" | head -3
+    fi
+}
+
+# Valid files made by the CLI itself.
+"$SEGLOSS" masks --n 2 --size 24,24 --seed 1 --out "$T/m.npy" --labels "$T/y.npy" \
+    --onehot "$T/oh.npy" >/dev/null || { echo "cannot make masks"; exit 1; }
+"$SEGLOSS" predict --labels "$T/y.npy" --out "$T/p.npy" --seed 2 >/dev/null ||
+    { echo "cannot make predictions"; exit 1; }
+# 1 image, 2 classes, 2 pixels
+npy "$T/x.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
+npy "$T/y2.npy" '|u1' '(1, 2)' '\x00\x01'
+npy "$T/nan.npy" '<f4' '(1, 2, 2)' '\x00\x00\xc0\x7f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
+npy "$T/inf.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f\x00\x00\x80\x7f\x00\x00\x00\x00\x00\x00\x80\x3f'
+npy "$T/neg.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\xbf\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
+npy "$T/ybad.npy" '|u1' '(1, 2)' '\x00\x07'
+npy "$T/ybig.npy" '<i8' '(1, 2)' '\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00'
+npy "$T/yshape.npy" '|u1' '(1, 3)' '\x00\x01\x01'
+npy "$T/ann.npy" '|u1' '(1, 2)' '\x01\x00'
+npy "$T/ann3.npy" '|u1' '(1, 2)' '\x01\x03'
+npy "$T/annshape.npy" '|u1' '(2, 2)' '\x01\x01\x01\x01'
+npy "$T/big.npy" '>f4' '(1, 2, 2)' '\x3f\x80\x00\x00\x3f\x80\x00\x00\x3f\x80\x00\x00\x3f\x80\x00\x00'
+npy "$T/fort.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
+sed -i 's/False/True/' "$T/fort.npy"
+npy "$T/c8.npy" '<c8' '(1, 2, 2)' '%032d' 0
+npy "$T/obj.npy" '|O' '(1, 2, 2)' '%032d' 0
+npy "$T/short.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f'
+npy "$T/huge.npy" '<f4' '(4611686018427387904, 4, 4)' '\x00\x00\x80\x3f'
+npy "$T/negdim.npy" '<f4' '(1, -2, 2)' '\x00\x00\x80\x3f'
+npy "$T/x2d.npy" '<f4' '(2, 2)' '\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
+npy "$T/xu8.npy" '|u1' '(1, 2, 2)' '\x01\x02\x03\x04'
+head -c 30 "$T/x.npy" >"$T/trunc.npy"
+printf 'NOTNUMPY\x01\x00\x10\x00' >"$T/magic.npy"
+printf '\x93NUMPY\x01\x00\x20\x00{"descr": "<f4", "fortran_ord' >"$T/badhdr.npy"
+printf '\x93NUMPY\x09\x00\x10\x00{}              \n' >"$T/version.npy"
+printf '\x93NUMPY\x01\x00\x40\x00{'"'"'descr'"'"': '"'"'<f4'"'"', '"'"'shape'"'"': (1, 2, 2), }          \n' >"$T/nokey.npy"
+: >"$T/empty.npy"
+mkdir "$T/dir.npy"
+
+L="$SEGLOSS loss"
+G="$T/g.npy"
+# Files
+expect 1 "no such file" "$G" -- $L ce --input "$T/missing.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "directory" "$G" -- $L ce --input "$T/dir.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "trunc\|short\|expected" "$G" -- $L ce --input "$T/trunc.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "magic\|not a .npy\|numpy" "$G" -- $L ce --input "$T/magic.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "header\|trunc" "$G" -- $L ce --input "$T/badhdr.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "version" "$G" -- $L ce --input "$T/version.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "fortran_order\|missing\|key" "$G" -- $L ce --input "$T/nokey.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "empty\|trunc\|short" "$G" -- $L ce --input "$T/empty.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "big-endian" "$G" -- $L ce --input "$T/big.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "fortran" "$G" -- $L ce --input "$T/fort.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "c8\|dtype\|unsupported" "$G" -- $L ce --input "$T/c8.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "|O\|dtype\|unsupported" "$G" -- $L ce --input "$T/obj.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "bytes\|short\|trunc" "$G" -- $L ce --input "$T/short.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "overflow\|too large\|exceed" "$G" -- $L ce --input "$T/huge.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "negative\|shape" "$G" -- $L ce --input "$T/negdim.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "uint8.*float32\|dtype" "$G" -- $L ce --input "$T/xu8.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "spatial" "$G" -- $L ce --input "$T/x2d.npy" --target "$T/y2.npy" --grad "$G"
+# Values
+expect 1 "NaN at \[0, 0, 0\]" "$G" -- $L ce --input "$T/nan.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "Inf at \[0, 0, 1\]" "$G" -- $L ce --input "$T/inf.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "negative value" "$G" -- $L ce --input "$T/neg.npy" --target "$T/y2.npy" --input-kind probs --grad "$G"
+expect 1 "label 7 at target\[0, 1\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/ybad.npy" --grad "$G"
+expect 1 "label" "$G" -- $L ce --input "$T/x.npy" --target "$T/ybig.npy" --grad "$G"
+expect 1 "target shape \[1, 3\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/yshape.npy" --grad "$G"
+expect 1 "annotation matrix shape \[2, 2\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/annshape.npy" --grad "$G"
+expect 1 "must be 0 or 1" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann3.npy" --grad "$G"
+expect 1 "not annotated" "$G" -- $L marginal_ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann.npy" --grad "$G"
+expect 1 "label" "$G" -- $L "ce(ignore_index=3)" --input "$T/x.npy" --target "$T/ybad.npy" --grad "$G"
+# Specs and options
+expect 2 "unknown loss 'foo'.*ce" "$G" -- $L foo --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "unknown parameter 'gamma'.*weight" "$G" -- $L "ce(gamma=2)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "reduction must be one of mean|sum|none" "$G" -- $L "ce(reduction=avg)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=1.5)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=-0.1)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "weight\[1\] = -1" "$G" -- $L "ce(weight=[1,-1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "weight has 3 values but the input has 2 classes" "$G" -- $L "ce(weight=[1,1,1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "denominator" "$G" -- $L "missing_ce(denominator=some)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "position" "$G" -- $L "ce(weight=[1,1]" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "input-kind" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --input-kind softmax --grad "$G"
+expect 2 "impl" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --impl slow --grad "$G"
+expect 2 "unknown option --bogus" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --bogus --grad "$G"
+expect 2 "--target is required" "$G" -- $L ce --input "$T/x.npy" --grad "$G"
+expect 2 "spec is required" "$G" -- $L --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "cannot write" - -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --grad "$T/nodir/g.npy"
+expect 1 "cannot write" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --grad "$G" --loss-map "$T/nodir/m.npy"
+expect 2 "unknown command" - -- "$SEGLOSS" frobnicate
+# masks and draw: nonsense sizes and counts
+M="$T/out.npy"
+expect 2 "--n" "$M" -- "$SEGLOSS" masks --n 0 --size 32,32 --out "$M"
+expect 2 "--n" "$M" -- "$SEGLOSS" masks --n -3 --size 32,32 --out "$M"
+expect 2 "--n" "$M" -- "$SEGLOSS" masks --n abc --size 32,32 --out "$M"
+expect 2 "--size" "$M" -- "$SEGLOSS" masks --n 2 --size 0,32 --out "$M"
+expect 2 "--size" "$M" -- "$SEGLOSS" masks --n 2 --size 32 --out "$M"
+expect 2 "--size" "$M" -- "$SEGLOSS" masks --n 2 --size 999999999,999999999 --out "$M"
+expect 2 "--out" "$M" -- "$SEGLOSS" masks --n 2 --size 32,32
+expect 2 "angles" "$M" -- "$SEGLOSS" masks --n 2 --size 32,32 --angles 1,2,3 --out "$M"
+expect 2 "angle\|0..89\|range" "$M" -- "$SEGLOSS" masks --n 2 --size 32,32 --angles 1,90 --out "$M"
+expect 2 "seed" "$M" -- "$SEGLOSS" masks --n 2 --size 32,32 --seed 1 --angles 1,2 --out "$M"
+expect 2 "--shape" "$M" -- "$SEGLOSS" draw disk --shape 0,10 --center 1,1 --radius 2 --out "$M"
+expect 2 "--shape" "$M" -- "$SEGLOSS" draw disk --shape -5,10 --center 1,1 --radius 2 --out "$M"
+expect 2 "radius" "$M" -- "$SEGLOSS" draw disk --shape 10,10 --center 1,1 --radius -2 --out "$M"
+expect 2 "radius\|number" "$M" -- "$SEGLOSS" draw disk --shape 10,10 --center 1,1 --radius nan --out "$M"
+expect 2 "--radii" "$M" -- "$SEGLOSS" draw ellipse --shape 10,10 --center 1,1 --out "$M"
+expect 2 "rows\|cols" "$M" -- "$SEGLOSS" draw polygon --shape 10,10 --rows 1,2,3 --cols 1,2 --out "$M"
+expect 2 "triangle\|unknown\|shape kind\|ellipse" "$M" -- "$SEGLOSS" draw triangle --shape 10,10 --out "$M"
+expect 2 "--n" - -- "$SEGLOSS" demo --n 0 --out "$T/demo"
+expect 2 "--missing" - -- "$SEGLOSS" demo --n 2 --missing 99 --out "$T/demo"
+expect 1 "objects\|present\|only" "$M" -- "$SEGLOSS" drop --labels "$T/y.npy" --k 7 --out "$M"
+expect 1 "float\|dtype\|integer" "$M" -- "$SEGLOSS" predict --labels "$T/p.npy" --out "$M"
+
+# Successes leave no temporary files and give exit 0.
+"$SEGLOSS" loss ce --input "$T/p.npy" --target "$T/y.npy" --input-kind probs --grad "$G" --loss-map "$T/map.npy" >/dev/null
+if [ $? -eq 0 ] && [ -s "$G" ] && [ -s "$T/map.npy" ] && ! ls "$T" | grep -q '\.tmp\.'; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1))
+    echo "FAIL: a valid loss run"
+fi
+for c in loss list demo draw masks predict drop; do
+    if "$SEGLOSS" $c --help | grep -q usage; then pass=$((pass + 1)); else
+        fail=$((fail + 1))
+        echo "FAIL: segloss $c --help"
+    fi
+done
+echo "cli_errors: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
