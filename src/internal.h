@@ -80,6 +80,18 @@ static inline double sl__w(const sl_options *o, int64_t c)
     return o->weight ? o->weight[c] : 1.0;
 }
 
+/* skimage's ellipse and polygon as pixel visitors (src/draw.c), shared by the drawing functions
+ * and the post's genMasks (src/masks.c). Each calls put(ctx, row, col) for every pixel; with
+ * shape == NULL nothing is clipped (skimage's shape=None) and rows and columns may be negative.
+ * They return 0 when done, -1 when the bounding box holds more than max_box pixels (nothing is
+ * visited then), or the first nonzero value put returned. */
+int sl__ellipse_visit(double r, double c, double r_radius, double c_radius, double rotation,
+                      const int64_t *shape, int64_t max_box,
+                      int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
+int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints,
+                      const int64_t *shape, int64_t max_box,
+                      int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
+
 /* Align a byte count up to 64. */
 static inline size_t sl__align(size_t n)
 {

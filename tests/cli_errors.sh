@@ -68,7 +68,7 @@ npy "$T/ann3.npy" '|u1' '(1, 2)' '\x01\x03'
 npy "$T/annshape.npy" '|u1' '(2, 2)' '\x01\x01\x01\x01'
 npy "$T/big.npy" '>f4' '(1, 2, 2)' '\x3f\x80\x00\x00\x3f\x80\x00\x00\x3f\x80\x00\x00\x3f\x80\x00\x00'
 npy "$T/fort.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
-sed -i 's/False/True/' "$T/fort.npy"
+sed -i 's/False/True /' "$T/fort.npy"
 npy "$T/c8.npy" '<c8' '(1, 2, 2)' '%032d' 0
 npy "$T/obj.npy" '|O' '(1, 2, 2)' '%032d' 0
 npy "$T/short.npy" '<f4' '(1, 2, 2)' '\x00\x00\x80\x3f'

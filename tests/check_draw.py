@@ -1,0 +1,217 @@
+"""Cross-check `segloss draw` and `segloss masks` against scikit-image and numpy.
+
+Run with /usr/bin/python3 (numpy and scikit-image 0.19). The CLI is $SEGLOSS (default
+build/segloss). Prints each failure and ends with `check_draw: N passed, M failed`.
+"""
+import os
+import sys
+
+# The reference is skimage as Debian's numpy runs it on this machine: on CPUs with AVX-512
+# numpy takes sin and cos from SVML, and segloss follows it for the whole-degree rotations
+# of the post (src/draw.c, np_sincos).
+import random
+import subprocess
+import tempfile
+import warnings
+
+import numpy as np
+from skimage.draw import disk, ellipse, polygon
+
+warnings.simplefilter("ignore")  # skimage divides by a zero radius on purpose
+
+SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
+passed = 0
+failed = 0
+
+
+def ok(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL", what)
+
+
+def run(args):
+    p = subprocess.run([SEGLOSS] + [str(a) for a in args], capture_output=True, text=True)
+    return p.returncode, p.stderr
+
+
+def fmt(xs):
+    return ",".join(repr(float(x)) for x in xs)
+
+
+def num(rng, lo, hi):
+    """A number in [lo, hi]; often whole or half, where outlines pass through pixel centres."""
+    x = rng.uniform(lo, hi)
+    q = rng.random()
+    if q < 0.3:
+        return float(round(x))
+    if q < 0.45:
+        return round(x * 2) / 2
+    return x
+
+
+def rotation(rng):
+    q = rng.random()
+    if q < 0.25:
+        return float(np.deg2rad(rng.randint(-359, 359)))
+    if q < 0.35:
+        return rng.choice([0.0, np.pi, -np.pi, np.pi / 2, -np.pi / 2, 2 * np.pi, 1e-20, -1e-20])
+    return rng.uniform(-7, 7)
+
+
+def check_shape(tmp, kind, h, w, args, ref):
+    out = os.path.join(tmp, "d.npy")
+    if os.path.exists(out):
+        os.remove(out)
+    rc, err = run(["draw", kind, "--shape", "%d,%d" % (h, w), "--out", out] + args)
+    if rc != 0:
+        ok(False, "draw %s %s: exit %d: %s" % (kind, args, rc, err.strip()))
+        return
+    got = np.load(out)
+    want = np.zeros((h, w), np.uint8)
+    rr, cc = ref
+    want[rr, cc] = 1
+    same = got.dtype == np.uint8 and got.shape == (h, w) and np.array_equal(got, want)
+    ok(same, "draw %s --shape %d,%d %s: %d pixels differ from skimage"
+       % (kind, h, w, " ".join(args), int((got != want).sum()) if got.shape == want.shape else -1))
+
+
+def check_draw(tmp, rng, ncases):
+    for _ in range(ncases):
+        h, w = rng.randint(1, 48), rng.randint(1, 48)
+        r, c = num(rng, -15, h + 15), num(rng, -15, w + 15)
+        rr_, cr = num(rng, 0, 20), num(rng, 0, 20)
+        if rng.random() < 0.05:
+            rr_ = 0.0
+        t = rotation(rng)
+        check_shape(tmp, "ellipse", h, w,
+                    ["--center", fmt([r, c]), "--radii", fmt([rr_, cr]), "--rotation", repr(t)],
+                    ellipse(r, c, rr_, cr, shape=(h, w), rotation=t))
+    for _ in range(ncases):
+        h, w = rng.randint(1, 48), rng.randint(1, 48)
+        r, c = num(rng, -15, h + 15), num(rng, -15, w + 15)
+        rad = 0.0 if rng.random() < 0.05 else num(rng, 0, 20)
+        check_shape(tmp, "disk", h, w, ["--center", fmt([r, c]), "--radius", repr(rad)],
+                    disk((r, c), rad, shape=(h, w)))
+    for i in range(ncases):
+        h, w = rng.randint(1, 48), rng.randint(1, 48)
+        n = rng.randint(1, 9)
+        rows = [num(rng, -15, h + 15) for _ in range(n)]
+        cols = [num(rng, -15, w + 15) for _ in range(n)]
+        if i % 20 == 0:
+            rows = [rows[0]] * n  # degenerate: a horizontal segment or one point
+        if i % 20 == 1:
+            rows = [r + 100 for r in rows]  # wholly below the image
+        check_shape(tmp, "polygon", h, w, ["--rows", fmt(rows), "--cols", fmt(cols)],
+                    polygon(np.array(rows), np.array(cols), shape=(h, w)))
+
+
+def gen_masks(N, H, W, angles=None):
+    """The post's genMasks(N, 3, H, W) in Python 3: // for its integer /, disk for circle."""
+    X = np.zeros((N, 3, H, W), np.uint8)
+    for n in range(N):
+        a = angles[n] if angles is not None else np.random.randint(90)
+        img = np.zeros((H, W), np.uint8)
+        rr, cc = ellipse(H // 4, W // 4, H // 6, W // 6, rotation=np.deg2rad(a))
+        img[rr, cc] = 1
+        X[n, 0] = img
+        r, c, h = 3 * H // 4, 3 * W // 4, H
+        img = np.zeros((H, W), np.uint8)
+        rr, cc = polygon(np.array([r - h // 6, r - h // 6, r + h // 6, r + h // 6]),
+                         np.array([c - h // 6, c + h // 6, c + h // 6, c - h // 6]))
+        img[rr, cc] = 1
+        X[n, 1] = img
+        img = np.zeros((H, W), np.uint8)
+        rr, cc = disk((2 * H // 4, 2 * W // 4), H // 6)
+        img[rr, cc] = 1
+        X[n, 2] = img
+    return X
+
+
+def check_masks(tmp, rng):
+    sizes = [(H, H) for H in (1, 2, 5, 6, 7, 12, 17, 24, 31, 32, 48, 64, 100, 128)]
+    sizes += [(rng.randint(1, 80), rng.randint(1, 80)) for _ in range(40)]
+    sizes += [(10, 100), (100, 10), (12, 50), (30, 4), (6, 40), (128, 64)]
+    out, lab, oh = (os.path.join(tmp, f) for f in ("m.npy", "l.npy", "o.npy"))
+    for H, W in sizes:
+        for mode in ("angles", "seed"):
+            N = rng.randint(1, 5)
+            for f in (out, lab, oh):
+                if os.path.exists(f):
+                    os.remove(f)
+            if mode == "angles":
+                angles = [rng.randint(0, 89) for _ in range(N)]
+                opt = ["--angles", ",".join(map(str, angles))]
+            else:
+                angles = None
+                seed = rng.randint(0, 2**32 - 1)
+                opt = ["--seed", seed]
+                np.random.seed(seed)
+            what = "masks --n %d --size %d,%d %s" % (N, H, W, " ".join(map(str, opt)))
+            try:
+                want = gen_masks(N, H, W, angles)
+            except IndexError:
+                want = None
+            rc, err = run(["masks", "--n", N, "--size", "%d,%d" % (H, W), "--out", out,
+                           "--labels", lab, "--onehot", oh] + opt)
+            if want is None:
+                ok(rc == 1 and err.count("\n") == 1 and not os.path.exists(out),
+                   "%s: numpy raises IndexError; want exit 1, one line, no output; got %d: %s"
+                   % (what, rc, err.strip()))
+                continue
+            if rc != 0:
+                ok(False, "%s: exit %d: %s" % (what, rc, err.strip()))
+                continue
+            got = np.load(out)
+            ok(got.dtype == np.uint8 and np.array_equal(got, want),
+               "%s: masks differ from genMasks in %d pixels" % (what, int((got != want).sum())))
+            labels = np.zeros((N, H, W), np.uint8)
+            for k in range(3):
+                labels[want[:, k] != 0] = k + 1
+            got_l = np.load(lab)
+            ok(got_l.dtype == np.uint8 and np.array_equal(got_l, labels), "%s: labels" % what)
+            onehot = (labels[:, None] == np.arange(4)[None, :, None, None]).astype(np.uint8)
+            got_o = np.load(oh)
+            ok(got_o.dtype == np.uint8 and np.array_equal(got_o, onehot), "%s: one-hot" % what)
+
+
+def check_errors(tmp):
+    out = os.path.join(tmp, "e.npy")
+    bad = [
+        ["draw", "ellipse", "--shape", "0,5", "--center", "1,1", "--radii", "1,1", "--out", out],
+        ["draw", "ellipse", "--shape", "5,5", "--center", "1,1", "--radii", "-1,1", "--out", out],
+        ["draw", "ellipse", "--shape", "5,5", "--center", "1,x", "--radii", "1,1", "--out", out],
+        ["draw", "ellipse", "--shape", "5,5", "--radii", "1,1", "--out", out],
+        ["draw", "triangle", "--shape", "5,5", "--out", out],
+        ["draw", "disk", "--shape", "5,5", "--center", "1,1", "--radius", "nan", "--out", out],
+        ["draw", "polygon", "--shape", "5,5", "--rows", "1,2,3", "--cols", "1,2", "--out", out],
+        ["draw", "polygon", "--shape", "70000,5", "--rows", "1", "--cols", "1", "--out", out],
+        ["masks", "--n", "0", "--size", "8,8", "--out", out],
+        ["masks", "--n", "2", "--size", "8,8", "--seed", "1", "--angles", "1,2", "--out", out],
+        ["masks", "--n", "2", "--size", "8,8", "--angles", "1,95", "--out", out],
+        ["masks", "--n", "2", "--size", "8,8", "--angles", "1", "--out", out],
+        ["masks", "--n", "2", "--size", "8,8", "--seed", "-3", "--out", out],
+    ]
+    for args in bad:
+        rc, err = run(args)
+        ok(rc == 2 and err.count("\n") == 1 and err.startswith("segloss ")
+           and not os.path.exists(out),
+           "%s: want exit 2 and one line, got %d: %r" % (" ".join(args), rc, err))
+
+
+def main():
+    rng = random.Random(20240521)
+    ncases = int(os.environ.get("CHECK_DRAW_CASES", "400"))
+    with tempfile.TemporaryDirectory() as tmp:
+        check_draw(tmp, rng, ncases)
+        check_masks(tmp, rng)
+        check_errors(tmp)
+    print("check_draw: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
