@@ -61,8 +61,8 @@ static const char predict_usage[] =
     "  --classes C        number of classes, 1..256 (default 4)\n"
     "  --seed S           seed of the noise (default 0)\n"
     "  --edge E           blur sigma in pixels, >= 0 (default 1.5)\n"
-    "  --confidence K     logit scale, > 0 (default 4)\n"
-    "  --noise S          standard deviation of the logit noise, >= 0 (default 0.5)\n"
+    "  --confidence K     logit scale, > 0 (default 5)\n"
+    "  --noise S          standard deviation of the logit noise, >= 0 (default 3.5)\n"
     "  --logits           write log-probabilities (valid logits) instead of probabilities\n"
     "  --png F.png        the predictions side by side, class colours mixed by probability\n";
 

@@ -209,7 +209,9 @@ double sl_rng_normal(sl_rng *r);               /* N(0, 1), as np.random.standard
 
 /* ---------------------------------------------------------------------------------------------
  * Drawing, pixel-identical to scikit-image 0.19 skimage.draw with shape=(h, w): pixels inside
- * the shape are set to 1 in img (uint8 [h, w], row-major); others are left alone.
+ * the shape are set to 1 in img (uint8 [h, w], row-major); others are left alone. Pixels that
+ * lie exactly on an outline depend on the last bit of sin and cos; for whole-degree rotations
+ * these are numpy's own on the machine (SVML on AVX-512 CPUs, else libm), for others libm's.
  */
 sl_status sl_draw_ellipse(uint8_t *img, int64_t h, int64_t w, double r, double c,
                           double r_radius, double c_radius, double rotation, sl_error *err);
@@ -239,11 +241,13 @@ void sl_labels_to_onehot(const int32_t *labels, int64_t n, int64_t nclass, int64
                          float *onehot);
 
 /* Simulated "typical model predictions": probabilities close to the ground truth with soft
- * edges and noise. They predict every object present in the labels. */
+ * edges and noise: per image and class, the one-hot map blurred by a Gaussian of sigma `edge`,
+ * logits confidence * (2 * blurred - 1) plus Gaussian noise, softmax over classes. They
+ * predict every object present in the labels that is larger than the blur. */
 typedef struct {
     double edge;       /* Gaussian blur sigma of the class maps, in pixels (default 1.5) */
-    double confidence; /* logit scale: larger is more confident (default 4.0) */
-    double noise;      /* std of Gaussian noise added to logits (default 0.5) */
+    double confidence; /* logit scale: larger is more confident (default 5) */
+    double noise;      /* std of Gaussian noise added to logits (default 3.5) */
 } sl_predict_options;
 void sl_predict_options_default(sl_predict_options *o);
 /* Bytes of workspace for sl_simulate_predictions. */

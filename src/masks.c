@@ -149,8 +149,8 @@ static sl_status check_labels(const int32_t *labels, int64_t n, int64_t nclass, 
 void sl_predict_options_default(sl_predict_options *o)
 {
     o->edge = 1.5;
-    o->confidence = 4.0;
-    o->noise = 0.5;
+    o->confidence = 5.0;
+    o->noise = 3.5;
 }
 
 /* Kept finite: logits stay far from overflow whatever the noise draws. */
