@@ -410,13 +410,14 @@ static void test_predict(void)
 
     sl_predict_options o;
     sl_predict_options_default(&o);
-    CHECK(o.edge == 1.5 && o.confidence == 4.0 && o.noise == 0.5, "defaults");
+    CHECK(o.edge == 1.5 && o.confidence == 5.0 && o.noise == 3.5, "defaults");
     size_t ws = sl_predict_workspace_size(C, S, S);
     void *w = malloc(ws);
     sl_rng_seed(&r, 0);
     CHECK(sl_simulate_predictions(lab, N, C, S, S, &o, &r, pr, w, ws, &err) == SL_OK, "predict: %s",
           err.msg);
-    int sums = 1, range = 1, interior = 1, objects = 1;
+    int sums = 1, range = 1, objects = 1;
+    int64_t interior_n = 0, interior_right = 0;
     for (int i = 0; i < N; i++) {
         int64_t inside[C] = {0}, right[C] = {0};
         for (int y = 0; y < S; y++)
@@ -439,7 +440,8 @@ static void test_predict(void)
                         if (yy >= 0 && yy < S && xx >= 0 && xx < S && lab[i * P + yy * S + xx] != l)
                             same = 0;
                     }
-                if (same && best != l) interior = 0;
+                interior_n += same;
+                interior_right += same && best == l;
                 inside[l]++;
                 right[l] += best == l;
             }
@@ -448,7 +450,10 @@ static void test_predict(void)
     }
     CHECK(sums, "probabilities sum to 1 over classes");
     CHECK(range, "probabilities in [0, 1]");
-    CHECK(interior, "argmax is the label inside objects and background");
+    /* The default noise flips some pixels, as a real model's mistakes would; most stay. */
+    CHECK(interior_right >= 0.9 * (double)interior_n,
+          "argmax is the label on %lld of %lld interior pixels", (long long)interior_right,
+          (long long)interior_n);
     CHECK(objects, "every object predicted on most of its pixels");
 
     sl_rng_seed(&r, 0);
