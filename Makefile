@@ -50,9 +50,9 @@ test: deps-test all tests
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # The C tests and the CLI tests under AddressSanitizer and UndefinedBehaviorSanitizer.
-sanitize:
+sanitize: deps-test
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all tests
-	@BUILD=build-san SKIP_PYTHON=1 bash tests/run.sh
+	@BUILD=build-san bash tests/run.sh
 
 demo: deps all
 	./$(BUILD)/segloss demo --out out/demo

@@ -4,6 +4,7 @@
 # this script adds them up, prints the total as its last line, and fails when anything failed.
 set -u
 BUILD=${BUILD:-build}
+export BUILD
 export SEGLOSS="$PWD/$BUILD/segloss"
 PY=/usr/bin/python3
 total_p=0
