@@ -66,6 +66,42 @@ void sl__logp_pixel(const float *x, int64_t P, int64_t C, sl_input_kind kind, do
 void sl__chain_pixel(const sl__pixel *px, int64_t P, int64_t C, sl_input_kind kind, double eps,
                      float *grad);
 
+/* One pixel's log-probabilities and gradient slots, in a block (float, stride SL_BLOCK) or on
+ * the reference path (double, stride 1). A loss reads logp and writes g = dl/dlogp through
+ * sl__lp_get and sl__lp_set, so one function serves both paths. */
+typedef struct {
+    const float *lpf;
+    const double *lpd;
+    float *gf;
+    double *gd;
+    int64_t st;
+} sl__lp;
+
+static inline double sl__lp_get(const sl__lp *lp, int64_t c)
+{
+    return lp->lpf ? (double)lp->lpf[c * lp->st] : lp->lpd[c];
+}
+
+static inline void sl__lp_set(const sl__lp *lp, int64_t c, double v)
+{
+    if (lp->gf)
+        lp->gf[c * lp->st] = (float)v;
+    else
+        lp->gd[c] = v;
+}
+
+/* A per-pixel loss: pixel i of image n, x its input in class 0 (classes P apart). Returns the
+ * pixel's loss and sets every g_c. */
+typedef double (*sl__pixel_loss)(const void *ctx, int64_t n, int64_t i, const float *x,
+                                 const sl__lp *lp);
+
+/* Run a per-pixel loss over the batch: the fast path in blocks of SL_BLOCK pixels, the
+ * reference one pixel at a time in double precision. Writes the map and, scaled by `scale`,
+ * the gradient; returns the sum of the pixel losses. `out->workspace` holds the scratch
+ * (sl__scratch_size) at its start. */
+double sl__run_pixels(const sl_batch *b, double eps, sl_output *out, int fast, double scale,
+                      sl__pixel_loss fn, const void *ctx);
+
 /* Index of the largest input value of a pixel (lowest index on ties). */
 int64_t sl__argmax_pixel(const float *x, int64_t P, int64_t C);
 

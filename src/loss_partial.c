@@ -18,10 +18,10 @@ static size_t partial_workspace(const sl_batch *b)
     return sl__scratch_size(b->shape.dim[1]) + (size_t)(b->shape.dim[0] * b->shape.dim[1]);
 }
 
-static uint8_t *partial_scratch(const sl_batch *b, sl_output *out, sl__block *blk, sl__pixel *px)
+/* The annotation matrix, built in the workspace after the pixel scratch. */
+static const uint8_t *partial_annotated(const sl_batch *b, sl_output *out)
 {
-    size_t used = sl__scratch_init(out->workspace, b->shape.dim[1], blk, px);
-    uint8_t *ann = (uint8_t *)out->workspace + used;
+    uint8_t *ann = (uint8_t *)out->workspace + sl__scratch_size(b->shape.dim[1]);
     sl__annotated(b, ann);
     return ann;
 }
@@ -36,42 +36,36 @@ static int64_t target_argmax(const float *t, int64_t P, int64_t C)
  * missing_ce
  */
 
-/* Loss and unscaled dL/dlogp of one pixel; *gated says whether the pixel is a gated
- * background pixel (left out of the `valid` denominator). */
-static double missing_pixel(const sl_options *o, const sl_batch *b, int64_t C, int64_t P,
-                            int gate, int64_t y, const float *t, const float *lpf,
-                            const double *lpd, float *gf, double *gd, int64_t st, int *gated)
+typedef struct {
+    const sl_options *o;
+    const sl_batch *b;
+    const uint8_t *ann; /* [N, C] */
+    int64_t C, P;
+} partial_ctx;
+
+/* One pixel of missing_ce: its loss and g = dl/dlogp. The gate (the predicted class is not
+ * annotated) switches the background term off; it is a constant for the gradient. */
+static double missing_pixel(const void *vctx, int64_t n, int64_t i, const float *x,
+                            const sl__lp *lp)
 {
-    double l = 0.0;
-    *gated = 0;
-    for (int64_t c = 0; c < C; c++) {
-        if (gf)
-            gf[c * st] = 0.0f;
-        else
-            gd[c * st] = 0.0;
-    }
-    if (b->target_kind == SL_TARGET_LABELS) {
-        if (y == o->ignore_index) return 0.0;
-        if (y == 0 && gate) {
-            *gated = 1;
-            return 0.0;
-        }
-        double lp = lpf ? (double)lpf[y * st] : lpd[y * st];
+    const partial_ctx *k = vctx;
+    const sl_options *o = k->o;
+    int64_t C = k->C, P = k->P;
+    int gate = !k->ann[n * C + sl__argmax_pixel(x, P, C)];
+    for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
+    if (k->b->target_kind == SL_TARGET_LABELS) {
+        int64_t y = k->b->labels[n * P + i];
+        if (y == o->ignore_index || (y == 0 && gate)) return 0.0;
         double w = sl__w(o, y);
-        if (gf)
-            gf[y * st] = (float)-w;
-        else
-            gd[y * st] = -w;
-        return -w * lp;
+        sl__lp_set(lp, y, -w);
+        return -w * sl__lp_get(lp, y);
     }
-    *gated = gate && target_argmax(t, P, C) == 0;
+    const float *t = k->b->target + n * C * P + i;
+    double l = 0.0;
     for (int64_t c = gate ? 1 : 0; c < C; c++) {
         double gc = -sl__w(o, c) * (double)t[c * P];
-        l += gc * (lpf ? (double)lpf[c * st] : lpd[c * st]);
-        if (gf)
-            gf[c * st] = (float)gc;
-        else
-            gd[c * st] = gc;
+        l += gc * sl__lp_get(lp, c);
+        sl__lp_set(lp, c, gc);
     }
     return l;
 }
@@ -103,49 +97,10 @@ static sl_status missing_run(const sl_options *o, const sl_batch *b, sl_output *
 {
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    sl__block blk;
-    sl__pixel px;
-    const uint8_t *ann = partial_scratch(b, out, &blk, &px);
-    double D = o->reduction == SL_REDUCE_MEAN ? missing_denominator(o, b, ann) : 1.0;
-    double scale = D > 0 ? 1.0 / D : 0.0;
-    if (o->reduction != SL_REDUCE_MEAN) scale = 1.0;
-    double total = 0.0;
-    int gated;
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        const float *t = b->target_kind == SL_TARGET_PROBS ? b->target + n * C * P : NULL;
-        const int32_t *y = b->target_kind == SL_TARGET_LABELS ? b->labels + n * P : NULL;
-        float *gr = out->grad ? out->grad + n * C * P : NULL;
-        float *map = out->loss_map ? out->loss_map + n * P : NULL;
-        const uint8_t *an = ann + n * C;
-        if (fast) {
-            for (int64_t p0 = 0; p0 < P; p0 += SL_BLOCK) {
-                int64_t nb = P - p0 < SL_BLOCK ? P - p0 : SL_BLOCK;
-                sl__logp_block(x + p0, P, C, nb, b->input_kind, o->eps, &blk);
-                for (int64_t j = 0; j < nb; j++) {
-                    int gate = !an[sl__argmax_pixel(x + p0 + j, P, C)];
-                    double l = missing_pixel(o, b, C, P, gate, y ? y[p0 + j] : 0,
-                                             t ? t + p0 + j : NULL, blk.logp + j, NULL,
-                                             blk.g + j, NULL, SL_BLOCK, &gated);
-                    if (map) map[p0 + j] = (float)l;
-                    total += l;
-                    for (int64_t c = 0; c < C; c++) blk.g[c * SL_BLOCK + j] *= (float)scale;
-                }
-                if (gr) sl__chain_block(&blk, P, C, nb, b->input_kind, o->eps, gr + p0);
-            }
-        } else {
-            for (int64_t i = 0; i < P; i++) {
-                int gate = !an[sl__argmax_pixel(x + i, P, C)];
-                sl__logp_pixel(x + i, P, C, b->input_kind, o->eps, &px);
-                double l = missing_pixel(o, b, C, P, gate, y ? y[i] : 0, t ? t + i : NULL, NULL,
-                                         px.logp, NULL, px.g, 1, &gated);
-                if (map) map[i] = (float)l;
-                total += l;
-                for (int64_t c = 0; c < C; c++) px.g[c] *= scale;
-                if (gr) sl__chain_pixel(&px, P, C, b->input_kind, o->eps, gr + i);
-            }
-        }
-    }
+    partial_ctx k = {o, b, partial_annotated(b, out), C, P};
+    double D = o->reduction == SL_REDUCE_MEAN ? missing_denominator(o, b, k.ann) : 1.0;
+    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    double total = sl__run_pixels(b, o->eps, out, fast, scale, missing_pixel, &k);
     out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
     return SL_OK;
 }
@@ -191,100 +146,59 @@ const sl_loss_info sl__loss_missing_ce = {
  * marginal_ce
  */
 
-/* Loss and unscaled dL/dlogp of one pixel. The merged background is S = {0} and the classes
- * not annotated; log q0 = logsumexp over S of logp. */
-static double marginal_pixel(const sl_options *o, const sl_batch *b, const uint8_t *an,
-                             int64_t C, int64_t P, int64_t y, const float *t, const float *lpf,
-                             const double *lpd, float *gf, double *gd, int64_t st)
+/* One pixel of marginal_ce. The merged background is S = {0} and the classes not annotated;
+ * log q0 = logsumexp over S of logp. */
+static double marginal_pixel(const void *vctx, int64_t n, int64_t i, const float *x,
+                             const sl__lp *lp)
 {
-#define LP(c) (lpf ? (double)lpf[(c) * st] : lpd[(c) * st])
-#define SETG(c, v)                                                                             \
-    do {                                                                                       \
-        if (gf)                                                                                \
-            gf[(c) * st] = (float)(v);                                                         \
-        else                                                                                   \
-            gd[(c) * st] = (v);                                                                \
-    } while (0)
-    for (int64_t c = 0; c < C; c++) SETG(c, 0.0);
-    if (b->target_kind == SL_TARGET_LABELS && y == o->ignore_index) return 0.0;
-    double m = LP(0);
+    const partial_ctx *k = vctx;
+    const sl_options *o = k->o;
+    const uint8_t *an = k->ann + n * k->C;
+    int64_t C = k->C, P = k->P;
+    (void)x;
+    for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
+    int64_t y = k->b->target_kind == SL_TARGET_LABELS ? k->b->labels[n * P + i] : 0;
+    if (k->b->target_kind == SL_TARGET_LABELS && y == o->ignore_index) return 0.0;
+    if (k->b->target_kind == SL_TARGET_LABELS && y != 0) {
+        sl__lp_set(lp, y, -1.0);
+        return -sl__lp_get(lp, y);
+    }
+    double m = sl__lp_get(lp, 0);
     for (int64_t c = 1; c < C; c++)
-        if (!an[c]) m = fmax(m, LP(c));
+        if (!an[c]) m = fmax(m, sl__lp_get(lp, c));
     double s = 0.0;
     for (int64_t c = 0; c < C; c++)
-        if (c == 0 || !an[c]) s += exp(LP(c) - m);
+        if (c == 0 || !an[c]) s += exp(sl__lp_get(lp, c) - m);
     double lq = m + log(s);
-    double t0; /* weight of the merged background */
+    double t0 = 1.0; /* the merged background's target */
     double l = 0.0;
-    if (b->target_kind == SL_TARGET_LABELS) {
-        if (y != 0) {
-            SETG(y, -1.0);
-            return -LP(y);
-        }
-        t0 = 1.0;
-    } else {
+    if (k->b->target_kind == SL_TARGET_PROBS) {
+        const float *t = k->b->target + n * C * P + i;
         t0 = 0.0;
         for (int64_t c = 0; c < C; c++) {
             if (c == 0 || !an[c]) {
                 t0 += t[c * P];
             } else {
-                l -= (double)t[c * P] * LP(c);
-                SETG(c, -(double)t[c * P]);
+                l -= (double)t[c * P] * sl__lp_get(lp, c);
+                sl__lp_set(lp, c, -(double)t[c * P]);
             }
         }
     }
     for (int64_t c = 0; c < C; c++)
-        if (c == 0 || !an[c]) SETG(c, -t0 * exp(LP(c) - lq));
+        if (c == 0 || !an[c]) sl__lp_set(lp, c, -t0 * exp(sl__lp_get(lp, c) - lq));
     return l - t0 * lq;
-#undef LP
-#undef SETG
 }
 
 static sl_status marginal_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
 {
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    sl__block blk;
-    sl__pixel px;
-    const uint8_t *ann = partial_scratch(b, out, &blk, &px);
+    partial_ctx k = {o, b, partial_annotated(b, out), C, P};
     double D = (double)(N * P);
     if (b->target_kind == SL_TARGET_LABELS)
         for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
     double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    double total = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        const float *t = b->target_kind == SL_TARGET_PROBS ? b->target + n * C * P : NULL;
-        const int32_t *y = b->target_kind == SL_TARGET_LABELS ? b->labels + n * P : NULL;
-        float *gr = out->grad ? out->grad + n * C * P : NULL;
-        float *map = out->loss_map ? out->loss_map + n * P : NULL;
-        const uint8_t *an = ann + n * C;
-        if (fast) {
-            for (int64_t p0 = 0; p0 < P; p0 += SL_BLOCK) {
-                int64_t nb = P - p0 < SL_BLOCK ? P - p0 : SL_BLOCK;
-                sl__logp_block(x + p0, P, C, nb, b->input_kind, o->eps, &blk);
-                for (int64_t j = 0; j < nb; j++) {
-                    double l = marginal_pixel(o, b, an, C, P, y ? y[p0 + j] : 0,
-                                              t ? t + p0 + j : NULL, blk.logp + j, NULL,
-                                              blk.g + j, NULL, SL_BLOCK);
-                    if (map) map[p0 + j] = (float)l;
-                    total += l;
-                    for (int64_t c = 0; c < C; c++) blk.g[c * SL_BLOCK + j] *= (float)scale;
-                }
-                if (gr) sl__chain_block(&blk, P, C, nb, b->input_kind, o->eps, gr + p0);
-            }
-        } else {
-            for (int64_t i = 0; i < P; i++) {
-                sl__logp_pixel(x + i, P, C, b->input_kind, o->eps, &px);
-                double l = marginal_pixel(o, b, an, C, P, y ? y[i] : 0, t ? t + i : NULL, NULL,
-                                          px.logp, NULL, px.g, 1);
-                if (map) map[i] = (float)l;
-                total += l;
-                for (int64_t c = 0; c < C; c++) px.g[c] *= scale;
-                if (gr) sl__chain_pixel(&px, P, C, b->input_kind, o->eps, gr + i);
-            }
-        }
-    }
+    double total = sl__run_pixels(b, o->eps, out, fast, scale, marginal_pixel, &k);
     out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
     return SL_OK;
 }

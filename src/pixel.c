@@ -169,3 +169,44 @@ void sl__annotated(const sl_batch *b, uint8_t *ann)
         }
     }
 }
+
+double sl__run_pixels(const sl_batch *b, double eps, sl_output *out, int fast, double scale,
+                      sl__pixel_loss fn, const void *ctx)
+{
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    sl__block blk;
+    sl__pixel px;
+    sl__scratch_init(out->workspace, C, &blk, &px);
+    double total = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = b->input + n * C * P;
+        float *gr = out->grad ? out->grad + n * C * P : NULL;
+        float *map = out->loss_map ? out->loss_map + n * P : NULL;
+        if (fast) {
+            for (int64_t p0 = 0; p0 < P; p0 += SL_BLOCK) {
+                int64_t nb = P - p0 < SL_BLOCK ? P - p0 : SL_BLOCK;
+                sl__logp_block(x + p0, P, C, nb, b->input_kind, eps, &blk);
+                for (int64_t j = 0; j < nb; j++) {
+                    sl__lp lp = {blk.logp + j, NULL, blk.g + j, NULL, SL_BLOCK};
+                    double l = fn(ctx, n, p0 + j, x + p0 + j, &lp);
+                    if (map) map[p0 + j] = (float)l;
+                    total += l;
+                    for (int64_t c = 0; c < C; c++) blk.g[c * SL_BLOCK + j] *= (float)scale;
+                }
+                if (gr) sl__chain_block(&blk, P, C, nb, b->input_kind, eps, gr + p0);
+            }
+        } else {
+            for (int64_t i = 0; i < P; i++) {
+                sl__logp_pixel(x + i, P, C, b->input_kind, eps, &px);
+                sl__lp lp = {NULL, px.logp, NULL, px.g, 1};
+                double l = fn(ctx, n, i, x + i, &lp);
+                if (map) map[i] = (float)l;
+                total += l;
+                for (int64_t c = 0; c < C; c++) px.g[c] *= scale;
+                if (gr) sl__chain_pixel(&px, P, C, b->input_kind, eps, gr + i);
+            }
+        }
+    }
+    return total;
+}
