@@ -68,5 +68,7 @@ int cmd_drop(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_play(int argc, char **argv);
 
 #endif

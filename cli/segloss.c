@@ -12,6 +12,8 @@ static const struct {
     {"loss", cmd_loss, "evaluate a loss spec on .npy input and target; value, gradient, map"},
     {"list", cmd_list, "every loss with its parameters, defaults and a description"},
     {"demo", cmd_demo, "the post's experiment: standard vs custom loss with missing annotations"},
+    {"play", cmd_play, "which loss notices which mistake: losses against controlled mistakes"},
+    {"metrics", cmd_metrics, "Dice, IoU, HD95 and ASSD per image and class"},
     {"draw", cmd_draw, "rasterise an ellipse, polygon or disk as scikit-image does"},
     {"masks", cmd_masks, "the post's synthetic masks (genMasks), labels, one-hot, picture"},
     {"predict", cmd_predict, "simulated typical model predictions for a label map"},

@@ -79,17 +79,41 @@ typedef enum { SL_REDUCE_MEAN = 0, SL_REDUCE_SUM, SL_REDUCE_NONE } sl_reduction;
 typedef enum { SL_DENOM_ALL = 0, SL_DENOM_VALID } sl_denominator;
 typedef enum { SL_IMPL_FAST = 0, SL_IMPL_REF } sl_impl;
 
+typedef enum { SL_WTYPE_SQUARE = 0, SL_WTYPE_SIMPLE, SL_WTYPE_UNIFORM } sl_wtype;
+typedef enum { SL_CLASSES_PRESENT = 0, SL_CLASSES_ALL } sl_classes;
+
+/* The options of every loss. Each loss reads the keys it lists in the registry, and its
+ * defaults are those keys' defaults there: fill a struct with sl_options_for(loss, &o). List
+ * fields point at caller-owned arrays. */
 typedef struct {
-    sl_reduction reduction;     /* mean (default), sum, none */
-    int64_t ignore_index;       /* label to ignore (default -100) */
-    double label_smoothing;     /* in [0, 1] (default 0) */
-    double eps;                 /* probability clip for SL_INPUT_PROBS (default 1e-7) */
-    sl_denominator denominator; /* missing_ce: all (default) or valid pixels */
-    const double *weight;       /* per-class weights, NULL for all ones; not owned */
-    int64_t nweight;            /* length of weight; must equal C when weight != NULL */
+    sl_reduction reduction;     /* mean, sum, none */
+    int64_t ignore_index;       /* label whose pixels are left out (-100) */
+    double label_smoothing;     /* ce: in [0, 1] */
+    double eps;                 /* probability clip for SL_INPUT_PROBS (1e-7) */
+    sl_denominator denominator; /* missing_ce: all or valid pixels */
+    const double *weight;       /* per-class weights, NULL for all ones */
+    int64_t nweight;            /* must equal C when weight != NULL */
+    /* Overlap (Dice) family */
+    int include_background;     /* 0 drops channel 0 after the softmax */
+    int squared;                /* denominator sum p^2 + sum g^2 (MONAI squared_pred) */
+    int jaccard;                /* MONAI jaccard */
+    int batch;                  /* sums run over the batch too */
+    double smooth_nr, smooth_dr;
+    sl_wtype w_type;            /* generalized_dice weights */
+    /* Focal, Tversky, Hausdorff */
+    double alpha, beta, gamma;
+    const double *alpha_list;   /* focal: per-class alpha, NULL for all ones */
+    int64_t nalpha;
+    const double *pos_weight;   /* bce: per-class positive weight, NULL for all ones */
+    int64_t npos_weight;
+    /* Lovasz, boundary */
+    sl_classes classes;         /* lovasz: present or all classes */
+    int per_image;              /* lovasz: per image, then the mean */
+    const double *idc;          /* boundary: class indices, NULL for every object class */
+    int64_t nidc;
 } sl_options;
 
-/* Fill with the defaults above. */
+/* Generic defaults (those of ce); sl_options_for gives a loss's own. */
 void sl_options_default(sl_options *o);
 
 /* ---------------------------------------------------------------------------------------------
@@ -119,17 +143,26 @@ typedef struct {
  * The loss registry. A loss is a file in src/ and one line in src/registry.c; the CLI, the tests
  * and the trainer read this table.
  */
-typedef enum { SL_PARAM_NUMBER = 0, SL_PARAM_INT, SL_PARAM_LIST, SL_PARAM_WORD } sl_param_type;
+typedef enum {
+    SL_PARAM_NUMBER = 0,
+    SL_PARAM_INT,
+    SL_PARAM_LIST, /* numbers [a,b,...]; "none" for no list */
+    SL_PARAM_WORD,
+    SL_PARAM_BOOL /* true|false */
+} sl_param_type;
 
 typedef struct {
-    const char *key;      /* e.g. "ignore_index" */
+    const char *key;   /* e.g. "ignore_index"; the sl_options field of that name */
     sl_param_type type;
-    const char *def;      /* the default, as written in a spec */
-    const char *words;    /* SL_PARAM_WORD: the valid words, '|'-separated */
-    const char *help;     /* one line */
+    const char *def;   /* the default, as written in a spec */
+    const char *words; /* SL_PARAM_WORD: the valid words, '|'-separated */
+    const char *help;  /* one line */
+    double lo, hi;     /* NUMBER, INT, LIST elements: the valid range (lo == hi: any) */
 } sl_param_info;
 
-typedef enum { SL_MAP_PIXEL = 0, SL_MAP_IMAGE_CLASS } sl_map_kind;
+/* The shape of a loss's unreduced map: per pixel [N, spatial...], per (image, class) [N, C],
+ * per element [N, C, spatial...], or the loss's own (map_shape). */
+typedef enum { SL_MAP_PIXEL = 0, SL_MAP_IMAGE_CLASS, SL_MAP_ELEMENT } sl_map_kind;
 
 typedef struct sl_loss_info sl_loss_info;
 typedef sl_status (*sl_loss_fn)(const sl_loss_info *loss, const sl_options *opt,
@@ -140,23 +173,35 @@ struct sl_loss_info {
     const char *summary;         /* one line */
     const sl_param_info *params; /* the keys it takes */
     int nparams;
-    sl_map_kind map;             /* per pixel [N, spatial...] or per (image, class) [N, C] */
+    sl_map_kind map;             /* the shape of its unreduced map */
     sl_loss_fn fast;             /* the fast implementation */
     sl_loss_fn ref;              /* the plain double-precision reference */
-    size_t (*workspace)(const sl_batch *b); /* bytes of scratch it needs */
+    /* Bytes of scratch it needs (NULL: none). */
+    size_t (*workspace)(const sl_options *opt, const sl_batch *b);
     /* Checks of its own beyond the common ones (may be NULL). */
     sl_status (*check)(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_error *err);
+    /* Its map's shape when that depends on the options (may be NULL: from `map`). */
+    void (*map_shape)(const sl_options *opt, const sl_batch *b, sl_shape *out);
 };
 
 int sl_loss_count(void);
 const sl_loss_info *sl_loss_at(int i);
 const sl_loss_info *sl_loss_find(const char *name); /* NULL when unknown */
 
+/* A loss's defaults: its registry keys' `def`. */
+void sl_options_for(const sl_loss_info *loss, sl_options *o);
+/* Check option values against a loss's ranges and words; C < 0 skips the list lengths that
+ * depend on the number of classes. */
+sl_status sl_options_check(const sl_loss_info *loss, const sl_options *o, int64_t C,
+                           sl_error *err);
+
 /* The shape of a loss's unreduced map for a batch. */
-void sl_loss_map_shape(const sl_loss_info *loss, const sl_batch *b, sl_shape *out);
+void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_shape *out);
 /* Bytes of workspace sl_loss_eval needs for this loss and batch. */
-size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_batch *b);
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
+                              const sl_batch *b);
 
 /* Check the batch and options, then run one loss. Writes out->loss, and out->grad and
  * out->loss_map when they are not NULL. */
@@ -189,6 +234,27 @@ sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, 
 /* Evaluate sum_i k_i * loss_i. Maps and gradients are summed the same way. */
 sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
                        sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Metrics, with MONAI's conventions, per (image, class) of two label maps [N, spatial...]:
+ *   dice  2 |P & G| / (|P| + |G|)          NaN where G is empty (DiceMetric, ignore_empty)
+ *   iou   |P & G| / |P | G|                NaN where G is empty (MeanIoU, ignore_empty)
+ *   hd95  HausdorffDistanceMetric(percentile=95): edges are a mask minus its binary erosion;
+ *         from each edge pixel the Euclidean distance to the other mask's nearest edge pixel;
+ *         the linear-interpolated 95th percentile of each direction, the larger of the two
+ *   assd  average symmetric surface distance: the mean of both directions' distances together
+ * hd95 and assd are NaN where either mask is empty. Distances use `spacing` (one per spatial
+ * axis; NULL for 1). Labels outside [0, C) belong to no class.
+ */
+typedef struct {
+    double *dice, *iou, *hd95, *assd; /* [N, C] each, caller-owned; any may be NULL */
+} sl_metrics_out;
+
+/* Bytes of workspace for sl_metrics on label maps of this shape. */
+size_t sl_metrics_workspace_size(const sl_shape *labels, int64_t C);
+sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels,
+                     int64_t C, const double *spacing, sl_metrics_out *out, void *workspace,
+                     size_t workspace_size, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Random numbers: MT19937, compatible with numpy's legacy np.random (RandomState):

@@ -23,8 +23,6 @@ void sl__shape_str(const sl_shape *s, char *buf, size_t len);
 sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const void *b,
                            size_t blen, sl_error *err);
 
-#endif
-
 /* ---------------------------------------------------------------------------------------------
  * Per-pixel machinery of the cross-entropy family (src/pixel.c).
  *
@@ -133,3 +131,13 @@ static inline size_t sl__align(size_t n)
 {
     return (n + 63) & ~(size_t)63;
 }
+
+/* Option storage by registry key (src/options.c). */
+int sl__word_index(const char *words, const char *w, size_t wl); /* -1 when not a word */
+void sl__set_scalar(sl_options *o, const sl_param_info *pi, double v);
+double sl__get_scalar(const sl_options *o, const sl_param_info *pi);
+void sl__set_list(sl_options *o, const sl_param_info *pi, const double *v, int64_t n);
+void sl__get_list(const sl_options *o, const sl_param_info *pi, const double **v, int64_t *n);
+int sl__param_has_storage(const sl_param_info *pi);
+
+#endif

@@ -84,17 +84,19 @@ static sl_status ce_ref(const sl_loss_info *loss, const sl_options *o, const sl_
     return ce_run(o, b, out, 0);
 }
 
-static size_t ce_workspace(const sl_batch *b)
+static size_t ce_workspace(const sl_options *o, const sl_batch *b)
 {
+    (void)o;
     return sl__scratch_size(b->shape.dim[1]);
 }
 
 static const sl_param_info ce_params[] = {
-    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class"},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out"},
-    {"label_smoothing", SL_PARAM_NUMBER, "0", NULL, "in [0, 1]: mix the target with uniform"},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities"},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean"},
+    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"label_smoothing", SL_PARAM_NUMBER, "0", NULL, "mix the target with uniform", 0, 1},
+    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
+     0.4999},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean", 0, 0},
 };
 
 const sl_loss_info sl__loss_ce = {
@@ -106,5 +108,6 @@ const sl_loss_info sl__loss_ce = {
     ce_fast,
     ce_ref,
     ce_workspace,
+    NULL,
     NULL,
 };

@@ -13,8 +13,9 @@
 #include <stdio.h>
 
 /* Scratch: the pixel machinery, then the [N, C] annotation matrix. */
-static size_t partial_workspace(const sl_batch *b)
+static size_t partial_workspace(const sl_options *o, const sl_batch *b)
 {
+    (void)o;
     return sl__scratch_size(b->shape.dim[1]) + (size_t)(b->shape.dim[0] * b->shape.dim[1]);
 }
 
@@ -122,12 +123,13 @@ static sl_status missing_ref(const sl_loss_info *loss, const sl_options *o, cons
 }
 
 static const sl_param_info missing_params[] = {
-    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class"},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out"},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities"},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean"},
+    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
+     0.4999},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean", 0, 0},
     {"denominator", SL_PARAM_WORD, "all", "all|valid",
-     "mean over all pixels (the post, Keras) or over pixels not gated"},
+     "mean over all pixels (the post, Keras) or over pixels not gated", 0, 0},
 };
 
 const sl_loss_info sl__loss_missing_ce = {
@@ -139,6 +141,7 @@ const sl_loss_info sl__loss_missing_ce = {
     missing_fast,
     missing_ref,
     partial_workspace,
+    NULL,
     NULL,
 };
 
@@ -258,9 +261,10 @@ static sl_status marginal_check(const sl_loss_info *loss, const sl_options *o, c
 }
 
 static const sl_param_info marginal_params[] = {
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out"},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities"},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean over non-ignored pixels"},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
+     0.4999},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean over non-ignored pixels", 0, 0},
 };
 
 const sl_loss_info sl__loss_marginal_ce = {
@@ -273,4 +277,5 @@ const sl_loss_info sl__loss_marginal_ce = {
     marginal_ref,
     partial_workspace,
     marginal_check,
+    NULL,
 };

@@ -6,13 +6,39 @@
 #include <string.h>
 
 extern const sl_loss_info sl__loss_ce;
+extern const sl_loss_info sl__loss_focal;
+extern const sl_loss_info sl__loss_bce;
+extern const sl_loss_info sl__loss_sigmoid_focal;
+extern const sl_loss_info sl__loss_dice;
+extern const sl_loss_info sl__loss_tversky;
+extern const sl_loss_info sl__loss_focal_tversky;
+extern const sl_loss_info sl__loss_generalized_dice;
+extern const sl_loss_info sl__loss_log_cosh_dice;
+extern const sl_loss_info sl__loss_lovasz;
+extern const sl_loss_info sl__loss_boundary;
+extern const sl_loss_info sl__loss_hausdorff_dt;
 extern const sl_loss_info sl__loss_missing_ce;
 extern const sl_loss_info sl__loss_marginal_ce;
+extern const sl_loss_info sl__loss_marginal_dice;
+extern const sl_loss_info sl__loss_exclusion;
 
 static const sl_loss_info *const losses[] = {
     &sl__loss_ce,
+    &sl__loss_focal,
+    &sl__loss_bce,
+    &sl__loss_sigmoid_focal,
+    &sl__loss_dice,
+    &sl__loss_tversky,
+    &sl__loss_focal_tversky,
+    &sl__loss_generalized_dice,
+    &sl__loss_log_cosh_dice,
+    &sl__loss_lovasz,
+    &sl__loss_boundary,
+    &sl__loss_hausdorff_dt,
     &sl__loss_missing_ce,
     &sl__loss_marginal_ce,
+    &sl__loss_marginal_dice,
+    &sl__loss_exclusion,
 };
 
 int sl_loss_count(void)
@@ -32,18 +58,6 @@ const sl_loss_info *sl_loss_find(const char *name)
     return NULL;
 }
 
-void sl_options_default(sl_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->reduction = SL_REDUCE_MEAN;
-    o->ignore_index = -100;
-    o->label_smoothing = 0.0;
-    o->eps = 1e-7;
-    o->denominator = SL_DENOM_ALL;
-    o->weight = NULL;
-    o->nweight = 0;
-}
-
 static int takes(const sl_loss_info *loss, const char *key)
 {
     for (int i = 0; i < loss->nparams; i++)
@@ -51,45 +65,34 @@ static int takes(const sl_loss_info *loss, const char *key)
     return 0;
 }
 
-void sl_loss_map_shape(const sl_loss_info *loss, const sl_batch *b, sl_shape *out)
+void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_shape *out)
 {
-    if (loss->map == SL_MAP_IMAGE_CLASS) {
+    if (loss->map_shape) {
+        loss->map_shape(opt, b, out);
+        return;
+    }
+    switch (loss->map) {
+    case SL_MAP_IMAGE_CLASS:
         out->ndim = 2;
         out->dim[0] = b->shape.dim[0];
         out->dim[1] = b->shape.dim[1];
         return;
+    case SL_MAP_ELEMENT:
+        *out = b->shape;
+        return;
+    case SL_MAP_PIXEL:
+        break;
     }
     out->ndim = b->shape.ndim - 1;
     out->dim[0] = b->shape.dim[0];
     for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
 }
 
-size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_batch *b)
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
+                              const sl_batch *b)
 {
-    return loss->workspace ? loss->workspace(b) : 0;
-}
-
-/* Options a user can set wrongly. */
-static sl_status check_options(const sl_loss_info *loss, const sl_options *o, int64_t C,
-                               sl_error *err)
-{
-    if (o->weight && takes(loss, "weight")) {
-        if (o->nweight != C)
-            return sl__fail(err, SL_E_SHAPE, "%s: weight has %lld values but the input has %lld "
-                            "classes", loss->name, (long long)o->nweight, (long long)C);
-        for (int64_t c = 0; c < C; c++)
-            if (!isfinite(o->weight[c]) || o->weight[c] < 0)
-                return sl__fail(err, SL_E_ARG, "%s: weight[%lld] = %g must be finite and >= 0",
-                                loss->name, (long long)c, o->weight[c]);
-    }
-    if (!(o->label_smoothing >= 0.0 && o->label_smoothing <= 1.0))
-        return sl__fail(err, SL_E_ARG, "%s: label_smoothing = %g must be in [0, 1]", loss->name,
-                        o->label_smoothing);
-    if (!(o->eps > 0.0 && o->eps < 0.5))
-        return sl__fail(err, SL_E_ARG, "%s: eps = %g must be in (0, 0.5)", loss->name, o->eps);
-    if ((unsigned)o->reduction > SL_REDUCE_NONE || (unsigned)o->denominator > SL_DENOM_VALID)
-        return sl__fail(err, SL_E_ARG, "%s: bad reduction or denominator", loss->name);
-    return SL_OK;
+    return loss->workspace ? loss->workspace(opt, b) : 0;
 }
 
 sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
@@ -109,7 +112,7 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
         }
     if (!b->input) return sl__fail(err, SL_E_ARG, "no input");
     int64_t N = s->dim[0], C = s->dim[1], numel = sl_shape_numel(s), P = numel / (N * C);
-    sl_status st = check_options(loss, o, C, err);
+    sl_status st = sl_options_check(loss, o, C, err);
     if (st != SL_OK) return st;
 
     for (int64_t i = 0; i < numel; i++) {
@@ -141,8 +144,9 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
 
     if (b->target_kind == SL_TARGET_LABELS) {
         if (!b->labels) return sl__fail(err, SL_E_ARG, "no target");
-        sl_shape ls;
-        sl_loss_map_shape(&sl__loss_ce, b, &ls);
+        sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
+        for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
+        ls.ndim = s->ndim - 1;
         for (int64_t i = 0; i < N * P; i++) {
             int64_t y = b->labels[i];
             if (y != o->ignore_index && (y < 0 || y >= C)) {
@@ -187,7 +191,7 @@ sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl
 {
     sl_status st = sl_batch_check(loss, opt, b, err);
     if (st != SL_OK) return st;
-    size_t need = sl_loss_workspace_size(loss, b);
+    size_t need = sl_loss_workspace_size(loss, opt, b);
     if (out->workspace_size < need || (need && !out->workspace))
         return sl__fail(err, SL_E_ARG, "%s: workspace of %zu bytes is too small: need %zu",
                         loss->name, out->workspace_size, need);

@@ -15,11 +15,14 @@
 
 #define SL_SPEC_MAX_TERMS 16
 
+#define SL_SPEC_MAX_LISTS 4
+
 typedef struct {
     double k;
     const sl_loss_info *loss;
     sl_options opt;
-    double *weight; /* owned */
+    double *lists[SL_SPEC_MAX_LISTS]; /* owned storage of the term's list options */
+    int nlists;
 } spec_term;
 
 struct sl_spec {
@@ -92,25 +95,20 @@ static void valid_keys(const sl_loss_info *loss, char *buf, size_t len)
         o += (size_t)snprintf(buf + o, len - o, i ? ", %s" : "%s", loss->params[i].key);
 }
 
-/* Is w one of the '|'-separated words? Returns its index, or -1. */
-static int word_index(const char *words, const char *w)
-{
-    int idx = 0;
-    size_t wl = strlen(w);
-    for (const char *p = words;; idx++) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == wl && strncmp(p, w, n) == 0) return idx;
-        if (!bar) return -1;
-        p = bar + 1;
-    }
-}
-
 static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
 {
     const char *name = t->loss->name;
     skip_ws(ps);
     if (pi->type == SL_PARAM_LIST) {
+        char w[16];
+        const char *save = ps->p;
+        if (parse_word(ps, w, sizeof w)) {
+            if (strcmp(w, "none") == 0) {
+                sl__set_list(&t->opt, pi, NULL, 0);
+                return SL_OK;
+            }
+            ps->p = save;
+        }
         if (*ps->p != '[')
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
                             pi->key);
@@ -135,53 +133,37 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
             }
         }
         ps->p++;
-        for (int64_t i = 0; i < n; i++)
-            if (vals[i] < 0)
-                return sl__fail(ps->err, SL_E_PARSE, "%s: %s[%lld] = %g must be >= 0", name,
-                                pi->key, (long long)i, vals[i]);
         if (n == 0) return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", name, pi->key);
-        free(t->weight);
-        t->weight = malloc((size_t)n * sizeof(double));
-        if (!t->weight) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
-        memcpy(t->weight, vals, (size_t)n * sizeof(double));
-        t->opt.weight = t->weight;
-        t->opt.nweight = n;
+        if (t->nlists >= SL_SPEC_MAX_LISTS) return fail_at(ps, "too many lists");
+        double *copy = malloc((size_t)n * sizeof(double));
+        if (!copy) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
+        memcpy(copy, vals, (size_t)n * sizeof(double));
+        t->lists[t->nlists++] = copy;
+        sl__set_list(&t->opt, pi, copy, n);
         return SL_OK;
     }
-    if (pi->type == SL_PARAM_WORD) {
+    if (pi->type == SL_PARAM_WORD || pi->type == SL_PARAM_BOOL) {
+        const char *words = pi->type == SL_PARAM_BOOL ? "false|true" : pi->words;
         char w[64];
         if (!parse_word(ps, w, sizeof w))
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
-                            pi->words);
-        int idx = word_index(pi->words, w);
+                            words);
+        int idx = sl__word_index(words, w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
-                            pi->key, pi->words, w);
-        if (strcmp(pi->key, "reduction") == 0) t->opt.reduction = (sl_reduction)idx;
-        else if (strcmp(pi->key, "denominator") == 0) t->opt.denominator = (sl_denominator)idx;
+                            pi->key, words, w);
+        sl__set_scalar(&t->opt, pi, idx);
         return SL_OK;
     }
-    double v;
-    if (!starts_number(ps->p)) {
+    if (!starts_number(ps->p))
         return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a%s number", name, pi->key,
                         pi->type == SL_PARAM_INT ? "n integer" : "");
-    }
+    double v;
     sl_status st = parse_number(ps, &v);
     if (st != SL_OK) return st;
     if (pi->type == SL_PARAM_INT && (v != floor(v) || fabs(v) > 9.0e15))
         return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes an integer, got %g", name, pi->key, v);
-    if (strcmp(pi->key, "ignore_index") == 0) {
-        t->opt.ignore_index = (int64_t)v;
-    } else if (strcmp(pi->key, "label_smoothing") == 0) {
-        if (!(v >= 0 && v <= 1))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: label_smoothing = %g must be in [0, 1]",
-                            name, v);
-        t->opt.label_smoothing = v;
-    } else if (strcmp(pi->key, "eps") == 0) {
-        if (!(v > 0 && v < 0.5))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: eps = %g must be in (0, 0.5)", name, v);
-        t->opt.eps = v;
-    }
+    sl__set_scalar(&t->opt, pi, v);
     return SL_OK;
 }
 
@@ -189,6 +171,7 @@ static sl_status parse_term(parser *ps, spec_term *t)
 {
     t->k = 1.0;
     sl_options_default(&t->opt);
+    t->nlists = 0;
     skip_ws(ps);
     if (starts_number(ps->p)) {
         sl_status st = parse_number(ps, &t->k);
@@ -209,6 +192,7 @@ static sl_status parse_term(parser *ps, spec_term *t)
         valid_names(valid, sizeof valid);
         return sl__fail(ps->err, SL_E_PARSE, "unknown loss '%s' (valid: %s)", name, valid);
     }
+    sl_options_for(t->loss, &t->opt);
     skip_ws(ps);
     if (*ps->p != '(') return SL_OK;
     ps->p++;
@@ -245,7 +229,9 @@ static sl_status parse_term(parser *ps, spec_term *t)
         }
         if (*ps->p == ')') {
             ps->p++;
-            return SL_OK;
+            /* Ranges and words, once for every way a value can be out of bounds. */
+            st = sl_options_check(t->loss, &t->opt, -1, ps->err);
+            return st == SL_OK ? SL_OK : SL_E_PARSE;
         }
         return fail_at(ps, "expected ',' or ')'");
     }
@@ -285,7 +271,8 @@ sl_status sl_spec_parse(const char *text, sl_spec **out, sl_error *err)
 void sl_spec_free(sl_spec *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n; i++) free(s->t[i].weight);
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->t[i].nlists; k++) free(s->t[i].lists[k]);
     free(s);
 }
 
@@ -304,12 +291,17 @@ void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
 
 sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, sl_error *err)
 {
-    sl_loss_map_shape(s->t[0].loss, b, out);
-    for (int i = 1; i < s->n; i++)
-        if (s->t[i].loss->map != s->t[0].loss->map)
+    sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, out);
+    for (int i = 1; i < s->n; i++) {
+        sl_shape o;
+        sl_loss_map_shape(s->t[i].loss, &s->t[i].opt, b, &o);
+        int same = o.ndim == out->ndim;
+        for (int d = 0; same && d < o.ndim; d++) same = o.dim[d] == out->dim[d];
+        if (!same)
             return sl__fail(err, SL_E_ARG,
                             "%s and %s have unreduced maps of different shapes: no common map",
                             s->t[0].loss->name, s->t[i].loss->name);
+    }
     return SL_OK;
 }
 
@@ -319,12 +311,12 @@ size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
 {
     size_t w = 0;
     for (int i = 0; i < s->n; i++) {
-        size_t t = sl_loss_workspace_size(s->t[i].loss, b);
+        size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, b);
         if (t > w) w = t;
     }
     if (s->n > 1) {
         sl_shape ms;
-        sl_loss_map_shape(s->t[0].loss, b, &ms);
+        sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, &ms);
         w = sl__align(w) + sl__align((size_t)sl_shape_numel(&b->shape) * sizeof(float)) +
             sl__align((size_t)sl_shape_numel(&ms) * sizeof(float)) + 64;
     }
@@ -339,7 +331,7 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
         sl_status st = sl_spec_map_shape(s, b, &ms, err);
         if (st != SL_OK) return st;
     } else {
-        sl_loss_map_shape(s->t[0].loss, b, &ms);
+        sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, &ms);
     }
     size_t need = sl_spec_workspace_size(s, b);
     if (out->workspace_size < need || (need && !out->workspace))
@@ -348,7 +340,7 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
     int64_t numel = sl_shape_numel(&b->shape), mn = sl_shape_numel(&ms);
     size_t lw = 0;
     for (int i = 0; i < s->n; i++) {
-        size_t t = sl_loss_workspace_size(s->t[i].loss, b);
+        size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, b);
         if (t > lw) lw = t;
     }
     unsigned char *base = (unsigned char *)sl__align((size_t)(uintptr_t)out->workspace);

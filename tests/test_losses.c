@@ -84,8 +84,11 @@ static void check_spec(const char *text, problem *pr)
     sl_status st = sl_spec_parse(text, &spec, &err);
     CHECK(st == SL_OK, "parse %s: %s", text, err.msg);
     if (st != SL_OK) return;
-    int64_t numel = sl_shape_numel(&pr->b.shape), nm = 2 * 21;
-    float gf[210], gr[210], mf[42], mr[42];
+    int64_t numel = sl_shape_numel(&pr->b.shape);
+    sl_shape ms;
+    CHECK(sl_spec_map_shape(spec, &pr->b, &ms, &err) == SL_OK, "%s: map shape", text);
+    int64_t nm = sl_shape_numel(&ms);
+    float gf[210], gr[210], mf[210], mr[210];
     double lf, lr;
     CHECK(run(spec, &pr->b, SL_IMPL_FAST, &lf, gf, mf) == SL_OK, "%s fast runs", text);
     CHECK(run(spec, &pr->b, SL_IMPL_REF, &lr, gr, mr) == SL_OK, "%s ref runs", text);
@@ -130,33 +133,75 @@ static void check_spec(const char *text, problem *pr)
     sl_spec_free(spec);
 }
 
+/* A value other than the default for each key a loss may take (C = 5 classes). */
+static const char *sample_value(const sl_param_info *pi, int which)
+{
+    static const struct {
+        const char *key;
+        sl_param_type type;
+        const char *v[2];
+    } samples[] = {
+        {"reduction", SL_PARAM_WORD, {"sum", "none"}},
+        {"weight", SL_PARAM_LIST, {"[0.2,1,2,0.5,1]", NULL}},
+        {"label_smoothing", SL_PARAM_NUMBER, {"0.2", NULL}},
+        {"denominator", SL_PARAM_WORD, {"valid", NULL}},
+        {"ignore_index", SL_PARAM_INT, {"255", NULL}},
+        {"eps", SL_PARAM_NUMBER, {"0.01", NULL}},
+        {"include_background", SL_PARAM_BOOL, {"false", "true"}},
+        {"squared", SL_PARAM_BOOL, {"true", NULL}},
+        {"jaccard", SL_PARAM_BOOL, {"true", NULL}},
+        {"batch", SL_PARAM_BOOL, {"true", NULL}},
+        {"smooth_nr", SL_PARAM_NUMBER, {"0.5", NULL}},
+        {"smooth_dr", SL_PARAM_NUMBER, {"0.5", NULL}},
+        {"w_type", SL_PARAM_WORD, {"simple", "uniform"}},
+        {"alpha", SL_PARAM_NUMBER, {"0.3", NULL}},
+        {"alpha", SL_PARAM_LIST, {"[0.5,1,2,1,0.25]", NULL}},
+        {"beta", SL_PARAM_NUMBER, {"0.7", NULL}},
+        {"gamma", SL_PARAM_NUMBER, {"1.5", NULL}},
+        {"pos_weight", SL_PARAM_LIST, {"[1,2,0.5,1,3]", NULL}},
+        {"classes", SL_PARAM_WORD, {"all", "present"}},
+        {"per_image", SL_PARAM_BOOL, {"true", NULL}},
+        {"idc", SL_PARAM_LIST, {"[1,3]", NULL}},
+    };
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
+        if (strcmp(samples[i].key, pi->key) == 0 && samples[i].type == pi->type)
+            return samples[i].v[which];
+    return NULL;
+}
+
 static void test_registry_battery(void)
 {
-    static const char *const variants[] = {
-        "", "(reduction=sum)", "(reduction=none)", "(weight=[0.2,1,2,0.5,1])",
-        "(label_smoothing=0.2)", "(denominator=valid)", "(ignore_index=255)",
-        "(eps=0.01)",
-    };
     for (int li = 0; li < sl_loss_count(); li++) {
         const sl_loss_info *loss = sl_loss_at(li);
-        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-            char spec[256];
-            snprintf(spec, sizeof spec, "%s%s", loss->name, variants[v]);
-            sl_spec *s;
-            sl_error err;
-            if (sl_spec_parse(spec, &s, &err) != SL_OK) continue; /* a key it does not take */
-            sl_spec_free(s);
-            for (int ik = 0; ik < 2; ik++)
-                for (int tk = 0; tk < 2; tk++) {
-                    int ignore = strstr(spec, "ignore_index") != NULL;
-                    if (ignore && tk == SL_TARGET_PROBS) continue;
-                    for (int miss = 0; miss < 2; miss++) {
-                        problem pr;
-                        make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, ignore, miss,
-                                     miss);
-                        check_spec(spec, &pr);
+        /* The defaults, then each key set to each sample value in turn. */
+        for (int pi = -1; pi < loss->nparams; pi++) {
+            for (int which = 0; which < 2; which++) {
+                char spec[256];
+                if (pi < 0) {
+                    if (which) break;
+                    snprintf(spec, sizeof spec, "%s", loss->name);
+                } else {
+                    const char *v = sample_value(&loss->params[pi], which);
+                    if (!v) {
+                        CHECK(which || strcmp(loss->params[pi].key, "reduction") == 0 ||
+                                  sample_value(&loss->params[pi], 0),
+                              "%s: no test value for %s", loss->name, loss->params[pi].key);
+                        continue;
                     }
+                    snprintf(spec, sizeof spec, "%s(%s=%s)", loss->name, loss->params[pi].key, v);
                 }
+                int ignore = strstr(spec, "ignore_index") != NULL;
+                for (int ik = 0; ik < 2; ik++)
+                    for (int tk = 0; tk < 2; tk++) {
+                        if (ignore && tk == SL_TARGET_PROBS) continue;
+                        for (int miss = 0; miss < 2; miss++) {
+                            problem pr;
+                            make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, ignore,
+                                         miss, miss);
+                            check_spec(spec, &pr);
+                        }
+                    }
+            }
         }
     }
     /* A sum of terms is the sum of its terms. */
@@ -278,13 +323,15 @@ static void test_extremes(void)
         sl_spec *s;
         sl_error err;
         sl_spec_parse(sl_loss_at(li)->name, &s, &err);
-        float g[210], m[42];
+        float g[210], m[210];
         for (int impl = 0; impl < 2; impl++) {
             double l;
             CHECK(run(s, &pr.b, (sl_impl)impl, &l, g, m) == SL_OK, "extreme logits run");
             int finite = isfinite(l);
             for (int i = 0; i < 210; i++) finite &= isfinite(g[i]);
-            for (int i = 0; i < 42; i++) finite &= isfinite(m[i]);
+            sl_shape ms;
+            sl_spec_map_shape(s, &pr.b, &ms, &err);
+            for (int64_t i = 0; i < sl_shape_numel(&ms); i++) finite &= isfinite(m[i]);
             CHECK(finite, "%s: finite loss, gradient and map for logits of +-1e4",
                   sl_loss_at(li)->name);
         }
