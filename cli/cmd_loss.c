@@ -315,8 +315,9 @@ int cmd_list(int argc, char **argv)
             const sl_param_info *p = &l->params[k];
             char def[96];
             snprintf(def, sizeof def, "%s=%s", p->key, p->def);
-            printf("    %-24s %s%s%s%s\n", def, p->help, p->words ? " (" : "",
-                   p->words ? p->words : "", p->words ? ")" : "");
+            const char *words = p->type == SL_PARAM_BOOL ? "true|false" : p->words;
+            printf("    %-24s %s%s%s%s\n", def, p->help, words ? " (" : "", words ? words : "",
+                   words ? ")" : "");
         }
         if (i + 1 < sl_loss_count()) printf("\n");
     }
