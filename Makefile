@@ -20,11 +20,11 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss
 
-$(BUILD)/obj/%.o: src/%.c include/segloss.h src/internal.h
+$(BUILD)/obj/%.o: src/%.c include/segloss.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/pic/%.o: src/%.c include/segloss.h src/internal.h
+$(BUILD)/pic/%.o: src/%.c include/segloss.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 
@@ -36,7 +36,7 @@ $(BUILD)/libsegloss.so: $(PIC_OBJ)
 
 CLI_SRC := $(sort $(wildcard cli/*.c))
 
-$(BUILD)/segloss: $(CLI_SRC) cli/cli.h $(BUILD)/libsegloss.a
+$(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libsegloss.a
 	$(CC) $(ALL_CFLAGS) -Icli -o $@ $(CLI_SRC) $(BUILD)/libsegloss.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libsegloss.a

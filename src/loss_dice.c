@@ -1,35 +1,632 @@
-/* PLACEHOLDER: being written; replaced whole by its owner. */
-#include "internal.h"
+/* The overlap (Dice) family, MONAI 1.5 semantics:
+ *
+ * dice             - DiceLoss(softmax=True, to_onehot_y=True): squared_pred, jaccard, batch,
+ *                    include_background, weight, smooth_nr/dr; plus ignore_index.
+ * tversky          - TverskyLoss: alpha on false positives, beta on false negatives.
+ * focal_tversky    - (1 - Tversky)^gamma per (image, class).
+ * generalized_dice - GeneralizedDiceLoss: w_type square|simple|uniform, one value per image.
+ * log_cosh_dice    - log cosh of each entry of the dice matrix (Jadon).
+ *
+ * The shared machinery of src/dice.h lives here too: pass 1 accumulates per-(image, class)
+ * sums in double, pass 2 writes dL/dq from the entries' partials and chains it through the
+ * softmax. Formulas and gradients: docs/dice.md. */
+#include "dice.h"
 
-static sl_status todo(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                      sl_output *out, sl_error *err)
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * The machinery
+ */
+
+size_t sl__ov_workspace(const sl_batch *b)
 {
-    (void)o;
-    (void)b;
-    (void)out;
-    return sl__fail(err, SL_E_ARG, "%s is not built yet", loss->name);
+    size_t N = (size_t)b->shape.dim[0], C = (size_t)b->shape.dim[1];
+    return 64 + sl__align(N * C) + 5 * sl__align(N * C * sizeof(double)) +
+           sl__align(6 * C * sizeof(double)) + sl__align(6 * C * sizeof(float)) +
+           sl__align(C * sizeof(int64_t));
 }
 
-static const sl_param_info todo_params[] = {
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "reduction", 0, 0},
+void sl__ov_setup(sl__ov *v, const sl_batch *b, sl_output *out, sl__ov_mode mode, int squared,
+                  int drop_bg, int batch, int64_t ignore)
+{
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    memset(v, 0, sizeof *v);
+    v->N = N;
+    v->C = C;
+    v->P = sl_shape_numel(&b->shape) / (N * C);
+    v->NG = batch ? 1 : N;
+    v->mode = mode;
+    v->squared = squared;
+    v->drop_bg = drop_bg;
+    v->batch = batch;
+    v->ignore = ignore;
+    unsigned char *base = out->workspace;
+    unsigned char *p = base + (sl__align((size_t)(uintptr_t)base) - (size_t)(uintptr_t)base);
+    size_t nc = (size_t)(N * C);
+    if (mode != SL__OV_OWN) {
+        sl__annotated(b, p);
+        v->ann = p;
+    }
+    p += sl__align(nc);
+    double **arr[5] = {&v->I, &v->S, &v->G, &v->kI, &v->kS};
+    for (int k = 0; k < 5; k++) {
+        *arr[k] = (double *)(void *)p;
+        memset(p, 0, nc * sizeof(double));
+        p += sl__align(nc * sizeof(double));
+    }
+    v->scratch = p;
+}
+
+int64_t sl__ov_chan(const sl__ov *v, int64_t n, int64_t c)
+{
+    int64_t k = c;
+    switch (v->mode) {
+    case SL__OV_OWN: break;
+    case SL__OV_MERGE:
+        if (c > 0 && !v->ann[n * v->C + c]) k = 0;
+        break;
+    case SL__OV_UNION: return c > 0 && !v->ann[n * v->C + c] ? c : -1;
+    }
+    return k == 0 && v->drop_bg ? -1 : k;
+}
+
+/* Scratch pointers: doubles for the reference, floats and channels for the fast path. */
+typedef struct {
+    double *dp, *dt, *dq, *dr, *dg, *dd;
+    float *fp, *ft, *fq, *fr, *fd;
+    int64_t *ch;
+} ov_scratch;
+
+static void scratch_carve(const sl__ov *v, ov_scratch *s)
+{
+    size_t C = (size_t)v->C;
+    unsigned char *p = v->scratch;
+    s->dp = (double *)(void *)p;
+    s->dt = s->dp + C;
+    s->dq = s->dt + C;
+    s->dr = s->dq + C;
+    s->dg = s->dr + C;
+    s->dd = s->dg + C;
+    p += sl__align(6 * C * sizeof(double));
+    s->fp = (float *)(void *)p;
+    s->ft = s->fp + C;
+    s->fq = s->ft + C;
+    s->fr = s->fq + C;
+    s->fd = s->fr + C;
+    p += sl__align(6 * C * sizeof(float));
+    s->ch = (int64_t *)(void *)p;
+}
+
+/* Fast path, one pixel: probabilities p (softmax in float, or the input as given), targets t,
+ * channel probabilities q and targets r. Returns 0 for an ignored pixel. */
+static int fast_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
+                      const ov_scratch *s)
+{
+    int64_t C = v->C, P = v->P;
+    const float *x = b->input + n * C * P + i;
+    float *p = s->fp, *t = s->ft, *q = s->fq, *r = s->fr;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        int64_t y = b->labels[n * P + i];
+        if (y == v->ignore) return 0;
+        for (int64_t c = 0; c < C; c++) t[c] = c == y ? 1.0f : 0.0f;
+    } else {
+        for (int64_t c = 0; c < C; c++) t[c] = b->target[(n * C + c) * P + i];
+    }
+    if (b->input_kind == SL_INPUT_LOGITS) {
+        float m = x[0], z = 0.0f;
+        for (int64_t c = 1; c < C; c++) m = fmaxf(m, x[c * P]);
+        for (int64_t c = 0; c < C; c++) {
+            p[c] = expf(x[c * P] - m);
+            z += p[c];
+        }
+        float inv = 1.0f / z;
+        for (int64_t c = 0; c < C; c++) p[c] *= inv;
+    } else {
+        for (int64_t c = 0; c < C; c++) p[c] = x[c * P];
+    }
+    for (int64_t c = 0; c < C; c++) q[c] = r[c] = 0.0f;
+    if (v->mode == SL__OV_UNION) {
+        float e = 0.0f;
+        for (int64_t c = 1; c < C; c++)
+            if (v->ann[n * C + c]) e += t[c];
+        for (int64_t c = 1; c < C; c++)
+            if (s->ch[c] >= 0) {
+                q[c] = p[c];
+                r[c] = e;
+            }
+        return 1;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        int64_t k = s->ch[c];
+        if (k < 0) continue;
+        q[k] += p[c];
+        r[k] += t[c];
+    }
+    return 1;
+}
+
+/* Reference, one pixel, double precision, plain loops: the same quantities. */
+static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
+                     const ov_scratch *s)
+{
+    int64_t C = v->C, P = v->P;
+    double *p = s->dp, *t = s->dt, *q = s->dq, *r = s->dr;
+    for (int64_t c = 0; c < C; c++) {
+        if (b->target_kind == SL_TARGET_LABELS) {
+            int64_t y = b->labels[n * P + i];
+            if (y == v->ignore) return 0;
+            t[c] = (c == y) ? 1.0 : 0.0;
+        } else {
+            t[c] = (double)b->target[(n * C + c) * P + i];
+        }
+    }
+    if (b->input_kind == SL_INPUT_LOGITS) {
+        /* p_c = exp(x_c - logsumexp(x)) */
+        double m = -INFINITY;
+        for (int64_t c = 0; c < C; c++) m = fmax(m, (double)b->input[(n * C + c) * P + i]);
+        double z = 0.0;
+        for (int64_t c = 0; c < C; c++) z += exp((double)b->input[(n * C + c) * P + i] - m);
+        for (int64_t c = 0; c < C; c++)
+            p[c] = exp((double)b->input[(n * C + c) * P + i] - m - log(z));
+    } else {
+        for (int64_t c = 0; c < C; c++) p[c] = (double)b->input[(n * C + c) * P + i];
+    }
+    for (int64_t k = 0; k < C; k++) {
+        q[k] = 0.0;
+        r[k] = 0.0;
+        if (v->mode == SL__OV_UNION) {
+            if (sl__ov_chan(v, n, k) != k) continue;
+            q[k] = p[k];
+            for (int64_t c = 1; c < C; c++)
+                if (v->ann[n * C + c]) r[k] += t[c];
+            continue;
+        }
+        for (int64_t c = 0; c < C; c++)
+            if (sl__ov_chan(v, n, c) == k) {
+                q[k] += p[c];
+                r[k] += t[c];
+            }
+    }
+    return 1;
+}
+
+void sl__ov_sums(sl__ov *v, const sl_batch *b, int fast)
+{
+    int64_t N = v->N, C = v->C, P = v->P;
+    ov_scratch s;
+    scratch_carve(v, &s);
+    if (fast) {
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t c = 0; c < C; c++) s.ch[c] = sl__ov_chan(v, n, c);
+            double *I = v->I + (v->batch ? 0 : n) * C, *S = v->S + (v->batch ? 0 : n) * C,
+                   *G = v->G + (v->batch ? 0 : n) * C;
+            for (int64_t i = 0; i < P; i++) {
+                if (!fast_pixel(v, b, n, i, &s)) continue;
+                const float *q = s.fq, *r = s.fr;
+                if (v->squared) {
+                    for (int64_t k = 0; k < C; k++) {
+                        I[k] += (double)(q[k] * r[k]);
+                        S[k] += (double)(q[k] * q[k]);
+                        G[k] += (double)(r[k] * r[k]);
+                    }
+                } else {
+                    for (int64_t k = 0; k < C; k++) {
+                        I[k] += (double)(q[k] * r[k]);
+                        S[k] += (double)q[k];
+                        G[k] += (double)r[k];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            if (!ref_pixel(v, b, n, i, &s)) continue;
+            int64_t g = v->batch ? 0 : n;
+            for (int64_t k = 0; k < C; k++) {
+                double q = s.dq[k], r = s.dr[k];
+                v->I[g * C + k] += q * r;
+                v->S[g * C + k] += v->squared ? q * q : q;
+                v->G[g * C + k] += v->squared ? r * r : r;
+            }
+        }
+}
+
+void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
+{
+    int64_t N = v->N, C = v->C, P = v->P;
+    ov_scratch s;
+    scratch_carve(v, &s);
+    int logits = b->input_kind == SL_INPUT_LOGITS;
+    if (fast) {
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t c = 0; c < C; c++) s.ch[c] = sl__ov_chan(v, n, c);
+            const double *kI = v->kI + (v->batch ? 0 : n) * C,
+                         *kS = v->kS + (v->batch ? 0 : n) * C;
+            float *gr = grad + n * C * P;
+            for (int64_t i = 0; i < P; i++) {
+                if (!fast_pixel(v, b, n, i, &s)) {
+                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = 0.0f;
+                    continue;
+                }
+                const float *p = s.fp, *q = s.fq, *r = s.fr;
+                float *d = s.fd; /* dL/dq per channel, then dL/dp per class in place of t */
+                for (int64_t k = 0; k < C; k++)
+                    d[k] = (float)(kI[k] * (double)r[k] +
+                                   kS[k] * (v->squared ? 2.0 * (double)q[k] : 1.0));
+                float *dp = s.ft;
+                double tot = 0.0;
+                for (int64_t c = 0; c < C; c++) {
+                    dp[c] = s.ch[c] >= 0 ? d[s.ch[c]] : 0.0f;
+                    tot += (double)p[c] * (double)dp[c];
+                }
+                if (logits) {
+                    float ft = (float)tot;
+                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = p[c] * (dp[c] - ft);
+                } else {
+                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = dp[c];
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            if (!ref_pixel(v, b, n, i, &s)) {
+                for (int64_t c = 0; c < C; c++) grad[(n * C + c) * P + i] = 0.0f;
+                continue;
+            }
+            int64_t g = v->batch ? 0 : n;
+            /* dL/dp_c = dL/dq_k for the channel k of class c */
+            for (int64_t c = 0; c < C; c++) {
+                int64_t k = sl__ov_chan(v, n, c);
+                s.dg[c] = 0.0;
+                if (k < 0) continue;
+                double dS = v->squared ? 2.0 * s.dq[k] : 1.0;
+                s.dg[c] = v->kI[g * C + k] * s.dr[k] + v->kS[g * C + k] * dS;
+            }
+            for (int64_t j = 0; j < C; j++) {
+                double d = 0.0;
+                if (logits) {
+                    /* dp_c/dz_j = p_c ([c = j] - p_j) */
+                    for (int64_t c = 0; c < C; c++)
+                        d += s.dg[c] * s.dp[c] * ((c == j ? 1.0 : 0.0) - s.dp[j]);
+                } else {
+                    d = s.dg[j];
+                }
+                grad[(n * C + j) * P + i] = (float)d;
+            }
+        }
+}
+
+/* 1 - Dice (MONAI; Jaccard with its factor 2) of one entry and its partials. */
+static double dice_entry(const sl_options *o, double I, double S, double G, double *dI,
+                         double *dS)
+{
+    double num = 2.0 * I + o->smooth_nr;
+    if (o->jaccard) {
+        double den = 2.0 * (S + G - I) + o->smooth_dr;
+        *dI = -(2.0 * den + 2.0 * num) / (den * den);
+        *dS = 2.0 * num / (den * den);
+        return 1.0 - num / den;
+    }
+    double den = S + G + o->smooth_dr;
+    *dI = -2.0 / den;
+    *dS = num / (den * den);
+    return 1.0 - num / den;
+}
+
+/* 1 - Tversky of one entry: TP = I, FP = S - I, FN = G - I. */
+static double tversky_entry(const sl_options *o, double I, double S, double G, double *dI,
+                            double *dS)
+{
+    double a = o->alpha, be = o->beta;
+    double num = I + o->smooth_nr;
+    double den = I + a * (S - I) + be * (G - I) + o->smooth_dr;
+    *dI = -(den - num * (1.0 - a - be)) / (den * den);
+    *dS = num * a / (den * den);
+    return 1.0 - num / den;
+}
+
+/* log cosh v, stable for any v. */
+static double log_cosh(double v)
+{
+    double a = fabs(v);
+    return a + log1p(exp(-2.0 * a)) - log(2.0);
+}
+
+static int entry_exists(const sl__ov *v, int64_t g, int64_t k)
+{
+    if (k == 0) return !v->drop_bg;
+    if (v->mode != SL__OV_MERGE) return 1;
+    if (!v->batch) return v->ann[g * v->C + k];
+    for (int64_t n = 0; n < v->N; n++)
+        if (v->ann[n * v->C + k]) return 1;
+    return 0;
+}
+
+double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *map)
+{
+    int64_t C = v->C, NG = v->NG;
+    int full = v->mode == SL__OV_MERGE;
+    int64_t cols = full ? C : C - v->drop_bg, off = full ? 0 : v->drop_bg;
+    int64_t M = 0;
+    for (int64_t g = 0; g < NG; g++)
+        for (int64_t k = 0; k < C; k++) M += entry_exists(v, g, k);
+    double scale = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? 1.0 / (double)M : 0.0) : 1.0;
+    double total = 0.0;
+    for (int64_t g = 0; g < NG; g++) {
+        for (int64_t k = 0; k < C; k++) {
+            int64_t e = g * C + k;
+            v->kI[e] = v->kS[e] = 0.0;
+            if (!entry_exists(v, g, k)) {
+                if (map && full) map[g * cols + k] = 0.0f;
+                continue;
+            }
+            double dI, dS, f, dF;
+            if (kind == SL__OVF_TVERSKY || kind == SL__OVF_FOCAL_TVERSKY) {
+                f = tversky_entry(o, v->I[e], v->S[e], v->G[e], &dI, &dS);
+                dF = 1.0;
+                if (kind == SL__OVF_FOCAL_TVERSKY) {
+                    /* max(f, 0)^gamma; at f <= 0 (Tversky >= 1) the gradient is 0 */
+                    double fc = f > 0.0 ? f : 0.0;
+                    dF = f > 0.0 ? o->gamma * pow(f, o->gamma - 1.0) : 0.0;
+                    f = pow(fc, o->gamma);
+                }
+            } else {
+                double w = sl__w(o, k);
+                f = w * dice_entry(o, v->I[e], v->S[e], v->G[e], &dI, &dS);
+                dF = w;
+                if (kind == SL__OVF_LOGCOSH) {
+                    dF = w * tanh(f);
+                    f = log_cosh(f);
+                }
+            }
+            if (map) map[g * cols + k - off] = (float)f;
+            total += f;
+            v->kI[e] = scale * dF * dI;
+            v->kS[e] = scale * dF * dS;
+        }
+    }
+    if (o->reduction == SL_REDUCE_MEAN) return M > 0 ? total / (double)M : 0.0;
+    return total;
+}
+
+void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
+{
+    out->ndim = 2;
+    out->dim[0] = o->batch ? 1 : b->shape.dim[0];
+    out->dim[1] = b->shape.dim[1] - (o->include_background ? 0 : 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * dice, tversky, focal_tversky, log_cosh_dice: the (image, class) matrix
+ */
+
+static sl_status matrix_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast,
+                            sl__ovf_kind kind)
+{
+    sl__ov v;
+    int squared = (kind == SL__OVF_DICE || kind == SL__OVF_LOGCOSH) && o->squared;
+    sl__ov_setup(&v, b, out, SL__OV_OWN, squared, !o->include_background, o->batch,
+                 o->ignore_index);
+    sl__ov_sums(&v, b, fast);
+    out->loss = sl__ov_matrix(&v, o, kind, out->loss_map);
+    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
+    return SL_OK;
+}
+
+#define MATRIX_FNS(name, kind)                                                                   \
+    static sl_status name##_fast(const sl_loss_info *loss, const sl_options *o,                 \
+                                 const sl_batch *b, sl_output *out, sl_error *err)              \
+    {                                                                                            \
+        (void)loss;                                                                              \
+        (void)err;                                                                               \
+        return matrix_run(o, b, out, 1, kind);                                                   \
+    }                                                                                            \
+    static sl_status name##_ref(const sl_loss_info *loss, const sl_options *o,                  \
+                                const sl_batch *b, sl_output *out, sl_error *err)               \
+    {                                                                                            \
+        (void)loss;                                                                              \
+        (void)err;                                                                               \
+        return matrix_run(o, b, out, 0, kind);                                                   \
+    }
+
+MATRIX_FNS(dice, SL__OVF_DICE)
+MATRIX_FNS(tversky, SL__OVF_TVERSKY)
+MATRIX_FNS(focal_tversky, SL__OVF_FOCAL_TVERSKY)
+MATRIX_FNS(log_cosh, SL__OVF_LOGCOSH)
+
+static size_t ov_workspace(const sl_options *o, const sl_batch *b)
+{
+    (void)o;
+    return sl__ov_workspace(b);
+}
+
+/* Without background there must be a class left. */
+static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                          sl_error *err)
+{
+    if (!o->include_background && b->shape.dim[1] < 2)
+        return sl__fail(err, SL_E_ARG,
+                        "%s: include_background=false needs at least 2 classes; the input has 1",
+                        loss->name);
+    return SL_OK;
+}
+
+#define P_REDUCTION                                                                              \
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",                                       \
+     "over the (image, class) matrix; none: the map is that matrix", 0, 0}
+#define P_IGNORE {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0}
+#define P_BG                                                                                     \
+    {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
+     "false drops channel 0 after the softmax", 0, 0}
+#define P_BATCH {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0}
+#define P_SNR {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300}
+#define P_SDR {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300}
+#define P_WEIGHT                                                                                 \
+    {"weight", SL_PARAM_LIST, "none", NULL,                                                     \
+     "one non-negative weight per class (background included)", 0, 1e300}
+#define P_SQUARED                                                                                \
+    {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum p^2 + sum g^2 (squared_pred)", 0, 0}
+#define P_JACCARD                                                                                \
+    {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0}
+
+static const sl_param_info dice_params[] = {
+    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION,
 };
 
 const sl_loss_info sl__loss_dice = {
-    "dice", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "dice",
+    "soft Dice per (image, class), as MONAI DiceLoss(softmax=True, to_onehot_y=True)",
+    dice_params,
+    (int)(sizeof dice_params / sizeof dice_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    dice_fast,
+    dice_ref,
+    ov_workspace,
+    ov_check,
+    sl__ov_map_shape,
+};
+
+static const sl_param_info tversky_params[] = {
+    {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
+    {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
 };
 
 const sl_loss_info sl__loss_tversky = {
-    "tversky", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "tversky",
+    "Tversky loss per (image, class), as MONAI TverskyLoss(softmax=True, to_onehot_y=True)",
+    tversky_params,
+    (int)(sizeof tversky_params / sizeof tversky_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    tversky_fast,
+    tversky_ref,
+    ov_workspace,
+    ov_check,
+    sl__ov_map_shape,
+};
+
+static const sl_param_info focal_tversky_params[] = {
+    {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
+    {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
+    {"gamma", SL_PARAM_NUMBER, "0.75", NULL, "exponent of 1 - Tversky", 0, 1e3},
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
 };
 
 const sl_loss_info sl__loss_focal_tversky = {
-    "focal_tversky", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
-};
-
-const sl_loss_info sl__loss_generalized_dice = {
-    "generalized_dice", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "focal_tversky",
+    "focal Tversky: (1 - Tversky)^gamma per (image, class), then the reduction",
+    focal_tversky_params,
+    (int)(sizeof focal_tversky_params / sizeof focal_tversky_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    focal_tversky_fast,
+    focal_tversky_ref,
+    ov_workspace,
+    ov_check,
+    sl__ov_map_shape,
 };
 
 const sl_loss_info sl__loss_log_cosh_dice = {
-    "log_cosh_dice", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "log_cosh_dice",
+    "log cosh of each (image, class) entry of the dice loss matrix (Jadon), then the reduction",
+    dice_params,
+    (int)(sizeof dice_params / sizeof dice_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    log_cosh_fast,
+    log_cosh_ref,
+    ov_workspace,
+    ov_check,
+    sl__ov_map_shape,
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * generalized_dice: one value per image (or one for the batch)
+ */
+
+static sl_status gdice_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+{
+    sl__ov v;
+    sl__ov_setup(&v, b, out, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
+    sl__ov_sums(&v, b, fast);
+    int64_t C = v.C, NG = v.NG, k0 = o->include_background ? 0 : 1;
+    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)NG : 1.0;
+    double total = 0.0;
+    for (int64_t g = 0; g < NG; g++) {
+        const double *I = v.I + g * C, *S = v.S + g * C, *G = v.G + g * C;
+        /* Weights 1/G^2, 1/G or 1 live in kS for now; infinite ones become the largest finite
+         * weight of the group (0 when all are infinite). */
+        double *w = v.kS + g * C, wmax = 0.0;
+        for (int64_t k = k0; k < C; k++) {
+            if (o->w_type == SL_WTYPE_UNIFORM)
+                w[k] = 1.0;
+            else if (G[k] == 0.0)
+                w[k] = INFINITY;
+            else
+                w[k] = o->w_type == SL_WTYPE_SQUARE ? 1.0 / (G[k] * G[k]) : 1.0 / G[k];
+            if (isfinite(w[k]) && w[k] > wmax) wmax = w[k];
+        }
+        double num = o->smooth_nr, den = o->smooth_dr;
+        for (int64_t k = k0; k < C; k++) {
+            if (!isfinite(w[k])) w[k] = wmax;
+            num += 2.0 * w[k] * I[k];
+            den += w[k] * (S[k] + G[k]);
+        }
+        double f = 1.0 - num / den;
+        if (out->loss_map) out->loss_map[g] = (float)f;
+        total += f;
+        for (int64_t k = k0; k < C; k++) {
+            v.kI[g * C + k] = scale * (-2.0 * w[k] / den);
+            v.kS[g * C + k] = scale * (w[k] * num / (den * den));
+        }
+    }
+    out->loss = o->reduction == SL_REDUCE_MEAN ? total / (double)NG : total;
+    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
+    return SL_OK;
+}
+
+static sl_status gdice_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                            sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return gdice_run(o, b, out, 1);
+}
+
+static sl_status gdice_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                           sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return gdice_run(o, b, out, 0);
+}
+
+static void gdice_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
+{
+    out->ndim = 1;
+    out->dim[0] = o->batch ? 1 : b->shape.dim[0];
+}
+
+static const sl_param_info gdice_params[] = {
+    {"w_type", SL_PARAM_WORD, "square", "square|simple|uniform",
+     "class weights 1/G^2, 1/G or 1 (G the target's volume)", 0, 0},
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE,
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "over the per-image values; none: the map is those values", 0, 0},
+};
+
+const sl_loss_info sl__loss_generalized_dice = {
+    "generalized_dice",
+    "generalised Dice (Sudre 2017) per image, as MONAI GeneralizedDiceLoss",
+    gdice_params,
+    (int)(sizeof gdice_params / sizeof gdice_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    gdice_fast,
+    gdice_ref,
+    ov_workspace,
+    ov_check,
+    gdice_map_shape,
 };

@@ -1,23 +1,198 @@
-/* PLACEHOLDER: being written; replaced whole by its owner. */
-#include "internal.h"
+/* Overlap losses for partial (missing) annotations (Shi et al., MedIA 2021):
+ *
+ * marginal_dice - the dice loss on the merged distribution: channel 0 is background plus every
+ *                 class not annotated in the image (probabilities and targets summed), then the
+ *                 annotated classes. Mean over the (image, channel) entries that exist.
+ * exclusion     - for each image and each object class not annotated in it, the soft Dice of
+ *                 that class's probability with the union of the annotated objects; the mean of
+ *                 those Dice values (minimising it pushes unannotated classes off annotated
+ *                 objects).
+ *
+ * Both use the machinery of src/dice.h. Formulas and gradients: docs/dice.md. */
+#include "dice.h"
 
-static sl_status todo(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                      sl_output *out, sl_error *err)
+#include <math.h>
+
+static size_t pd_workspace(const sl_options *o, const sl_batch *b)
 {
     (void)o;
-    (void)b;
-    (void)out;
-    return sl__fail(err, SL_E_ARG, "%s is not built yet", loss->name);
+    return sl__ov_workspace(b);
 }
 
-static const sl_param_info todo_params[] = {
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "reduction", 0, 0},
+/* ---------------------------------------------------------------------------------------------
+ * marginal_dice
+ */
+
+static sl_status marginal_dice_run(const sl_options *o, const sl_batch *b, sl_output *out,
+                                   int fast)
+{
+    sl__ov v;
+    sl__ov_setup(&v, b, out, SL__OV_MERGE, o->squared, !o->include_background, o->batch,
+                 o->ignore_index);
+    sl__ov_sums(&v, b, fast);
+    out->loss = sl__ov_matrix(&v, o, SL__OVF_DICE, out->loss_map);
+    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
+    return SL_OK;
+}
+
+static sl_status marginal_dice_fast(const sl_loss_info *loss, const sl_options *o,
+                                    const sl_batch *b, sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return marginal_dice_run(o, b, out, 1);
+}
+
+static sl_status marginal_dice_ref(const sl_loss_info *loss, const sl_options *o,
+                                   const sl_batch *b, sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return marginal_dice_run(o, b, out, 0);
+}
+
+static void marginal_dice_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
+{
+    out->ndim = 2;
+    out->dim[0] = o->batch ? 1 : b->shape.dim[0];
+    out->dim[1] = b->shape.dim[1];
+}
+
+/* A label (or a positive target) of a class the given annotation matrix declares not annotated
+ * contradicts the matrix. */
+static sl_status marginal_dice_check(const sl_loss_info *loss, const sl_options *o,
+                                     const sl_batch *b, sl_error *err)
+{
+    if (!b->annotated) return SL_OK;
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    char where[160];
+    if (b->target_kind == SL_TARGET_LABELS) {
+        sl_shape ls = b->shape;
+        for (int d = 1; d + 1 < ls.ndim; d++) ls.dim[d] = ls.dim[d + 1];
+        ls.ndim--;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < P; i++) {
+                int64_t y = b->labels[n * P + i];
+                if (y == o->ignore_index || y < 1 || y >= C || b->annotated[n * C + y]) continue;
+                sl__index_str(&ls, n * P + i, where, sizeof where);
+                return sl__fail(err, SL_E_LABEL,
+                                "%s: label %lld at target%s is a class the annotation matrix "
+                                "declares not annotated in image %lld",
+                                loss->name, (long long)y, where, (long long)n);
+            }
+        return SL_OK;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 1; c < C; c++) {
+            if (b->annotated[n * C + c]) continue;
+            for (int64_t i = 0; i < P; i++)
+                if (b->target[(n * C + c) * P + i] > 0.0f) {
+                    sl__index_str(&b->shape, (n * C + c) * P + i, where, sizeof where);
+                    return sl__fail(err, SL_E_LABEL,
+                                    "%s: target%s > 0 for class %lld, which the annotation "
+                                    "matrix declares not annotated in image %lld",
+                                    loss->name, where, (long long)c, (long long)n);
+                }
+        }
+    return SL_OK;
+}
+
+static const sl_param_info marginal_dice_params[] = {
+    {"include_background", SL_PARAM_BOOL, "true", NULL,
+     "false drops the merged background channel", 0, 0},
+    {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum q^2 + sum g^2", 0, 0},
+    {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0},
+    {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0},
+    {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300},
+    {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300},
+    {"weight", SL_PARAM_LIST, "none", NULL,
+     "one non-negative weight per class; w_0 weighs the merged background", 0, 1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "mean over the (image, channel) entries that exist; none: the [N, C] map", 0, 0},
 };
 
 const sl_loss_info sl__loss_marginal_dice = {
-    "marginal_dice", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "marginal_dice",
+    "marginal Dice (Shi et al. 2021): Dice on background merged with unannotated classes",
+    marginal_dice_params,
+    (int)(sizeof marginal_dice_params / sizeof marginal_dice_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    marginal_dice_fast,
+    marginal_dice_ref,
+    pd_workspace,
+    marginal_dice_check,
+    marginal_dice_map_shape,
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * exclusion
+ */
+
+static sl_status exclusion_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+{
+    sl__ov v;
+    sl__ov_setup(&v, b, out, SL__OV_UNION, 0, 0, 0, o->ignore_index);
+    sl__ov_sums(&v, b, fast);
+    int64_t N = v.N, C = v.C, M = 0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 1; c < C; c++) M += !v.ann[n * C + c];
+    double scale = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? 1.0 / (double)M : 0.0) : 1.0;
+    double total = 0.0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            int64_t e = n * C + c;
+            double D = 0.0;
+            if (c > 0 && !v.ann[e]) {
+                /* D = (2 I + s_nr) / (S + G + s_dr), I = sum p_c u, S = sum p_c, G = sum u */
+                double num = 2.0 * v.I[e] + o->smooth_nr;
+                double den = v.S[e] + v.G[e] + o->smooth_dr;
+                D = num / den;
+                v.kI[e] = scale * 2.0 / den;
+                v.kS[e] = -scale * num / (den * den);
+            }
+            if (out->loss_map) out->loss_map[e] = (float)D;
+            total += D;
+        }
+    out->loss = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? total / (double)M : 0.0) : total;
+    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
+    return SL_OK;
+}
+
+static sl_status exclusion_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                                sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return exclusion_run(o, b, out, 1);
+}
+
+static sl_status exclusion_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                               sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return exclusion_run(o, b, out, 0);
+}
+
+static const sl_param_info exclusion_params[] = {
+    {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300},
+    {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "mean over the (image, unannotated class) pairs (0 when none); none: the [N, C] map", 0, 0},
 };
 
 const sl_loss_info sl__loss_exclusion = {
-    "exclusion", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "exclusion",
+    "exclusion Dice (Shi et al. 2021): unannotated classes against the annotated objects",
+    exclusion_params,
+    (int)(sizeof exclusion_params / sizeof exclusion_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    exclusion_fast,
+    exclusion_ref,
+    pd_workspace,
+    NULL,
+    NULL,
 };
