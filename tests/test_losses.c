@@ -76,6 +76,22 @@ static sl_status run(const sl_spec *spec, const sl_batch *b, sl_impl impl, doubl
     return st;
 }
 
+/* Bit c of the result: probability c of the pixel (softmax of logits, or the input as given)
+ * is above 0.5. hausdorff_dt's distance fields threshold there. */
+static unsigned above_half(const problem *pr, int64_t pix, int64_t C, int64_t P)
+{
+    const float *x = pr->x + pix;
+    double m = x[0], s = 0;
+    unsigned bits = 0;
+    for (int64_t c = 1; c < C; c++) m = fmax(m, x[c * P]);
+    for (int64_t c = 0; c < C; c++) s += exp(x[c * P] - m);
+    for (int64_t c = 0; c < C; c++) {
+        double p = pr->b.input_kind == SL_INPUT_LOGITS ? exp(x[c * P] - m) / s : x[c * P];
+        bits |= (unsigned)(p > 0.5) << c;
+    }
+    return bits;
+}
+
 /* Fast against reference, and the reference's gradient against finite differences. */
 static void check_spec(const char *text, problem *pr)
 {
@@ -101,8 +117,7 @@ static void check_spec(const char *text, problem *pr)
     for (int64_t i = 0; i < nm; i++) worst = fmax(worst, fabs(mf[i] - mr[i]));
     CHECK(worst < 1e-5, "%s: fast vs ref map differ by %g", text, worst);
 
-    /* Central differences on the reference. Gates of missing_ce are piecewise constant; a
-     * coordinate whose perturbation changes an argmax is skipped. */
+    /* Central differences on the reference. */
     int bad = 0, tried = 0;
     for (int64_t i = 0; i < numel; i += 3) {
         float x0 = pr->x[i];
@@ -112,14 +127,20 @@ static void check_spec(const char *text, problem *pr)
         int64_t C = pr->b.shape.dim[1], P = numel / (pr->b.shape.dim[0] * C);
         int64_t pix = (i / (C * P)) * C * P + i % P, a0 = 0, ap = 0, am = 0;
         for (int64_t c = 1; c < C; c++) a0 = pr->x[pix + c * P] > pr->x[pix + a0 * P] ? c : a0;
+        unsigned h0 = above_half(pr, pix, C, P), hp, hm;
         pr->x[i] = xp;
         for (int64_t c = 1; c < C; c++) ap = pr->x[pix + c * P] > pr->x[pix + ap * P] ? c : ap;
+        hp = above_half(pr, pix, C, P);
         run(spec, &pr->b, SL_IMPL_REF, &lp, NULL, NULL);
         pr->x[i] = xm;
         for (int64_t c = 1; c < C; c++) am = pr->x[pix + c * P] > pr->x[pix + am * P] ? c : am;
+        hm = above_half(pr, pix, C, P);
         run(spec, &pr->b, SL_IMPL_REF, &lm, NULL, NULL);
         pr->x[i] = x0;
-        if (ap != a0 || am != a0) continue;
+        /* Gates are piecewise constant: missing_ce's argmax, and the distance fields of
+         * hausdorff_dt, which change where a probability crosses 0.5 (the loss jumps there).
+         * A coordinate whose perturbation moves either is skipped. */
+        if (ap != a0 || am != a0 || hp != h0 || hm != h0) continue;
         double fd = (lp - lm) / ((double)xp - (double)xm);
         tried++;
         if (!check_close(gr[i], fd, 2e-4, 2e-2)) {

@@ -1,0 +1,176 @@
+/* The exact distance transforms of src/edt.c against brute force: random masks in 1-D, 2-D and
+ * 3-D, with and without spacing, sparse and dense feature sets, no feature at all; the
+ * two-sided transform the losses use; and a few values by hand. */
+#include "check.h"
+#include "edt.h"
+#include "segloss.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sl_rng rng;
+
+/* Brute force: squared distance from every point to the nearest point with feat != 0. */
+static void brute(const uint8_t *feat, const sl__grid *g, double *out)
+{
+    int64_t n = sl__grid_numel(g);
+    int64_t st[3] = {1, 1, 1};
+    for (int a = g->nd - 2; a >= 0; a--) st[a] = st[a + 1] * g->dim[a + 1];
+    for (int64_t i = 0; i < n; i++) {
+        double best = INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            if (!feat[j]) continue;
+            double s = 0;
+            for (int a = 0; a < g->nd; a++) {
+                int64_t ci = (i / st[a]) % g->dim[a], cj = (j / st[a]) % g->dim[a];
+                double d = g->spacing[a] * (double)(ci - cj);
+                s += d * d;
+            }
+            if (s < best) best = s;
+        }
+        out[i] = best;
+    }
+}
+
+static int same(double a, double b)
+{
+    if (isinf(a) || isinf(b)) return a == b;
+    return fabs(a - b) <= 1e-12 * (1 + fabs(b));
+}
+
+static void one_case(int nd, const int64_t *dim, const double *spacing, double density)
+{
+    sl__grid g;
+    sl__grid_make(&g, nd, dim, spacing);
+    int64_t n = sl__grid_numel(&g);
+    uint8_t *feat = calloc((size_t)n, 1);
+    double *want = malloc((size_t)n * sizeof(double));
+    double *fast = malloc((size_t)n * sizeof(double));
+    double *ref = malloc((size_t)n * sizeof(double));
+    double *two = malloc((size_t)n * sizeof(double));
+    double *buf = malloc((size_t)n * sizeof(double));
+    void *scratch = malloc(sl__edt_scratch_size(&g));
+    double *line = malloc(64 * sizeof(double));
+    for (int64_t i = 0; i < n; i++) feat[i] = sl_rng_uniform(&rng) < density;
+    brute(feat, &g, want);
+    for (int64_t i = 0; i < n; i++) fast[i] = ref[i] = feat[i] ? 0.0 : INFINITY;
+    sl__edt_sq(fast, &g, scratch);
+    sl__edt_sq_ref(ref, &g, line);
+    int badf = 0, badr = 0;
+    for (int64_t i = 0; i < n; i++) {
+        badf += !same(fast[i], want[i]);
+        badr += !same(ref[i], want[i]);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "nd=%d dims=%lld,%lld,%lld spacing=%s density=%g", nd,
+             (long long)dim[0], nd > 1 ? (long long)dim[1] : 0LL,
+             nd > 2 ? (long long)dim[2] : 0LL, spacing ? "yes" : "no", density);
+    CHECK(badf == 0, "fast EDT differs from brute force at %d points (%s)", badf, what);
+    CHECK(badr == 0, "reference EDT differs from brute force at %d points (%s)", badr, what);
+
+    /* The two-sided transform: EDT(mask) inside, EDT(!mask) outside, as scipy. Here the mask
+     * is the complement of feat, so outside the mask is where feat is set. */
+    uint8_t *mask = malloc((size_t)n);
+    int64_t in = 0;
+    for (int64_t i = 0; i < n; i++) in += mask[i] = (uint8_t)!feat[i];
+    int r = sl__edt_two_sided(mask, &g, two, buf, scratch);
+    if (in == 0 || in == n) {
+        int zeros = 1;
+        for (int64_t i = 0; i < n; i++) zeros &= two[i] == 0.0;
+        CHECK(r == (in == 0 ? 0 : 2) && zeros, "two-sided, empty or full mask (%s)", what);
+    } else {
+        double *inv = malloc((size_t)n * sizeof(double));
+        brute(mask, &g, inv); /* squared distance to the mask, for points outside */
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double w = mask[i] ? sqrt(want[i]) : sqrt(inv[i]);
+            bad += !same(two[i], w);
+        }
+        CHECK(r == 1 && bad == 0, "two-sided transform differs at %d points (%s)", bad, what);
+        free(inv);
+    }
+    free(mask);
+    free(feat);
+    free(want);
+    free(fast);
+    free(ref);
+    free(two);
+    free(buf);
+    free(scratch);
+    free(line);
+}
+
+static void test_random(void)
+{
+    static const double dens[] = {0.0, 0.02, 0.1, 0.5, 0.9, 1.0};
+    for (int rep = 0; rep < 12; rep++) {
+        for (int nd = 1; nd <= 3; nd++) {
+            int64_t dim[3];
+            double sp[3];
+            for (int a = 0; a < nd; a++) {
+                int64_t hi = nd == 1 ? 40 : nd == 2 ? 17 : 8;
+                dim[a] = 1 + sl_rng_randint(&rng, hi);
+                sp[a] = 0.3 + 2.5 * sl_rng_uniform(&rng);
+            }
+            for (size_t k = 0; k < sizeof dens / sizeof dens[0]; k++) {
+                one_case(nd, dim, NULL, dens[k]);
+                one_case(nd, dim, sp, dens[k]);
+            }
+        }
+    }
+    /* Integer spacings give exact ties between parabolas. */
+    int64_t dim[3] = {9, 7, 6};
+    double sp[3] = {2, 1, 3};
+    for (int k = 0; k < 6; k++) one_case(3, dim, sp, 0.05 + 0.1 * k);
+}
+
+static void test_hand(void)
+{
+    /* 1-D: features at 2 and 6 of 9 points. */
+    int64_t d9 = 9;
+    sl__grid g;
+    sl__grid_make(&g, 1, &d9, NULL);
+    double d[9];
+    for (int i = 0; i < 9; i++) d[i] = (i == 2 || i == 6) ? 0.0 : INFINITY;
+    unsigned char scratch[2048];
+    CHECK(sl__edt_scratch_size(&g) <= sizeof scratch, "scratch size");
+    sl__edt_sq(d, &g, scratch);
+    static const double w9[9] = {4, 1, 0, 1, 4, 1, 0, 1, 4};
+    int ok = 1;
+    for (int i = 0; i < 9; i++) ok &= d[i] == w9[i];
+    CHECK(ok, "1-D hand case");
+
+    /* 2-D 3x4 with spacing (2, 1), feature at (0, 0): d = (2r)^2 + c^2. */
+    int64_t d34[2] = {3, 4};
+    double sp[2] = {2, 1};
+    sl__grid_make(&g, 2, d34, sp);
+    double e[12];
+    for (int i = 0; i < 12; i++) e[i] = i ? INFINITY : 0.0;
+    sl__edt_sq(e, &g, scratch);
+    ok = 1;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++) ok &= e[r * 4 + c] == 4.0 * r * r + c * c;
+    CHECK(ok, "2-D hand case with spacing");
+
+    /* scipy: distance_transform_edt([[0,1,1,1],[0,1,1,1],[1,1,1,1]]) */
+    uint8_t m[12] = {0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1};
+    double out[12], buf[12];
+    sl__grid_make(&g, 2, d34, NULL);
+    CHECK(sl__edt_two_sided(m, &g, out, buf, scratch) == 1, "two-sided runs");
+    static const double s12[12] = {0, 1, 2, 3, 0, 1, 2, 3, 1, 1.4142135623730951,
+                                   2.23606797749979, 3.1622776601683795};
+    /* Outside points (0 and 4) measure to the mask: 1 each. */
+    ok = 1;
+    for (int i = 0; i < 12; i++)
+        ok &= (i == 0 || i == 4) ? out[i] == 1.0 : fabs(out[i] - s12[i]) < 1e-15;
+    CHECK(ok, "two-sided hand case: inside EDT(mask), outside EDT(!mask)");
+}
+
+int main(void)
+{
+    sl_rng_seed(&rng, 4321);
+    test_hand();
+    test_random();
+    return check_finish("test_edt");
+}
