@@ -1,23 +1,387 @@
-/* PLACEHOLDER: being written; replaced whole by its owner. */
+/* Sigmoid (per-channel, multi-label) losses.
+ *
+ * bce           - torch.nn.BCEWithLogitsLoss exactly (weight and pos_weight per class); on
+ *                 probabilities, BCELoss with the probability clipped to [eps, 1 - eps] first
+ *                 (Keras' binary_crossentropy) and each log clamped at -100 (PyTorch).
+ * sigmoid_focal - torchvision.ops.sigmoid_focal_loss exactly; on probabilities Keras'
+ *                 binary_focal_crossentropy (the cross-entropy as bce's, p_t from p as given).
+ *
+ * A label map becomes a one-hot target over the C channels; ignore_index pixels leave every sum
+ * (all C of their elements). The map is per element, the input's shape.
+ * Formulas and gradients: docs/focal.md, "bce" and "sigmoid_focal". */
 #include "internal.h"
 
-static sl_status todo(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                      sl_output *out, sl_error *err)
+#include <math.h>
+
+typedef enum { SIG_BCE = 0, SIG_FOCAL } sig_kind;
+
+/* Per-element constants of one class: BCE weight and positive weight, or the focal's alpha
+ * and gamma. */
+typedef struct {
+    double w, pw;        /* bce */
+    double alpha, gamma; /* sigmoid_focal */
+    double eps;          /* probabilities: clip */
+    int probs;
+} sig_par;
+
+/* ---------------------------------------------------------------------------------------------
+ * Reference: one element in double precision. Returns the loss, *d = dl/dx.
+ */
+
+/* The logits loss (1 - t) x - c log sigmoid(x), log sigmoid(x) = min(x, 0) - L,
+ * L = log1p(exp(-|x|)), summed as ((1 - t) x - c min(x, 0)) + c L: for t = 0 or 1 the first
+ * part is exact (max(x, 0) or -c min(x, 0)), so tiny losses keep their digits. */
+static double ref_bce_logits(double x, double t, double c)
 {
-    (void)o;
-    (void)b;
-    (void)out;
-    return sl__fail(err, SL_E_ARG, "%s is not built yet", loss->name);
+    return ((1.0 - t) * x - c * fmin(x, 0.0)) + c * log1p(exp(-fabs(x)));
 }
 
-static const sl_param_info todo_params[] = {
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "reduction", 0, 0},
+static double ref_sigmoid(double x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+/* Clipped probability's logs for probability input: lp = max(log pc, -100), l1 = max(log(1 -
+ * pc), -100), pc = clip(p, eps, 1 - eps); dlp, dl1 their derivatives in p (0 where clipped or
+ * clamped). */
+static void ref_plogs(double p, double eps, double *lp, double *l1, double *dlp, double *dl1)
+{
+    int inside = p >= eps && p <= 1.0 - eps;
+    double pc = fmin(fmax(p, eps), 1.0 - eps);
+    *lp = log(pc);
+    *l1 = log1p(-pc);
+    *dlp = inside ? 1.0 / pc : 0.0;
+    *dl1 = inside ? -1.0 / (1.0 - pc) : 0.0;
+    if (*lp < -100.0) {
+        *lp = -100.0;
+        *dlp = 0.0;
+    }
+    if (*l1 < -100.0) {
+        *l1 = -100.0;
+        *dl1 = 0.0;
+    }
+}
+
+static double ref_bce(const sig_par *k, double x, double t, double *d)
+{
+    if (k->probs) {
+        double lp, l1, dlp, dl1;
+        ref_plogs(x, k->eps, &lp, &l1, &dlp, &dl1);
+        *d = -k->w * (k->pw * t * dlp + (1.0 - t) * dl1);
+        return -k->w * (k->pw * t * lp + (1.0 - t) * l1);
+    }
+    double c = 1.0 + (k->pw - 1.0) * t;
+    /* sigmoid(x) c - pw t = (1 - t) sigmoid(x) - pw t sigmoid(-x): no cancellation. */
+    *d = k->w * ((1.0 - t) * ref_sigmoid(x) - k->pw * t * ref_sigmoid(-x));
+    return k->w * ref_bce_logits(x, t, c);
+}
+
+static double ref_focal(const sig_par *k, double x, double t, double *d)
+{
+    double p, q, ce, dce, dm;
+    if (k->probs) {
+        double lp, l1, dlp, dl1;
+        ref_plogs(x, k->eps, &lp, &l1, &dlp, &dl1);
+        p = x;
+        q = 1.0 - x;
+        ce = -(t * lp + (1.0 - t) * l1);
+        dce = -(t * dlp + (1.0 - t) * dl1);
+        dm = 1.0 - 2.0 * t;
+    } else {
+        p = ref_sigmoid(x);
+        q = ref_sigmoid(-x);
+        ce = ref_bce_logits(x, t, 1.0);
+        dce = (1.0 - t) * p - t * q;
+        dm = (1.0 - 2.0 * t) * p * q;
+    }
+    double m = p * (1.0 - t) + q * t; /* 1 - p_t */
+    if (m < 0.0) m = 0.0;
+    double mod = k->gamma == 0.0 ? 1.0 : pow(m, k->gamma);
+    double dmod = (k->gamma != 0.0 && m > 0.0) ? k->gamma * (mod / m) * dm : 0.0;
+    double at = k->alpha >= 0.0 ? k->alpha * t + (1.0 - k->alpha) * (1.0 - t) : 1.0;
+    *d = at * (dce * mod + ce * dmod);
+    return at * ce * mod;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Fast path: the same in float, one row of P elements of one (image, class) at a time.
+ */
+
+/* (1 - t) x - c log sigmoid(x), summed as ref_bce_logits explains. */
+static float fast_bce_logits(float x, float t, float c)
+{
+    return ((1.0f - t) * x - c * fminf(x, 0.0f)) + c * log1pf(expf(-fabsf(x)));
+}
+
+static float fast_sigmoid(float x)
+{
+    float e = expf(-fabsf(x));
+    float s = 1.0f / (1.0f + e);
+    return x >= 0.0f ? s : e * s;
+}
+
+/* Probability input: the logs' derivatives 1/p and 1/(1 - p) reach 1/eps, too large for float
+ * to carry to 1e-5, so this branch works in double (one division per element). */
+static void fast_plogs(double p, double eps, double *lp, double *l1, double *dlp, double *dl1)
+{
+    double pc = p < eps ? eps : (p > 1.0 - eps ? 1.0 - eps : p);
+    int inside = pc == p;
+    *lp = log(pc);
+    *l1 = log1p(-pc);
+    *dlp = inside ? 1.0 / pc : 0.0;
+    *dl1 = inside ? -1.0 / (1.0 - pc) : 0.0;
+    if (!(*lp >= -100.0)) {
+        *lp = -100.0;
+        *dlp = 0.0;
+    }
+    if (!(*l1 >= -100.0)) {
+        *l1 = -100.0;
+        *dl1 = 0.0;
+    }
+}
+
+/* One row: x[P], target per element from labels (y, the class c) or t[P]; writes the map and
+ * the gradient (scaled), returns the row's sum. Logits in float; probabilities in double. */
+static double fast_row(sig_kind kind, const sig_par *k, const float *x, const int32_t *y,
+                       int64_t c, int64_t ignore, const float *t, int64_t P, float scale,
+                       float *map, float *grad)
+{
+    double sum = 0.0;
+    const float w = (float)k->w, pw = (float)k->pw;
+    const float alpha = (float)k->alpha, gamma = (float)k->gamma;
+    for (int64_t i = 0; i < P; i++) {
+        float tt, l, d;
+        if (y) {
+            if (y[i] == ignore) {
+                if (map) map[i] = 0.0f;
+                if (grad) grad[i] = 0.0f;
+                continue;
+            }
+            tt = y[i] == c ? 1.0f : 0.0f;
+        } else {
+            tt = t[i];
+        }
+        const float xi = x[i];
+        if (k->probs) {
+            double lp, l1, dlp, dl1, td = tt;
+            fast_plogs(xi, k->eps, &lp, &l1, &dlp, &dl1);
+            if (kind == SIG_BCE) {
+                l = (float)(-k->w * (k->pw * td * lp + (1.0 - td) * l1));
+                d = (float)(-k->w * (k->pw * td * dlp + (1.0 - td) * dl1) * scale);
+            } else {
+                double m = fmax(xi * (1.0 - td) + (1.0 - xi) * td, 0.0);
+                double mod = k->gamma == 0.0 ? 1.0 : pow(m, k->gamma);
+                double dmod =
+                    (k->gamma != 0.0 && m > 0.0) ? k->gamma * (mod / m) * (1.0 - 2.0 * td) : 0.0;
+                double at = k->alpha >= 0.0 ? k->alpha * td + (1.0 - k->alpha) * (1.0 - td) : 1.0;
+                double ce = -(td * lp + (1.0 - td) * l1), dce = -(td * dlp + (1.0 - td) * dl1);
+                l = (float)(at * ce * mod);
+                d = (float)(at * (dce * mod + ce * dmod) * scale);
+            }
+        } else if (kind == SIG_BCE) {
+            float cc = 1.0f + (pw - 1.0f) * tt;
+            l = w * fast_bce_logits(xi, tt, cc);
+            d = w * ((1.0f - tt) * fast_sigmoid(xi) - pw * tt * fast_sigmoid(-xi)) * scale;
+        } else {
+            float p = fast_sigmoid(xi), q = fast_sigmoid(-xi);
+            float ce = fast_bce_logits(xi, tt, 1.0f);
+            float m = fmaxf(p * (1.0f - tt) + q * tt, 0.0f); /* 1 - p_t */
+            float mod = gamma == 0.0f ? 1.0f : powf(m, gamma);
+            float dmod = (gamma != 0.0f && m > 0.0f)
+                             ? gamma * (mod / m) * (1.0f - 2.0f * tt) * p * q
+                             : 0.0f;
+            float at = alpha >= 0.0f ? alpha * tt + (1.0f - alpha) * (1.0f - tt) : 1.0f;
+            l = at * ce * mod;
+            d = at * (((1.0f - tt) * p - tt * q) * mod + ce * dmod) * scale;
+        }
+        if (map) map[i] = l;
+        if (grad) grad[i] = d;
+        sum += (double)l;
+    }
+    return sum;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The driver.
+ */
+
+static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c,
+                       sig_par *k)
+{
+    k->w = kind == SIG_BCE ? sl__w(o, c) : 1.0;
+    k->pw = kind == SIG_BCE && o->pos_weight ? o->pos_weight[c] : 1.0;
+    k->alpha = o->alpha;
+    k->gamma = o->gamma;
+    k->eps = o->eps;
+    k->probs = b->input_kind == SL_INPUT_PROBS;
+}
+
+static sl_status sig_run(sig_kind kind, const sl_options *o, const sl_batch *b, sl_output *out,
+                         int fast)
+{
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    int labels = b->target_kind == SL_TARGET_LABELS;
+    /* The mean is over every element of the non-ignored pixels. */
+    double D = (double)(N * P);
+    if (labels)
+        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
+    D *= (double)C;
+    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    double total = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = 0; c < C; c++) {
+            sig_par k;
+            sig_params(kind, o, b, c, &k);
+            int64_t off = (n * C + c) * P;
+            const float *x = b->input + off;
+            const int32_t *y = labels ? b->labels + n * P : NULL;
+            const float *t = labels ? NULL : b->target + off;
+            float *map = out->loss_map ? out->loss_map + off : NULL;
+            float *grad = out->grad ? out->grad + off : NULL;
+            if (fast) {
+                total += fast_row(kind, &k, x, y, c, o->ignore_index, t, P, (float)scale, map,
+                                  grad);
+                continue;
+            }
+            for (int64_t i = 0; i < P; i++) {
+                double tt, d = 0.0, l = 0.0;
+                if (y && y[i] == o->ignore_index) {
+                    if (map) map[i] = 0.0f;
+                    if (grad) grad[i] = 0.0f;
+                    continue;
+                }
+                tt = y ? (double)(y[i] == c) : (double)t[i];
+                l = kind == SIG_BCE ? ref_bce(&k, x[i], tt, &d) : ref_focal(&k, x[i], tt, &d);
+                if (map) map[i] = (float)l;
+                if (grad) grad[i] = (float)(d * scale);
+                total += l;
+            }
+        }
+    }
+    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    return SL_OK;
+}
+
+/* Probabilities of a sigmoid loss are per channel: each must lie in [0, 1]. Targets of
+ * sigmoid_focal too (its (1 - p_t)^gamma needs 0 <= 1 - p_t). */
+static sl_status sig_check(const sl_loss_info *loss, const sl_batch *b, int targets,
+                           sl_error *err)
+{
+    int64_t numel = sl_shape_numel(&b->shape);
+    char where[160];
+    if (b->input_kind == SL_INPUT_PROBS)
+        for (int64_t i = 0; i < numel; i++)
+            if (b->input[i] > 1.0f) {
+                sl__index_str(&b->shape, i, where, sizeof where);
+                return sl__fail(err, SL_E_VALUE,
+                                "%s: input probability %g at %s is above 1 (each channel is a "
+                                "sigmoid probability in [0, 1])",
+                                loss->name, b->input[i], where);
+            }
+    if (targets && b->target_kind == SL_TARGET_PROBS)
+        for (int64_t i = 0; i < numel; i++)
+            if (b->target[i] > 1.0f) {
+                sl__index_str(&b->shape, i, where, sizeof where);
+                return sl__fail(err, SL_E_VALUE,
+                                "%s: target %g at %s is above 1 (targets must be in [0, 1])",
+                                loss->name, b->target[i], where);
+            }
+    return SL_OK;
+}
+
+static sl_status bce_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                           sl_error *err)
+{
+    (void)o;
+    return sig_check(loss, b, 0, err);
+}
+
+static sl_status sfocal_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                              sl_error *err)
+{
+    (void)o;
+    return sig_check(loss, b, 1, err);
+}
+
+static sl_status bce_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                          sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return sig_run(SIG_BCE, o, b, out, 1);
+}
+
+static sl_status bce_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                         sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return sig_run(SIG_BCE, o, b, out, 0);
+}
+
+static sl_status sfocal_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return sig_run(SIG_FOCAL, o, b, out, 1);
+}
+
+static sl_status sfocal_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                            sl_output *out, sl_error *err)
+{
+    (void)loss;
+    (void)err;
+    return sig_run(SIG_FOCAL, o, b, out, 0);
+}
+
+static const sl_param_info bce_params[] = {
+    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
+    {"pos_weight", SL_PARAM_LIST, "none", NULL, "one non-negative positive weight per class", 0,
+     1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
+     1e-300, 0.4999},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "mean over every element of the non-ignored pixels", 0, 0},
 };
 
 const sl_loss_info sl__loss_bce = {
-    "bce", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "bce",
+    "binary cross-entropy per channel, as torch.nn.BCEWithLogitsLoss (BCELoss on probabilities)",
+    bce_params,
+    (int)(sizeof bce_params / sizeof bce_params[0]),
+    SL_MAP_ELEMENT,
+    bce_fast,
+    bce_ref,
+    NULL,
+    bce_check,
+    NULL,
+};
+
+static const sl_param_info sfocal_params[] = {
+    {"alpha", SL_PARAM_NUMBER, "0.25", NULL,
+     "weight of positives (1 - alpha of negatives); negative: no weighting", -1, 1},
+    {"gamma", SL_PARAM_NUMBER, "2", NULL, "focusing exponent of (1 - p_t)", 0, 1e300},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
+     1e-300, 0.4999},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "mean over every element of the non-ignored pixels", 0, 0},
 };
 
 const sl_loss_info sl__loss_sigmoid_focal = {
-    "sigmoid_focal", "(being written)", todo_params, 1, SL_MAP_PIXEL, todo, todo, NULL, NULL, NULL,
+    "sigmoid_focal",
+    "sigmoid focal loss per channel, as torchvision.ops.sigmoid_focal_loss",
+    sfocal_params,
+    (int)(sizeof sfocal_params / sizeof sfocal_params[0]),
+    SL_MAP_ELEMENT,
+    sfocal_fast,
+    sfocal_ref,
+    NULL,
+    sfocal_check,
+    NULL,
 };
