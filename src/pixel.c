@@ -47,9 +47,11 @@ void sl__logp_block(const float *x, int64_t P, int64_t C, int64_t nb, sl_input_k
             for (int64_t j = 0; j < nb; j++) m[j] = fmaxf(m[j], x[c * P + j]);
         for (int64_t c = 0; c < C; c++)
             for (int64_t j = 0; j < nb; j++) s[j] += expf(x[c * P + j] - m[j]);
-        for (int64_t j = 0; j < nb; j++) m[j] += logf(s[j]);
+        /* (z - m) - log s, not z - (m + log s): m + log s would round to m's precision,
+         * a thousandth at |z| = 1e4. */
+        for (int64_t j = 0; j < nb; j++) s[j] = logf(s[j]);
         for (int64_t c = 0; c < C; c++)
-            for (int64_t j = 0; j < nb; j++) lp[c * SL_BLOCK + j] = x[c * P + j] - m[j];
+            for (int64_t j = 0; j < nb; j++) lp[c * SL_BLOCK + j] = (x[c * P + j] - m[j]) - s[j];
         return;
     }
     float lo = (float)eps, hi = (float)(1.0 - eps);
@@ -102,8 +104,8 @@ void sl__logp_pixel(const float *x, int64_t P, int64_t C, sl_input_kind kind, do
         double m = x[0], s = 0.0;
         for (int64_t c = 1; c < C; c++) m = fmax(m, (double)x[c * P]);
         for (int64_t c = 0; c < C; c++) s += exp((double)x[c * P] - m);
-        double lse = m + log(s);
-        for (int64_t c = 0; c < C; c++) px->logp[c] = (double)x[c * P] - lse;
+        double ls = log(s);
+        for (int64_t c = 0; c < C; c++) px->logp[c] = ((double)x[c * P] - m) - ls;
         return;
     }
     double s = 0.0;

@@ -128,7 +128,9 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
                             "input is probabilities but has a negative value %g at %s", v, where);
         }
     }
-    if (b->input_kind == SL_INPUT_PROBS) {
+    /* Softmax-family losses renormalise a pixel's probabilities; per-element (sigmoid) losses
+     * take each channel on its own, where all zeros is a valid pixel. */
+    if (b->input_kind == SL_INPUT_PROBS && loss->map != SL_MAP_ELEMENT) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t i = 0; i < P; i++) {
                 double sum = 0.0;
