@@ -22,7 +22,8 @@ static const char loss_usage[] =
     "                         (default: inferred from the target)\n"
     "  --grad G.npy           write d(loss)/d(input), float32 of the input's shape\n"
     "                         (reduction=none: the gradient of the sum of the map)\n"
-    "  --loss-map M.npy       write the unreduced losses, float32 [N, spatial...]\n"
+    "  --loss-map M.npy       write the unreduced losses, float32: per pixel [N, spatial...],\n"
+    "                         per (image, class) or per element, as `segloss list` shows\n"
     "  --impl fast|ref        the fast implementation (default) or the double-precision\n"
     "                         reference\n"
     "  --json                 print one JSON object; its field `loss` is the reduced value\n";
@@ -311,6 +312,20 @@ int cmd_list(int argc, char **argv)
     for (int i = 0; i < sl_loss_count(); i++) {
         const sl_loss_info *l = sl_loss_at(i);
         printf("%s\n    %s\n", l->name, l->summary);
+        /* The unreduced map's shape, shown on an example input. */
+        sl_batch ex;
+        memset(&ex, 0, sizeof ex);
+        ex.shape.ndim = 4;
+        ex.shape.dim[0] = 2;
+        ex.shape.dim[1] = 4;
+        ex.shape.dim[2] = ex.shape.dim[3] = 8;
+        sl_options o;
+        sl_options_for(l, &o);
+        sl_shape ms;
+        sl_loss_map_shape(l, &o, &ex, &ms);
+        printf("    unreduced map of an input [2, 4, 8, 8]: [");
+        for (int d = 0; d < ms.ndim; d++) printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
+        printf("]\n");
         for (int k = 0; k < l->nparams; k++) {
             const sl_param_info *p = &l->params[k];
             char def[96];
