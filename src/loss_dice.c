@@ -5,7 +5,7 @@
  * tversky          - TverskyLoss: alpha on false positives, beta on false negatives.
  * focal_tversky    - (1 - Tversky)^gamma per (image, class).
  * generalized_dice - GeneralizedDiceLoss: w_type square|simple|uniform, one value per image.
- * log_cosh_dice    - log cosh of each entry of the dice matrix (Jadon).
+ * log_cosh_dice    - log cosh of the dice value (Jadon); unreduced, of each entry.
  *
  * The shared machinery of src/dice.h lives here too: pass 1 accumulates per-(image, class)
  * sums in double, pass 2 writes dL/dq from the entries' partials and chains it through the
@@ -379,19 +379,33 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *m
                 double w = sl__w(o, k);
                 f = w * dice_entry(o, v->I[e], v->S[e], v->G[e], &dI, &dS);
                 dF = w;
-                if (kind == SL__OVF_LOGCOSH) {
+                if (kind == SL__OVF_LOGCOSH && o->reduction == SL_REDUCE_NONE) {
                     dF = w * tanh(f);
                     f = log_cosh(f);
                 }
             }
-            if (map) map[g * cols + k - off] = (float)f;
+            /* log_cosh_dice's unreduced values are log cosh of each entry, whatever the
+             * reduction; reduced, it is log cosh of the reduced dice (below). */
+            if (map)
+                map[g * cols + k - off] =
+                    (float)(kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE ? log_cosh(f)
+                                                                                       : f);
             total += f;
             v->kI[e] = scale * dF * dI;
             v->kS[e] = scale * dF * dS;
         }
     }
-    if (o->reduction == SL_REDUCE_MEAN) return M > 0 ? total / (double)M : 0.0;
-    return total;
+    double reduced = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? total / (double)M : 0.0) : total;
+    if (kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE) {
+        /* log cosh(D) of the reduced dice D: d/dD = tanh(D) scales every entry's partials. */
+        double t = tanh(reduced);
+        for (int64_t e = 0; e < NG * C; e++) {
+            v->kI[e] *= t;
+            v->kS[e] *= t;
+        }
+        return log_cosh(reduced);
+    }
+    return reduced;
 }
 
 void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)

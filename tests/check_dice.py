@@ -7,7 +7,7 @@ weights of the generalised Dice with infinite ones replaced by the group's large
 issue's definitions of log_cosh_dice, focal_tversky, marginal_dice and exclusion, never from
 the C code. Gradients come from autograd.
 
-  dice, log_cosh_dice  MONAI DiceLoss(softmax=True, to_onehot_y=True) (+ log cosh of each entry)
+  dice, log_cosh_dice  MONAI DiceLoss(softmax=True, to_onehot_y=True) (+ log cosh of its value)
   tversky, focal_tversky  MONAI TverskyLoss (+ max(f, 0)^gamma per entry)
   generalized_dice     MONAI GeneralizedDiceLoss
   marginal_dice        dice on background merged with unannotated classes, mean over the
@@ -22,33 +22,19 @@ M > 0.
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import fail, ok  # noqa: E402
+
 torch.set_default_dtype(torch.float64)
 
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
 NCASES = int(os.environ.get("CHECK_DICE_CASES", "1200"))
 SEED = int(os.environ.get("CHECK_DICE_SEED", "7321"))
-
-passed = 0
-failed = 0
-
-
-def fail(msg):
-    global failed
-    failed += 1
-    print("FAIL " + msg)
-
-
-def ok():
-    global passed
-    passed += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,6 +92,11 @@ def monai_dice(p, g, o):
     return f
 
 
+def log_cosh(v):
+    """log cosh v, written so that it does not overflow for large |v|."""
+    return v.abs() + torch.nn.functional.softplus(-2 * v.abs()) - math.log(2.0)
+
+
 def reduce(f, red, count=None):
     if red == "mean":
         n = f.numel() if count is None else count
@@ -128,8 +119,12 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
                 w = o["weight"] if o["include_background"] else o["weight"][1:]
                 f = f * w.view(1, -1)
             if name == "log_cosh_dice":
-                # log cosh f, written so that it does not overflow for large |f|
-                f = f.abs() + torch.nn.functional.softplus(-2 * f.abs()) - math.log(2.0)
+                # log cosh of the dice value: of the reduced dice with mean or sum, of each
+                # entry with none (and the unreduced map is always the entries' log cosh)
+                d = reduce(f, o["reduction"])
+                if o["reduction"] != "none":
+                    return log_cosh(d), log_cosh(f).detach()
+                f = log_cosh(f)
         else:
             axes = reduce_axes(p, o["batch"])
             tp, fp, fn = tp_fp_fn(p, g, axes, False, decoupled=False)
@@ -230,44 +225,14 @@ def reference(name, x32, kind, tgt_np, tkind, o, ann_given):
 # Running the CLI and comparing.
 
 
-def run_cli(args):
-    try:
-        p = subprocess.run([SEGLOSS, "loss"] + args, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        return -1, "", "cannot run %s: %s" % (SEGLOSS, e)
-    return p.returncode, p.stdout, p.stderr
-
-
 def cmp_arr(got, exp, rtol, atol):
-    if got.shape != exp.shape:
-        return "shape %s, expected %s" % (got.shape, exp.shape)
-    got = got.astype(np.float64)
-    scale = max(float(np.abs(exp).max()) if exp.size else 0.0, 1.0)
-    err = np.abs(got - exp)
-    tol = rtol * np.abs(exp) + atol * scale
-    bad = ~(err <= tol)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
-        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
+    return checklib.compare_scaled(got, exp, rtol, atol, 1.0)
 
 
 def cmp_grad(got, exp, pscale, rtol, atol):
     """Tolerance per pixel: relative to the pixel's largest |dL/dp| and |dL/dx|."""
-    if got.shape != exp.shape:
-        return "shape %s, expected %s" % (got.shape, exp.shape)
-    got = got.astype(np.float64)
     pix = np.expand_dims(np.maximum(pscale, np.abs(exp).max(axis=1)), 1)
-    err = np.abs(got - exp)
-    tol = rtol * np.abs(exp) + atol * pix + 1e-12
-    bad = ~(err <= tol)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
-        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
+    return checklib.compare_within(got, exp, rtol * np.abs(exp) + atol * pix + 1e-12)
 
 
 def default_options():
@@ -313,78 +278,27 @@ def check_case(tmp, label, name, o, x, kind, tgt, tkind, ann, rtol=1e-4, atol=2e
     x32 = x.astype(np.float32)
     exp_v, exp_m, exp_g, exp_s = reference(name, x32, kind, tgt, tkind, o, ann)
     spec = spec_string(name, o, say)
-    xi, ti, ai = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "a.npy"))
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--json"]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
-    if ann is not None:
-        np.save(ai, ann)
-        args += ["--annotated", ai]
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, ann, kind)
     desc = "%s: spec '%s' input %s %s target %s %s%s" % (
         label, spec, kind, list(x.shape), tkind, tgt.dtype,
         "" if ann is None else " annotated=%s" % ann.astype(int).tolist())
-    for impl in ("fast", "ref"):
-        gp, mp = os.path.join(tmp, "g.npy"), os.path.join(tmp, "m.npy")
-        for pth in (gp, mp):
-            if os.path.exists(pth):
-                os.unlink(pth)
-        rc, out, err = run_cli(args + ["--impl", impl, "--grad", gp, "--loss-map", mp])
-        if rc != 0:
-            for _ in range(3):
-                fail("%s [impl %s]: exit %d: %s" % (desc, impl, rc, err.strip()))
-            continue
-        try:
-            got_v = float(json.loads(out)["loss"])
-            if abs(got_v - exp_v) <= rtol * abs(exp_v) + atol * max(1.0, abs(exp_v)):
-                ok()
-            else:
-                fail("%s [impl %s]: loss got %.12g expected %.12g" % (desc, impl, got_v, exp_v))
-        except (ValueError, KeyError) as e:
-            fail("%s [impl %s]: bad JSON %r (%s)" % (desc, impl, out, e))
-        try:
-            r = cmp_arr(np.load(mp), exp_m, rtol, atol)
-        except Exception as e:  # noqa: BLE001
-            r = "cannot read: %s" % e
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: loss map %s" % (desc, impl, r))
-        try:
-            got_g = np.load(gp)
-            r = cmp_grad(got_g, exp_g, exp_s, rtol, atol * 10)
-            if r is None and got_g.dtype != np.float32:
-                r = "dtype %s" % got_g.dtype
-        except Exception as e:  # noqa: BLE001
-            r = "cannot read: %s" % e
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: grad %s" % (desc, impl, r))
+
+    def value_problem(got_v):
+        if abs(got_v - exp_v) <= rtol * abs(exp_v) + atol * max(1.0, abs(exp_v)):
+            return None
+        return "got %.12g expected %.12g" % (got_v, exp_v)
+
+    def map_problem(got_m):
+        return cmp_arr(got_m, exp_m, rtol, atol)
+
+    def grad_problem(got_g):
+        return cmp_grad(got_g, exp_g, exp_s, rtol, atol * 10)
+
+    checklib.check_loss_cli(tmp, desc, args, value_problem, map_problem, grad_problem)
 
 
 def check_error(tmp, label, spec, x, tgt, ann, kind="logits"):
-    xi, ti, ai = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "a.npy"))
-    gp = os.path.join(tmp, "g_err.npy")
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--grad", gp]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
-    if ann is not None:
-        np.save(ai, ann)
-        args += ["--annotated", ai]
-    for impl in ("fast", "ref"):
-        rc, out, err = run_cli(args + ["--impl", impl])
-        msg = err.strip()
-        if rc != 0 and not os.path.exists(gp) and msg and "\n" not in msg:
-            ok()
-        else:
-            fail("%s [impl %s]: spec '%s': expected a one-line error, got exit %d, stderr %r" % (
-                label, impl, spec, rc, msg))
-        if os.path.exists(gp):
-            os.unlink(gp)
+    checklib.check_loss_refused(tmp, label, spec, checklib.loss_input_args(tmp, x, tgt, ann, kind))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -402,8 +316,8 @@ def anchors(tmp):
     def expect(spec, tt, want, want_map):
         np.save(ti, tt)
         for impl in ("fast", "ref"):
-            rc, out, err = run_cli([spec, "--input", xi, "--target", ti, "--json", "--impl", impl,
-                                    "--loss-map", mp])
+            rc, out, err = checklib.run_segloss(["loss", spec, "--input", xi, "--target", ti,
+                                                 "--json", "--impl", impl, "--loss-map", mp])
             tag = "anchor '%s' [impl %s]" % (spec, impl)
             if rc != 0:
                 fail("%s: %s" % (tag, err.strip()))
@@ -565,21 +479,15 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not os.path.exists(SEGLOSS):
-        print("check_dice: %s not found (build it with make, or set SEGLOSS)" % SEGLOSS)
-        print("check_dice: 0 passed, 1 failed")
+    if not checklib.segloss_found("check_dice"):
         return 1
-    tmp = tempfile.mkdtemp(prefix="check_dice.")
-    try:
+    with checklib.temp_dir("check_dice") as tmp:
         anchors(tmp)
         rng = np.random.RandomState(SEED)
         for i in range(NCASES):
             random_case(rng, tmp, i)
         error_cases(tmp, rng)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("check_dice: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_dice")
 
 
 if __name__ == "__main__":

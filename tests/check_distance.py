@@ -26,44 +26,26 @@ Run with /usr/bin/python3. Binary: $SEGLOSS (default build/segloss). Ends with
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import scipy.ndimage as ndi
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import fail, ok  # noqa: E402
+
 torch.set_default_dtype(torch.float64)
 
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
 SEED = int(os.environ.get("CHECK_DISTANCE_SEED", "20240612"))
 NLOSS = int(os.environ.get("CHECK_DISTANCE_CASES", "400"))
 NMETRIC = int(os.environ.get("CHECK_DISTANCE_METRIC_CASES", "300"))
 
-passed = 0
-failed = 0
-
-
-def fail(msg):
-    global failed
-    failed += 1
-    print("FAIL " + msg)
-
-
-def ok():
-    global passed
-    passed += 1
-
 
 def run(args):
-    try:
-        p = subprocess.run([SEGLOSS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as e:
-        return -1, "", "cannot run %s: %s" % (SEGLOSS, e)
-    return p.returncode, p.stdout, p.stderr
+    """`segloss ARGS` -> (exit status, stdout, stderr), with two minutes for the metrics."""
+    return checklib.run_segloss(args, timeout=120)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -214,20 +196,6 @@ def random_case(rng):
     return x, kind, tgt, tkind, lab
 
 
-def cmp_arr(got, exp, rtol, atol, what):
-    if got.shape != exp.shape:
-        return "%s shape %s, expected %s" % (what, got.shape, exp.shape)
-    got = got.astype(np.float64)
-    scale = max(float(np.abs(exp).max()) if exp.size else 0.0, 1e-12)
-    err = np.abs(got - exp)
-    bad = ~(err <= rtol * np.abs(exp) + atol * scale)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), exp.shape)
-        return "%s: %d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            what, int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
-
-
 def ambiguous_hd(x32, kind, C):
     """A probability within float32 rounding of 0.5 may threshold differently in float32."""
     x = torch.from_numpy(x32.astype(np.float64))
@@ -247,35 +215,24 @@ def check_loss_case(tmp, label, name, o, x, kind, tgt, tkind):
     v.backward()
     exp_v, exp_m, exp_g = float(v), m.detach().numpy(), xt.grad.numpy()
     spec = spec_of(name, o)
-    xi, ti = os.path.join(tmp, "x.npy"), os.path.join(tmp, "t.npy")
-    np.save(xi, x)
-    np.save(ti, tgt)
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, kind=kind)
     desc = "%s: '%s' input %s %s target %s %s %s" % (label, spec, kind, list(x.shape), tkind,
                                                      tgt.dtype, list(tgt.shape))
-    for impl in ("fast", "ref"):
-        gp, mp = os.path.join(tmp, "g.npy"), os.path.join(tmp, "m.npy")
-        args = ["loss", spec, "--input", xi, "--target", ti, "--json", "--impl", impl,
-                "--grad", gp, "--loss-map", mp]
-        if kind == "probs":
-            args += ["--input-kind", "probs"]
-        rc, out, err = run(args)
-        if rc != 0:
-            for _ in range(3):
-                fail("%s [%s]: exit %d: %s" % (desc, impl, rc, err.strip()))
-            continue
-        got_v = float(json.loads(out)["loss"])
+
+    def value_problem(got_v):
         sc = max(abs(exp_v), float(np.abs(exp_m).max()) if exp_m.size else 0.0, 1e-12)
         if abs(got_v - exp_v) <= 1e-5 * sc + 1e-12:
-            ok()
-        else:
-            fail("%s [%s]: loss %.12g expected %.12g" % (desc, impl, got_v, exp_v))
-        for what, path, exp, rt, at in (("map", mp, exp_m, 1e-5, 1e-6),
-                                        ("grad", gp, exp_g, 1e-4, 1e-5)):
-            r = cmp_arr(np.load(path), exp, rt, at, what)
-            if r is None:
-                ok()
-            else:
-                fail("%s [%s]: %s" % (desc, impl, r))
+            return None
+        return "%.12g expected %.12g" % (got_v, exp_v)
+
+    def map_problem(got_m):
+        return checklib.compare_scaled(got_m, exp_m, 1e-5, 1e-6, 1e-12)
+
+    def grad_problem(got_g):
+        return checklib.compare_scaled(got_g, exp_g, 1e-4, 1e-5, 1e-12)
+
+    checklib.check_loss_cli(tmp, desc, args, value_problem, map_problem, grad_problem,
+                            grad_dtype=None)
 
 
 def loss_checks(tmp, rng):
@@ -480,7 +437,7 @@ def error_checks(tmp):
     ]
     for extra, code, what in cases:
         rc, out, err = run(["metrics", "--pred", pi, "--target", ti] + extra)
-        if rc == code and err.strip() and "\n" not in err.strip():
+        if rc == code and checklib.one_line(err):
             ok()
         else:
             fail("error %s: exit %d (want %d), stderr %r" % (what, rc, code, err))
@@ -512,7 +469,7 @@ def error_checks(tmp):
     data_cases.append((["--pred", os.path.join(tmp, "missing.npy"), "--target", ti], "no file"))
     for args, what in data_cases:
         rc, out, err = run(["metrics"] + args)
-        if rc == 1 and err.strip() and "\n" not in err.strip():
+        if rc == 1 and checklib.one_line(err):
             ok()
         else:
             fail("error %s: exit %d (want 1), stderr %r" % (what, rc, err))
@@ -525,7 +482,7 @@ def error_checks(tmp):
     for spec in ("boundary(idc=[1.5])", "boundary(idc=[3])", "boundary(idc=[-1])",
                  "hausdorff_dt(alpha=-1)", "hausdorff_dt(batch=maybe)"):
         rc, out, err = run(["loss", spec, "--input", pi, "--target", ti])
-        if rc == 2 and err.strip() and "\n" not in err.strip():
+        if rc == 2 and checklib.one_line(err):
             ok()
         else:
             fail("error %s: exit %d (want 2), stderr %r" % (spec, rc, err))
@@ -533,15 +490,11 @@ def error_checks(tmp):
 
 def main():
     rng = np.random.default_rng(SEED)
-    tmp = tempfile.mkdtemp(prefix="check_distance_")
-    try:
+    with checklib.temp_dir("check_distance") as tmp:
         loss_checks(tmp, rng)
         metric_checks(tmp, rng)
         error_checks(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("check_distance: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_distance")
 
 
 if __name__ == "__main__":

@@ -10,32 +10,16 @@ import sys
 # numpy takes sin and cos from SVML, and segloss follows it for the whole-degree rotations
 # of the post (src/draw.c, np_sincos).
 import random
-import subprocess
-import tempfile
 import warnings
 
 import numpy as np
 from skimage.draw import disk, ellipse, polygon
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import check, fail  # noqa: E402
+
 warnings.simplefilter("ignore")  # skimage divides by a zero radius on purpose
-
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
-passed = 0
-failed = 0
-
-
-def ok(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
-
-
-def run(args):
-    p = subprocess.run([SEGLOSS] + [str(a) for a in args], capture_output=True, text=True)
-    return p.returncode, p.stderr
 
 
 def fmt(xs):
@@ -66,17 +50,19 @@ def check_shape(tmp, kind, h, w, args, ref):
     out = os.path.join(tmp, "d.npy")
     if os.path.exists(out):
         os.remove(out)
-    rc, err = run(["draw", kind, "--shape", "%d,%d" % (h, w), "--out", out] + args)
+    rc, _, err = checklib.run_segloss(["draw", kind, "--shape", "%d,%d" % (h, w), "--out", out]
+                                      + args)
     if rc != 0:
-        ok(False, "draw %s %s: exit %d: %s" % (kind, args, rc, err.strip()))
+        fail("draw %s %s: exit %d: %s" % (kind, args, rc, err.strip()))
         return
     got = np.load(out)
     want = np.zeros((h, w), np.uint8)
     rr, cc = ref
     want[rr, cc] = 1
     same = got.dtype == np.uint8 and got.shape == (h, w) and np.array_equal(got, want)
-    ok(same, "draw %s --shape %d,%d %s: %d pixels differ from skimage"
-       % (kind, h, w, " ".join(args), int((got != want).sum()) if got.shape == want.shape else -1))
+    check(same, "draw %s --shape %d,%d %s: %d pixels differ from skimage"
+          % (kind, h, w, " ".join(args),
+             int((got != want).sum()) if got.shape == want.shape else -1))
 
 
 def check_draw(tmp, rng, ncases):
@@ -155,27 +141,27 @@ def check_masks(tmp, rng):
                 want = gen_masks(N, H, W, angles)
             except IndexError:
                 want = None
-            rc, err = run(["masks", "--n", N, "--size", "%d,%d" % (H, W), "--out", out,
-                           "--labels", lab, "--onehot", oh] + opt)
+            rc, _, err = checklib.run_segloss(["masks", "--n", N, "--size", "%d,%d" % (H, W),
+                                               "--out", out, "--labels", lab, "--onehot", oh] + opt)
             if want is None:
-                ok(rc == 1 and err.count("\n") == 1 and not os.path.exists(out),
-                   "%s: numpy raises IndexError; want exit 1, one line, no output; got %d: %s"
-                   % (what, rc, err.strip()))
+                check(rc == 1 and checklib.one_line(err) and not os.path.exists(out),
+                      "%s: numpy raises IndexError; want exit 1, one line, no output; got %d: %s"
+                      % (what, rc, err.strip()))
                 continue
             if rc != 0:
-                ok(False, "%s: exit %d: %s" % (what, rc, err.strip()))
+                fail("%s: exit %d: %s" % (what, rc, err.strip()))
                 continue
             got = np.load(out)
-            ok(got.dtype == np.uint8 and np.array_equal(got, want),
-               "%s: masks differ from genMasks in %d pixels" % (what, int((got != want).sum())))
+            check(got.dtype == np.uint8 and np.array_equal(got, want),
+                  "%s: masks differ from genMasks in %d pixels" % (what, int((got != want).sum())))
             labels = np.zeros((N, H, W), np.uint8)
             for k in range(3):
                 labels[want[:, k] != 0] = k + 1
             got_l = np.load(lab)
-            ok(got_l.dtype == np.uint8 and np.array_equal(got_l, labels), "%s: labels" % what)
+            check(got_l.dtype == np.uint8 and np.array_equal(got_l, labels), "%s: labels" % what)
             onehot = (labels[:, None] == np.arange(4)[None, :, None, None]).astype(np.uint8)
             got_o = np.load(oh)
-            ok(got_o.dtype == np.uint8 and np.array_equal(got_o, onehot), "%s: one-hot" % what)
+            check(got_o.dtype == np.uint8 and np.array_equal(got_o, onehot), "%s: one-hot" % what)
 
 
 def check_errors(tmp):
@@ -196,21 +182,20 @@ def check_errors(tmp):
         ["masks", "--n", "2", "--size", "8,8", "--seed", "-3", "--out", out],
     ]
     for args in bad:
-        rc, err = run(args)
-        ok(rc == 2 and err.count("\n") == 1 and err.startswith("segloss ")
-           and not os.path.exists(out),
-           "%s: want exit 2 and one line, got %d: %r" % (" ".join(args), rc, err))
+        rc, _, err = checklib.run_segloss(args)
+        check(rc == 2 and checklib.one_line(err) and err.startswith("segloss ")
+              and not os.path.exists(out),
+              "%s: want exit 2 and one line, got %d: %r" % (" ".join(args), rc, err))
 
 
 def main():
     rng = random.Random(20240521)
     ncases = int(os.environ.get("CHECK_DRAW_CASES", "400"))
-    with tempfile.TemporaryDirectory() as tmp:
+    with checklib.temp_dir("check_draw") as tmp:
         check_draw(tmp, rng, ncases)
         check_masks(tmp, rng)
         check_errors(tmp)
-    print("check_draw: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_draw")
 
 
 if __name__ == "__main__":

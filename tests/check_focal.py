@@ -26,34 +26,20 @@ The CLI reads float32, so the reference starts from the float32-rounded input. R
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import fail, ok  # noqa: E402
+
 torch.set_default_dtype(torch.float64)
 
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
 NCASES = int(os.environ.get("CHECK_FOCAL_CASES", "800"))
 SEED = int(os.environ.get("CHECK_FOCAL_SEED", "7031"))
-
-passed = 0
-failed = 0
-
-
-def fail(msg):
-    global failed
-    failed += 1
-    print("FAIL " + msg)
-
-
-def ok():
-    global passed
-    passed += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,35 +272,9 @@ def reference(terms, x32, kind, tgt_np, tkind, order_dtype=torch.float64):
 # Comparisons and the CLI.
 
 
-def close_scalar(got, exp, rtol, atol):
-    if math.isnan(exp):
-        return math.isnan(got)
-    return abs(got - exp) <= rtol * abs(exp) + atol * max(1.0, abs(exp))
-
-
 def cmp_arr(got, exp, rtol, atol, extra=0.0):
-    if got.shape != exp.shape:
-        return "shape %s, expected %s" % (got.shape, exp.shape)
-    got = got.astype(np.float64)
-    scale = float(np.abs(exp).max()) if exp.size else 0.0
-    err = np.abs(got - exp)
     # Floor: float32 resolves an O(1) quantity to ~1e-7 (e.g. log p of a near-certain pixel).
-    tol = rtol * np.abs(exp) + atol * max(scale, 1e-2) + extra
-    bad = ~(err <= tol)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
-        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
-
-
-def run_cli(args):
-    try:
-        p = subprocess.run([SEGLOSS, "loss"] + args, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        return -1, "", "cannot run %s: %s" % (SEGLOSS, e)
-    return p.returncode, p.stdout, p.stderr
+    return checklib.compare_scaled(got, exp, rtol, atol, 1e-2, extra)
 
 
 def fmt(v):
@@ -352,69 +312,33 @@ def check_case(tmp, label, terms, x, kind, tgt, tkind, rtol=1e-4, atol=1e-5):
         # Near-ties sort differently in float32 (fast path) and float64: accept either order.
         alt_g = reference(terms, x32, kind, tgt, tkind, torch.float32)[2]
     spec = spec_string(terms)
-    xi, ti = os.path.join(tmp, "x.npy"), os.path.join(tmp, "t.npy")
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--json"]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, kind=kind)
     desc = "%s: spec '%s' input %s %s target %s %s" % (label, spec, kind, list(x.shape), tkind,
                                                        tgt.dtype)
-    for impl in ("fast", "ref"):
-        gp, mp = os.path.join(tmp, "g.npy"), os.path.join(tmp, "m.npy")
-        for p in (gp, mp):
-            if os.path.exists(p):
-                os.unlink(p)
-        rc, out, err = run_cli(args + ["--impl", impl, "--grad", gp, "--loss-map", mp])
-        if rc != 0:
-            for _ in range(3):
-                fail("%s [impl %s]: exit %d: %s" % (desc, impl, rc, err.strip()))
-            continue
-        got_v = float(json.loads(out)["loss"])
-        if close_scalar(got_v, exp_v, rtol, atol):
-            ok()
-        else:
-            fail("%s [impl %s]: loss got %.12g expected %.12g" % (desc, impl, got_v, exp_v))
-        r = cmp_arr(np.load(mp), exp_m, rtol, atol)
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: loss map %s" % (desc, impl, r))
-        if np.isnan(exp_g).any() and math.isnan(exp_v):
-            ok()  # an empty mean: only the value (NaN) is specified
-            continue
-        got_g = np.load(gp)
+
+    def value_problem(got_v):
+        if checklib.close_scalar(got_v, exp_v, rtol, atol):
+            return None
+        return "got %.12g expected %.12g" % (got_v, exp_v)
+
+    def map_problem(got_m):
+        return cmp_arr(got_m, exp_m, rtol, atol)
+
+    def grad_problem(got_g):
         r = cmp_arr(got_g, exp_g, rtol, atol, extra)
         if r is not None and alt_g is not None and cmp_arr(got_g, alt_g, rtol, atol) is None:
             r = None
-        if r is None and got_g.dtype != np.float32:
-            r = "dtype %s" % got_g.dtype
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: grad %s" % (desc, impl, r))
+        return r
+
+    # An empty mean: only the value (NaN) is specified.
+    grad_specified = not (np.isnan(exp_g).any() and math.isnan(exp_v))
+    checklib.check_loss_cli(tmp, desc, args, value_problem, map_problem,
+                            grad_problem if grad_specified else None)
 
 
 def check_error(tmp, label, spec, x, tgt, kind="logits", want=None):
-    xi, ti, gp = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "g_err.npy"))
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--grad", gp]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
-    for impl in ("fast", "ref"):
-        rc, out, err = run_cli(args + ["--impl", impl])
-        msg = err.strip()
-        good = rc != 0 and not os.path.exists(gp) and msg and "\n" not in msg
-        if good and want and want not in msg:
-            good = False
-        if good:
-            ok()
-        else:
-            fail("%s [impl %s]: spec '%s': expected a one-line error%s, got exit %d: %r" % (
-                label, impl, spec, " naming '%s'" % want if want else "", rc, msg))
-        if os.path.exists(gp):
-            os.unlink(gp)
+    checklib.check_loss_refused(tmp, label, spec, checklib.loss_input_args(tmp, x, tgt, kind=kind),
+                                want)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -430,7 +354,7 @@ def anchors(tmp):
             a = [spec, "--input", xi, "--target", ti, "--json", "--impl", impl]
             if kind == "probs":
                 a += ["--input-kind", "probs"]
-            rc, out, err = run_cli(a)
+            rc, out, err = checklib.run_segloss(["loss"] + a)
             if rc != 0:
                 fail("anchor %s [%s]: %s" % (spec, impl, err.strip()))
                 continue
@@ -652,21 +576,15 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not os.path.exists(SEGLOSS):
-        print("check_focal: %s not found (build it with make, or set SEGLOSS)" % SEGLOSS)
-        print("check_focal: 0 passed, 1 failed")
+    if not checklib.segloss_found("check_focal"):
         return 1
-    tmp = tempfile.mkdtemp(prefix="check_focal.")
-    try:
+    with checklib.temp_dir("check_focal") as tmp:
         anchors(tmp)
         rng = np.random.RandomState(SEED)
         for i in range(NCASES):
             random_case(rng, tmp, i)
         error_cases(tmp, rng)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("check_focal: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_focal")
 
 
 if __name__ == "__main__":

@@ -18,36 +18,21 @@ The CLI reads float32, so the reference starts from the float32-rounded input. R
 `check_losses: N passed, M failed` (N, M count individual comparisons); exits 1 when M > 0.
 """
 import json
-import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import fail, ok  # noqa: E402
+
 torch.set_default_dtype(torch.float64)
 
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
 NCASES = int(os.environ.get("CHECK_LOSSES_CASES", "250"))
 SEED = int(os.environ.get("CHECK_LOSSES_SEED", "20240611"))
-
-passed = 0
-failed = 0
-
-
-def fail(msg):
-    global failed
-    failed += 1
-    print("FAIL " + msg)
-
-
-def ok():
-    global passed
-    passed += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,53 +248,17 @@ def reference(terms, x32, kind, tgt_np, tkind, ann_given):
 # Comparisons.
 
 
-def close_scalar(got, exp, rtol, atol):
-    if math.isnan(exp):
-        return math.isnan(got)
-    return abs(got - exp) <= rtol * abs(exp) + atol * max(1.0, abs(exp))
-
-
 def cmp_map(got, exp, rtol, atol):
-    if got.shape != exp.shape:
-        return "shape %s, expected %s" % (got.shape, exp.shape)
-    got = got.astype(np.float64)
-    scale = max(float(np.abs(exp).max()) if exp.size else 0.0, 1.0)
-    err = np.abs(got - exp)
-    tol = rtol * np.abs(exp) + atol * scale
-    bad = ~(err <= tol)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
-        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
+    return checklib.compare_scaled(got, exp, rtol, atol, 1.0)
 
 
 def cmp_grad(got, exp, pscale, rtol, atol):
     """Tolerance per pixel: relative to the pixel's largest d(loss)/d(log p) (logits) or
     d(loss)/du / s (probabilities), since float32 evaluation errs in proportion to those."""
-    if got.shape != exp.shape:
-        return "shape %s, expected %s" % (got.shape, exp.shape)
-    got = got.astype(np.float64)
     pix = np.expand_dims(np.maximum(pscale, np.abs(exp).max(axis=1)), 1)
     fin = pix[np.isfinite(pix)]
     scale = np.maximum(pix, 1e-9 * (float(fin.max()) if fin.size else 0.0))
-    err = np.abs(got - exp)
-    tol = rtol * np.abs(exp) + atol * scale
-    bad = ~(err <= tol)
-    if bad.any():
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
-        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
-            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
-    return None
-
-
-def run_cli(args):
-    try:
-        p = subprocess.run([SEGLOSS, "loss"] + args, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        return -1, "", "cannot run %s: %s" % (SEGLOSS, e)
-    return p.returncode, p.stdout, p.stderr
+    return checklib.compare_within(got, exp, rtol * np.abs(exp) + atol * scale)
 
 
 def fmt_num(v):
@@ -345,89 +294,35 @@ def check_case(tmp, label, terms, x, kind, tgt, tkind, ann, impls=("fast", "ref"
     x32 = x.astype(np.float32)
     exp_v, exp_m, exp_g, exp_s = reference(terms, x32, kind, tgt, tkind, ann)
     spec = spec_string(terms)
-    xi, ti, ai = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "a.npy"))
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--json"]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
-    elif np.random.random() < 0.2:  # the default, said explicitly now and then
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, ann, kind)
+    if kind != "probs" and np.random.random() < 0.2:  # the default, said explicitly now and then
         args += ["--input-kind", "logits"]
-    if ann is not None:
-        np.save(ai, ann)
-        args += ["--annotated", ai]
     desc = "%s: spec '%s' input %s %s %s target %s %s%s" % (
         label, spec, kind, x.dtype, list(x.shape), tkind, tgt.dtype,
         "" if ann is None else " annotated=%s" % ann.astype(int).tolist())
     if extra:
         desc += " " + extra
-    for impl in impls:
-        gp, mp = os.path.join(tmp, "g.npy"), os.path.join(tmp, "m.npy")
-        for p in (gp, mp):
-            if os.path.exists(p):
-                os.unlink(p)
-        rc, out, err = run_cli(args + ["--impl", impl, "--grad", gp, "--loss-map", mp])
-        if rc != 0:
-            for _ in range(3):
-                fail("%s [impl %s]: exit %d: %s" % (desc, impl, rc, err.strip()))
-            continue
-        try:
-            got_v = float(json.loads(out)["loss"])
-        except (ValueError, KeyError) as e:
-            fail("%s [impl %s]: bad JSON %r (%s)" % (desc, impl, out, e))
-            got_v = None
-        if got_v is not None:
-            if close_scalar(got_v, exp_v, rtol, atol):
-                ok()
-            else:
-                fail("%s [impl %s]: loss got %.12g expected %.12g" % (desc, impl, got_v, exp_v))
-        try:
-            got_m = np.load(mp)
-            r = cmp_map(got_m, exp_m, rtol, atol)
-        except Exception as e:  # noqa: BLE001 - report any unreadable output as a failure
-            r = "cannot read: %s" % e
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: loss map %s" % (desc, impl, r))
-        if np.isnan(exp_g).any():
-            # An empty mean (0/0): torch's gradient is NaN; only the value (NaN) is specified.
-            ok()
-            continue
-        try:
-            got_g = np.load(gp)
-            r = cmp_grad(got_g, exp_g, exp_s, rtol, atol)
-            if r is None and got_g.dtype != np.float32:
-                r = "dtype %s, expected float32" % got_g.dtype
-        except Exception as e:  # noqa: BLE001
-            r = "cannot read: %s" % e
-        if r is None:
-            ok()
-        else:
-            fail("%s [impl %s]: grad %s" % (desc, impl, r))
+
+    def value_problem(got_v):
+        if checklib.close_scalar(got_v, exp_v, rtol, atol):
+            return None
+        return "got %.12g expected %.12g" % (got_v, exp_v)
+
+    def map_problem(got_m):
+        return cmp_map(got_m, exp_m, rtol, atol)
+
+    def grad_problem(got_g):
+        return cmp_grad(got_g, exp_g, exp_s, rtol, atol)
+
+    # An empty mean (0/0): torch's gradient is NaN; only the value (NaN) is specified.
+    grad_specified = not np.isnan(exp_g).any()
+    checklib.check_loss_cli(tmp, desc, args, value_problem, map_problem,
+                            grad_problem if grad_specified else None, impls=impls)
 
 
 def check_error(tmp, label, spec, x, tgt, ann, kind="logits"):
-    """The CLI must refuse (non-zero exit, no output files)."""
-    xi, ti, ai = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "a.npy"))
-    gp = os.path.join(tmp, "g_err.npy")
-    np.save(xi, x)
-    np.save(ti, tgt)
-    args = [spec, "--input", xi, "--target", ti, "--grad", gp]
-    if kind == "probs":
-        args += ["--input-kind", "probs"]
-    if ann is not None:
-        np.save(ai, ann)
-        args += ["--annotated", ai]
-    for impl in ("fast", "ref"):
-        rc, out, err = run_cli(args + ["--impl", impl])
-        if rc != 0 and not os.path.exists(gp):
-            ok()
-        else:
-            fail("%s [impl %s]: spec '%s': expected an error, got exit %d, stdout %r" % (
-                label, impl, spec, rc, out.strip()))
-        if os.path.exists(gp):
-            os.unlink(gp)
+    """The CLI must refuse (non-zero exit, one line on stderr, no output files)."""
+    checklib.check_loss_refused(tmp, label, spec, checklib.loss_input_args(tmp, x, tgt, ann, kind))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -448,8 +343,9 @@ def anchors(tmp):
         np.save(ti, tt)
         res = []
         for impl in ("fast", "ref"):
-            rc, out, err = run_cli([spec, "--input", xi, "--target", ti, "--json", "--impl", impl,
-                                    "--loss-map", mp, "--grad", gp] + list(extra_args))
+            rc, out, err = checklib.run_segloss(["loss", spec, "--input", xi, "--target", ti,
+                                                 "--json", "--impl", impl, "--loss-map", mp,
+                                                 "--grad", gp] + list(extra_args))
             if rc != 0:
                 res.append((impl, None, None, None, err.strip()))
                 continue
@@ -710,22 +606,16 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not os.path.exists(SEGLOSS):
-        print("check_losses: %s not found (build it with make, or set SEGLOSS)" % SEGLOSS)
-        print("check_losses: 0 passed, 1 failed")
+    if not checklib.segloss_found("check_losses"):
         return 1
-    tmp = tempfile.mkdtemp(prefix="check_losses.")
-    try:
+    with checklib.temp_dir("check_losses") as tmp:
         anchors(tmp)
         rng = np.random.RandomState(SEED)
         np.random.seed(SEED + 1)
         for i in range(NCASES):
             random_case(rng, tmp, i)
         error_cases(tmp, rng)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("check_losses: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_losses")
 
 
 if __name__ == "__main__":

@@ -11,32 +11,20 @@ to build). Last line: `check_npy: N passed, M failed`; exit 1 when anything fail
 """
 import io
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import check  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 BIN = os.path.join(BUILD, "tests", "test_npy")
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
-
 
 def run_roundtrip(inp, out):
-    p = subprocess.run([BIN, "--roundtrip", inp, out], capture_output=True, text=True,
-                       errors="replace", timeout=60)
-    return p.returncode, p.stdout, p.stderr
+    return checklib.run_program([BIN, "--roundtrip", inp, out])
 
 
 def npy_bytes(arr, version):
@@ -141,7 +129,7 @@ def main():
         print("check_npy: %s is missing; build it with `make tests`" % BIN)
         print("check_npy: 0 passed, 1 failed")
         return 1
-    with tempfile.TemporaryDirectory(prefix="segloss_check_npy_") as d:
+    with checklib.temp_dir("segloss_check_npy") as d:
         inp = os.path.join(d, "in.npy")
         out = os.path.join(d, "out.npy")
         for name, arr, data in good_cases():
@@ -171,7 +159,7 @@ def main():
             lines = se.strip("\n").split("\n") if se.strip() else []
             check(0 <= rc < 128, "%s: crashed (exit %d): %s" % (name, rc, se.strip()))
             check(rc == 1, "%s: exit %d, want 1" % (name, rc))
-            check(len(lines) == 1, "%s: want one line on stderr, got %r" % (name, se))
+            check(checklib.one_line(se), "%s: want one line on stderr, got %r" % (name, se))
             msg = lines[0] if lines else ""
             for n in needles:
                 check(n in msg, "%s: message %r lacks %r" % (name, msg, n))
@@ -184,8 +172,7 @@ def main():
             rc, so, se = run_roundtrip(path, out)
             check(rc == 1 and needle in se and path in se,
                   "%s: exit %d, stderr %r" % (name, rc, se))
-    print("check_npy: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_npy")
 
 
 if __name__ == "__main__":

@@ -16,32 +16,18 @@ Run with /usr/bin/python3. The program is $SEGLOSS (default build/segloss). Last
 import json
 import math
 import os
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 import zlib
 
-SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import check  # noqa: E402
 
 
 def run(*args):
-    p = subprocess.run([SEGLOSS, "play", *args], capture_output=True, text=True,
-                       errors="replace", timeout=300)
-    return p.returncode, p.stdout, p.stderr
+    """`segloss play ARGS` -> (exit status, stdout, stderr)."""
+    return checklib.run_segloss(["play", *args], timeout=300)
 
 
 MISTAKES = ["shift", "dilate", "erode", "missed_object", "false_positive", "blur", "noise",
@@ -97,8 +83,7 @@ def nondecreasing(v, rel=1e-6):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="check_play.")
-    try:
+    with checklib.temp_dir("check_play") as tmp:
         small = ["--n", "2", "--size", "32,32", "--seed", "3"]
         # Which optional losses are built: try each alone on the smallest run.
         losses = ["ce", "missing_ce", "marginal_ce"]
@@ -237,8 +222,7 @@ def main():
         for i, (a, pat) in enumerate(bad):
             d = os.path.join(tmp, "bad%d" % i)
             rc, so, se = run(*a, "--out", d, "--json")
-            el = se.splitlines()
-            check(rc == 2 and len(el) == 1 and pat.lower() in se.lower() and so == "" and
+            check(rc == 2 and checklib.one_line(se) and pat.lower() in se.lower() and so == "" and
                   not os.path.exists(d),
                   "play %s: exit 2, one stderr line naming %r, nothing written (rc %d, %r)" %
                   (" ".join(a), pat, rc, se.strip()))
@@ -246,12 +230,9 @@ def main():
         f = os.path.join(tmp, "file")
         open(f, "w").close()
         rc, so, se = run("--losses", "ce", *small, "--out", os.path.join(f, "sub"), "--json")
-        check(rc == 1 and len(se.splitlines()) == 1 and so == "",
+        check(rc == 1 and checklib.one_line(se) and so == "",
               "--out under a file: exit 1, one stderr line (rc %d, %r)" % (rc, se.strip()))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 main()
-print("check_play: %d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(checklib.summary("check_play"))

@@ -1,0 +1,232 @@
+"""The harness shared by the tests/check_*.py cross-checks.
+
+Each script imports it (`import checklib`, with the script's own folder on sys.path) and uses:
+
+  counting      ok(), fail(msg), check(cond, msg) and summary(name), which prints the last
+                line `NAME: N passed, M failed` and returns the exit status (1 when M > 0).
+  the CLI       run_program(argv) and run_segloss(args): (exit status, stdout, stderr), never
+                raising; SEGLOSS is $SEGLOSS (default build/segloss); segloss_found(name).
+  temp dirs     temp_dir(name): a fresh folder, removed afterwards.
+  arrays        compare_within(got, exp, tol) and compare_scaled(got, exp, rtol, atol, floor).
+  loss cases    loss_input_args(), check_loss_cli() (one `segloss loss` case with --impl fast
+                and ref: the JSON loss, the --loss-map and the --grad outputs) and
+                check_loss_refused() (an error case: non-zero exit, one line on stderr, no file).
+
+This file is not a check itself: tests/run.sh runs only tests/check_*.py.
+"""
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
+
+
+# ------------------------------------------------------------------------------------------------
+# Counting.
+
+
+class Counts:
+    """How many comparisons passed and failed so far."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+
+counts = Counts()
+
+
+def ok():
+    counts.passed += 1
+
+
+def fail(msg):
+    counts.failed += 1
+    print("FAIL " + msg)
+
+
+def check(cond, msg):
+    """Counts one comparison: passed when cond is true, else failed with msg printed."""
+    if cond:
+        ok()
+    else:
+        fail(msg)
+
+
+def summary(name):
+    """Prints `NAME: N passed, M failed`; returns the exit status, 1 when anything failed."""
+    print("%s: %d passed, %d failed" % (name, counts.passed, counts.failed))
+    return 1 if counts.failed else 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Running programs.
+
+
+def run_program(argv, timeout=60):
+    """Runs argv; returns (exit status, stdout, stderr). A program that cannot be started or
+    that runs past timeout seconds gives (-1, "", a line saying so)."""
+    argv = [str(a) for a in argv]
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, errors="replace", timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as e:
+        return -1, "", "cannot run %s: %s" % (argv[0], e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_segloss(args, timeout=60):
+    """Runs `segloss ARGS`; returns (exit status, stdout, stderr)."""
+    return run_program([SEGLOSS] + list(args), timeout)
+
+
+def segloss_found(name):
+    """False (after printing why and a summary line with one failure) when there is no binary."""
+    if os.path.exists(SEGLOSS):
+        return True
+    print("%s: %s not found (build it with make, or set SEGLOSS)" % (name, SEGLOSS))
+    print("%s: 0 passed, 1 failed" % name)
+    return False
+
+
+def one_line(err):
+    """True when err is exactly one non-blank line ending in a newline."""
+    lines = err.splitlines()
+    return len(lines) == 1 and lines[0].strip() != "" and err == lines[0] + "\n"
+
+
+@contextlib.contextmanager
+def temp_dir(name):
+    """A new folder for a script's files; removed with everything in it afterwards."""
+    path = tempfile.mkdtemp(prefix=name + ".")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_if_there(path):
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparing arrays.
+
+
+def compare_within(got, exp, tol):
+    """None when got has exp's shape and |got - exp| <= tol everywhere (tol is a number or an
+    array that broadcasts to exp; a NaN anywhere fails), else a string saying how many entries
+    are off and which one is the furthest beyond its tolerance."""
+    if got.shape != exp.shape:
+        return "shape %s, expected %s" % (got.shape, exp.shape)
+    got = got.astype(np.float64)
+    err = np.abs(got - exp)
+    bad = ~(err <= tol)
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), exp.shape)
+        return "%d of %d entries off; worst at %s: got %.9g expected %.9g" % (
+            int(bad.sum()), exp.size, tuple(int(v) for v in i), got[i], exp[i])
+    return None
+
+
+def compare_scaled(got, exp, rtol, atol, floor, extra=0.0):
+    """compare_within with the tolerance rtol * |exp| + atol * max(max |exp|, floor) + extra."""
+    scale = max(float(np.abs(exp).max()) if exp.size else 0.0, floor)
+    return compare_within(got, exp, rtol * np.abs(exp) + atol * scale + extra)
+
+
+# ------------------------------------------------------------------------------------------------
+# One `segloss loss` case.
+
+
+def loss_input_args(tmp, x, tgt, ann=None, kind="logits"):
+    """Saves the input, the target and the annotation matrix (when given) in tmp; returns the
+    options that name them (and --input-kind probs for probabilities)."""
+    xi, ti, ai = (os.path.join(tmp, n) for n in ("x.npy", "t.npy", "a.npy"))
+    np.save(xi, x)
+    np.save(ti, tgt)
+    args = ["--input", xi, "--target", ti]
+    if kind == "probs":
+        args += ["--input-kind", "probs"]
+    if ann is not None:
+        np.save(ai, ann)
+        args += ["--annotated", ai]
+    return args
+
+
+def json_loss(out):
+    """(the "loss" of the JSON printed by --json, None), or (None, why it cannot be read)."""
+    try:
+        return float(json.loads(out)["loss"]), None
+    except (ValueError, KeyError, TypeError) as e:
+        return None, "bad JSON %r (%s)" % (out, e)
+
+
+def close_scalar(got, exp, rtol, atol):
+    """|got - exp| <= rtol * |exp| + atol * max(1, |exp|); a NaN exp wants a NaN."""
+    if math.isnan(exp):
+        return math.isnan(got)
+    return abs(got - exp) <= rtol * abs(exp) + atol * max(1.0, abs(exp))
+
+
+def check_loss_cli(tmp, desc, args, value_problem, map_problem, grad_problem,
+                   grad_dtype=np.float32, impls=("fast", "ref")):
+    """Runs `segloss loss ARGS --json --impl IMPL --grad G --loss-map M` for each impl and counts
+    three comparisons: the JSON loss, the loss map and the gradient (three failures when the run
+    fails). value_problem(float), map_problem(array) and grad_problem(array) return None when the
+    output is right, else a string saying what is off. grad_problem None: the gradient is not
+    specified (counted as passed). grad_dtype: the gradient's dtype, unless None."""
+    gp, mp = os.path.join(tmp, "g.npy"), os.path.join(tmp, "m.npy")
+    for impl in impls:
+        remove_if_there(gp)
+        remove_if_there(mp)
+        rc, out, err = run_segloss(["loss"] + args + ["--json", "--impl", impl, "--grad", gp,
+                                                      "--loss-map", mp])
+        tag = "%s [impl %s]" % (desc, impl)
+        if rc != 0:
+            for _ in range(3):
+                fail("%s: exit %d: %s" % (tag, rc, err.strip()))
+            continue
+        got_v, r = json_loss(out)
+        if r is None:
+            r = value_problem(got_v)
+            if r is not None:
+                r = "loss " + r
+        check(r is None, "%s: %s" % (tag, r))
+        try:
+            r = map_problem(np.load(mp))
+        except Exception as e:  # noqa: BLE001 - report any unreadable output as a failure
+            r = "cannot read: %s" % e
+        check(r is None, "%s: loss map %s" % (tag, r))
+        if grad_problem is None:
+            ok()
+            continue
+        try:
+            got_g = np.load(gp)
+            r = grad_problem(got_g)
+            if r is None and grad_dtype is not None and got_g.dtype != grad_dtype:
+                r = "dtype %s, expected %s" % (got_g.dtype, np.dtype(grad_dtype))
+        except Exception as e:  # noqa: BLE001
+            r = "cannot read: %s" % e
+        check(r is None, "%s: grad %s" % (tag, r))
+
+
+def check_loss_refused(tmp, label, spec, args, want=None):
+    """`segloss loss SPEC ARGS --grad G` must fail with each impl: a non-zero exit, one line on
+    stderr (naming want, when given) and no G written."""
+    gp = os.path.join(tmp, "g_err.npy")
+    for impl in ("fast", "ref"):
+        rc, out, err = run_segloss(["loss", spec] + args + ["--grad", gp, "--impl", impl])
+        good = rc != 0 and not os.path.exists(gp) and one_line(err)
+        if good and want and want not in err:
+            good = False
+        check(good, "%s [impl %s]: spec '%s': expected a one-line error%s, got exit %d: %r" % (
+            label, impl, spec, " naming '%s'" % want if want else "", rc, err.strip()))
+        remove_if_there(gp)
