@@ -63,7 +63,6 @@ static const char play_usage[] =
 #define LOGIT_SCALE 10.0 /* perfect logits: LOGIT_SCALE * (one-hot - 0.5) */
 #define MAX_LOSSES 64
 #define MAX_STEPS 32
-#define EDT_INF 1e20
 
 enum {
     M_SHIFT,
@@ -114,9 +113,11 @@ typedef struct {
     float *input;      /* [n, C, P] the spoiled prediction */
     int32_t *pred;     /* [n, P] a spoiled label map */
     int32_t *target;   /* [n, P] the target (missing_annotation changes it) */
-    double *dist;      /* [3, n, P] squared distances (dilate, erode) */
-    double *line;      /* scratch for distances and blur: 4 * (max(h, w) + 1) doubles */
-    int *vline;        /* scratch: max(h, w) + 1 ints */
+    double *dist;      /* [3, n, P] distances (dilate, erode) */
+    uint8_t *mask;     /* [P] the mask a distance is taken from */
+    void *edt_ws;      /* sl_edt's workspace for one image */
+    size_t edt_wsz;
+    double *line;      /* scratch for the blur: a row or column, and the kernel */
     uint8_t *disk;     /* [h, w] */
     double *plane;     /* [P] a probability plane while blurring */
     sl_rng rng;        /* for the annotations dropped */
@@ -140,52 +141,15 @@ static void labels_to_logits(const int32_t *labels, int64_t n, int64_t P, float 
         }
 }
 
-/* Squared Euclidean distance transform of a sampled function along one line (the lower
- * envelope of parabolas): d[q] = min_p (q - p)^2 + f[p]. v: len ints, z: len + 1 doubles. */
-static void edt_1d(const double *f, int64_t len, double *d, int *v, double *z)
-{
-    int k = 0;
-    v[0] = 0;
-    z[0] = -EDT_INF;
-    z[1] = EDT_INF;
-    for (int q = 1; q < len; q++) {
-        double s;
-        for (;;) {
-            int p = v[k];
-            s = ((f[q] + (double)q * q) - (f[p] + (double)p * p)) / (2.0 * (q - p));
-            if (s > z[k] || k == 0) break;
-            k--;
-        }
-        k++;
-        v[k] = q;
-        z[k] = s;
-        z[k + 1] = EDT_INF;
-    }
-    k = 0;
-    for (int q = 0; q < len; q++) {
-        while (z[k + 1] < q) k++;
-        double dq = (double)(q - v[k]);
-        d[q] = dq * dq + f[v[k]];
-    }
-}
-
-/* dist[p] = squared distance from pixel p of an h x w image to the nearest pixel where
- * `inside(lab[p], c)`; EDT_INF-ish when there is none. */
+/* dist[p] = Euclidean distance from pixel p of an h x w image to the nearest pixel where
+ * (lab == c) == want_equal; INFINITY when there is none. */
 static void edt_2d(play_ctx *x, const int32_t *lab, int32_t c, int want_equal, double *dist)
 {
-    int64_t h = x->h, w = x->w, m = h > w ? h : w;
-    double *f = x->line, *d = x->line + (m + 1), *z = x->line + 2 * (m + 1);
-    for (int64_t p = 0; p < h * w; p++) dist[p] = ((lab[p] == c) == want_equal) ? 0.0 : EDT_INF;
-    for (int64_t col = 0; col < w; col++) {
-        for (int64_t r = 0; r < h; r++) f[r] = dist[r * w + col];
-        edt_1d(f, h, d, x->vline, z);
-        for (int64_t r = 0; r < h; r++) dist[r * w + col] = d[r];
-    }
-    for (int64_t r = 0; r < h; r++) {
-        for (int64_t col = 0; col < w; col++) f[col] = dist[r * w + col];
-        edt_1d(f, w, d, x->vline, z);
-        for (int64_t col = 0; col < w; col++) dist[r * w + col] = d[col];
-    }
+    int64_t dim[2] = {x->h, x->w};
+    for (int64_t p = 0; p < x->P; p++) x->mask[p] = (lab[p] == c) != want_equal;
+    sl_error err;
+    /* Cannot fail: the grid and the workspace were sized for this image. */
+    sl_edt(x->mask, 2, dim, NULL, dist, x->edt_ws, x->edt_wsz, &err);
 }
 
 /* The distances that dilate (to each object class) and erode (to anything else) need. */
@@ -219,8 +183,7 @@ static void blur_plane(play_ctx *x, double *plane, double sigma)
     int64_t h = x->h, w = x->w, m = h > w ? h : w;
     int64_t rad = (int64_t)ceil(4.0 * sigma);
     if (rad > 4 * m) rad = 4 * m;
-    double *kern = x->line + 3 * (m + 1); /* rad + 1 <= ... see allocation */
-    double *tmp = x->line;
+    double *tmp = x->line, *kern = x->line + (m + 1); /* see the allocation */
     double ks = 0;
     for (int64_t j = 0; j <= rad; j++) {
         kern[j] = exp(-0.5 * (double)(j * j) / (sigma * sigma));
@@ -302,16 +265,15 @@ static int spoil(play_ctx *x, int m, int step, double s, sl_error *err)
         break;
     }
     case M_DILATE: {
-        double k2 = s * s;
         for (int64_t q = 0; q < NP; q++) {
             int32_t lab = x->truth[q];
             if (lab == 0) {
-                double best = EDT_INF;
+                double best = INFINITY;
                 for (int32_t c = 1; c < SL_NCLASS; c++) {
                     double d = x->dist[(c - 1) * NP + q];
                     if (d < best) {
                         best = d;
-                        if (d <= k2) lab = c;
+                        if (d <= s) lab = c;
                     }
                 }
             }
@@ -321,10 +283,9 @@ static int spoil(play_ctx *x, int m, int step, double s, sl_error *err)
         break;
     }
     case M_ERODE: {
-        double k2 = s * s;
         for (int64_t q = 0; q < NP; q++) {
             int32_t lab = x->truth[q];
-            if (lab > 0 && lab < SL_NCLASS && x->dist[(lab - 1) * NP + q] <= k2) lab = 0;
+            if (lab > 0 && lab < SL_NCLASS && x->dist[(lab - 1) * NP + q] <= s) lab = 0;
             x->pred[q] = lab;
         }
         labels_to_logits(x->pred, n, P, x->input);
@@ -751,10 +712,13 @@ int cmd_play(int argc, char **argv)
     x.noise = malloc((size_t)NCP * sizeof(float));
     x.input = malloc((size_t)NCP * sizeof(float));
     x.dist = malloc((size_t)(3 * NP) * sizeof(double));
-    /* f, d, z (m1 + 1 each) and the blur kernel (4 * m1 + 1, as the radius is at most
+    /* a row or column (m1 + 1) and the blur kernel (4 * m1 + 1, as the radius is at most
      * 4 * max(h, w)) */
-    x.line = malloc((size_t)(3 * (m1 + 1) + 4 * m1 + 2) * sizeof(double));
-    x.vline = malloc((size_t)m1 * sizeof(int));
+    x.line = malloc((size_t)((m1 + 1) + 4 * m1 + 2) * sizeof(double));
+    x.mask = malloc((size_t)P);
+    int64_t edt_dim[2] = {h, w};
+    x.edt_wsz = sl_edt_workspace_size(2, edt_dim);
+    x.edt_ws = malloc(x.edt_wsz);
     x.disk = malloc((size_t)P);
     x.plane = malloc((size_t)P * sizeof(double));
     masks = malloc((size_t)(n * SL_NOBJ * P));
@@ -763,7 +727,7 @@ int cmd_play(int argc, char **argv)
     pws = malloc(pwsz ? pwsz : 1);
     base = malloc((size_t)(2 * nloss) * sizeof(double));
     int ok = x.truth && x.pred && x.target && x.perfect && x.typical && x.noise && x.input &&
-             x.dist && x.line && x.vline && x.disk && x.plane && masks && probs && pws && base;
+             x.dist && x.line && x.mask && x.edt_ws && x.disk && x.plane && masks && probs && pws && base;
     for (int m = 0; m < NMISTAKE; m++) {
         values[m] = malloc((size_t)nloss * MAX_STEPS * sizeof(double));
         ok = ok && values[m];
@@ -977,7 +941,8 @@ done:
     free(x.input);
     free(x.dist);
     free(x.line);
-    free(x.vline);
+    free(x.mask);
+    free(x.edt_ws);
     free(x.disk);
     free(x.plane);
     free(masks);

@@ -257,6 +257,16 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
                      size_t workspace_size, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
+ * Euclidean distance transform, exact and linear-time (Felzenszwalb and Huttenlocher), as
+ * scipy.ndimage.distance_transform_edt(mask, sampling=spacing): out[i] is the distance from
+ * point i to the nearest point where mask == 0 (0 at those points; INFINITY everywhere when the
+ * mask has no 0). A grid of nd = 1 to 3 axes in C order; spacing: nd values > 0, or NULL.
+ */
+size_t sl_edt_workspace_size(int nd, const int64_t *dim);
+sl_status sl_edt(const uint8_t *mask, int nd, const int64_t *dim, const double *spacing,
+                 double *out, void *workspace, size_t workspace_size, sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
  * Random numbers: MT19937, compatible with numpy's legacy np.random (RandomState):
  * sl_rng_seed(s) then sl_rng_randint(r, 90) gives np.random.seed(s); np.random.randint(90).
  */

@@ -7,6 +7,7 @@
  * The fast path does each line in linear time with Felzenszwalb & Huttenlocher's lower
  * envelope of parabolas; the reference takes the minimum directly. */
 #include "edt.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -171,4 +172,36 @@ int sl__edt_two_sided(const uint8_t *mask, const sl__grid *g, double *out, doubl
     for (int64_t i = 0; i < numel; i++)
         if (mask[i]) out[i] = sqrt(buf[i]);
     return 1;
+}
+
+size_t sl_edt_workspace_size(int nd, const int64_t *dim)
+{
+    if (nd < 1 || nd > SL_EDT_MAX_AXES) return 0;
+    sl__grid g;
+    sl__grid_make(&g, nd, dim, NULL);
+    return sl__edt_scratch_size(&g);
+}
+
+sl_status sl_edt(const uint8_t *mask, int nd, const int64_t *dim, const double *spacing,
+                 double *out, void *workspace, size_t workspace_size, sl_error *err)
+{
+    if (nd < 1 || nd > SL_EDT_MAX_AXES)
+        return sl__fail(err, SL_E_SHAPE, "edt: %d axes; 1 to 3 are supported", nd);
+    for (int a = 0; a < nd; a++) {
+        if (dim[a] < 1)
+            return sl__fail(err, SL_E_SHAPE, "edt: axis %d has size %lld", a, (long long)dim[a]);
+        if (spacing && !(spacing[a] > 0 && isfinite(spacing[a])))
+            return sl__fail(err, SL_E_ARG, "edt: spacing[%d] = %g must be finite and > 0", a,
+                            spacing[a]);
+    }
+    sl__grid g;
+    sl__grid_make(&g, nd, dim, spacing);
+    if (workspace_size < sl__edt_scratch_size(&g) || !workspace)
+        return sl__fail(err, SL_E_ARG, "edt: workspace of %zu bytes is too small: need %zu",
+                        workspace_size, sl__edt_scratch_size(&g));
+    int64_t numel = sl__grid_numel(&g);
+    for (int64_t i = 0; i < numel; i++) out[i] = mask[i] ? INFINITY : 0.0;
+    sl__edt_sq(out, &g, workspace);
+    for (int64_t i = 0; i < numel; i++) out[i] = sqrt(out[i]);
+    return SL_OK;
 }

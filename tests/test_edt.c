@@ -167,10 +167,42 @@ static void test_hand(void)
     CHECK(ok, "two-sided hand case: inside EDT(mask), outside EDT(!mask)");
 }
 
+/* The public sl_edt: scipy's semantics (distance to the nearest 0 of the mask), and its errors. */
+static void test_public(void)
+{
+    const int64_t dim[2] = {9, 7};
+    const double spacing[2] = {1.5, 0.5};
+    uint8_t mask[63], feat[63];
+    double got[63], want[63];
+    for (int i = 0; i < 63; i++) {
+        mask[i] = sl_rng_uniform(&rng) < 0.8;
+        feat[i] = !mask[i];
+    }
+    size_t wsz = sl_edt_workspace_size(2, dim);
+    void *ws = malloc(wsz);
+    sl_error err;
+    CHECK(sl_edt(mask, 2, dim, spacing, got, ws, wsz, &err) == SL_OK, "sl_edt runs");
+    sl__grid g;
+    sl__grid_make(&g, 2, dim, spacing);
+    brute(feat, &g, want);
+    int good = 1;
+    for (int i = 0; i < 63; i++) good &= same(got[i] * got[i], want[i]) && (mask[i] || got[i] == 0);
+    CHECK(good, "sl_edt: distances to the nearest 0 of the mask, with spacing");
+    memset(mask, 1, sizeof mask);
+    CHECK(sl_edt(mask, 2, dim, NULL, got, ws, wsz, &err) == SL_OK && isinf(got[0]) && isinf(got[62]),
+          "sl_edt: no 0 in the mask gives infinite distances");
+    const double bad_spacing[2] = {1.0, 0.0};
+    CHECK(sl_edt(mask, 2, dim, bad_spacing, got, ws, wsz, &err) == SL_E_ARG, "spacing 0");
+    CHECK(sl_edt(mask, 4, dim, NULL, got, ws, wsz, &err) == SL_E_SHAPE, "4 axes");
+    CHECK(sl_edt(mask, 2, dim, NULL, got, ws, 1, &err) == SL_E_ARG, "small workspace");
+    free(ws);
+}
+
 int main(void)
 {
     sl_rng_seed(&rng, 4321);
     test_hand();
     test_random();
+    test_public();
     return check_finish("test_edt");
 }
