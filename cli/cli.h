@@ -60,6 +60,19 @@ int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int6
  * SL_E_PARSE). */
 int cli_status(const char *cmd, sl_status st, const sl_error *err);
 
+/* "[d0, d1, ...]" of an array's shape. */
+void cli_shape_str(const sl_array *a, char *buf, size_t len);
+/* Element i of a numeric array as a double. */
+double cli_elem(const sl_array *a, int64_t i);
+/* A label map as int32 into y (numel values): integers of any dtype (floats with integral values
+ * too when allow_float); values that are not integers or do not fit are errors (CLI_RUNTIME). */
+int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_float, int32_t *y);
+/* JSON output: a number (non-finite as null, or as NaN/Infinity), a quoted string. */
+void cli_json_number(double v, int nonfinite_as_null);
+void cli_json_string(const char *s);
+/* mkdir -p; CLI_RUNTIME with a line when it cannot. */
+int cli_make_dirs(const char *cmd, const char *dir);
+
 /* Subcommands. Each gets argv starting at its own name. */
 int cmd_draw(int argc, char **argv);
 int cmd_masks(int argc, char **argv);

@@ -312,32 +312,16 @@ done:
     return rc;
 }
 
-/* A label map as int32. Float arrays, and values that do not fit int32, are errors (CLI_RUNTIME:
- * the data is wrong, not the command line). */
+/* A label map as int32 (a new buffer); float arrays are errors. */
 static int read_labels(const char *cmd, const char *path, const sl_array *a, int32_t **out)
 {
-    if (a->dtype != SL_DT_U8 && a->dtype != SL_DT_I32 && a->dtype != SL_DT_I64)
-        return cli_fail(cmd, CLI_RUNTIME, "%s: labels must be integers, got %s", path,
-                        sl_dtype_name(a->dtype));
     int64_t n = sl_array_numel(a);
     int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
     if (!y) return cli_fail(cmd, CLI_RUNTIME, "out of memory reading %s", path);
-    for (int64_t i = 0; i < n; i++) {
-        if (a->dtype == SL_DT_U8) {
-            y[i] = ((const uint8_t *)a->data)[i];
-        } else if (a->dtype == SL_DT_I32) {
-            y[i] = ((const int32_t *)a->data)[i];
-        } else {
-            int64_t v = ((const int64_t *)a->data)[i];
-            if (v < INT32_MIN || v > INT32_MAX) {
-                free(y);
-                return cli_fail(cmd, CLI_RUNTIME,
-                                "%s: label %lld at flat index %lld does not "
-                                "fit in int32",
-                                path, (long long)v, (long long)i);
-            }
-            y[i] = (int32_t)v;
-        }
+    int rc = cli_labels(cmd, path, a, 0, y);
+    if (rc != CLI_OK) {
+        free(y);
+        return rc;
     }
     *out = y;
     return CLI_OK;

@@ -3,11 +3,9 @@
  * the post's custom loss and the marginal loss beside them. */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char demo_usage[] =
     "usage: segloss demo [--n 8] [--size 128,128] [--missing 2] [--seed 0] [--out DIR] [--json]\n"
@@ -59,28 +57,6 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
     sl_spec_free(spec);
     if (st != SL_OK) return cli_status("demo", st, &err);
     *out_loss = out.loss;
-    return CLI_OK;
-}
-
-static int make_dir(const char *dir)
-{
-    char buf[4096];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof buf) return cli_fail("demo", CLI_USAGE, "--out: bad directory");
-    memcpy(buf, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return cli_fail("demo", CLI_RUNTIME, "cannot create directory %s: %s", buf,
-                                strerror(errno));
-            buf[i] = c;
-        }
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return cli_fail("demo", CLI_RUNTIME, "%s is not a directory", dir);
     return CLI_OK;
 }
 
@@ -175,7 +151,7 @@ int cmd_demo(int argc, char **argv)
         if ((rc = eval_loss(specs[i], probs, onehot, n, h, w, &v[i][0])) != CLI_OK) goto done;
         if ((rc = eval_loss(specs[i], probs, onehot_m, n, h, w, &v[i][1])) != CLI_OK) goto done;
     }
-    if ((rc = make_dir(dir)) != CLI_OK) goto done;
+    if ((rc = cli_make_dirs("demo", dir)) != CLI_OK) goto done;
     if ((rc = picture(dir, "ground_truth.png", labels, NULL, n, h, w)) != CLI_OK) goto done;
     if ((rc = picture(dir, "predictions.png", NULL, probs, n, h, w)) != CLI_OK) goto done;
     if ((rc = picture(dir, "ground_truth_missing.png", labels_m, NULL, n, h, w)) != CLI_OK)

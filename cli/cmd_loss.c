@@ -28,14 +28,6 @@ static const char loss_usage[] =
     "                         reference\n"
     "  --json                 print one JSON object; its field `loss` is the reduced value\n";
 
-static void shape_of(const sl_array *a, char *buf, size_t len)
-{
-    size_t o = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < a->ndim && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)a->shape[i]);
-    if (o < len) snprintf(buf + o, len - o, "]");
-}
-
 /* Convert a numeric array to float32 (a new buffer). */
 static float *to_f32(const sl_array *a)
 {
@@ -52,60 +44,6 @@ static float *to_f32(const sl_array *a)
         }
     }
     return f;
-}
-
-/* Element i of a numeric array as a double. */
-static double elem(const sl_array *a, int64_t i)
-{
-    switch (a->dtype) {
-    case SL_DT_F32: return ((const float *)a->data)[i];
-    case SL_DT_F64: return ((const double *)a->data)[i];
-    case SL_DT_U8: return ((const uint8_t *)a->data)[i];
-    case SL_DT_I32: return ((const int32_t *)a->data)[i];
-    case SL_DT_I64: return (double)((const int64_t *)a->data)[i];
-    }
-    return 0;
-}
-
-/* Labels as int32; values that are not integers, or do not fit, are errors. */
-static int to_labels(const char *path, const sl_array *a, int32_t **out)
-{
-    int64_t n = sl_array_numel(a);
-    int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
-    if (!y) return cli_fail("loss", CLI_RUNTIME, "out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        double v = a->dtype == SL_DT_I64 ? 0.0 : elem(a, i);
-        if (a->dtype == SL_DT_I64) {
-            int64_t w = ((const int64_t *)a->data)[i];
-            if (w < INT32_MIN || w > INT32_MAX) {
-                free(y);
-                return cli_fail("loss", CLI_RUNTIME,
-                                "%s: label %lld at flat index %lld is out of range", path,
-                                (long long)w, (long long)i);
-            }
-            y[i] = (int32_t)w;
-            continue;
-        }
-        if (!isfinite(v) || v != floor(v) || v < INT32_MIN || v > INT32_MAX) {
-            free(y);
-            return cli_fail("loss", CLI_RUNTIME,
-                            "%s: label map value %g at flat index %lld is not an integer label",
-                            path, v, (long long)i);
-        }
-        y[i] = (int32_t)v;
-    }
-    *out = y;
-    return CLI_OK;
-}
-
-static void json_number(double v)
-{
-    if (isnan(v))
-        printf("NaN");
-    else if (isinf(v))
-        printf(v > 0 ? "Infinity" : "-Infinity");
-    else
-        printf("%.17g", v);
 }
 
 int cmd_loss(int argc, char **argv)
@@ -156,7 +94,7 @@ int cmd_loss(int argc, char **argv)
     memset(&b, 0, sizeof b);
 
     if ((rc = cli_load("loss", input, &x)) != CLI_OK) goto done;
-    shape_of(&x, sx, sizeof sx);
+    cli_shape_str(&x, sx, sizeof sx);
     if (x.dtype != SL_DT_F32 && x.dtype != SL_DT_F64) {
         rc = cli_fail("loss", CLI_RUNTIME, "%s: input dtype %s is not supported: need float32 "
                       "or float64", input, sl_dtype_name(x.dtype));
@@ -174,7 +112,7 @@ int cmd_loss(int argc, char **argv)
             goto done;
         }
     if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
-    shape_of(&t, stt, sizeof stt);
+    cli_shape_str(&t, stt, sizeof stt);
     int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1;
     for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
     for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
@@ -202,12 +140,17 @@ int cmd_loss(int argc, char **argv)
         b.target = tf;
     } else {
         b.target_kind = SL_TARGET_LABELS;
-        if ((rc = to_labels(target, &t, &labels)) != CLI_OK) goto done;
+        int64_t nl = sl_array_numel(&t);
+        if (!(labels = malloc((size_t)nl * sizeof(int32_t)))) {
+            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        if ((rc = cli_labels("loss", target, &t, 1, labels)) != CLI_OK) goto done;
         b.labels = labels;
     }
     if (annot) {
         if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
-        shape_of(&a, sa, sizeof sa);
+        cli_shape_str(&a, sa, sizeof sa);
         if (a.ndim != 2 || a.shape[0] != x.shape[0] || a.shape[1] != x.shape[1]) {
             rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
                           "[%lld, %lld]", annot, sa, (long long)x.shape[0],
@@ -221,7 +164,7 @@ int cmd_loss(int argc, char **argv)
             goto done;
         }
         for (int64_t i = 0; i < na; i++) {
-            double v = elem(&a, i);
+            double v = cli_elem(&a, i);
             if (v != 0.0 && v != 1.0) {
                 rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix [%lld, %lld] = %g: "
                               "must be 0 or 1", annot, (long long)(i / a.shape[1]),
@@ -271,13 +214,10 @@ int cmd_loss(int argc, char **argv)
     }
     if (json) {
         printf("{\"loss\": ");
-        json_number(out.loss);
-        printf(", \"spec\": \"");
-        for (const char *p = pos[0]; *p; p++) {
-            if (*p == '"' || *p == '\\') putchar('\\');
-            if ((unsigned char)*p >= 0x20) putchar(*p);
-        }
-        printf("\", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
+        cli_json_number(out.loss, 0);
+        printf(", \"spec\": ");
+        cli_json_string(pos[0]);
+        printf(", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
                "\"shape\": %s}\n",
                impl == SL_IMPL_REF ? "ref" : "fast", ik == SL_INPUT_PROBS ? "probs" : "logits",
                same ? "per-class" : "labels", sx);

@@ -29,53 +29,9 @@ static const char metrics_usage[] =
     "Undefined values: Dice and IoU where the target has no pixel of the class; HD95 and ASSD\n"
     "where the prediction or the target has none.\n";
 
-static void shape_str(const sl_array *a, char *buf, size_t len)
-{
-    size_t o = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < a->ndim && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)a->shape[i]);
-    if (o < len) snprintf(buf + o, len - o, "]");
-}
-
 static int is_float(const sl_array *a)
 {
     return a->dtype == SL_DT_F32 || a->dtype == SL_DT_F64;
-}
-
-static double elem(const sl_array *a, int64_t i)
-{
-    switch (a->dtype) {
-    case SL_DT_F32: return ((const float *)a->data)[i];
-    case SL_DT_F64: return ((const double *)a->data)[i];
-    case SL_DT_U8: return ((const uint8_t *)a->data)[i];
-    case SL_DT_I32: return ((const int32_t *)a->data)[i];
-    case SL_DT_I64: return (double)((const int64_t *)a->data)[i];
-    }
-    return 0;
-}
-
-/* A label map as int32: integer values only (any dtype). */
-static int to_labels(const char *path, const sl_array *a, int32_t *y)
-{
-    int64_t n = sl_array_numel(a);
-    for (int64_t i = 0; i < n; i++) {
-        if (a->dtype == SL_DT_I64) {
-            int64_t v = ((const int64_t *)a->data)[i];
-            if (v < INT32_MIN || v > INT32_MAX)
-                return cli_fail("metrics", CLI_RUNTIME,
-                                "%s: label %lld at flat index %lld is out of range", path,
-                                (long long)v, (long long)i);
-            y[i] = (int32_t)v;
-            continue;
-        }
-        double v = elem(a, i);
-        if (!isfinite(v) || v != floor(v) || v < INT32_MIN || v > INT32_MAX)
-            return cli_fail("metrics", CLI_RUNTIME,
-                            "%s: label map value %g at flat index %lld is not an integer label",
-                            path, v, (long long)i);
-        y[i] = (int32_t)v;
-    }
-    return CLI_OK;
 }
 
 /* Argmax over axis 1 of [N, C, P] (lowest index on ties); NaN is an error. */
@@ -84,15 +40,15 @@ static int argmax_classes(const char *path, const sl_array *a, int64_t N, int64_
 {
     int64_t n_all = sl_array_numel(a);
     for (int64_t i = 0; i < n_all; i++)
-        if (isnan(elem(a, i)))
+        if (isnan(cli_elem(a, i)))
             return cli_fail("metrics", CLI_RUNTIME, "%s: NaN at flat index %lld", path,
                             (long long)i);
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
             int64_t best = 0;
-            double bv = elem(a, n * C * P + i);
+            double bv = cli_elem(a, n * C * P + i);
             for (int64_t c = 1; c < C; c++) {
-                double v = elem(a, (n * C + c) * P + i);
+                double v = cli_elem(a, (n * C + c) * P + i);
                 if (v > bv) {
                     bv = v;
                     best = c;
@@ -101,14 +57,6 @@ static int argmax_classes(const char *path, const sl_array *a, int64_t N, int64_
             y[n * P + i] = (int32_t)best;
         }
     return CLI_OK;
-}
-
-static void json_value(double v)
-{
-    if (isnan(v) || isinf(v))
-        printf("null");
-    else
-        printf("%.17g", v);
 }
 
 /* Mean over images of [N, C] per class, skipping NaN (NaN when every image is NaN). */
@@ -167,8 +115,8 @@ int cmd_metrics(int argc, char **argv)
     char sp[160], st[160];
     if ((rc = cli_load("metrics", predp, &pa)) != CLI_OK) goto done;
     if ((rc = cli_load("metrics", targp, &ta)) != CLI_OK) goto done;
-    shape_str(&pa, sp, sizeof sp);
-    shape_str(&ta, st, sizeof st);
+    cli_shape_str(&pa, sp, sizeof sp);
+    cli_shape_str(&ta, st, sizeof st);
     int pscores = scores_kind >= 0 ? scores_kind : is_float(&pa);
     int nd = pa.ndim - (pscores ? 2 : 1); /* spatial axes */
     if (nd < 1 || nd > 3) {
@@ -223,12 +171,12 @@ int cmd_metrics(int argc, char **argv)
     }
     if (pscores) {
         if ((rc = argmax_classes(predp, &pa, N, pa.shape[1], P, yp)) != CLI_OK) goto done;
-    } else if ((rc = to_labels(predp, &pa, yp)) != CLI_OK) {
+    } else if ((rc = cli_labels("metrics", predp, &pa, 1, yp)) != CLI_OK) {
         goto done;
     }
     if (tone) {
         if ((rc = argmax_classes(targp, &ta, N, C, P, yt)) != CLI_OK) goto done;
-    } else if ((rc = to_labels(targp, &ta, yt)) != CLI_OK) {
+    } else if ((rc = cli_labels("metrics", targp, &ta, 1, yt)) != CLI_OK) {
         goto done;
     }
     if (!C) {
@@ -284,7 +232,7 @@ int cmd_metrics(int argc, char **argv)
                (long long)C);
         for (int i = 0; i < nd; i++) {
             if (i) printf(", ");
-            json_value(spacing_s ? spacing[i] : 1.0);
+            cli_json_number(spacing_s ? spacing[i] : 1.0, 1);
         }
         printf("]");
         for (int k = 0; k < 4; k++) {
@@ -293,7 +241,7 @@ int cmd_metrics(int argc, char **argv)
                 printf(n ? ", [" : "[");
                 for (int64_t c = 0; c < C; c++) {
                     if (c) printf(", ");
-                    json_value(m[k][n * C + c]);
+                    cli_json_number(m[k][n * C + c], 1);
                 }
                 printf("]");
             }
@@ -303,7 +251,7 @@ int cmd_metrics(int argc, char **argv)
             printf(", \"mean_%s\": [", names[k]);
             for (int64_t c = 0; c < C; c++) {
                 if (c) printf(", ");
-                json_value(class_mean(m[k], N, C, c));
+                cli_json_number(class_mean(m[k], N, C, c), 1);
             }
             printf("]");
         }

@@ -5,12 +5,10 @@
 #include "cli.h"
 #include "plot.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char play_usage[] =
@@ -385,54 +383,6 @@ static int evaluate(const sl_spec *spec, const play_ctx *x, void *ws, size_t wsz
     if (sl_spec_eval(spec, &b, SL_IMPL_FAST, &out, err) != SL_OK) return -1;
     *v = out.loss;
     return 0;
-}
-
-static int make_dirs(const char *dir)
-{
-    size_t len = strlen(dir);
-    char *buf = malloc(len + 1);
-    if (!buf) return cli_fail("play", CLI_RUNTIME, "out of memory");
-    memcpy(buf, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != 0) continue;
-        char keep = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            int rc = cli_fail("play", CLI_RUNTIME, "cannot create directory %s: %s", buf,
-                              strerror(errno));
-            free(buf);
-            return rc;
-        }
-        buf[i] = keep;
-    }
-    free(buf);
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return cli_fail("play", CLI_RUNTIME, "%s is not a directory", dir);
-    return CLI_OK;
-}
-
-/* A number as JSON: non-finite values as null. */
-static void json_num(double v)
-{
-    if (isfinite(v))
-        printf("%.17g", v);
-    else
-        printf("null");
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
 }
 
 /* "k=2 px", "s=0.25" ... */
@@ -835,7 +785,7 @@ int cmd_play(int argc, char **argv)
         rc = cli_fail("play", CLI_RUNTIME, "out of memory");
         goto done;
     }
-    if ((rc = make_dirs(dir)) != CLI_OK) goto done;
+    if ((rc = cli_make_dirs("play", dir)) != CLI_OK) goto done;
     snprintf(chart_path, sizeof chart_path, "%s/play_chart.png", dir);
     snprintf(pred_path, sizeof pred_path, "%s/play_predictions.png", dir);
     if (strlen(dir) > 4000) {
@@ -858,7 +808,7 @@ int cmd_play(int argc, char **argv)
         printf("{\"losses\": [");
         for (int l = 0; l < nloss; l++) {
             if (l) printf(", ");
-            json_str(names[l]);
+            cli_json_string(names[l]);
         }
         printf("], \"n\": %lld, \"size\": [%lld, %lld], \"seed\": %lld, \"steps\": %lld, "
                "\"logit_scale\": %g, \"objects_present\": %lld",
@@ -868,40 +818,40 @@ int cmd_play(int argc, char **argv)
             printf(", \"%s\": {", which ? "typical" : "perfect");
             for (int l = 0; l < nloss; l++) {
                 if (l) printf(", ");
-                json_str(names[l]);
+                cli_json_string(names[l]);
                 printf(": ");
-                json_num(base[which * nloss + l]);
+                cli_json_number(base[which * nloss + l], 1);
             }
             printf("}");
         }
         printf(", \"mistakes\": [");
         for (int m = 0; m < NMISTAKE; m++) {
             printf("%s{\"name\": \"%s\", \"strength\": ", m ? ", " : "", mistakes[m].name);
-            json_str(mistakes[m].strength);
+            cli_json_string(mistakes[m].strength);
             printf(", \"from\": ");
-            json_str(mistakes[m].from);
+            cli_json_string(mistakes[m].from);
             printf(", \"strengths\": [");
             for (int i = 0; i < nstr[m]; i++) {
                 if (i) printf(", ");
-                json_num(str[m * MAX_STEPS + i]);
+                cli_json_number(str[m * MAX_STEPS + i], 1);
             }
             printf("], \"values\": {");
             for (int l = 0; l < nloss; l++) {
                 if (l) printf(", ");
-                json_str(names[l]);
+                cli_json_string(names[l]);
                 printf(": [");
                 for (int i = 0; i < nstr[m]; i++) {
                     if (i) printf(", ");
-                    json_num(values[m][l * MAX_STEPS + i]);
+                    cli_json_number(values[m][l * MAX_STEPS + i], 1);
                 }
                 printf("]");
             }
             printf("}}");
         }
         printf("], \"pictures\": [");
-        json_str(chart_path);
+        cli_json_string(chart_path);
         printf(", ");
-        json_str(pred_path);
+        cli_json_string(pred_path);
         printf("]}\n");
     } else {
         printf("Playing with loss functions: %lld images of %lldx%lld, seed %lld.\n"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
@@ -176,5 +177,102 @@ int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int6
     sl_error err;
     sl_status st = sl_npy_save(path, &a, &err);
     if (st != SL_OK) return cli_fail(cmd, CLI_RUNTIME, "%s", err.msg);
+    return CLI_OK;
+}
+
+void cli_shape_str(const sl_array *a, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < a->ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)a->shape[i]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+}
+
+double cli_elem(const sl_array *a, int64_t i)
+{
+    switch (a->dtype) {
+    case SL_DT_F32: return ((const float *)a->data)[i];
+    case SL_DT_F64: return ((const double *)a->data)[i];
+    case SL_DT_U8: return ((const uint8_t *)a->data)[i];
+    case SL_DT_I32: return ((const int32_t *)a->data)[i];
+    case SL_DT_I64: return (double)((const int64_t *)a->data)[i];
+    }
+    return 0;
+}
+
+int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_float, int32_t *y)
+{
+    int is_float = a->dtype == SL_DT_F32 || a->dtype == SL_DT_F64;
+    if (is_float && !allow_float)
+        return cli_fail(cmd, CLI_RUNTIME, "%s: labels must be integers, got %s", path,
+                        sl_dtype_name(a->dtype));
+    int64_t n = sl_array_numel(a);
+    for (int64_t i = 0; i < n; i++) {
+        if (a->dtype == SL_DT_I64) {
+            int64_t v = ((const int64_t *)a->data)[i];
+            if (v < INT32_MIN || v > INT32_MAX)
+                return cli_fail(cmd, CLI_RUNTIME,
+                                "%s: label %lld at flat index %lld does not fit in int32", path,
+                                (long long)v, (long long)i);
+            y[i] = (int32_t)v;
+            continue;
+        }
+        double v = cli_elem(a, i);
+        if (!isfinite(v) || v != floor(v) || v < INT32_MIN || v > INT32_MAX)
+            return cli_fail(cmd, CLI_RUNTIME,
+                            "%s: label map value %g at flat index %lld is not an integer label",
+                            path, v, (long long)i);
+        y[i] = (int32_t)v;
+    }
+    return CLI_OK;
+}
+
+void cli_json_number(double v, int nonfinite_as_null)
+{
+    if (isfinite(v))
+        printf("%.17g", v);
+    else if (nonfinite_as_null)
+        printf("null");
+    else
+        printf(isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+}
+
+void cli_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+int cli_make_dirs(const char *cmd, const char *dir)
+{
+    size_t len = strlen(dir);
+    if (len == 0) return cli_fail(cmd, CLI_USAGE, "--out: an empty directory name");
+    char *buf = malloc(len + 1);
+    if (!buf) return cli_fail(cmd, CLI_RUNTIME, "out of memory");
+    memcpy(buf, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char keep = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf,
+                              strerror(errno));
+            free(buf);
+            return rc;
+        }
+        buf[i] = keep;
+    }
+    free(buf);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_fail(cmd, CLI_RUNTIME, "%s is not a directory", dir);
     return CLI_OK;
 }
