@@ -10,7 +10,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <stdio.h>
 
 /* Scratch: the pixel machinery, then the [N, C] annotation matrix. */
 static size_t partial_workspace(const sl_options *o, const sl_batch *b)
