@@ -51,7 +51,7 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
         sl_spec_free(spec);
         return cli_fail("demo", CLI_RUNTIME, "out of memory");
     }
-    sl_output out = {0.0, NULL, NULL, ws, wsz};
+    sl_output out = {0.0, NULL, NULL, ws, wsz, 0};
     st = sl_spec_eval(spec, &b, SL_IMPL_FAST, &out, &err);
     free(ws);
     sl_spec_free(spec);

@@ -26,6 +26,8 @@ static const char loss_usage[] =
     "                         per (image, class) or per element, as `segloss list` shows\n"
     "  --impl fast|ref        the fast implementation (default) or the double-precision\n"
     "                         reference\n"
+    "  --threads T            threads to run on (default: OMP_NUM_THREADS, else every core);\n"
+    "                         the result is the same for any T\n"
     "  --json                 print one JSON object; its field `loss` is the reduced value\n";
 
 /* Convert a numeric array to float32 (a new buffer). */
@@ -49,17 +51,18 @@ static float *to_f32(const sl_array *a)
 int cmd_loss(int argc, char **argv)
 {
     const char *input = NULL, *target = NULL, *kind = NULL, *annot = NULL, *gradp = NULL,
-               *mapp = NULL, *impl_s = NULL;
+               *mapp = NULL, *impl_s = NULL, *threads_s = NULL;
     int json = 0;
     cli_opt opts[] = {
         {"input", 1, &input, NULL},       {"target", 1, &target, NULL},
         {"input-kind", 1, &kind, NULL},   {"annotated", 1, &annot, NULL},
         {"grad", 1, &gradp, NULL},        {"loss-map", 1, &mapp, NULL},
         {"impl", 1, &impl_s, NULL},       {"json", 0, NULL, &json},
+        {"threads", 1, &threads_s, NULL},
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse("loss", loss_usage, argc, argv, opts, 8, pos, 1, &npos);
+    int rc = cli_parse("loss", loss_usage, argc, argv, opts, 9, pos, 1, &npos);
     if (rc != CLI_OK) return rc;
     if (npos < 1)
         return cli_fail("loss", CLI_USAGE, "a loss spec is required (see segloss loss --help)");
@@ -79,6 +82,9 @@ int cmd_loss(int argc, char **argv)
         else if (strcmp(impl_s, "ref") == 0) impl = SL_IMPL_REF;
         else return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
     }
+    int64_t threads = 0;
+    if (threads_s && (rc = cli_int("loss", "threads", threads_s, 1, 1024, &threads)) != CLI_OK)
+        return rc;
     sl_error err;
     sl_spec *spec = NULL;
     sl_status st = sl_spec_parse(pos[0], &spec, &err);
@@ -125,36 +131,52 @@ int cmd_loss(int argc, char **argv)
     b.shape.ndim = x.ndim;
     for (int i = 0; i < x.ndim; i++) b.shape.dim[i] = x.shape[i];
     b.input_kind = ik;
-    xf = to_f32(&x);
-    if (!xf) {
-        rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    b.input = xf;
-    if (same) {
-        b.target_kind = SL_TARGET_PROBS;
-        if (!(tf = to_f32(&t))) {
+    /* float32 is used in place; float64 is converted */
+    if (x.dtype == SL_DT_F32) {
+        b.input = x.data;
+    } else {
+        xf = to_f32(&x);
+        if (!xf) {
             rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
             goto done;
         }
-        b.target = tf;
+        sl_array_free(&x);
+        b.input = xf;
+    }
+    if (same) {
+        b.target_kind = SL_TARGET_PROBS;
+        if (t.dtype == SL_DT_F32) {
+            b.target = t.data;
+        } else {
+            if (!(tf = to_f32(&t))) {
+                rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
+                goto done;
+            }
+            sl_array_free(&t);
+            b.target = tf;
+        }
     } else {
         b.target_kind = SL_TARGET_LABELS;
+        if (t.dtype == SL_DT_I32) /* used in place; the library checks the labels */
+            b.labels = t.data;
+    }
+    if (!same && !b.labels) {
         int64_t nl = sl_array_numel(&t);
         if (!(labels = malloc((size_t)nl * sizeof(int32_t)))) {
             rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
             goto done;
         }
         if ((rc = cli_labels("loss", target, &t, 1, labels)) != CLI_OK) goto done;
+        sl_array_free(&t);
         b.labels = labels;
     }
     if (annot) {
         if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
         cli_shape_str(&a, sa, sizeof sa);
-        if (a.ndim != 2 || a.shape[0] != x.shape[0] || a.shape[1] != x.shape[1]) {
+        if (a.ndim != 2 || a.shape[0] != b.shape.dim[0] || a.shape[1] != b.shape.dim[1]) {
             rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
-                          "[%lld, %lld]", annot, sa, (long long)x.shape[0],
-                          (long long)x.shape[1]);
+                          "[%lld, %lld]", annot, sa, (long long)b.shape.dim[0],
+                          (long long)b.shape.dim[1]);
             goto done;
         }
         int64_t na = sl_array_numel(&a);
@@ -193,7 +215,7 @@ int cmd_loss(int argc, char **argv)
         rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
         goto done;
     }
-    sl_output out = {0.0, grad, map, ws, wsz};
+    sl_output out = {0.0, grad, map, ws, wsz, (int)threads};
     st = sl_spec_eval(spec, &b, impl, &out, &err);
     if (st != SL_OK) {
         rc = cli_status("loss", st, &err);

@@ -379,7 +379,7 @@ static int evaluate(const sl_spec *spec, const play_ctx *x, void *ws, size_t wsz
     b.input_kind = SL_INPUT_LOGITS;
     b.target_kind = SL_TARGET_LABELS;
     b.labels = x->target;
-    sl_output out = {0.0, NULL, NULL, ws, wsz};
+    sl_output out = {0.0, NULL, NULL, ws, wsz, 0};
     if (sl_spec_eval(spec, &b, SL_IMPL_FAST, &out, err) != SL_OK) return -1;
     *v = out.loss;
     return 0;

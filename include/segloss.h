@@ -137,6 +137,7 @@ typedef struct {
     float *loss_map;      /* out, optional: the unreduced losses, sl_loss_map_shape() */
     void *workspace;      /* scratch owned by the caller, at least sl_*_workspace_size() bytes */
     size_t workspace_size;
+    int threads;          /* threads to run on; 0: OpenMP's default (OMP_NUM_THREADS) */
 } sl_output;
 
 /* ---------------------------------------------------------------------------------------------
@@ -165,8 +166,13 @@ typedef struct {
 typedef enum { SL_MAP_PIXEL = 0, SL_MAP_IMAGE_CLASS, SL_MAP_ELEMENT } sl_map_kind;
 
 typedef struct sl_loss_info sl_loss_info;
-typedef sl_status (*sl_loss_fn)(const sl_loss_info *loss, const sl_options *opt,
-                                const sl_batch *b, sl_output *out, sl_error *err);
+/* An implementation receives a call the library builds after its checks (opaque here): it
+ * cannot be called directly, only through sl_loss_eval and sl_spec_eval. */
+typedef struct sl_call sl_call;
+typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
+
+/* sl_loss_info.flags */
+#define SL_LOSS_KERNEL_CHECKS 1u /* its fast path refuses bad values and labels in its own sweep */
 
 struct sl_loss_info {
     const char *name;            /* as written in a spec */
@@ -183,6 +189,7 @@ struct sl_loss_info {
                        sl_error *err);
     /* Its map's shape when that depends on the options (may be NULL: from `map`). */
     void (*map_shape)(const sl_options *opt, const sl_batch *b, sl_shape *out);
+    unsigned flags; /* SL_LOSS_* */
 };
 
 int sl_loss_count(void);
@@ -207,6 +214,11 @@ size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
  * out->loss_map when they are not NULL. */
 sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, sl_output *out, sl_error *err);
+
+/* The vector path the kernels take in this process: "avx512", "avx2" or "scalar". The best the
+ * CPU has, unless the environment variable SEGLOSS_ISA names another the CPU has. Every path
+ * gives the same bits. */
+const char *sl_isa(void);
 
 /* Check a batch for one loss without running it: shapes, finite values, probabilities,
  * labels, annotation matrix, option values. sl_loss_eval calls it. */

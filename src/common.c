@@ -94,3 +94,41 @@ sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const v
     free(tmp);
     return SL_OK;
 }
+
+int64_t sl__argmax_pixel(const float *x, int64_t P, int64_t C)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; c++)
+        if (x[c * P] > x[best * P]) best = c;
+    return best;
+}
+
+void sl__annotated(const sl_batch *b, uint8_t *ann)
+{
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    if (b->annotated) {
+        memcpy(ann, b->annotated, (size_t)(N * C));
+        for (int64_t n = 0; n < N; n++) ann[n * C] = 1;
+        return;
+    }
+    memset(ann, 0, (size_t)(N * C));
+    for (int64_t n = 0; n < N; n++) {
+        ann[n * C] = 1;
+        if (b->target_kind == SL_TARGET_LABELS) {
+            const int32_t *y = b->labels + n * P;
+            for (int64_t i = 0; i < P; i++)
+                if (y[i] >= 1 && y[i] < C) ann[n * C + y[i]] = 1;
+        } else {
+            for (int64_t c = 1; c < C; c++) {
+                const float *t = b->target + (n * C + c) * P;
+                for (int64_t i = 0; i < P; i++)
+                    if (t[i] > 0.0f) {
+                        ann[n * C + c] = 1;
+                        break;
+                    }
+            }
+        }
+    }
+}
+

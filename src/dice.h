@@ -13,7 +13,8 @@
  * Pass 1 (sl__ov_sums) accumulates the sums in double. A loss then computes its value from them
  * and the partials kI = dL/dI, kS = dL/dS of each entry; pass 2 (sl__ov_grad) writes
  * dL/dq = kI r + kS dS/dq at every pixel and carries it back to the input (softmax for logits,
- * the identity for probabilities). Ignored pixels leave every sum. */
+ * the identity for probabilities). Ignored pixels leave every sum. In OWN mode the fast path is
+ * the kernels' ov_sums and ov_grad (src/kernels/body.h), over threads in fixed chunks. */
 #ifndef SEGLOSS_DICE_H
 #define SEGLOSS_DICE_H
 
@@ -29,20 +30,23 @@ typedef struct {
     const uint8_t *ann;  /* [N * C] annotation matrix (MERGE, UNION), else NULL */
     double *I, *S, *G;   /* [NG * C] sums */
     double *kI, *kS;     /* [NG * C] dL/dI, dL/dS */
-    void *scratch;       /* per-pixel scratch */
+    double *parts;       /* per-chunk sums of the kernel path */
+    void *scratch;       /* per-pixel scratch of the plain loops */
+    const sl_call *c;
 } sl__ov;
 
 /* Bytes of workspace of an overlap loss on this batch. */
-size_t sl__ov_workspace(const sl_batch *b);
+size_t sl__ov_workspace(const sl_options *o, const sl_batch *b);
 /* Carve the workspace, zero the sums and the partials, build the annotation matrix when the
  * mode needs it. */
-void sl__ov_setup(sl__ov *v, const sl_batch *b, sl_output *out, sl__ov_mode mode, int squared,
-                  int drop_bg, int batch, int64_t ignore);
+void sl__ov_setup(sl__ov *v, const sl_call *c, sl__ov_mode mode, int squared, int drop_bg,
+                  int batch, int64_t ignore);
 /* The channel of class c in image n, or -1. */
 int64_t sl__ov_chan(const sl__ov *v, int64_t n, int64_t c);
-/* Pass 1 and pass 2, fast (float, fused) or reference (double, plain loops). */
-void sl__ov_sums(sl__ov *v, const sl_batch *b, int fast);
-void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast);
+/* Pass 1 and pass 2: the vector kernels (OWN mode on the fast path), else plain loops (float
+ * on the fast path, double on the reference). Pass 2 writes k * dL/dinput through the call. */
+sl_status sl__ov_sums(sl__ov *v);
+sl_status sl__ov_grad(const sl__ov *v);
 
 /* The per-(group, channel) matrix losses. */
 typedef enum {
@@ -52,11 +56,11 @@ typedef enum {
     SL__OVF_LOGCOSH        /* log cosh(w_c (1 - Dice)) */
 } sl__ovf_kind;
 
-/* Value of every existing entry of the matrix, the map (when map != NULL; entries that do not
+/* Value of every existing entry of the matrix, the call's map (when wanted; entries that do not
  * exist are 0), kI and kS with the reduction's scale; returns the reduced loss. With MERGE, the
  * map has C columns and entry (g, c >= 1) exists when c is annotated (in some image of the group);
  * otherwise the map has C - drop_bg columns and every entry exists. */
-double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *map);
+double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind);
 
 /* Map shape [NG, C - drop_bg] (OWN) of the dice-like losses. */
 void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out);

@@ -5,6 +5,7 @@
 #include "segloss.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 /* Fill err (when not NULL) with a printf-style message and return s. */
 #if defined(__GNUC__)
@@ -24,81 +25,131 @@ sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const v
                            size_t blen, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
- * Per-pixel machinery of the cross-entropy family (src/pixel.c).
+ * One call of a loss (src/registry.c builds it after the checks; implementations receive it).
  *
- * A loss of this family is a function of each pixel's log-probability vector logp[C]. The fast
- * path works on blocks of SL_BLOCK pixels of one image: sl__logp_block fills logp (and what the
- * backward pass needs), the loss writes g = dL/dlogp for the block, and sl__chain_block turns g
- * into dL/dinput in the same pass. The reference path does the same one pixel at a time in
- * double precision.
+ * An implementation writes k times its gradient and map into grad and map, or adds them to what
+ * those buffers hold when `accumulate` is set: that is how a spec of several terms sums its
+ * terms in place, without a buffer per term. It returns its own (unscaled) loss value.
  */
-#define SL_BLOCK 64
+#include "kernels/kern.h"
 
-typedef struct {
-    float *logp; /* [C][SL_BLOCK] */
-    float *g;    /* [C][SL_BLOCK] dL/dlogp */
-    float *u;    /* [C][SL_BLOCK] probabilities: renormalised, unclipped (SL_INPUT_PROBS) */
-    float *s;    /* [SL_BLOCK] per-pixel sum of the input probabilities */
-} sl__block;
+struct sl_call {
+    const sl_loss_info *loss;
+    const sl_options *o;
+    const sl_batch *b;
+    int64_t N, C, P;      /* batch, classes, pixels per image */
+    float *grad;          /* [N, C, P] or NULL */
+    float *map;           /* the loss's map, or NULL */
+    double k;             /* factor of grad and map */
+    int accumulate;       /* add into grad and map instead of writing them */
+    void *ws;             /* workspace, sl_loss_workspace_size bytes */
+    size_t ws_size;
+    int threads;          /* >= 1 */
+    const sl__kern *kern; /* the vector kernels of the chosen ISA */
+    int fast;             /* the fast path (else the reference) */
+    sl_error *err;
+};
 
+/* Store k * v at dst[i] (or add it, with accumulate). */
+static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
+{
+    float kv = (float)(c->k * v);
+    dst[i] = c->accumulate ? dst[i] + kv : kv;
+}
+
+/* Check, build the call and run one loss (sl_loss_eval and sl_spec_eval). */
+sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_impl impl, float *grad, float *map, double k, int accumulate,
+                       void *ws, size_t ws_size, int threads, sl_error *err, double *value);
+
+/* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
+int sl__threads(int requested);
+
+/* Work is split into chunks of SL_CHUNK pixels of one image, always the same way whatever the
+ * thread count; each chunk's partial sums are kept apart and added in chunk order, so results
+ * are the same bits for any number of threads. */
+#define SL_CHUNK 4096
+static inline int64_t sl__nchunks(int64_t N, int64_t P)
+{
+    return N * ((P + SL_CHUNK - 1) / SL_CHUNK);
+}
+
+/* fn(ctx, n, p0, p1, part) for every chunk, over `threads` threads; part points at `width`
+ * doubles of that chunk's partial sums in parts[nchunks * width]. Returns the OR of what the
+ * calls returned (a kernel's "bad input seen" flag). */
+typedef int (*sl__chunk_fn)(const void *ctx, int64_t n, int64_t p0, int64_t p1, double *part);
+int sl__for_chunks(int threads, int64_t N, int64_t P, sl__chunk_fn fn, const void *ctx,
+                   double *parts, int width);
+/* Column j of parts summed in chunk order. */
+double sl__sum_parts(const double *parts, int64_t nchunks, int width, int j);
+
+/* A workspace carved in 64-byte aligned pieces. With base NULL it only counts: the same code
+ * sizes a workspace and carves it. */
 typedef struct {
-    double *logp, *g, *u; /* [C] each */
+    unsigned char *base;
+    size_t used;
+} sl__arena;
+static inline sl__arena sl__arena_of(void *mem)
+{
+    sl__arena a = {(unsigned char *)mem, 0};
+    if (mem) a.used = (size_t)(-(uintptr_t)mem & 63u);
+    return a;
+}
+static inline void *sl__take(sl__arena *a, size_t bytes)
+{
+    void *p = a->base ? a->base + a->used : NULL;
+    a->used += (bytes + 63) & ~(size_t)63;
+    return p;
+}
+/* Bytes an arena that counted needs, alignment slack included. */
+static inline size_t sl__arena_size(const sl__arena *a)
+{
+    return a->used + 64;
+}
+
+/* Mean normalisers from the labels alone, over threads, deterministic: the sum over pixels
+ * whose label is not ignore_index of w[label] (w NULL: 1). Labels out of range count 0 here
+ * (the checks refuse them). parts: sl__nchunks doubles of scratch. */
+double sl__label_weight_sum(const sl_call *c, const double *w, double *parts);
+
+/* The full checks of a batch, for the message when a kernel saw input it must refuse (an error
+ * always). */
+sl_status sl__recheck(const sl_call *c);
+/* The full checks, for a fast path that does not use its kernel (SL_OK when they pass). */
+sl_status sl__recheck_values(const sl_call *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * The cross-entropy family (src/loss_ce.c): its kernel driver and its reference pieces.
+ */
+/* One pixel of the reference, in double: log-probabilities, g = dL/dlogp, and for probability
+ * input the renormalised u and the sum s. */
+typedef struct {
+    double *lp, *g, *u;
     double s;
-} sl__pixel;
+} sl__refpx;
 
-/* Bytes of block + pixel scratch for C classes (includes alignment slack). */
-size_t sl__scratch_size(int64_t C);
-/* Carve the scratch out of mem (at least sl__scratch_size bytes). Returns the bytes used. */
-size_t sl__scratch_init(void *mem, int64_t C, sl__block *blk, sl__pixel *px);
+/* lp (and u, s) of the pixel whose class 0 is at x (classes P apart); zeroes g. */
+void sl__ref_logp(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
+                  sl__refpx *px);
+/* scale * dL/dinput of pixel i of image n from px->g, through sl__put. */
+void sl__ref_chain(const sl_call *c, const sl__refpx *px, int64_t n, int64_t i, double scale);
 
-/* x points at pixel 0 of the block in class 0 of one image; classes are P apart. */
-void sl__logp_block(const float *x, int64_t P, int64_t C, int64_t nb, sl_input_kind kind,
-                    double eps, sl__block *blk);
-/* grad points like x; writes dL/dinput for nb pixels from blk->g. */
-void sl__chain_block(const sl__block *blk, int64_t P, int64_t C, int64_t nb, sl_input_kind kind,
-                     double eps, float *grad);
-
-/* The same for one pixel in double precision (reference path). */
-void sl__logp_pixel(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
-                    sl__pixel *px);
-void sl__chain_pixel(const sl__pixel *px, int64_t P, int64_t C, sl_input_kind kind, double eps,
-                     float *grad);
-
-/* One pixel's log-probabilities and gradient slots, in a block (float, stride SL_BLOCK) or on
- * the reference path (double, stride 1). A loss reads logp and writes g = dl/dlogp through
- * sl__lp_get and sl__lp_set, so one function serves both paths. */
+/* The family's workspace: per-chunk sums, weights as floats, the annotation matrix, one
+ * reference pixel. */
 typedef struct {
-    const float *lpf;
-    const double *lpd;
-    float *gf;
-    double *gd;
-    int64_t st;
-} sl__lp;
-
-static inline double sl__lp_get(const sl__lp *lp, int64_t c)
-{
-    return lp->lpf ? (double)lp->lpf[c * lp->st] : lp->lpd[c];
-}
-
-static inline void sl__lp_set(const sl__lp *lp, int64_t c, double v)
-{
-    if (lp->gf)
-        lp->gf[c * lp->st] = (float)v;
-    else
-        lp->gd[c] = v;
-}
-
-/* A per-pixel loss: pixel i of image n, x its input in class 0 (classes P apart). Returns the
- * pixel's loss and sets every g_c. */
-typedef double (*sl__pixel_loss)(const void *ctx, int64_t n, int64_t i, const float *x,
-                                 const sl__lp *lp);
-
-/* Run a per-pixel loss over the batch: the fast path in blocks of SL_BLOCK pixels, the
- * reference one pixel at a time in double precision. Writes the map and, scaled by `scale`,
- * the gradient; returns the sum of the pixel losses. `out->workspace` holds the scratch
- * (sl__scratch_size) at its start. */
-double sl__run_pixels(const sl_batch *b, double eps, sl_output *out, int fast, double scale,
-                      sl__pixel_loss fn, const void *ctx);
+    double *parts;
+    float *wf;
+    uint8_t *ann;
+    sl__refpx px;
+} sl__ce_ws;
+size_t sl__ce_workspace(const sl_options *o, const sl_batch *b);
+void sl__ce_carve(const sl_call *c, sl__ce_ws *w);
+/* Whether the kernel takes this batch (C <= SL_KERN_MAX_C). */
+int sl__ce_can_vectorise(const sl_call *c);
+/* Run the kernel: weight per class (NULL: 1), D the mean's normaliser. w->ann must hold the
+ * annotation matrix for missing_ce and marginal_ce. */
+sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const double *weight,
+                      double D, int mean, double *loss);
 
 /* Index of the largest input value of a pixel (lowest index on ties). */
 int64_t sl__argmax_pixel(const float *x, int64_t P, int64_t C);

@@ -1,93 +1,199 @@
 /* ce: categorical cross-entropy, torch.nn.functional.cross_entropy exactly (weight,
  * ignore_index, label_smoothing, reduction; label-map and probability targets); with
  * probabilities as input, log p is log(clip(p / sum_c p, eps, 1 - eps)) as in Keras.
+ *
+ * This file also holds what the cross-entropy family (ce, focal, missing_ce, marginal_ce)
+ * shares: the driver of its fast kernel (src/kernels/body.h, ce_vec) and the reference's
+ * log-probabilities and chain rule, in double precision, one pixel at a time.
  * Formula and gradient: docs/losses.md, "ce". */
 #include "internal.h"
 
 #include <math.h>
 
-/* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class). */
-static double ce_denominator(const sl_options *o, const sl_batch *b, int64_t NP)
-{
-    if (b->target_kind == SL_TARGET_PROBS) return (double)NP;
-    double d = 0.0;
-    for (int64_t i = 0; i < NP; i++)
-        if (b->labels[i] != o->ignore_index) d += sl__w(o, b->labels[i]);
-    return d;
-}
+/* ---------------------------------------------------------------------------------------------
+ * The family's reference pieces
+ */
 
-typedef struct {
-    const sl_options *o;
-    const sl_batch *b;
-    int64_t C, P;
-} ce_ctx;
-
-/* One pixel: its loss and g = dl/dlogp. */
-static double ce_pixel(const void *vctx, int64_t n, int64_t i, const float *x, const sl__lp *lp)
+void sl__ref_logp(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
+                  sl__refpx *px)
 {
-    const ce_ctx *k = vctx;
-    const sl_options *o = k->o;
-    int64_t C = k->C, P = k->P;
-    double ls = o->label_smoothing, l = 0.0;
-    (void)x;
-    if (k->b->target_kind == SL_TARGET_LABELS) {
-        int64_t y = k->b->labels[n * P + i];
-        if (y == o->ignore_index) {
-            for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
-            return 0.0;
-        }
+    if (kind == SL_INPUT_LOGITS) {
+        double m = x[0], s = 0.0;
+        for (int64_t c = 1; c < C; c++) m = fmax(m, (double)x[c * P]);
+        for (int64_t c = 0; c < C; c++) s += exp((double)x[c * P] - m);
+        double ls = log(s);
         for (int64_t c = 0; c < C; c++) {
-            /* -(1 - ls) w_y logp_y - (ls / C) sum_c w_c logp_c */
-            double gc = -(ls / (double)C) * sl__w(o, c);
-            if (c == y) gc -= (1.0 - ls) * sl__w(o, y);
-            l += gc * sl__lp_get(lp, c);
-            sl__lp_set(lp, c, gc);
+            px->lp[c] = ((double)x[c * P] - m) - ls;
+            px->g[c] = 0.0;
         }
-        return l;
+        return;
     }
-    const float *t = k->b->target + n * C * P + i;
+    double s = 0.0;
+    for (int64_t c = 0; c < C; c++) s += x[c * P];
+    px->s = s;
     for (int64_t c = 0; c < C; c++) {
-        double tc = (double)t[c * P] * (1.0 - ls) + ls / (double)C;
-        double gc = -sl__w(o, c) * tc;
-        l += gc * sl__lp_get(lp, c);
-        sl__lp_set(lp, c, gc);
+        px->u[c] = x[c * P] / s;
+        px->lp[c] = log(fmin(fmax(px->u[c], eps), 1.0 - eps));
+        px->g[c] = 0.0;
     }
-    return l;
 }
 
-static sl_status ce_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+void sl__ref_chain(const sl_call *c, const sl__refpx *px, int64_t n, int64_t i, double scale)
 {
+    if (!c->grad) return;
+    int64_t C = c->C, P = c->P;
+    float *grad = c->grad + n * C * P + i;
+    double t = 0.0, eps = c->o->eps;
+    if (c->b->input_kind == SL_INPUT_LOGITS) {
+        /* dL/dz_k = g_k - p_k sum_j g_j */
+        for (int64_t k = 0; k < C; k++) t += px->g[k];
+        for (int64_t k = 0; k < C; k++)
+            sl__put(c, grad, k * P, scale * (px->g[k] - exp(px->lp[k]) * t));
+        return;
+    }
+    /* G_k = g_k / u_k inside [eps, 1 - eps], else 0; dL/dx_m = (G_m - sum_k G_k u_k) / s */
+    for (int64_t k = 0; k < C; k++)
+        if (px->u[k] >= eps && px->u[k] <= 1.0 - eps) t += px->g[k];
+    for (int64_t k = 0; k < C; k++) {
+        double u = px->u[k];
+        double G = (u >= eps && u <= 1.0 - eps) ? px->g[k] / u : 0.0;
+        sl__put(c, grad, k * P, scale * ((G - t) / px->s));
+    }
+}
+
+size_t sl__ce_workspace(const sl_options *o, const sl_batch *b)
+{
+    (void)o;
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    ce_ctx k = {o, b, C, P};
-    double D = ce_denominator(o, b, N * P);
-    /* The gradient is written in the same pass as the loss, so the mean's scale comes first. */
-    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    double total = sl__run_pixels(b, o->eps, out, fast, scale, ce_pixel, &k);
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    sl__arena a = sl__arena_of(NULL);
+    sl__take(&a, (size_t)sl__nchunks(N, P) * sizeof(double)); /* per-chunk sums */
+    sl__take(&a, (size_t)C * sizeof(float));                  /* weights as floats */
+    sl__take(&a, (size_t)(N * C));                            /* annotation matrix */
+    sl__take(&a, (size_t)C * 4 * sizeof(double));             /* one reference pixel */
+    return sl__arena_size(&a);
+}
+
+void sl__ce_carve(const sl_call *c, sl__ce_ws *w)
+{
+    sl__arena a = sl__arena_of(c->ws);
+    w->parts = sl__take(&a, (size_t)sl__nchunks(c->N, c->P) * sizeof(double));
+    w->wf = sl__take(&a, (size_t)c->C * sizeof(float));
+    w->ann = sl__take(&a, (size_t)(c->N * c->C));
+    double *px = sl__take(&a, (size_t)c->C * 4 * sizeof(double));
+    w->px.lp = px;
+    w->px.g = px + c->C;
+    w->px.u = px + 2 * c->C;
+    w->px.s = 0.0;
+}
+
+int sl__ce_can_vectorise(const sl_call *c)
+{
+    return c->C <= SL_KERN_MAX_C;
+}
+
+sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const double *weight,
+                      double D, int mean, double *loss)
+{
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    sl__ce_args a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.C = c->C;
+    a.P = c->P;
+    a.x = b->input;
+    a.y = b->target_kind == SL_TARGET_LABELS ? b->labels : NULL;
+    a.t = b->target_kind == SL_TARGET_LABELS ? NULL : b->target;
+    a.probs = b->input_kind == SL_INPUT_PROBS;
+    a.eps = (float)o->eps;
+    a.has_ignore = o->ignore_index >= INT32_MIN && o->ignore_index <= INT32_MAX;
+    a.ignore = a.has_ignore ? (int32_t)o->ignore_index : 0;
+    if (weight) {
+        for (int64_t k = 0; k < c->C; k++) w->wf[k] = (float)weight[k];
+        a.w = w->wf;
+    }
+    a.smoothing = (float)o->label_smoothing;
+    a.gamma = (float)o->gamma;
+    a.ann = w->ann;
+    a.gk = (float)(c->k * (mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0));
+    a.mk = (float)c->k;
+    a.accumulate = c->accumulate;
+    a.grad = c->grad;
+    a.map = c->map;
+    if (sl__for_chunks(c->threads, c->N, c->P, c->kern->ce, &a, w->parts, 1))
+        return sl__recheck(c);
+    double total = sl__sum_parts(w->parts, sl__nchunks(c->N, c->P), 1, 0);
+    *loss = mean ? total / D : total;
     return SL_OK;
 }
 
-static sl_status ce_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                         sl_output *out, sl_error *err)
+/* ---------------------------------------------------------------------------------------------
+ * ce
+ */
+
+/* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class). */
+static double ce_denominator(const sl_call *c, sl__ce_ws *w)
 {
-    (void)loss;
-    (void)err;
-    return ce_run(o, b, out, 1);
+    if (c->b->target_kind == SL_TARGET_PROBS) return (double)(c->N * c->P);
+    return sl__label_weight_sum(c, c->o->weight, w->parts);
 }
 
-static sl_status ce_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                        sl_output *out, sl_error *err)
+static sl_status ce_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return ce_run(o, b, out, 0);
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t N = c->N, C = c->C, P = c->P;
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    int mean = o->reduction == SL_REDUCE_MEAN;
+    double D = 0.0, total = 0.0, ls = o->label_smoothing;
+    if (b->target_kind == SL_TARGET_PROBS)
+        D = (double)(N * P);
+    else
+        for (int64_t i = 0; i < N * P; i++)
+            if (b->labels[i] != o->ignore_index) D += sl__w(o, b->labels[i]);
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            sl__refpx *px = &w.px;
+            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
+            double l = 0.0;
+            int skip = 0;
+            if (b->target_kind == SL_TARGET_LABELS) {
+                int64_t y = b->labels[n * P + i];
+                skip = y == o->ignore_index;
+                /* -(1 - ls) w_y logp_y - (ls / C) sum_c w_c logp_c */
+                for (int64_t k = 0; k < C && !skip; k++) {
+                    px->g[k] = -(ls / (double)C) * sl__w(o, k) - (k == y ? (1.0 - ls) * sl__w(o, y) : 0.0);
+                    l += px->g[k] * px->lp[k];
+                }
+            } else {
+                for (int64_t k = 0; k < C; k++) {
+                    double t = (double)b->target[(n * C + k) * P + i] * (1.0 - ls) + ls / (double)C;
+                    px->g[k] = -sl__w(o, k) * t;
+                    l += px->g[k] * px->lp[k];
+                }
+            }
+            if (c->map) sl__put(c, c->map, n * P + i, l);
+            total += l;
+            sl__ref_chain(c, px, n, i, scale);
+        }
+    *loss = mean ? total / D : total;
+    return SL_OK;
 }
 
-static size_t ce_workspace(const sl_options *o, const sl_batch *b)
+static sl_status ce_fast(const sl_call *c, double *loss)
 {
-    (void)o;
-    return sl__scratch_size(b->shape.dim[1]);
+    if (!sl__ce_can_vectorise(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : ce_ref(c, loss);
+    }
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    double D = mean ? ce_denominator(c, &w) : 1.0;
+    return sl__ce_fast(c, &w, SL__CE, c->o->weight, D, mean, loss);
 }
 
 static const sl_param_info ce_params[] = {
@@ -107,7 +213,8 @@ const sl_loss_info sl__loss_ce = {
     SL_MAP_PIXEL,
     ce_fast,
     ce_ref,
-    ce_workspace,
+    sl__ce_workspace,
     NULL,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };

@@ -19,43 +19,59 @@
  * The machinery
  */
 
-size_t sl__ov_workspace(const sl_batch *b)
+/* The workspace in one order, for sizing (base NULL) and carving. */
+static void ov_layout(sl__arena *a, int64_t N, int64_t C, int64_t P, sl__ov *v)
 {
-    size_t N = (size_t)b->shape.dim[0], C = (size_t)b->shape.dim[1];
-    return 64 + sl__align(N * C) + 5 * sl__align(N * C * sizeof(double)) +
-           sl__align(6 * C * sizeof(double)) + sl__align(6 * C * sizeof(float)) +
-           sl__align(C * sizeof(int64_t));
+    size_t nc = (size_t)(N * C);
+    uint8_t *ann = sl__take(a, nc);
+    double *d[5];
+    for (int k = 0; k < 5; k++) d[k] = sl__take(a, nc * sizeof(double));
+    double *parts = sl__take(a, (size_t)sl__nchunks(N, P) * 3 * (size_t)C * sizeof(double));
+    void *scratch = sl__take(a, 6 * (size_t)C * (sizeof(double) + sizeof(float)) +
+                                    (size_t)C * sizeof(int64_t) + 128);
+    if (!v) return;
+    v->ann = ann;
+    v->I = d[0];
+    v->S = d[1];
+    v->G = d[2];
+    v->kI = d[3];
+    v->kS = d[4];
+    v->parts = parts;
+    v->scratch = scratch;
 }
 
-void sl__ov_setup(sl__ov *v, const sl_batch *b, sl_output *out, sl__ov_mode mode, int squared,
-                  int drop_bg, int batch, int64_t ignore)
+size_t sl__ov_workspace(const sl_options *o, const sl_batch *b)
 {
+    (void)o;
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    sl__arena a = sl__arena_of(NULL);
+    ov_layout(&a, N, C, sl_shape_numel(&b->shape) / (N * C), NULL);
+    return sl__arena_size(&a);
+}
+
+void sl__ov_setup(sl__ov *v, const sl_call *c, sl__ov_mode mode, int squared, int drop_bg,
+                  int batch, int64_t ignore)
+{
     memset(v, 0, sizeof *v);
-    v->N = N;
-    v->C = C;
-    v->P = sl_shape_numel(&b->shape) / (N * C);
-    v->NG = batch ? 1 : N;
+    v->c = c;
+    v->N = c->N;
+    v->C = c->C;
+    v->P = c->P;
+    v->NG = batch ? 1 : c->N;
     v->mode = mode;
     v->squared = squared;
     v->drop_bg = drop_bg;
     v->batch = batch;
     v->ignore = ignore;
-    unsigned char *base = out->workspace;
-    unsigned char *p = base + (sl__align((size_t)(uintptr_t)base) - (size_t)(uintptr_t)base);
-    size_t nc = (size_t)(N * C);
-    if (mode != SL__OV_OWN) {
-        sl__annotated(b, p);
-        v->ann = p;
-    }
-    p += sl__align(nc);
-    double **arr[5] = {&v->I, &v->S, &v->G, &v->kI, &v->kS};
-    for (int k = 0; k < 5; k++) {
-        *arr[k] = (double *)(void *)p;
-        memset(p, 0, nc * sizeof(double));
-        p += sl__align(nc * sizeof(double));
-    }
-    v->scratch = p;
+    sl__arena a = sl__arena_of(c->ws);
+    ov_layout(&a, c->N, c->C, c->P, v);
+    size_t nc = (size_t)(c->N * c->C);
+    if (mode != SL__OV_OWN)
+        sl__annotated(c->b, (uint8_t *)v->ann);
+    else
+        v->ann = NULL;
+    double *arr[5] = {v->I, v->S, v->G, v->kI, v->kS};
+    for (int k = 0; k < 5; k++) memset(arr[k], 0, nc * sizeof(double));
 }
 
 int64_t sl__ov_chan(const sl__ov *v, int64_t n, int64_t c)
@@ -81,7 +97,7 @@ typedef struct {
 static void scratch_carve(const sl__ov *v, ov_scratch *s)
 {
     size_t C = (size_t)v->C;
-    unsigned char *p = v->scratch;
+    unsigned char *p = (unsigned char *)sl__align((size_t)(uintptr_t)v->scratch);
     s->dp = (double *)(void *)p;
     s->dt = s->dp + C;
     s->dq = s->dt + C;
@@ -191,7 +207,7 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
     return 1;
 }
 
-void sl__ov_sums(sl__ov *v, const sl_batch *b, int fast)
+static void loops_sums(sl__ov *v, const sl_batch *b, int fast)
 {
     int64_t N = v->N, C = v->C, P = v->P;
     ov_scratch s;
@@ -234,7 +250,7 @@ void sl__ov_sums(sl__ov *v, const sl_batch *b, int fast)
         }
 }
 
-void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
+static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
 {
     int64_t N = v->N, C = v->C, P = v->P;
     ov_scratch s;
@@ -248,7 +264,7 @@ void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
             float *gr = grad + n * C * P;
             for (int64_t i = 0; i < P; i++) {
                 if (!fast_pixel(v, b, n, i, &s)) {
-                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = 0.0f;
+                    for (int64_t c = 0; c < C; c++) sl__put(v->c, gr, c * P + i, 0.0);
                     continue;
                 }
                 const float *p = s.fp, *q = s.fq, *r = s.fr;
@@ -264,9 +280,9 @@ void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
                 }
                 if (logits) {
                     float ft = (float)tot;
-                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = p[c] * (dp[c] - ft);
+                    for (int64_t c = 0; c < C; c++) sl__put(v->c, gr, c * P + i, p[c] * (dp[c] - ft));
                 } else {
-                    for (int64_t c = 0; c < C; c++) gr[c * P + i] = dp[c];
+                    for (int64_t c = 0; c < C; c++) sl__put(v->c, gr, c * P + i, dp[c]);
                 }
             }
         }
@@ -275,7 +291,7 @@ void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
             if (!ref_pixel(v, b, n, i, &s)) {
-                for (int64_t c = 0; c < C; c++) grad[(n * C + c) * P + i] = 0.0f;
+                for (int64_t c = 0; c < C; c++) sl__put(v->c, grad, (n * C + c) * P + i, 0.0);
                 continue;
             }
             int64_t g = v->batch ? 0 : n;
@@ -296,9 +312,84 @@ void sl__ov_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
                 } else {
                     d = s.dg[j];
                 }
-                grad[(n * C + j) * P + i] = (float)d;
+                sl__put(v->c, grad, (n * C + j) * P + i, d);
             }
         }
+}
+
+static int kernel_path(const sl__ov *v)
+{
+    return v->c->fast && v->mode == SL__OV_OWN && v->C <= SL_KERN_MAX_C;
+}
+
+static void kernel_args(const sl__ov *v, sl__ov_args *a)
+{
+    const sl_batch *b = v->c->b;
+    memset(a, 0, sizeof *a);
+    a->C = v->C;
+    a->P = v->P;
+    a->x = b->input;
+    a->y = b->target_kind == SL_TARGET_LABELS ? b->labels : NULL;
+    a->t = b->target_kind == SL_TARGET_LABELS ? NULL : b->target;
+    a->probs = b->input_kind == SL_INPUT_PROBS;
+    a->has_ignore = v->ignore >= INT32_MIN && v->ignore <= INT32_MAX;
+    a->ignore = a->has_ignore ? (int32_t)v->ignore : 0;
+    a->squared = v->squared;
+}
+
+sl_status sl__ov_sums(sl__ov *v)
+{
+    const sl_call *c = v->c;
+    if (!kernel_path(v)) {
+        if (c->fast && (c->loss->flags & SL_LOSS_KERNEL_CHECKS)) {
+            sl_status st = sl__recheck_values(c);
+            if (st != SL_OK) return st;
+        }
+        loops_sums(v, c->b, c->fast);
+        return SL_OK;
+    }
+    sl__ov_args a;
+    kernel_args(v, &a);
+    int w = (int)(3 * v->C);
+    if (sl__for_chunks(c->threads, v->N, v->P, c->kern->ov_sums, &a, v->parts, w))
+        return sl__recheck(c);
+    /* an image's chunks are consecutive: add them in order, per group */
+    int64_t per = sl__nchunks(1, v->P);
+    for (int64_t n = 0; n < v->N; n++) {
+        int64_t g = v->batch ? 0 : n;
+        for (int64_t q = n * per; q < (n + 1) * per; q++)
+            for (int64_t k = 0; k < v->C; k++) {
+                v->I[g * v->C + k] += v->parts[q * w + 3 * k];
+                v->S[g * v->C + k] += v->parts[q * w + 3 * k + 1];
+                v->G[g * v->C + k] += v->parts[q * w + 3 * k + 2];
+            }
+    }
+    return SL_OK;
+}
+
+sl_status sl__ov_grad(const sl__ov *v)
+{
+    const sl_call *c = v->c;
+    if (!c->grad) return SL_OK;
+    if (!kernel_path(v)) {
+        loops_grad(v, c->b, c->grad, c->fast); /* k through sl__put */
+        return SL_OK;
+    }
+    if (c->k != 1.0) /* the kernel takes k inside the partials */
+        for (int64_t e = 0; e < v->NG * v->C; e++) {
+            v->kI[e] *= c->k;
+            v->kS[e] *= c->k;
+        }
+    sl__ov_args a;
+    kernel_args(v, &a);
+    a.kI = v->kI;
+    a.kS = v->kS;
+    a.kstride = v->batch ? 0 : v->C;
+    a.accumulate = c->accumulate;
+    a.grad = c->grad;
+    if (sl__for_chunks(c->threads, v->N, v->P, c->kern->ov_grad, &a, v->parts, 1))
+        return sl__recheck(c);
+    return SL_OK;
 }
 
 /* 1 - Dice (MONAI; Jaccard with its factor 2) of one entry and its partials. */
@@ -347,8 +438,9 @@ static int entry_exists(const sl__ov *v, int64_t g, int64_t k)
     return 0;
 }
 
-double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *map)
+double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind)
 {
+    float *map = v->c->map;
     int64_t C = v->C, NG = v->NG;
     int full = v->mode == SL__OV_MERGE;
     int64_t cols = full ? C : C - v->drop_bg, off = full ? 0 : v->drop_bg;
@@ -362,7 +454,7 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *m
             int64_t e = g * C + k;
             v->kI[e] = v->kS[e] = 0.0;
             if (!entry_exists(v, g, k)) {
-                if (map && full) map[g * cols + k] = 0.0f;
+                if (map && full) sl__put(v->c, map, g * cols + k, 0.0);
                 continue;
             }
             double dI, dS, f, dF;
@@ -387,9 +479,8 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind, float *m
             /* log_cosh_dice's unreduced values are log cosh of each entry, whatever the
              * reduction; reduced, it is log cosh of the reduced dice (below). */
             if (map)
-                map[g * cols + k - off] =
-                    (float)(kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE ? log_cosh(f)
-                                                                                       : f);
+                sl__put(v->c, map, g * cols + k - off,
+                        kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE ? log_cosh(f) : f);
             total += f;
             v->kI[e] = scale * dF * dI;
             v->kS[e] = scale * dF * dS;
@@ -419,45 +510,28 @@ void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * dice, tversky, focal_tversky, log_cosh_dice: the (image, class) matrix
  */
 
-static sl_status matrix_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast,
-                            sl__ovf_kind kind)
+static sl_status matrix_run(const sl_call *c, double *loss, sl__ovf_kind kind)
 {
+    const sl_options *o = c->o;
     sl__ov v;
     int squared = (kind == SL__OVF_DICE || kind == SL__OVF_LOGCOSH) && o->squared;
-    sl__ov_setup(&v, b, out, SL__OV_OWN, squared, !o->include_background, o->batch,
-                 o->ignore_index);
-    sl__ov_sums(&v, b, fast);
-    out->loss = sl__ov_matrix(&v, o, kind, out->loss_map);
-    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
-    return SL_OK;
+    sl__ov_setup(&v, c, SL__OV_OWN, squared, !o->include_background, o->batch, o->ignore_index);
+    sl_status st = sl__ov_sums(&v);
+    if (st != SL_OK) return st;
+    *loss = sl__ov_matrix(&v, o, kind);
+    return sl__ov_grad(&v);
 }
 
 #define MATRIX_FNS(name, kind)                                                                   \
-    static sl_status name##_fast(const sl_loss_info *loss, const sl_options *o,                 \
-                                 const sl_batch *b, sl_output *out, sl_error *err)              \
+    static sl_status name##_run(const sl_call *c, double *loss)                                \
     {                                                                                            \
-        (void)loss;                                                                              \
-        (void)err;                                                                               \
-        return matrix_run(o, b, out, 1, kind);                                                   \
-    }                                                                                            \
-    static sl_status name##_ref(const sl_loss_info *loss, const sl_options *o,                  \
-                                const sl_batch *b, sl_output *out, sl_error *err)               \
-    {                                                                                            \
-        (void)loss;                                                                              \
-        (void)err;                                                                               \
-        return matrix_run(o, b, out, 0, kind);                                                   \
+        return matrix_run(c, loss, kind);                                                        \
     }
 
 MATRIX_FNS(dice, SL__OVF_DICE)
 MATRIX_FNS(tversky, SL__OVF_TVERSKY)
 MATRIX_FNS(focal_tversky, SL__OVF_FOCAL_TVERSKY)
 MATRIX_FNS(log_cosh, SL__OVF_LOGCOSH)
-
-static size_t ov_workspace(const sl_options *o, const sl_batch *b)
-{
-    (void)o;
-    return sl__ov_workspace(b);
-}
 
 /* Without background there must be a class left. */
 static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
@@ -498,11 +572,12 @@ const sl_loss_info sl__loss_dice = {
     dice_params,
     (int)(sizeof dice_params / sizeof dice_params[0]),
     SL_MAP_IMAGE_CLASS,
-    dice_fast,
-    dice_ref,
-    ov_workspace,
+    dice_run,
+    dice_run,
+    sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 static const sl_param_info tversky_params[] = {
@@ -517,11 +592,12 @@ const sl_loss_info sl__loss_tversky = {
     tversky_params,
     (int)(sizeof tversky_params / sizeof tversky_params[0]),
     SL_MAP_IMAGE_CLASS,
-    tversky_fast,
-    tversky_ref,
-    ov_workspace,
+    tversky_run,
+    tversky_run,
+    sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 static const sl_param_info focal_tversky_params[] = {
@@ -537,11 +613,12 @@ const sl_loss_info sl__loss_focal_tversky = {
     focal_tversky_params,
     (int)(sizeof focal_tversky_params / sizeof focal_tversky_params[0]),
     SL_MAP_IMAGE_CLASS,
-    focal_tversky_fast,
-    focal_tversky_ref,
-    ov_workspace,
+    focal_tversky_run,
+    focal_tversky_run,
+    sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 const sl_loss_info sl__loss_log_cosh_dice = {
@@ -550,22 +627,25 @@ const sl_loss_info sl__loss_log_cosh_dice = {
     dice_params,
     (int)(sizeof dice_params / sizeof dice_params[0]),
     SL_MAP_IMAGE_CLASS,
-    log_cosh_fast,
-    log_cosh_ref,
-    ov_workspace,
+    log_cosh_run,
+    log_cosh_run,
+    sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 /* ---------------------------------------------------------------------------------------------
  * generalized_dice: one value per image (or one for the batch)
  */
 
-static sl_status gdice_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+static sl_status gdice_run(const sl_call *c, double *loss)
 {
+    const sl_options *o = c->o;
     sl__ov v;
-    sl__ov_setup(&v, b, out, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
-    sl__ov_sums(&v, b, fast);
+    sl__ov_setup(&v, c, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
+    sl_status st = sl__ov_sums(&v);
+    if (st != SL_OK) return st;
     int64_t C = v.C, NG = v.NG, k0 = o->include_background ? 0 : 1;
     double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)NG : 1.0;
     double total = 0.0;
@@ -590,32 +670,15 @@ static sl_status gdice_run(const sl_options *o, const sl_batch *b, sl_output *ou
             den += w[k] * (S[k] + G[k]);
         }
         double f = 1.0 - num / den;
-        if (out->loss_map) out->loss_map[g] = (float)f;
+        if (c->map) sl__put(c, c->map, g, f);
         total += f;
         for (int64_t k = k0; k < C; k++) {
             v.kI[g * C + k] = scale * (-2.0 * w[k] / den);
             v.kS[g * C + k] = scale * (w[k] * num / (den * den));
         }
     }
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / (double)NG : total;
-    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
-    return SL_OK;
-}
-
-static sl_status gdice_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                            sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return gdice_run(o, b, out, 1);
-}
-
-static sl_status gdice_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                           sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return gdice_run(o, b, out, 0);
+    *loss = o->reduction == SL_REDUCE_MEAN ? total / (double)NG : total;
+    return sl__ov_grad(&v);
 }
 
 static void gdice_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
@@ -638,9 +701,10 @@ const sl_loss_info sl__loss_generalized_dice = {
     gdice_params,
     (int)(sizeof gdice_params / sizeof gdice_params[0]),
     SL_MAP_IMAGE_CLASS,
-    gdice_fast,
-    gdice_ref,
-    ov_workspace,
+    gdice_run,
+    gdice_run,
+    sl__ov_workspace,
     ov_check,
     gdice_map_shape,
+    SL_LOSS_KERNEL_CHECKS,
 };

@@ -76,6 +76,8 @@ static size_t distance_workspace(const sl_options *o, const sl_batch *b)
     return work_layout(b, NULL, NULL);
 }
 
+#define SL_BLOCK 64 /* TEMPORARY */
+
 /* Softmax over classes of one image (float math), into p [C, P]. */
 static void softmax_fast(const float *x, int64_t C, int64_t P, float *p)
 {
@@ -192,7 +194,7 @@ static int64_t idc_len(const sl_options *o, int64_t C)
     return o->idc ? o->nidc : C - 1;
 }
 
-static sl_status boundary_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+static sl_status boundary_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                                sl_output *out, sl_error *err)
 {
     (void)loss;
@@ -244,7 +246,7 @@ static sl_status boundary_fast(const sl_loss_info *loss, const sl_options *o, co
     return SL_OK;
 }
 
-static sl_status boundary_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+static sl_status boundary_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                               sl_output *out, sl_error *err)
 {
     (void)loss;
@@ -312,6 +314,47 @@ static sl_status boundary_check(const sl_loss_info *loss, const sl_options *o, c
     return SL_OK;
 }
 
+static sl_status hd_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             sl_output *out, sl_error *err);
+static sl_status hd_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                            sl_output *out, sl_error *err);
+
+/* TEMPORARY: k and accumulate not yet honoured. */
+static sl_status boundary_fast(const sl_call *c, double *loss)
+{
+    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
+    sl_status st = boundary_fast_old(c->loss, c->o, c->b, &out, c->err);
+    *loss = out.loss;
+    return st;
+}
+
+/* TEMPORARY: k and accumulate not yet honoured. */
+static sl_status boundary_ref(const sl_call *c, double *loss)
+{
+    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
+    sl_status st = boundary_ref_old(c->loss, c->o, c->b, &out, c->err);
+    *loss = out.loss;
+    return st;
+}
+
+/* TEMPORARY: k and accumulate not yet honoured. */
+static sl_status hd_fast(const sl_call *c, double *loss)
+{
+    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
+    sl_status st = hd_fast_old(c->loss, c->o, c->b, &out, c->err);
+    *loss = out.loss;
+    return st;
+}
+
+/* TEMPORARY: k and accumulate not yet honoured. */
+static sl_status hd_ref(const sl_call *c, double *loss)
+{
+    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
+    sl_status st = hd_ref_old(c->loss, c->o, c->b, &out, c->err);
+    *loss = out.loss;
+    return st;
+}
+
 static const sl_param_info boundary_params[] = {
     {"idc", SL_PARAM_LIST, "none", NULL,
      "class indices scored (none: every object class 1..C-1; repeats count twice)", 0, 1e9},
@@ -330,6 +373,7 @@ const sl_loss_info sl__loss_boundary = {
     distance_workspace,
     boundary_check,
     NULL,
+    0,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -351,7 +395,7 @@ static void hd_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
     out->dim[1] = C - hd_first(o, C);
 }
 
-static sl_status hd_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+static sl_status hd_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                          sl_output *out, sl_error *err)
 {
     (void)loss;
@@ -408,7 +452,7 @@ static sl_status hd_fast(const sl_loss_info *loss, const sl_options *o, const sl
     return SL_OK;
 }
 
-static sl_status hd_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+static sl_status hd_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                         sl_output *out, sl_error *err)
 {
     (void)loss;
@@ -488,4 +532,5 @@ const sl_loss_info sl__loss_hausdorff_dt = {
     distance_workspace,
     NULL,
     hd_map_shape,
+    0,
 };

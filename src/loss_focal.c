@@ -1,18 +1,12 @@
 /* focal: softmax focal loss (Lin et al. 2017) over classes, per pixel
  *     l = -sum_c alpha_c t_c (1 - p_c)^gamma log p_c
- * with t the one-hot of the label (label map) or the per-class target. Built on the CE-family
- * pixel driver (src/pixel.c): logits go through log-softmax, probabilities are renormalised and
- * clipped to [eps, 1 - eps] as Keras' categorical_focal_crossentropy does.
+ * with t the one-hot of the label (label map) or the per-class target. Logits go through
+ * log-softmax, probabilities are renormalised and clipped to [eps, 1 - eps] as Keras'
+ * categorical_focal_crossentropy does. The fast path is the family's kernel (src/kernels/).
  * Formula and gradient: docs/focal.md, "focal". */
 #include "internal.h"
 
 #include <math.h>
-
-typedef struct {
-    const sl_options *o;
-    const sl_batch *b;
-    int64_t C, P;
-} focal_ctx;
 
 static double focal_alpha(const sl_options *o, int64_t c)
 {
@@ -36,68 +30,60 @@ static double focal_term(double lp, double gamma, double *dfdlp)
     return -qg * lp;
 }
 
-static double focal_pixel(const void *vctx, int64_t n, int64_t i, const float *x,
-                          const sl__lp *lp)
+/* Reference: plain double loops over pixels, forward and backward together. */
+static sl_status focal_ref(const sl_call *c, double *loss)
 {
-    const focal_ctx *k = vctx;
-    const sl_options *o = k->o;
-    int64_t C = k->C, P = k->P;
-    double gamma = o->gamma, l = 0.0, d;
-    (void)x;
-    for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
-    if (k->b->target_kind == SL_TARGET_LABELS) {
-        int64_t y = k->b->labels[n * P + i];
-        if (y == o->ignore_index) return 0.0;
-        double a = focal_alpha(o, y);
-        l = a * focal_term(sl__lp_get(lp, y), gamma, &d);
-        sl__lp_set(lp, y, a * d);
-        return l;
-    }
-    const float *t = k->b->target + n * C * P + i;
-    for (int64_t c = 0; c < C; c++) {
-        double w = focal_alpha(o, c) * (double)t[c * P];
-        if (w == 0.0) continue;
-        l += w * focal_term(sl__lp_get(lp, c), gamma, &d);
-        sl__lp_set(lp, c, w * d);
-    }
-    return l;
-}
-
-static sl_status focal_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
-{
-    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
-    int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    focal_ctx k = {o, b, C, P};
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t N = c->N, C = c->C, P = c->P;
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__refpx *px = &w.px;
+    int mean = o->reduction == SL_REDUCE_MEAN;
     /* The mean is over non-ignored pixels (alpha is not a normaliser). */
-    double D = (double)(N * P);
+    double D = (double)(N * P), total = 0.0, d;
     if (b->target_kind == SL_TARGET_LABELS)
         for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
-    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    double total = sl__run_pixels(b, o->eps, out, fast, scale, focal_pixel, &k);
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
+            double l = 0.0;
+            if (b->target_kind == SL_TARGET_LABELS) {
+                int64_t y = b->labels[n * P + i];
+                if (y != o->ignore_index) {
+                    double a = focal_alpha(o, y);
+                    l = a * focal_term(px->lp[y], o->gamma, &d);
+                    px->g[y] = a * d;
+                }
+            } else {
+                for (int64_t k = 0; k < C; k++) {
+                    double wk = focal_alpha(o, k) * (double)b->target[(n * C + k) * P + i];
+                    if (wk == 0.0) continue;
+                    l += wk * focal_term(px->lp[k], o->gamma, &d);
+                    px->g[k] = wk * d;
+                }
+            }
+            if (c->map) sl__put(c, c->map, n * P + i, l);
+            total += l;
+            sl__ref_chain(c, px, n, i, scale);
+        }
+    *loss = mean ? total / D : total;
     return SL_OK;
 }
 
-static sl_status focal_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                            sl_output *out, sl_error *err)
+static sl_status focal_fast(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return focal_run(o, b, out, 1);
-}
-
-static sl_status focal_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                           sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return focal_run(o, b, out, 0);
-}
-
-static size_t focal_workspace(const sl_options *o, const sl_batch *b)
-{
-    (void)o;
-    return sl__scratch_size(b->shape.dim[1]);
+    if (!sl__ce_can_vectorise(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : focal_ref(c, loss);
+    }
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    double D = (double)(c->N * c->P);
+    if (mean && c->b->target_kind == SL_TARGET_LABELS) D = sl__label_weight_sum(c, NULL, w.parts);
+    return sl__ce_fast(c, &w, SL__CE_FOCAL, c->o->alpha_list, D, mean, loss);
 }
 
 static const sl_param_info focal_params[] = {
@@ -118,7 +104,8 @@ const sl_loss_info sl__loss_focal = {
     SL_MAP_PIXEL,
     focal_fast,
     focal_ref,
-    focal_workspace,
+    sl__ce_workspace,
     NULL,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };

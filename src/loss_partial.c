@@ -11,21 +11,6 @@
 
 #include <math.h>
 
-/* Scratch: the pixel machinery, then the [N, C] annotation matrix. */
-static size_t partial_workspace(const sl_options *o, const sl_batch *b)
-{
-    (void)o;
-    return sl__scratch_size(b->shape.dim[1]) + (size_t)(b->shape.dim[0] * b->shape.dim[1]);
-}
-
-/* The annotation matrix, built in the workspace after the pixel scratch. */
-static const uint8_t *partial_annotated(const sl_batch *b, sl_output *out)
-{
-    uint8_t *ann = (uint8_t *)out->workspace + sl__scratch_size(b->shape.dim[1]);
-    sl__annotated(b, ann);
-    return ann;
-}
-
 /* Index of the largest target entry of a pixel (per-class targets). */
 static int64_t target_argmax(const float *t, int64_t P, int64_t C)
 {
@@ -35,40 +20,6 @@ static int64_t target_argmax(const float *t, int64_t P, int64_t C)
 /* ---------------------------------------------------------------------------------------------
  * missing_ce
  */
-
-typedef struct {
-    const sl_options *o;
-    const sl_batch *b;
-    const uint8_t *ann; /* [N, C] */
-    int64_t C, P;
-} partial_ctx;
-
-/* One pixel of missing_ce: its loss and g = dl/dlogp. The gate (the predicted class is not
- * annotated) switches the background term off; it is a constant for the gradient. */
-static double missing_pixel(const void *vctx, int64_t n, int64_t i, const float *x,
-                            const sl__lp *lp)
-{
-    const partial_ctx *k = vctx;
-    const sl_options *o = k->o;
-    int64_t C = k->C, P = k->P;
-    int gate = !k->ann[n * C + sl__argmax_pixel(x, P, C)];
-    for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
-    if (k->b->target_kind == SL_TARGET_LABELS) {
-        int64_t y = k->b->labels[n * P + i];
-        if (y == o->ignore_index || (y == 0 && gate)) return 0.0;
-        double w = sl__w(o, y);
-        sl__lp_set(lp, y, -w);
-        return -w * sl__lp_get(lp, y);
-    }
-    const float *t = k->b->target + n * C * P + i;
-    double l = 0.0;
-    for (int64_t c = gate ? 1 : 0; c < C; c++) {
-        double gc = -sl__w(o, c) * (double)t[c * P];
-        l += gc * sl__lp_get(lp, c);
-        sl__lp_set(lp, c, gc);
-    }
-    return l;
-}
 
 /* The mean's normaliser; for `valid`, gated pixels leave it (a pass over the input's argmax). */
 static double missing_denominator(const sl_options *o, const sl_batch *b, const uint8_t *ann)
@@ -93,32 +44,68 @@ static double missing_denominator(const sl_options *o, const sl_batch *b, const 
     return d;
 }
 
-static sl_status missing_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+/* Reference: plain double loops. The gate (the predicted class is not annotated) switches the
+ * background term off; it is a constant for the gradient. */
+static sl_status missing_ref(const sl_call *c, double *loss)
 {
-    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
-    int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    partial_ctx k = {o, b, partial_annotated(b, out), C, P};
-    double D = o->reduction == SL_REDUCE_MEAN ? missing_denominator(o, b, k.ann) : 1.0;
-    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    double total = sl__run_pixels(b, o->eps, out, fast, scale, missing_pixel, &k);
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t N = c->N, C = c->C, P = c->P;
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__annotated(b, w.ann);
+    sl__refpx *px = &w.px;
+    int mean = o->reduction == SL_REDUCE_MEAN;
+    double D = mean ? missing_denominator(o, b, w.ann) : 1.0, total = 0.0;
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            const float *x = b->input + n * C * P + i;
+            sl__ref_logp(x, P, C, b->input_kind, o->eps, px);
+            int gate = !w.ann[n * C + sl__argmax_pixel(x, P, C)];
+            double l = 0.0;
+            if (b->target_kind == SL_TARGET_LABELS) {
+                int64_t y = b->labels[n * P + i];
+                if (y != o->ignore_index && !(y == 0 && gate)) {
+                    px->g[y] = -sl__w(o, y);
+                    l = px->g[y] * px->lp[y];
+                }
+            } else {
+                for (int64_t k = gate ? 1 : 0; k < C; k++) {
+                    px->g[k] = -sl__w(o, k) * (double)b->target[(n * C + k) * P + i];
+                    l += px->g[k] * px->lp[k];
+                }
+            }
+            if (c->map) sl__put(c, c->map, n * P + i, l);
+            total += l;
+            sl__ref_chain(c, px, n, i, scale);
+        }
+    *loss = mean ? total / D : total;
     return SL_OK;
 }
 
-static sl_status missing_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                              sl_output *out, sl_error *err)
+static sl_status missing_fast(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return missing_run(o, b, out, 1);
-}
-
-static sl_status missing_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                             sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return missing_run(o, b, out, 0);
+    if (!sl__ce_can_vectorise(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : missing_ref(c, loss);
+    }
+    const sl_options *o = c->o;
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__annotated(c->b, w.ann);
+    int mean = o->reduction == SL_REDUCE_MEAN;
+    double D = 1.0;
+    if (mean && o->denominator == SL_DENOM_VALID) {
+        /* the gated pixels leave the normaliser: a pass over the input's argmax */
+        sl_status st = sl__recheck_values(c);
+        if (st != SL_OK) return st;
+        D = missing_denominator(o, c->b, w.ann);
+    } else if (mean) {
+        D = c->b->target_kind == SL_TARGET_LABELS ? sl__label_weight_sum(c, o->weight, w.parts)
+                                                  : (double)(c->N * c->P);
+    }
+    return sl__ce_fast(c, &w, SL__CE_MISSING, o->weight, D, mean, loss);
 }
 
 static const sl_param_info missing_params[] = {
@@ -139,86 +126,88 @@ const sl_loss_info sl__loss_missing_ce = {
     SL_MAP_PIXEL,
     missing_fast,
     missing_ref,
-    partial_workspace,
+    sl__ce_workspace,
     NULL,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 /* ---------------------------------------------------------------------------------------------
  * marginal_ce
  */
 
-/* One pixel of marginal_ce. The merged background is S = {0} and the classes not annotated;
- * log q0 = logsumexp over S of logp. */
-static double marginal_pixel(const void *vctx, int64_t n, int64_t i, const float *x,
-                             const sl__lp *lp)
+/* Reference: plain double loops. The merged background is S = {0} and the classes not
+ * annotated; log q0 = logsumexp over S of logp. */
+static sl_status marginal_ref(const sl_call *c, double *loss)
 {
-    const partial_ctx *k = vctx;
-    const sl_options *o = k->o;
-    const uint8_t *an = k->ann + n * k->C;
-    int64_t C = k->C, P = k->P;
-    (void)x;
-    for (int64_t c = 0; c < C; c++) sl__lp_set(lp, c, 0.0);
-    int64_t y = k->b->target_kind == SL_TARGET_LABELS ? k->b->labels[n * P + i] : 0;
-    if (k->b->target_kind == SL_TARGET_LABELS && y == o->ignore_index) return 0.0;
-    if (k->b->target_kind == SL_TARGET_LABELS && y != 0) {
-        sl__lp_set(lp, y, -1.0);
-        return -sl__lp_get(lp, y);
-    }
-    double m = sl__lp_get(lp, 0);
-    for (int64_t c = 1; c < C; c++)
-        if (!an[c]) m = fmax(m, sl__lp_get(lp, c));
-    double s = 0.0;
-    for (int64_t c = 0; c < C; c++)
-        if (c == 0 || !an[c]) s += exp(sl__lp_get(lp, c) - m);
-    double lq = m + log(s);
-    double t0 = 1.0; /* the merged background's target */
-    double l = 0.0;
-    if (k->b->target_kind == SL_TARGET_PROBS) {
-        const float *t = k->b->target + n * C * P + i;
-        t0 = 0.0;
-        for (int64_t c = 0; c < C; c++) {
-            if (c == 0 || !an[c]) {
-                t0 += t[c * P];
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t N = c->N, C = c->C, P = c->P;
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__annotated(b, w.ann);
+    sl__refpx *px = &w.px;
+    int mean = o->reduction == SL_REDUCE_MEAN, labels = b->target_kind == SL_TARGET_LABELS;
+    double D = (double)(N * P), total = 0.0;
+    if (labels)
+        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    for (int64_t n = 0; n < N; n++) {
+        const uint8_t *an = w.ann + n * C;
+        for (int64_t i = 0; i < P; i++) {
+            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
+            int64_t y = labels ? b->labels[n * P + i] : 0;
+            double l = 0.0;
+            if (labels && y == o->ignore_index) {
+                /* left out */
+            } else if (labels && y != 0) {
+                px->g[y] = -1.0;
+                l = -px->lp[y];
             } else {
-                l -= (double)t[c * P] * sl__lp_get(lp, c);
-                sl__lp_set(lp, c, -(double)t[c * P]);
+                double m = px->lp[0], s = 0.0;
+                for (int64_t k = 1; k < C; k++)
+                    if (!an[k]) m = fmax(m, px->lp[k]);
+                for (int64_t k = 0; k < C; k++)
+                    if (k == 0 || !an[k]) s += exp(px->lp[k] - m);
+                double lq = m + log(s), t0 = 1.0; /* the merged background's target */
+                if (!labels) {
+                    const float *t = b->target + n * C * P + i;
+                    t0 = 0.0;
+                    for (int64_t k = 0; k < C; k++) {
+                        if (k == 0 || !an[k]) {
+                            t0 += t[k * P];
+                        } else {
+                            l -= (double)t[k * P] * px->lp[k];
+                            px->g[k] = -(double)t[k * P];
+                        }
+                    }
+                }
+                for (int64_t k = 0; k < C; k++)
+                    if (k == 0 || !an[k]) px->g[k] = -t0 * exp(px->lp[k] - lq);
+                l -= t0 * lq;
             }
+            if (c->map) sl__put(c, c->map, n * P + i, l);
+            total += l;
+            sl__ref_chain(c, px, n, i, scale);
         }
     }
-    for (int64_t c = 0; c < C; c++)
-        if (c == 0 || !an[c]) sl__lp_set(lp, c, -t0 * exp(sl__lp_get(lp, c) - lq));
-    return l - t0 * lq;
-}
-
-static sl_status marginal_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
-{
-    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
-    int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    partial_ctx k = {o, b, partial_annotated(b, out), C, P};
-    double D = (double)(N * P);
-    if (b->target_kind == SL_TARGET_LABELS)
-        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
-    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    double total = sl__run_pixels(b, o->eps, out, fast, scale, marginal_pixel, &k);
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    *loss = mean ? total / D : total;
     return SL_OK;
 }
 
-static sl_status marginal_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                               sl_output *out, sl_error *err)
+static sl_status marginal_fast(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return marginal_run(o, b, out, 1);
-}
-
-static sl_status marginal_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                              sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return marginal_run(o, b, out, 0);
+    if (!sl__ce_can_vectorise(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : marginal_ref(c, loss);
+    }
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__annotated(c->b, w.ann);
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    double D = (double)(c->N * c->P);
+    if (mean && c->b->target_kind == SL_TARGET_LABELS) D = sl__label_weight_sum(c, NULL, w.parts);
+    return sl__ce_fast(c, &w, SL__CE_MARGINAL, NULL, D, mean, loss);
 }
 
 /* A pixel labelled with a class declared not annotated contradicts the annotation matrix. */
@@ -274,7 +263,8 @@ const sl_loss_info sl__loss_marginal_ce = {
     SL_MAP_PIXEL,
     marginal_fast,
     marginal_ref,
-    partial_workspace,
+    sl__ce_workspace,
     marginal_check,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };

@@ -13,42 +13,20 @@
 
 #include <math.h>
 
-static size_t pd_workspace(const sl_options *o, const sl_batch *b)
-{
-    (void)o;
-    return sl__ov_workspace(b);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * marginal_dice
  */
 
-static sl_status marginal_dice_run(const sl_options *o, const sl_batch *b, sl_output *out,
-                                   int fast)
+static sl_status marginal_dice_run(const sl_call *c, double *loss)
 {
+    const sl_options *o = c->o;
     sl__ov v;
-    sl__ov_setup(&v, b, out, SL__OV_MERGE, o->squared, !o->include_background, o->batch,
+    sl__ov_setup(&v, c, SL__OV_MERGE, o->squared, !o->include_background, o->batch,
                  o->ignore_index);
-    sl__ov_sums(&v, b, fast);
-    out->loss = sl__ov_matrix(&v, o, SL__OVF_DICE, out->loss_map);
-    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
-    return SL_OK;
-}
-
-static sl_status marginal_dice_fast(const sl_loss_info *loss, const sl_options *o,
-                                    const sl_batch *b, sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return marginal_dice_run(o, b, out, 1);
-}
-
-static sl_status marginal_dice_ref(const sl_loss_info *loss, const sl_options *o,
-                                   const sl_batch *b, sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return marginal_dice_run(o, b, out, 0);
+    sl_status st = sl__ov_sums(&v);
+    if (st != SL_OK) return st;
+    *loss = sl__ov_matrix(&v, o, SL__OVF_DICE);
+    return sl__ov_grad(&v);
 }
 
 static void marginal_dice_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
@@ -119,22 +97,25 @@ const sl_loss_info sl__loss_marginal_dice = {
     marginal_dice_params,
     (int)(sizeof marginal_dice_params / sizeof marginal_dice_params[0]),
     SL_MAP_IMAGE_CLASS,
-    marginal_dice_fast,
-    marginal_dice_ref,
-    pd_workspace,
+    marginal_dice_run,
+    marginal_dice_run,
+    sl__ov_workspace,
     marginal_dice_check,
     marginal_dice_map_shape,
+    0,
 };
 
 /* ---------------------------------------------------------------------------------------------
  * exclusion
  */
 
-static sl_status exclusion_run(const sl_options *o, const sl_batch *b, sl_output *out, int fast)
+static sl_status exclusion_run(const sl_call *cl, double *loss)
 {
+    const sl_options *o = cl->o;
     sl__ov v;
-    sl__ov_setup(&v, b, out, SL__OV_UNION, 0, 0, 0, o->ignore_index);
-    sl__ov_sums(&v, b, fast);
+    sl__ov_setup(&v, cl, SL__OV_UNION, 0, 0, 0, o->ignore_index);
+    sl_status st = sl__ov_sums(&v);
+    if (st != SL_OK) return st;
     int64_t N = v.N, C = v.C, M = 0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 1; c < C; c++) M += !v.ann[n * C + c];
@@ -152,28 +133,11 @@ static sl_status exclusion_run(const sl_options *o, const sl_batch *b, sl_output
                 v.kI[e] = scale * 2.0 / den;
                 v.kS[e] = -scale * num / (den * den);
             }
-            if (out->loss_map) out->loss_map[e] = (float)D;
+            if (cl->map) sl__put(cl, cl->map, e, D);
             total += D;
         }
-    out->loss = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? total / (double)M : 0.0) : total;
-    if (out->grad) sl__ov_grad(&v, b, out->grad, fast);
-    return SL_OK;
-}
-
-static sl_status exclusion_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                                sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return exclusion_run(o, b, out, 1);
-}
-
-static sl_status exclusion_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                               sl_output *out, sl_error *err)
-{
-    (void)loss;
-    (void)err;
-    return exclusion_run(o, b, out, 0);
+    *loss = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? total / (double)M : 0.0) : total;
+    return sl__ov_grad(&v);
 }
 
 static const sl_param_info exclusion_params[] = {
@@ -190,9 +154,10 @@ const sl_loss_info sl__loss_exclusion = {
     exclusion_params,
     (int)(sizeof exclusion_params / sizeof exclusion_params[0]),
     SL_MAP_IMAGE_CLASS,
-    exclusion_fast,
-    exclusion_ref,
-    pd_workspace,
+    exclusion_run,
+    exclusion_run,
+    sl__ov_workspace,
     NULL,
     NULL,
+    0,
 };

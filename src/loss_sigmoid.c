@@ -106,105 +106,9 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fast path: the same in float, one row of P elements of one (image, class) at a time.
- */
-
-/* (1 - t) x - c log sigmoid(x), summed as ref_bce_logits explains. */
-static float fast_bce_logits(float x, float t, float c)
-{
-    return ((1.0f - t) * x - c * fminf(x, 0.0f)) + c * log1pf(expf(-fabsf(x)));
-}
-
-static float fast_sigmoid(float x)
-{
-    float e = expf(-fabsf(x));
-    float s = 1.0f / (1.0f + e);
-    return x >= 0.0f ? s : e * s;
-}
-
-/* Probability input: the logs' derivatives 1/p and 1/(1 - p) reach 1/eps, too large for float
- * to carry to 1e-5, so this branch works in double (one division per element). */
-static void fast_plogs(double p, double eps, double *lp, double *l1, double *dlp, double *dl1)
-{
-    double pc = p < eps ? eps : (p > 1.0 - eps ? 1.0 - eps : p);
-    int inside = pc == p;
-    *lp = log(pc);
-    *l1 = log1p(-pc);
-    *dlp = inside ? 1.0 / pc : 0.0;
-    *dl1 = inside ? -1.0 / (1.0 - pc) : 0.0;
-    if (!(*lp >= -100.0)) {
-        *lp = -100.0;
-        *dlp = 0.0;
-    }
-    if (!(*l1 >= -100.0)) {
-        *l1 = -100.0;
-        *dl1 = 0.0;
-    }
-}
-
-/* One row: x[P], target per element from labels (y, the class c) or t[P]; writes the map and
- * the gradient (scaled), returns the row's sum. Logits in float; probabilities in double. */
-static double fast_row(sig_kind kind, const sig_par *k, const float *x, const int32_t *y,
-                       int64_t c, int64_t ignore, const float *t, int64_t P, float scale,
-                       float *map, float *grad)
-{
-    double sum = 0.0;
-    const float w = (float)k->w, pw = (float)k->pw;
-    const float alpha = (float)k->alpha, gamma = (float)k->gamma;
-    for (int64_t i = 0; i < P; i++) {
-        float tt, l, d;
-        if (y) {
-            if (y[i] == ignore) {
-                if (map) map[i] = 0.0f;
-                if (grad) grad[i] = 0.0f;
-                continue;
-            }
-            tt = y[i] == c ? 1.0f : 0.0f;
-        } else {
-            tt = t[i];
-        }
-        const float xi = x[i];
-        if (k->probs) {
-            double lp, l1, dlp, dl1, td = tt;
-            fast_plogs(xi, k->eps, &lp, &l1, &dlp, &dl1);
-            if (kind == SIG_BCE) {
-                l = (float)(-k->w * (k->pw * td * lp + (1.0 - td) * l1));
-                d = (float)(-k->w * (k->pw * td * dlp + (1.0 - td) * dl1) * scale);
-            } else {
-                double m = fmax(xi * (1.0 - td) + (1.0 - xi) * td, 0.0);
-                double mod = k->gamma == 0.0 ? 1.0 : pow(m, k->gamma);
-                double dmod =
-                    (k->gamma != 0.0 && m > 0.0) ? k->gamma * (mod / m) * (1.0 - 2.0 * td) : 0.0;
-                double at = k->alpha >= 0.0 ? k->alpha * td + (1.0 - k->alpha) * (1.0 - td) : 1.0;
-                double ce = -(td * lp + (1.0 - td) * l1), dce = -(td * dlp + (1.0 - td) * dl1);
-                l = (float)(at * ce * mod);
-                d = (float)(at * (dce * mod + ce * dmod) * scale);
-            }
-        } else if (kind == SIG_BCE) {
-            float cc = 1.0f + (pw - 1.0f) * tt;
-            l = w * fast_bce_logits(xi, tt, cc);
-            d = w * ((1.0f - tt) * fast_sigmoid(xi) - pw * tt * fast_sigmoid(-xi)) * scale;
-        } else {
-            float p = fast_sigmoid(xi), q = fast_sigmoid(-xi);
-            float ce = fast_bce_logits(xi, tt, 1.0f);
-            float m = fmaxf(p * (1.0f - tt) + q * tt, 0.0f); /* 1 - p_t */
-            float mod = gamma == 0.0f ? 1.0f : powf(m, gamma);
-            float dmod = (gamma != 0.0f && m > 0.0f)
-                             ? gamma * (mod / m) * (1.0f - 2.0f * tt) * p * q
-                             : 0.0f;
-            float at = alpha >= 0.0f ? alpha * tt + (1.0f - alpha) * (1.0f - tt) : 1.0f;
-            l = at * ce * mod;
-            d = at * (((1.0f - tt) * p - tt * q) * mod + ce * dmod) * scale;
-        }
-        if (map) map[i] = l;
-        if (grad) grad[i] = d;
-        sum += (double)l;
-    }
-    return sum;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * The driver.
+ * The drivers. The fast path on logits is the kernel (src/kernels/body.h, sig_vec); on
+ * probabilities the derivatives 1/p and 1/(1 - p) reach 1/eps, more than float carries to
+ * 1e-5, so that input runs the double-precision loops below on both paths.
  */
 
 static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c,
@@ -218,50 +122,104 @@ static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, in
     k->probs = b->input_kind == SL_INPUT_PROBS;
 }
 
-static sl_status sig_run(sig_kind kind, const sl_options *o, const sl_batch *b, sl_output *out,
-                         int fast)
+/* The mean is over every element of the non-ignored pixels. */
+static double sig_denominator(const sl_call *c, double *parts)
 {
-    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
-    int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    int labels = b->target_kind == SL_TARGET_LABELS;
-    /* The mean is over every element of the non-ignored pixels. */
-    double D = (double)(N * P);
-    if (labels)
-        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
-    D *= (double)C;
-    double scale = o->reduction == SL_REDUCE_MEAN ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
+    double D = (double)(c->N * c->P);
+    if (c->b->target_kind == SL_TARGET_LABELS) {
+        if (parts)
+            D = sl__label_weight_sum(c, NULL, parts);
+        else
+            for (int64_t i = 0; i < c->N * c->P; i++) D -= c->b->labels[i] == c->o->ignore_index;
+    }
+    return D * (double)c->C;
+}
+
+static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
+{
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t N = c->N, C = c->C, P = c->P;
+    int labels = b->target_kind == SL_TARGET_LABELS, mean = o->reduction == SL_REDUCE_MEAN;
+    double D = sig_denominator(c, NULL);
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     double total = 0.0;
     for (int64_t n = 0; n < N; n++) {
-        for (int64_t c = 0; c < C; c++) {
+        for (int64_t ch = 0; ch < C; ch++) {
             sig_par k;
-            sig_params(kind, o, b, c, &k);
-            int64_t off = (n * C + c) * P;
+            sig_params(kind, o, b, ch, &k);
+            int64_t off = (n * C + ch) * P;
             const float *x = b->input + off;
             const int32_t *y = labels ? b->labels + n * P : NULL;
             const float *t = labels ? NULL : b->target + off;
-            float *map = out->loss_map ? out->loss_map + off : NULL;
-            float *grad = out->grad ? out->grad + off : NULL;
-            if (fast) {
-                total += fast_row(kind, &k, x, y, c, o->ignore_index, t, P, (float)scale, map,
-                                  grad);
-                continue;
-            }
             for (int64_t i = 0; i < P; i++) {
-                double tt, d = 0.0, l = 0.0;
-                if (y && y[i] == o->ignore_index) {
-                    if (map) map[i] = 0.0f;
-                    if (grad) grad[i] = 0.0f;
-                    continue;
+                double d = 0.0, l = 0.0;
+                if (!(y && y[i] == o->ignore_index)) {
+                    double tt = y ? (double)(y[i] == ch) : (double)t[i];
+                    l = kind == SIG_BCE ? ref_bce(&k, x[i], tt, &d) : ref_focal(&k, x[i], tt, &d);
                 }
-                tt = y ? (double)(y[i] == c) : (double)t[i];
-                l = kind == SIG_BCE ? ref_bce(&k, x[i], tt, &d) : ref_focal(&k, x[i], tt, &d);
-                if (map) map[i] = (float)l;
-                if (grad) grad[i] = (float)(d * scale);
+                if (c->map) sl__put(c, c->map, off + i, l);
+                if (c->grad) sl__put(c, c->grad, off + i, d * scale);
                 total += l;
             }
         }
     }
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / D : total;
+    *loss = mean ? total / D : total;
+    return SL_OK;
+}
+
+static size_t sig_workspace(const sl_options *o, const sl_batch *b)
+{
+    (void)o;
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    sl__arena a = sl__arena_of(NULL);
+    sl__take(&a, (size_t)sl__nchunks(N, P) * sizeof(double));
+    sl__take(&a, 2 * (size_t)C * sizeof(float));
+    return sl__arena_size(&a);
+}
+
+static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
+{
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    if (b->input_kind == SL_INPUT_PROBS) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : sig_ref(kind, c, loss);
+    }
+    sl__arena ar = sl__arena_of(c->ws);
+    double *parts = sl__take(&ar, (size_t)sl__nchunks(c->N, c->P) * sizeof(double));
+    float *wf = sl__take(&ar, 2 * (size_t)c->C * sizeof(float));
+    int mean = o->reduction == SL_REDUCE_MEAN;
+    double D = mean ? sig_denominator(c, parts) : 1.0;
+    sl__sig_args a;
+    memset(&a, 0, sizeof a);
+    a.focal = kind == SIG_FOCAL;
+    a.C = c->C;
+    a.P = c->P;
+    a.x = b->input;
+    a.y = b->target_kind == SL_TARGET_LABELS ? b->labels : NULL;
+    a.t = b->target_kind == SL_TARGET_LABELS ? NULL : b->target;
+    a.has_ignore = o->ignore_index >= INT32_MIN && o->ignore_index <= INT32_MAX;
+    a.ignore = a.has_ignore ? (int32_t)o->ignore_index : 0;
+    if (kind == SIG_BCE && o->weight) {
+        for (int64_t k = 0; k < c->C; k++) wf[k] = (float)o->weight[k];
+        a.w = wf;
+    }
+    if (kind == SIG_BCE && o->pos_weight) {
+        for (int64_t k = 0; k < c->C; k++) wf[c->C + k] = (float)o->pos_weight[k];
+        a.pw = wf + c->C;
+    }
+    a.alpha = (float)o->alpha;
+    a.gamma = (float)o->gamma;
+    a.gk = (float)(c->k * (mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0));
+    a.mk = (float)c->k;
+    a.accumulate = c->accumulate;
+    a.grad = c->grad;
+    a.map = c->map;
+    if (sl__for_chunks(c->threads, c->N, c->P, c->kern->sig, &a, parts, 1)) return sl__recheck(c);
+    double total = sl__sum_parts(parts, sl__nchunks(c->N, c->P), 1, 0);
+    *loss = mean ? total / D : total;
     return SL_OK;
 }
 
@@ -306,36 +264,24 @@ static sl_status sfocal_check(const sl_loss_info *loss, const sl_options *o, con
     return sig_check(loss, b, 1, err);
 }
 
-static sl_status bce_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                          sl_output *out, sl_error *err)
+static sl_status bce_fast(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return sig_run(SIG_BCE, o, b, out, 1);
+    return sig_fast(SIG_BCE, c, loss);
 }
 
-static sl_status bce_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                         sl_output *out, sl_error *err)
+static sl_status bce_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return sig_run(SIG_BCE, o, b, out, 0);
+    return sig_ref(SIG_BCE, c, loss);
 }
 
-static sl_status sfocal_fast(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                             sl_output *out, sl_error *err)
+static sl_status sfocal_fast(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return sig_run(SIG_FOCAL, o, b, out, 1);
+    return sig_fast(SIG_FOCAL, c, loss);
 }
 
-static sl_status sfocal_ref(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                            sl_output *out, sl_error *err)
+static sl_status sfocal_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
-    return sig_run(SIG_FOCAL, o, b, out, 0);
+    return sig_ref(SIG_FOCAL, c, loss);
 }
 
 static const sl_param_info bce_params[] = {
@@ -357,9 +303,10 @@ const sl_loss_info sl__loss_bce = {
     SL_MAP_ELEMENT,
     bce_fast,
     bce_ref,
-    NULL,
+    sig_workspace,
     bce_check,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 static const sl_param_info sfocal_params[] = {
@@ -381,7 +328,8 @@ const sl_loss_info sl__loss_sigmoid_focal = {
     SL_MAP_ELEMENT,
     sfocal_fast,
     sfocal_ref,
-    NULL,
+    sig_workspace,
     sfocal_check,
     NULL,
+    SL_LOSS_KERNEL_CHECKS,
 };

@@ -95,8 +95,10 @@ size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
     return loss->workspace ? loss->workspace(opt, b) : 0;
 }
 
-sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                         sl_error *err)
+/* The checks; with scan == 0 the pass over the input's values, labels and targets is left to
+ * the loss's kernel (SL_LOSS_KERNEL_CHECKS). */
+static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             int scan, sl_error *err)
 {
     const sl_shape *s = &b->shape;
     char where[160], sh[160];
@@ -114,6 +116,20 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
     int64_t N = s->dim[0], C = s->dim[1], numel = sl_shape_numel(s), P = numel / (N * C);
     sl_status st = sl_options_check(loss, o, C, err);
     if (st != SL_OK) return st;
+    if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
+        return sl__fail(err, SL_E_ARG, "no target");
+    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0)
+        return sl__fail(err, SL_E_ARG,
+                        "%s: ignore_index = %lld is not supported with a per-class target "
+                        "(as in PyTorch, it must be negative)",
+                        loss->name, (long long)o->ignore_index);
+    if (b->annotated) {
+        for (int64_t i = 0; i < N * C; i++)
+            if (b->annotated[i] > 1)
+                return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
+                                "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
+    }
+    if (!scan) return loss->check ? loss->check(loss, o, b, err) : SL_OK;
 
     for (int64_t i = 0; i < numel; i++) {
         float v = b->input[i];
@@ -145,7 +161,6 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
     }
 
     if (b->target_kind == SL_TARGET_LABELS) {
-        if (!b->labels) return sl__fail(err, SL_E_ARG, "no target");
         sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
         for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
         ls.ndim = s->ndim - 1;
@@ -160,12 +175,6 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
             }
         }
     } else {
-        if (!b->target) return sl__fail(err, SL_E_ARG, "no target");
-        if (takes(loss, "ignore_index") && o->ignore_index >= 0)
-            return sl__fail(err, SL_E_ARG,
-                            "%s: ignore_index = %lld is not supported with a per-class target "
-                            "(as in PyTorch, it must be negative)",
-                            loss->name, (long long)o->ignore_index);
         for (int64_t i = 0; i < numel; i++) {
             float v = b->target[i];
             if (!isfinite(v) || v < 0.0f) {
@@ -178,24 +187,71 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl
             }
         }
     }
-    if (b->annotated) {
-        for (int64_t i = 0; i < N * C; i++)
-            if (b->annotated[i] > 1)
-                return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
-                                "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
-    }
     if (loss->check) return loss->check(loss, o, b, err);
     return SL_OK;
+}
+
+sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                         sl_error *err)
+{
+    return batch_check(loss, o, b, 1, err);
+}
+
+sl_status sl__recheck(const sl_call *c)
+{
+    sl_status st = batch_check(c->loss, c->o, c->b, 1, c->err);
+    if (st != SL_OK) return st;
+    return sl__fail(c->err, SL_E_VALUE, "%s: the input has a value the kernel cannot take",
+                    c->loss->name);
+}
+
+sl_status sl__recheck_values(const sl_call *c)
+{
+    return batch_check(c->loss, c->o, c->b, 1, c->err);
+}
+
+const char *sl_isa(void)
+{
+    return sl__kern_select()->name;
+}
+
+sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_impl impl, float *grad, float *map, double k, int accumulate,
+                       void *ws, size_t ws_size, int threads, sl_error *err, double *value)
+{
+    int fast = impl != SL_IMPL_REF;
+    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
+                               err);
+    if (st != SL_OK) return st;
+    size_t need = sl_loss_workspace_size(loss, opt, b);
+    if (ws_size < need || (need && !ws))
+        return sl__fail(err, SL_E_ARG, "%s: workspace of %zu bytes is too small: need %zu",
+                        loss->name, ws_size, need);
+    sl_call c;
+    memset(&c, 0, sizeof c);
+    c.loss = loss;
+    c.o = opt;
+    c.b = b;
+    c.N = b->shape.dim[0];
+    c.C = b->shape.dim[1];
+    c.P = sl_shape_numel(&b->shape) / (c.N * c.C);
+    c.grad = grad;
+    c.map = map;
+    c.k = k;
+    c.accumulate = accumulate;
+    c.ws = ws;
+    c.ws_size = ws_size;
+    c.threads = sl__threads(threads);
+    c.kern = sl__kern_select();
+    c.fast = fast;
+    c.err = err;
+    *value = 0.0;
+    return (fast ? loss->fast : loss->ref)(&c, value);
 }
 
 sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, sl_output *out, sl_error *err)
 {
-    sl_status st = sl_batch_check(loss, opt, b, err);
-    if (st != SL_OK) return st;
-    size_t need = sl_loss_workspace_size(loss, opt, b);
-    if (out->workspace_size < need || (need && !out->workspace))
-        return sl__fail(err, SL_E_ARG, "%s: workspace of %zu bytes is too small: need %zu",
-                        loss->name, out->workspace_size, need);
-    return (impl == SL_IMPL_REF ? loss->ref : loss->fast)(loss, opt, b, out, err);
+    return sl__loss_run(loss, opt, b, impl, out->grad, out->loss_map, 1.0, 0, out->workspace,
+                        out->workspace_size, out->threads, err, &out->loss);
 }

@@ -305,8 +305,8 @@ sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, 
     return SL_OK;
 }
 
-/* Scratch: the largest term's workspace, then (for more than one term) a gradient and a map
- * to hold each later term before it is added. */
+/* Scratch: the largest term's workspace. Terms add into the caller's gradient and map in
+ * place, so several terms cost no buffer of their own. */
 size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
 {
     size_t w = 0;
@@ -314,65 +314,26 @@ size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
         size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, b);
         if (t > w) w = t;
     }
-    if (s->n > 1) {
-        sl_shape ms;
-        sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, &ms);
-        w = sl__align(w) + sl__align((size_t)sl_shape_numel(&b->shape) * sizeof(float)) +
-            sl__align((size_t)sl_shape_numel(&ms) * sizeof(float)) + 64;
-    }
     return w;
 }
 
 sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
                        sl_error *err)
 {
-    sl_shape ms;
     if (out->loss_map) {
+        sl_shape ms;
         sl_status st = sl_spec_map_shape(s, b, &ms, err);
         if (st != SL_OK) return st;
-    } else {
-        sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, &ms);
     }
-    size_t need = sl_spec_workspace_size(s, b);
-    if (out->workspace_size < need || (need && !out->workspace))
-        return sl__fail(err, SL_E_ARG, "workspace of %zu bytes is too small: need %zu",
-                        out->workspace_size, need);
-    int64_t numel = sl_shape_numel(&b->shape), mn = sl_shape_numel(&ms);
-    size_t lw = 0;
-    for (int i = 0; i < s->n; i++) {
-        size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, b);
-        if (t > lw) lw = t;
-    }
-    unsigned char *base = (unsigned char *)sl__align((size_t)(uintptr_t)out->workspace);
-    float *g2 = (float *)(void *)(base + sl__align(lw));
-    float *m2 = (float *)(void *)((unsigned char *)g2 + sl__align((size_t)numel * sizeof(float)));
     double total = 0.0;
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
-        sl_output o = {0.0, NULL, NULL, out->workspace, out->workspace_size};
-        if (s->n > 1) o.workspace_size = lw; /* the rest holds g2 and m2 */
-        o.grad = out->grad ? (i == 0 ? out->grad : g2) : NULL;
-        o.loss_map = out->loss_map ? (i == 0 ? out->loss_map : m2) : NULL;
-        sl_status st = sl_loss_eval(t->loss, &t->opt, b, impl, &o, err);
+        double v;
+        sl_status st = sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k,
+                                    i > 0, out->workspace, out->workspace_size, out->threads, err,
+                                    &v);
         if (st != SL_OK) return st;
-        total += t->k * o.loss;
-        float k = (float)t->k;
-        if (out->grad) {
-            if (i == 0) {
-                if (t->k != 1.0)
-                    for (int64_t j = 0; j < numel; j++) out->grad[j] *= k;
-            } else {
-                for (int64_t j = 0; j < numel; j++) out->grad[j] += k * g2[j];
-            }
-        }
-        if (out->loss_map) {
-            if (i == 0) {
-                if (t->k != 1.0)
-                    for (int64_t j = 0; j < mn; j++) out->loss_map[j] *= k;
-            } else {
-                for (int64_t j = 0; j < mn; j++) out->loss_map[j] += k * m2[j];
-            }
-        }
+        total += t->k * v;
     }
     out->loss = total;
     return SL_OK;

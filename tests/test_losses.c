@@ -69,7 +69,7 @@ static sl_status run(const sl_spec *spec, const sl_batch *b, sl_impl impl, doubl
 {
     size_t wsz = sl_spec_workspace_size(spec, b);
     void *ws = malloc(wsz + 1);
-    sl_output out = {0, grad, map, ws, wsz};
+    sl_output out = {0, grad, map, ws, wsz, 0};
     sl_error err;
     sl_status st = sl_spec_eval(spec, b, impl, &out, &err);
     if (st != SL_OK && !quiet) fprintf(stderr, "  (%s)\n", err.msg);
@@ -392,7 +392,7 @@ static sl_status eval_status(const char *text, const sl_batch *b)
     if (st != SL_OK) return st;
     size_t wsz = sl_spec_workspace_size(s, b);
     void *ws = malloc(wsz + 1);
-    sl_output out = {0, NULL, NULL, ws, wsz};
+    sl_output out = {0, NULL, NULL, ws, wsz, 0};
     st = sl_spec_eval(s, b, SL_IMPL_FAST, &out, &err);
     CHECK(st == SL_OK || (strlen(err.msg) > 10 && !strchr(err.msg, '\n')),
           "one-line message for %s", text);

@@ -1,0 +1,668 @@
+/* The vector kernels, written once and compiled once per ISA (src/kernels/kern_*.c define
+ * SL_KERN_TABLE and the SL_VEC_* macro, then include this). See kern.h for the contract and
+ * docs/kernels.md for the design. */
+#include "kern.h"
+#include "vec.h"
+
+#define MAXC SL_KERN_MAX_C
+
+/* Lanes that are not finite: x - x is 0 for finite x, NaN otherwise. */
+SL_VINLINE vi nonfinite(vf x)
+{
+    return (x - x) != vset(0.0f);
+}
+
+/* Store k * v (or add it to what is there) at p. */
+SL_VINLINE void put(float *p, vf v, float k, int accumulate)
+{
+    vf kv = vset(k) * v;
+    vstore(p, accumulate ? vload(p) + kv : kv);
+}
+
+/* Pixels of a tail are copied into local [C][16] buffers (stride 16) padded with zeros, run
+ * through the same code, and copied back. */
+typedef struct {
+    float x[MAXC * SL_VW], t[MAXC * SL_VW], g[MAXC * SL_VW], m[SL_VW];
+    int32_t y[SL_VW];
+} tail_buf;
+
+static void tail_in(tail_buf *tb, const float *x, const float *t, const int32_t *y,
+                    const float *g, const float *m, int64_t C, int64_t P, int64_t nb)
+{
+    memset(tb, 0, sizeof *tb);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t j = 0; j < nb; j++) {
+            tb->x[c * SL_VW + j] = x[c * P + j];
+            if (t) tb->t[c * SL_VW + j] = t[c * P + j];
+            if (g) tb->g[c * SL_VW + j] = g[c * P + j];
+        }
+    for (int64_t j = 0; j < nb; j++) {
+        if (y) tb->y[j] = y[j];
+        if (m) tb->m[j] = m[j];
+    }
+}
+
+static void tail_out(const tail_buf *tb, float *g, float *m, int64_t C, int64_t P, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++) {
+        if (g)
+            for (int64_t c = 0; c < C; c++) g[c * P + j] = tb->g[c * SL_VW + j];
+        if (m) m[j] = tb->m[j];
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Cross-entropy family
+ */
+
+/* Label lanes: valid (not ignored, in range) and bad (neither). */
+SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi live, vi *bad)
+{
+    vi inr = (yv >= viset(0)) & (yv < viset((int32_t)C));
+    vi ign = has_ignore ? (yv == viset(ignore)) : viset(0);
+    *bad |= live & ~(inr | ign);
+    return live & inr & ~ign;
+}
+
+/* One vector of 16 pixels: x, t, g strided by S between classes; y, m contiguous. */
+SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs,
+                       const float *ts, const int32_t *ys, float *gs, float *ms, int64_t S,
+                       vi live, vd *acc_lo, vd *acc_hi, vi *bad)
+{
+    const int64_t C = a->C;
+    vf lp[MAXC], p[MAXC], gg[MAXC], u[MAXC];
+    vf s = vset(0.0f);
+    /* log-probabilities lp and probabilities p */
+    if (!a->probs) {
+        vf m = vload(xs);
+        for (int64_t c = 0; c < C; c++) {
+            vf xc = vload(xs + c * S);
+            *bad |= nonfinite(xc);
+            m = vmax(m, xc);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            lp[c] = vload(xs + c * S) - m;
+            p[c] = vexp(lp[c]);
+            s += p[c];
+        }
+        vf ls = vlog(s), inv = vset(1.0f) / s;
+        for (int64_t c = 0; c < C; c++) {
+            lp[c] = lp[c] - ls;
+            p[c] = p[c] * inv;
+        }
+    } else {
+        const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
+        for (int64_t c = 0; c < C; c++) {
+            vf xc = vload(xs + c * S);
+            *bad |= nonfinite(xc) | (xc < vset(0.0f));
+            s += xc;
+        }
+        *bad |= live & ~(s > vset(0.0f));
+        s = vsel(s > vset(0.0f), s, vset(1.0f));
+        for (int64_t c = 0; c < C; c++) {
+            u[c] = vload(xs + c * S) / s;
+            p[c] = vmin(vmax(u[c], lo), hi);
+            lp[c] = vlog(p[c]);
+        }
+    }
+    /* the loss l and gg = dl/dlp */
+    vf l = vset(0.0f);
+    vi valid = live;
+    vi yv = viset(0);
+    if (ys) {
+        yv = viload(ys);
+        valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            vf tc = vload(ts + c * S);
+            *bad |= nonfinite(tc) | (tc < vset(0.0f));
+        }
+    }
+    switch (a->kind) {
+    case SL__CE: {
+        const float a2 = a->smoothing / (float)C, a1 = 1.0f - a->smoothing;
+        if (ys) {
+            vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f), swl = vset(0.0f);
+            for (int64_t c = 0; c < C; c++) {
+                vi is = yv == viset((int32_t)c);
+                lpy = vsel(is, lp[c], lpy);
+                if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+                if (a2 != 0.0f) swl = vfma(vset(a->w ? a->w[c] : 1.0f), lp[c], swl);
+            }
+            l = vset(-a1) * wy * lpy;
+            if (a2 != 0.0f) l = vfma(vset(-a2), swl, l);
+            vf wya = vset(a1) * wy;
+            for (int64_t c = 0; c < C; c++) {
+                vi is = yv == viset((int32_t)c);
+                vf gc = vset(-a2 * (a->w ? a->w[c] : 1.0f));
+                gg[c] = vsel(is, gc - wya, gc);
+            }
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                vf tc = vfma(vload(ts + c * S), vset(a1), vset(a2));
+                gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * tc;
+                l = vfma(gg[c], lp[c], l);
+            }
+        }
+        break;
+    }
+    case SL__CE_FOCAL: {
+        const float gam = a->gamma;
+        for (int64_t c = 0; c < C; c++) {
+            vf wc;
+            if (ys)
+                wc = vsel(yv == viset((int32_t)c), vset(a->w ? a->w[c] : 1.0f), vset(0.0f));
+            else
+                wc = vset(a->w ? a->w[c] : 1.0f) * vload(ts + c * S);
+            /* f = -q^g lp, df/dlp = -q^g + g p q^(g-1) lp, q = 1 - p = -expm1(lp) */
+            vf q = vmax(vset(0.0f) - vexpm1(lp[c]), vset(0.0f));
+            vf qg = vpow(q, gam);
+            vf second = vset(0.0f);
+            if (gam != 0.0f) {
+                vi pos = q > vset(0.0f);
+                vf qs = vsel(pos, q, vset(1.0f));
+                second = vsel(pos, vset(gam) * p[c] * (qg / qs) * lp[c], vset(0.0f));
+            }
+            vf f = (vset(0.0f) - qg) * lp[c];
+            vf d = second - qg;
+            gg[c] = vsel(wc != vset(0.0f), wc * d, vset(0.0f));
+            l = vsel(wc != vset(0.0f), vfma(wc, f, l), l);
+        }
+        break;
+    }
+    case SL__CE_MISSING: {
+        /* gate: the input's argmax (lowest index on ties) is a class not annotated */
+        vf best = vload(xs);
+        vi bi = viset(0);
+        for (int64_t c = 1; c < C; c++) {
+            vf xc = vload(xs + c * S);
+            vi gt = xc > best;
+            best = vsel(gt, xc, best);
+            bi = (vi)vsel(gt, (vf)viset((int32_t)c), (vf)bi);
+        }
+        vi gate = viset(0);
+        for (int64_t c = 1; c < C; c++)
+            if (!ann[c]) gate |= bi == viset((int32_t)c);
+        if (ys) {
+            valid &= ~(gate & (yv == viset(0)));
+            vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f);
+            for (int64_t c = 0; c < C; c++) {
+                vi is = yv == viset((int32_t)c);
+                lpy = vsel(is, lp[c], lpy);
+                if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+            }
+            l = (vset(0.0f) - wy) * lpy;
+            for (int64_t c = 0; c < C; c++)
+                gg[c] = vsel(yv == viset((int32_t)c), vset(0.0f) - wy, vset(0.0f));
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * vload(ts + c * S);
+                if (c == 0) gg[c] = vsel(gate, vset(0.0f), gg[c]);
+                l = vfma(gg[c], lp[c], l);
+            }
+        }
+        break;
+    }
+    case SL__CE_MARGINAL: {
+        /* the merged background S = {0} and the classes not annotated in the image:
+         * lq = logsumexp over S of lp */
+        vf mS = lp[0];
+        for (int64_t c = 1; c < C; c++)
+            if (!ann[c]) mS = vmax(mS, lp[c]);
+        vf sS = vset(0.0f);
+        for (int64_t c = 0; c < C; c++)
+            if (c == 0 || !ann[c]) sS += vexp(lp[c] - mS);
+        vf lq = mS + vlog(sS);
+        vf t0;
+        if (ys) {
+            vi bg = yv == viset(0);
+            t0 = vmask01(bg);
+            vf lpy = vset(0.0f);
+            for (int64_t c = 0; c < C; c++) {
+                vi is = yv == viset((int32_t)c);
+                lpy = vsel(is, lp[c], lpy);
+                gg[c] = vsel(is & ~bg, vset(-1.0f), vset(0.0f));
+            }
+            l = vsel(bg, vset(0.0f) - lq, vset(0.0f) - lpy);
+        } else {
+            t0 = vset(0.0f);
+            for (int64_t c = 0; c < C; c++) {
+                vf tc = vload(ts + c * S);
+                gg[c] = vset(0.0f);
+                if (c == 0 || !ann[c]) {
+                    t0 += tc;
+                } else {
+                    gg[c] = vset(0.0f) - tc;
+                    l = vfma(gg[c], lp[c], l);
+                }
+            }
+            l = l - t0 * lq;
+        }
+        for (int64_t c = 0; c < C; c++)
+            if (c == 0 || !ann[c]) gg[c] = gg[c] - t0 * vexp(lp[c] - lq);
+        break;
+    }
+    }
+    l = vsel(valid, l, vset(0.0f));
+    vacc(acc_lo, acc_hi, l);
+    if (ms) put(ms, l, a->mk, a->accumulate);
+    if (!gs) return;
+    /* back to the input */
+    vf sg = vset(0.0f);
+    if (!a->probs) {
+        for (int64_t c = 0; c < C; c++) sg += gg[c];
+        for (int64_t c = 0; c < C; c++) {
+            vf dz = vsel(valid, gg[c] - p[c] * sg, vset(0.0f));
+            put(gs + c * S, dz, a->gk, a->accumulate);
+        }
+    } else {
+        /* G_c = g_c / u_c inside [eps, 1 - eps] (else 0); dx_c = (G_c - sum_inside g) / s */
+        const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
+        for (int64_t c = 0; c < C; c++) {
+            vi in = (u[c] >= lo) & (u[c] <= hi);
+            sg += vsel(in, gg[c], vset(0.0f));
+        }
+        for (int64_t c = 0; c < C; c++) {
+            vi in = (u[c] >= lo) & (u[c] <= hi);
+            vf G = vsel(in, gg[c] / vsel(in, u[c], vset(1.0f)), vset(0.0f));
+            vf dx = vsel(valid, (G - sg) / s, vset(0.0f));
+            put(gs + c * S, dx, a->gk, a->accumulate);
+        }
+    }
+}
+
+static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ce_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    const float *x = a->x + n * C * P;
+    const float *t = a->t ? a->t + n * C * P : NULL;
+    const int32_t *y = a->y ? a->y + n * P : NULL;
+    float *g = a->grad ? a->grad + n * C * P : NULL;
+    float *m = a->map ? a->map + n * P : NULL;
+    const uint8_t *ann = a->ann ? a->ann + n * C : NULL;
+    vd lo = {0}, hi = {0};
+    vi bad = viset(0);
+    int64_t i = p0;
+    for (; i + SL_VW <= p1; i += SL_VW)
+        ce_vec(a, ann, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
+               m ? m + i : NULL, P, viset(-1), &lo, &hi, &bad);
+    if (i < p1) {
+        tail_buf tb;
+        int64_t nb = p1 - i;
+        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL,
+                g && a->accumulate ? g + i : NULL, m && a->accumulate ? m + i : NULL, C, P, nb);
+        ce_vec(a, ann, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, g ? tb.g : NULL,
+               m ? tb.m : NULL, SL_VW, vfirst(nb), &lo, &hi, &bad);
+        tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
+    }
+    part[0] += vdsum(lo, hi);
+    return vany(bad);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sigmoid pair on logits
+ */
+
+SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const float *ts,
+                        const int32_t *ys, float *gs, float *ms, vi live, vd *acc_lo,
+                        vd *acc_hi, vi *bad)
+{
+    vf x = vload(xs);
+    *bad |= nonfinite(x);
+    vi valid = live;
+    vf t;
+    if (ys) {
+        vi yv = viload(ys);
+        valid = label_masks(yv, a->C, a->has_ignore, a->ignore, live, bad);
+        t = vmask01(yv == viset((int32_t)c));
+    } else {
+        t = vload(ts);
+        *bad |= nonfinite(t) | (t < vset(0.0f));
+    }
+    const vf one = vset(1.0f), zero = vset(0.0f);
+    vf e = vexp(zero - vabs(x));
+    vf sp = one / (one + e);
+    vi nonneg = x >= zero;
+    vf sig = vsel(nonneg, sp, e * sp), sign = vsel(nonneg, e * sp, sp); /* s(x), s(-x) */
+    vf L = vlog1p(e);
+    vf l, d;
+    if (!a->focal) {
+        float w = a->w ? a->w[c] : 1.0f, pw = a->pw ? a->pw[c] : 1.0f;
+        vf cc = vfma(vset(pw - 1.0f), t, one);
+        /* ((1 - t) x - cc min(x, 0)) + cc L */
+        vf base = (one - t) * x - cc * vmin(x, zero);
+        l = vset(w) * vfma(cc, L, base);
+        d = vset(w) * ((one - t) * sig - vset(pw) * t * sign);
+    } else {
+        vf ce = vfma(one, L, (one - t) * x - vmin(x, zero));
+        vf mm = vmax(sig * (one - t) + sign * t, zero);
+        vf mod = vpow(mm, a->gamma);
+        vf dmod = zero;
+        if (a->gamma != 0.0f) {
+            vi pos = mm > zero;
+            dmod = vsel(pos, vset(a->gamma) * (mod / vsel(pos, mm, one)) * (one - vset(2.0f) * t) *
+                                 sig * sign,
+                        zero);
+        }
+        vf at = a->alpha >= 0.0f ? vset(a->alpha) * t + vset(1.0f - a->alpha) * (one - t) : one;
+        l = at * ce * mod;
+        d = at * (((one - t) * sig - t * sign) * mod + ce * dmod);
+    }
+    l = vsel(valid, l, zero);
+    vacc(acc_lo, acc_hi, l);
+    if (ms) put(ms, l, a->mk, a->accumulate);
+    if (gs) put(gs, vsel(valid, d, zero), a->gk, a->accumulate);
+}
+
+static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__sig_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    vd lo = {0}, hi = {0};
+    vi bad = viset(0);
+    for (int64_t c = 0; c < C; c++) {
+        int64_t off = (n * C + c) * P;
+        const float *x = a->x + off;
+        const float *t = a->t ? a->t + off : NULL;
+        const int32_t *y = a->y ? a->y + n * P : NULL;
+        float *g = a->grad ? a->grad + off : NULL;
+        float *m = a->map ? a->map + off : NULL;
+        int64_t i = p0;
+        for (; i + SL_VW <= p1; i += SL_VW)
+            sig_vec(a, c, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
+                    m ? m + i : NULL, viset(-1), &lo, &hi, &bad);
+        if (i < p1) {
+            float xb[SL_VW] = {0}, tb[SL_VW] = {0}, gb[SL_VW] = {0}, mb[SL_VW] = {0};
+            int32_t yb[SL_VW] = {0};
+            int64_t nb = p1 - i;
+            for (int64_t j = 0; j < nb; j++) {
+                xb[j] = x[i + j];
+                if (t) tb[j] = t[i + j];
+                if (y) yb[j] = y[i + j];
+                if (g && a->accumulate) gb[j] = g[i + j];
+                if (m && a->accumulate) mb[j] = m[i + j];
+            }
+            sig_vec(a, c, xb, t ? tb : NULL, y ? yb : NULL, g ? gb : NULL, m ? mb : NULL,
+                    vfirst(nb), &lo, &hi, &bad);
+            for (int64_t j = 0; j < nb; j++) {
+                if (g) g[i + j] = gb[j];
+                if (m) m[i + j] = mb[j];
+            }
+        }
+    }
+    part[0] += vdsum(lo, hi);
+    return vany(bad);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Overlap family
+ */
+
+/* Probabilities p (softmax of logits, or the input as given), targets r, the valid lanes. */
+SL_VINLINE vi ov_load(const sl__ov_args *a, const float *xs, const float *ts, const int32_t *ys,
+                      int64_t S, vi live, vf *p, vf *r, vi *bad)
+{
+    const int64_t C = a->C;
+    vi valid = live;
+    if (ys) {
+        vi yv = viload(ys);
+        valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+        for (int64_t c = 0; c < C; c++) r[c] = vmask01(yv == viset((int32_t)c));
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            r[c] = vload(ts + c * S);
+            *bad |= nonfinite(r[c]) | (r[c] < vset(0.0f));
+        }
+    }
+    if (a->probs) {
+        for (int64_t c = 0; c < C; c++) {
+            p[c] = vload(xs + c * S);
+            *bad |= nonfinite(p[c]) | (p[c] < vset(0.0f));
+        }
+        return valid;
+    }
+    vf m = vload(xs), s = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) {
+        vf xc = vload(xs + c * S);
+        *bad |= nonfinite(xc);
+        m = vmax(m, xc);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        p[c] = vexp(vload(xs + c * S) - m);
+        s += p[c];
+    }
+    vf inv = vset(1.0f) / s;
+    for (int64_t c = 0; c < C; c++) p[c] = p[c] * inv;
+    return valid;
+}
+
+typedef struct {
+    vd lo, hi;
+} dacc;
+
+SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const float *xs, const float *ts,
+                            const int32_t *ys, int64_t S, vi live, dacc *acc, vi *bad)
+{
+    vf p[MAXC], r[MAXC];
+    vi valid = ov_load(a, xs, ts, ys, S, live, p, r, bad);
+    const vf zero = vset(0.0f);
+    for (int64_t c = 0; c < a->C; c++) {
+        vf q = vsel(valid, p[c], zero), rr = vsel(valid, r[c], zero);
+        vacc(&acc[3 * c].lo, &acc[3 * c].hi, q * rr);
+        vacc(&acc[3 * c + 1].lo, &acc[3 * c + 1].hi, a->squared ? q * q : q);
+        vacc(&acc[3 * c + 2].lo, &acc[3 * c + 2].hi, a->squared ? rr * rr : rr);
+    }
+}
+
+static int ov_sums_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ov_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    const float *x = a->x + n * C * P;
+    const float *t = a->t ? a->t + n * C * P : NULL;
+    const int32_t *y = a->y ? a->y + n * P : NULL;
+    dacc acc[3 * MAXC];
+    memset(acc, 0, (size_t)(3 * C) * sizeof acc[0]);
+    vi bad = viset(0);
+    int64_t i = p0;
+    for (; i + SL_VW <= p1; i += SL_VW)
+        ov_sums_vec(a, x + i, t ? t + i : NULL, y ? y + i : NULL, P, viset(-1), acc, &bad);
+    if (i < p1) {
+        tail_buf tb;
+        int64_t nb = p1 - i;
+        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL, NULL, NULL, C, P, nb);
+        ov_sums_vec(a, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, SL_VW, vfirst(nb), acc, &bad);
+    }
+    for (int64_t k = 0; k < 3 * C; k++) part[k] += vdsum(acc[k].lo, acc[k].hi);
+    return vany(bad);
+}
+
+SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const float *kI, const float *kS,
+                            const float *xs, const float *ts, const int32_t *ys, float *gs,
+                            int64_t S, vi live, vi *bad)
+{
+    vf p[MAXC], r[MAXC], d[MAXC];
+    vi valid = ov_load(a, xs, ts, ys, S, live, p, r, bad);
+    const vf zero = vset(0.0f);
+    vf sp = zero;
+    for (int64_t c = 0; c < a->C; c++) {
+        vf dS = a->squared ? vset(2.0f * kS[c]) * p[c] : vset(kS[c]);
+        d[c] = vfma(vset(kI[c]), r[c], dS);
+        sp = vfma(p[c], d[c], sp);
+    }
+    for (int64_t c = 0; c < a->C; c++) {
+        vf dz = a->probs ? d[c] : p[c] * (d[c] - sp);
+        put(gs + c * S, vsel(valid, dz, zero), 1.0f, a->accumulate);
+    }
+}
+
+static int ov_grad_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ov_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    const float *x = a->x + n * C * P;
+    const float *t = a->t ? a->t + n * C * P : NULL;
+    const int32_t *y = a->y ? a->y + n * P : NULL;
+    float *g = a->grad + n * C * P;
+    float kI[MAXC], kS[MAXC];
+    for (int64_t c = 0; c < C; c++) {
+        kI[c] = (float)a->kI[n * a->kstride + c];
+        kS[c] = (float)a->kS[n * a->kstride + c];
+    }
+    vi bad = viset(0);
+    int64_t i = p0;
+    (void)part;
+    for (; i + SL_VW <= p1; i += SL_VW)
+        ov_grad_vec(a, kI, kS, x + i, t ? t + i : NULL, y ? y + i : NULL, g + i, P, viset(-1),
+                    &bad);
+    if (i < p1) {
+        tail_buf tb;
+        int64_t nb = p1 - i;
+        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL, a->accumulate ? g + i : NULL,
+                NULL, C, P, nb);
+        ov_grad_vec(a, kI, kS, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, tb.g, SL_VW, vfirst(nb),
+                    &bad);
+        tail_out(&tb, g + i, NULL, C, P, nb);
+    }
+    return vany(bad);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Softmax into a buffer, and the chain rule back from dL/dp
+ */
+
+SL_VINLINE void sm_vec(const sl__sm_args *a, const float *xs, float *ps, int64_t S, vi live,
+                       vi *bad)
+{
+    const int64_t C = a->C;
+    if (a->probs) {
+        vf s = vset(0.0f);
+        for (int64_t c = 0; c < C; c++) {
+            vf xc = vload(xs + c * S);
+            *bad |= nonfinite(xc) | (xc < vset(0.0f));
+            s += xc;
+            vstore(ps + c * S, xc);
+        }
+        *bad |= live & ~(s > vset(0.0f));
+        return;
+    }
+    vf m = vload(xs), s = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) {
+        vf xc = vload(xs + c * S);
+        *bad |= nonfinite(xc);
+        m = vmax(m, xc);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        vf e = vexp(vload(xs + c * S) - m);
+        s += e;
+        vstore(ps + c * S, e);
+    }
+    vf inv = vset(1.0f) / s;
+    for (int64_t c = 0; c < C; c++) vstore(ps + c * S, vload(ps + c * S) * inv);
+}
+
+static int softmax_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__sm_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    const float *x = a->x + n * C * P;
+    float *p = a->p + n * C * P;
+    vi bad = viset(0);
+    int64_t i = p0;
+    (void)part;
+    for (; i + SL_VW <= p1; i += SL_VW) sm_vec(a, x + i, p + i, P, viset(-1), &bad);
+    if (i < p1) {
+        tail_buf tb;
+        int64_t nb = p1 - i;
+        tail_in(&tb, x + i, NULL, NULL, NULL, NULL, C, P, nb);
+        sm_vec(a, tb.x, tb.g, SL_VW, vfirst(nb), &bad);
+        tail_out(&tb, p + i, NULL, C, P, nb);
+    }
+    return vany(bad);
+}
+
+SL_VINLINE void chain_vec(const sl__chain_args *a, const float *ps, const float *gs, float *os,
+                          int64_t S)
+{
+    const int64_t C = a->C;
+    if (!a->softmax) {
+        for (int64_t c = 0; c < C; c++) put(os + c * S, vload(gs + c * S), a->k, a->accumulate);
+        return;
+    }
+    vf t = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) t = vfma(vload(ps + c * S), vload(gs + c * S), t);
+    for (int64_t c = 0; c < C; c++) {
+        vf pc = vload(ps + c * S);
+        put(os + c * S, pc * (vload(gs + c * S) - t), a->k, a->accumulate);
+    }
+}
+
+static int chain_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__chain_args *a = va;
+    const int64_t C = a->C, P = a->P, off = n * C * P;
+    int64_t i = p0;
+    (void)part;
+    for (; i + SL_VW <= p1; i += SL_VW)
+        chain_vec(a, a->p + off + i, a->g + off + i, a->grad + off + i, P);
+    if (i < p1) {
+        tail_buf tb;
+        int64_t nb = p1 - i;
+        /* x holds p, t holds g, g holds the output */
+        tail_in(&tb, a->p + off + i, a->g + off + i, NULL,
+                a->accumulate ? a->grad + off + i : NULL, NULL, C, P, nb);
+        chain_vec(a, tb.x, tb.t, tb.g, SL_VW);
+        tail_out(&tb, a->grad + off + i, NULL, C, P, nb);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The floor: the bytes of ce (read x and labels, write a gradient), no maths.
+ */
+static int floor_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ce_args *a = va;
+    const int64_t C = a->C, P = a->P;
+    const float *x = a->x + n * C * P;
+    const int32_t *y = a->y + n * P;
+    float *g = a->grad + n * C * P;
+    vi ys = viset(0);
+    int64_t i = p0;
+    for (; i + SL_VW <= p1; i += SL_VW) {
+        ys += viload(y + i);
+        for (int64_t c = 0; c < C; c++) vstore(g + c * P + i, vload(x + c * P + i));
+    }
+    int64_t s = 0;
+    for (; i < p1; i++) {
+        s += y[i];
+        for (int64_t c = 0; c < C; c++) g[c * P + i] = x[c * P + i];
+    }
+    for (int j = 0; j < SL_VW; j++) s += ys[j];
+    part[0] += (double)s;
+    return 0;
+}
+
+static void math_fn(int f, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += SL_VW) {
+        float xb[SL_VW] = {0}, yb[SL_VW];
+        int64_t nb = n - i < SL_VW ? n - i : SL_VW;
+        memcpy(xb, x + i, (size_t)nb * sizeof(float));
+        vf v = vload(xb), r;
+        switch (f) {
+        case 0: r = vexp(v); break;
+        case 1: r = vlog(v); break;
+        case 2: r = vlog1p(v); break;
+        default: r = vexpm1(v); break;
+        }
+        vstore(yb, r);
+        memcpy(y + i, yb, (size_t)nb * sizeof(float));
+    }
+}
+
+const sl__kern SL_KERN_TABLE = {
+    SL_KERN_NAME, ce_chunk,      sig_chunk,   ov_sums_chunk, ov_grad_chunk,
+    softmax_chunk, chain_chunk, floor_chunk, math_fn,
+};

@@ -1,0 +1,239 @@
+/* Vectors of 16 floats and the maths the kernels need, written once for every ISA.
+ *
+ * A kernel file includes this after defining SL_VEC_AVX512, SL_VEC_AVX2 or neither (the portable
+ * path), and is compiled with the matching -m flags. The vector type is GCC's generic vector of
+ * 16 floats on every path: the compiler maps it to one zmm register, two ymm or four xmm. Each
+ * operation is an IEEE operation per lane (add, sub, mul, div, compare, select, and a fused
+ * multiply-add through the ISA's own instruction or fmaf), and the files are compiled with
+ * -ffp-contract=off, so every path computes the same bits from the same inputs.
+ *
+ * exp, log, log1p and expm1 are our own (range reduction and minimax polynomials after Cephes'
+ * single-precision functions), accurate to about 1 ulp on the ranges the losses use. NaN and Inf
+ * never reach them: the library refuses such inputs before any kernel runs. */
+#ifndef SEGLOSS_VEC_H
+#define SEGLOSS_VEC_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(SL_VEC_AVX512) || defined(SL_VEC_AVX2)
+#include <immintrin.h>
+#endif
+
+#define SL_VW 16 /* lanes */
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef double vd __attribute__((vector_size(64))); /* 8 lanes */
+
+#define SL_VINLINE static inline __attribute__((always_inline))
+
+SL_VINLINE vf vset(float a)
+{
+    return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
+}
+
+SL_VINLINE vi viset(int32_t a)
+{
+    return (vi){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
+}
+
+SL_VINLINE vf vload(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+SL_VINLINE vi viload(const int32_t *p)
+{
+    vi v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+SL_VINLINE void vstore(float *p, vf v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* a * b + c, rounded once. */
+SL_VINLINE vf vfma(vf a, vf b, vf c)
+{
+#if defined(SL_VEC_AVX512)
+    return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(SL_VEC_AVX2)
+    __m256 a2[2], b2[2], c2[2], r2[2];
+    memcpy(a2, &a, sizeof a);
+    memcpy(b2, &b, sizeof b);
+    memcpy(c2, &c, sizeof c);
+    r2[0] = _mm256_fmadd_ps(a2[0], b2[0], c2[0]);
+    r2[1] = _mm256_fmadd_ps(a2[1], b2[1], c2[1]);
+    vf r;
+    memcpy(&r, r2, sizeof r);
+    return r;
+#else
+    vf r;
+    for (int i = 0; i < SL_VW; i++) r[i] = fmaf(a[i], b[i], c[i]);
+    return r;
+#endif
+}
+
+/* Lane masks are vi of 0 or -1. */
+SL_VINLINE vf vsel(vi m, vf a, vf b) /* m ? a : b */
+{
+    return (vf)(((vi)a & m) | ((vi)b & ~m));
+}
+
+SL_VINLINE vf vmax(vf a, vf b)
+{
+    return vsel(a > b, a, b);
+}
+
+SL_VINLINE vf vmin(vf a, vf b)
+{
+    return vsel(a < b, a, b);
+}
+
+SL_VINLINE vf vabs(vf a)
+{
+    return (vf)((vi)a & viset(0x7fffffff));
+}
+
+/* 1 where m is set, else 0. */
+SL_VINLINE vf vmask01(vi m)
+{
+    return (vf)(m & (vi)vset(1.0f));
+}
+
+/* Nonzero when any lane of m is set. */
+SL_VINLINE int vany(vi m)
+{
+    int32_t r = 0;
+    for (int i = 0; i < SL_VW; i++) r |= m[i];
+    return r != 0;
+}
+
+/* Lanes [i, 16) of a vector zeroed: for tails. */
+SL_VINLINE vi vfirst(int64_t n)
+{
+    vi idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return idx < viset((int32_t)n);
+}
+
+/* e^x. Below -87.3 the result is 0 (e^x underflows float's normal range there); the losses only
+ * take exp of numbers <= about 88. */
+SL_VINLINE vf vexp(vf x)
+{
+    const vf magic = vset(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    vf xc = vmin(x, vset(88.37626f));
+    vi under = xc < vset(-87.33654f);
+    xc = vmax(xc, vset(-87.33654f));
+    vf t = vfma(xc, vset(1.44269504088896341f), magic);
+    vf n = t - magic;
+    vf r = vfma(n, vset(-0.693359375f), xc);
+    r = vfma(n, vset(2.12194440e-4f), r);
+    vf p = vset(1.9875691500e-4f);
+    p = vfma(p, r, vset(1.3981999507e-3f));
+    p = vfma(p, r, vset(8.3334519073e-3f));
+    p = vfma(p, r, vset(4.1665795894e-2f));
+    p = vfma(p, r, vset(1.6666665459e-1f));
+    p = vfma(p, r, vset(5.0000001201e-1f));
+    vf r2 = r * r;
+    p = vfma(p, r2, r) + vset(1.0f);
+    /* 2^n for n in [-126, 127]; 2^128 (x near 88.7) is split in two factors. */
+    vi ni = (vi)t - (vi)magic;
+    vi n1 = ni >> 1, n2 = ni - n1;
+    vf s1 = (vf)((n1 + viset(127)) << 23), s2 = (vf)((n2 + viset(127)) << 23);
+    return vsel(under, vset(0.0f), p * s1 * s2);
+}
+
+/* log x for x >= 0 (0 gives -Inf); subnormals are handled. */
+SL_VINLINE vf vlog(vf x)
+{
+    vi zero = x <= vset(0.0f);
+    vi sub = x < vset(1.17549435e-38f);
+    vf xs = vsel(sub, x * vset(8388608.0f), x); /* 2^23 */
+    vi bits = (vi)xs;
+    vi e = ((bits >> 23) & viset(0xff)) - viset(126);
+    vf m = (vf)((bits & viset(0x007fffff)) | viset(0x3f000000)); /* [0.5, 1) */
+    vf ef = __builtin_convertvector(e, vf) - vsel(sub, vset(23.0f), vset(0.0f));
+    vi small = m < vset(0.707106781186547524f);
+    ef = ef - vmask01(small);
+    m = vsel(small, m + m, m) - vset(1.0f);
+    vf z = m * m;
+    vf y = vset(7.0376836292e-2f);
+    y = vfma(y, m, vset(-1.1514610310e-1f));
+    y = vfma(y, m, vset(1.1676998740e-1f));
+    y = vfma(y, m, vset(-1.2420140846e-1f));
+    y = vfma(y, m, vset(1.4249322787e-1f));
+    y = vfma(y, m, vset(-1.6668057665e-1f));
+    y = vfma(y, m, vset(2.0000714765e-1f));
+    y = vfma(y, m, vset(-2.4999993993e-1f));
+    y = vfma(y, m, vset(3.3333331174e-1f));
+    y = y * m * z;
+    y = vfma(ef, vset(-2.12194440e-4f), y);
+    y = vfma(z, vset(-0.5f), y);
+    vf r = m + y;
+    r = vfma(ef, vset(0.693359375f), r);
+    return vsel(zero, vset(-INFINITY), r);
+}
+
+/* log(1 + u) for u >= 0: log of v = 1 + u, corrected by the rounding of v. */
+SL_VINLINE vf vlog1p(vf u)
+{
+    vf v = u + vset(1.0f);
+    vf corr = (u - (v - vset(1.0f))) / v;
+    vi tiny = v == vset(1.0f);
+    return vsel(tiny, u, vlog(v) + corr);
+}
+
+/* e^x - 1 for x <= 0, accurate as x -> 0. */
+SL_VINLINE vf vexpm1(vf x)
+{
+    vi small = vabs(x) < vset(0.35f);
+    /* Taylor to x^8 on |x| < 0.35: the remainder is below 2^-24 of the result. */
+    vf p = vset(1.0f / 40320.0f);
+    p = vfma(p, x, vset(1.0f / 5040.0f));
+    p = vfma(p, x, vset(1.0f / 720.0f));
+    p = vfma(p, x, vset(1.0f / 120.0f));
+    p = vfma(p, x, vset(1.0f / 24.0f));
+    p = vfma(p, x, vset(1.0f / 6.0f));
+    p = vfma(p, x, vset(0.5f));
+    vf ps = vfma(p * x, x, x);
+    return vsel(small, ps, vexp(x) - vset(1.0f));
+}
+
+/* a^g for a >= 0, g >= 0 (0^0 = 1, 0^g = 0). */
+SL_VINLINE vf vpow(vf a, float g)
+{
+    if (g == 0.0f) return vset(1.0f);
+    if (g == 1.0f) return a;
+    if (g == 2.0f) return a * a;
+    vi zero = a <= vset(0.0f);
+    return vsel(zero, vset(0.0f), vexp(vset(g) * vlog(a)));
+}
+
+/* The 16 lanes widened to double and added into two accumulators of 8: lane i goes to
+ * acc[i / 8] lane i % 8, the same on every ISA. */
+SL_VINLINE void vacc(vd *lo, vd *hi, vf v)
+{
+    typedef float vf8 __attribute__((vector_size(32)));
+    vf8 a, b;
+    memcpy(&a, &v, sizeof a);
+    memcpy(&b, (const char *)&v + sizeof a, sizeof b);
+    *lo += __builtin_convertvector(a, vd);
+    *hi += __builtin_convertvector(b, vd);
+}
+
+/* The 16 accumulated lanes summed in a fixed order. */
+SL_VINLINE double vdsum(vd lo, vd hi)
+{
+    double s = 0.0;
+    for (int i = 0; i < 8; i++) s += lo[i];
+    for (int i = 0; i < 8; i++) s += hi[i];
+    return s;
+}
+
+#endif
