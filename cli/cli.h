@@ -83,5 +83,6 @@ int cmd_list(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_play(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

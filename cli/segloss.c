@@ -18,6 +18,7 @@ static const struct {
     {"masks", cmd_masks, "the post's synthetic masks (genMasks), labels, one-hot, picture"},
     {"predict", cmd_predict, "simulated typical model predictions for a label map"},
     {"drop", cmd_drop, "drop k annotations (objects set to background) from a label map"},
+    {"bench", cmd_bench, "time value + gradient against the memory floor, beside a check"},
 };
 
 static void usage(FILE *f)

@@ -220,6 +220,12 @@ sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl
  * gives the same bits. */
 const char *sl_isa(void);
 
+/* The benchmark's floor: moves the bytes a fused cross-entropy kernel moves for this batch (reads
+ * the input and the label map, writes grad, numel(shape) floats), with no maths, over `threads`
+ * threads (0: OpenMP's default). *checksum receives the sum of the labels. Needs a label map. */
+sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,
+                         sl_error *err);
+
 /* Check a batch for one loss without running it: shapes, finite values, probabilities,
  * labels, annotation matrix, option values. sl_loss_eval calls it. */
 sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,

@@ -74,3 +74,41 @@ double sl__label_weight_sum(const sl_call *c, const double *w, double *parts)
     sl__for_chunks(c->threads, c->N, c->P, label_chunk, &k, parts, 1);
     return sl__sum_parts(parts, nch, 1, 0);
 }
+
+sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,
+                         sl_error *err)
+{
+    if (b->shape.ndim < 3 || b->shape.ndim > 5 || !b->input || !b->labels || !grad ||
+        b->target_kind != SL_TARGET_LABELS)
+        return sl__fail(err, SL_E_ARG, "bench floor: needs an input, a label map and a gradient");
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    if (C > SL_KERN_MAX_C)
+        return sl__fail(err, SL_E_ARG, "bench floor: at most %d classes", SL_KERN_MAX_C);
+    sl__ce_args a;
+    memset(&a, 0, sizeof a);
+    a.C = C;
+    a.P = P;
+    a.x = b->input;
+    a.y = b->labels;
+    a.grad = grad;
+    /* the same chunks and threads as the kernels; the label sums are integers, exact in any
+     * order */
+    const sl__kern *k = sl__kern_select();
+    int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK, total_chunks = N * per;
+    double total = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(sl__threads(threads)) schedule(static) reduction(+ : total)
+#else
+    (void)threads;
+#endif
+    for (int64_t q = 0; q < total_chunks; q++) {
+        int64_t n = q / per, p0 = (q % per) * SL_CHUNK;
+        int64_t p1 = p0 + SL_CHUNK < P ? p0 + SL_CHUNK : P;
+        double part = 0.0;
+        k->floor(&a, n, p0, p1, &part);
+        total += part;
+    }
+    *checksum = total;
+    return SL_OK;
+}

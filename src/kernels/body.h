@@ -9,7 +9,7 @@
 /* Lanes that are not finite: x - x is 0 for finite x, NaN otherwise. */
 SL_VINLINE vi nonfinite(vf x)
 {
-    return (x - x) != vset(0.0f);
+    return vne(x - x, vset(0.0f));
 }
 
 /* Store k * v (or add it to what is there) at p. */
@@ -58,8 +58,8 @@ static void tail_out(const tail_buf *tb, float *g, float *m, int64_t C, int64_t 
 /* Label lanes: valid (not ignored, in range) and bad (neither). */
 SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi live, vi *bad)
 {
-    vi inr = (yv >= viset(0)) & (yv < viset((int32_t)C));
-    vi ign = has_ignore ? (yv == viset(ignore)) : viset(0);
+    vi inr = vige(yv, viset(0)) & vilt(yv, viset((int32_t)C));
+    vi ign = has_ignore ? vieq(yv, viset(ignore)) : viset(0);
     *bad |= live & ~(inr | ign);
     return live & inr & ~ign;
 }
@@ -67,7 +67,7 @@ SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi l
 /* One vector of 16 pixels: x, t, g strided by S between classes; y, m contiguous. */
 SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs,
                        const float *ts, const int32_t *ys, float *gs, float *ms, int64_t S,
-                       vi live, vd *acc_lo, vd *acc_hi, vi *bad)
+                       vi live, double *acc, int64_t off, vi *bad)
 {
     const int64_t C = a->C;
     vf lp[MAXC], p[MAXC], gg[MAXC], u[MAXC];
@@ -94,11 +94,11 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
         for (int64_t c = 0; c < C; c++) {
             vf xc = vload(xs + c * S);
-            *bad |= nonfinite(xc) | (xc < vset(0.0f));
+            *bad |= nonfinite(xc) | vlt(xc, vset(0.0f));
             s += xc;
         }
-        *bad |= live & ~(s > vset(0.0f));
-        s = vsel(s > vset(0.0f), s, vset(1.0f));
+        *bad |= live & ~vgt(s, vset(0.0f));
+        s = vsel(vgt(s, vset(0.0f)), s, vset(1.0f));
         for (int64_t c = 0; c < C; c++) {
             u[c] = vload(xs + c * S) / s;
             p[c] = vmin(vmax(u[c], lo), hi);
@@ -115,7 +115,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
     } else {
         for (int64_t c = 0; c < C; c++) {
             vf tc = vload(ts + c * S);
-            *bad |= nonfinite(tc) | (tc < vset(0.0f));
+            *bad |= nonfinite(tc) | vlt(tc, vset(0.0f));
         }
     }
     switch (a->kind) {
@@ -124,7 +124,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         if (ys) {
             vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f), swl = vset(0.0f);
             for (int64_t c = 0; c < C; c++) {
-                vi is = yv == viset((int32_t)c);
+                vi is = vieq(yv, viset((int32_t)c));
                 lpy = vsel(is, lp[c], lpy);
                 if (a->w) wy = vsel(is, vset(a->w[c]), wy);
                 if (a2 != 0.0f) swl = vfma(vset(a->w ? a->w[c] : 1.0f), lp[c], swl);
@@ -133,7 +133,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
             if (a2 != 0.0f) l = vfma(vset(-a2), swl, l);
             vf wya = vset(a1) * wy;
             for (int64_t c = 0; c < C; c++) {
-                vi is = yv == viset((int32_t)c);
+                vi is = vieq(yv, viset((int32_t)c));
                 vf gc = vset(-a2 * (a->w ? a->w[c] : 1.0f));
                 gg[c] = vsel(is, gc - wya, gc);
             }
@@ -151,7 +151,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         for (int64_t c = 0; c < C; c++) {
             vf wc;
             if (ys)
-                wc = vsel(yv == viset((int32_t)c), vset(a->w ? a->w[c] : 1.0f), vset(0.0f));
+                wc = vsel(vieq(yv, viset((int32_t)c)), vset(a->w ? a->w[c] : 1.0f), vset(0.0f));
             else
                 wc = vset(a->w ? a->w[c] : 1.0f) * vload(ts + c * S);
             /* f = -q^g lp, df/dlp = -q^g + g p q^(g-1) lp, q = 1 - p = -expm1(lp) */
@@ -159,14 +159,14 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
             vf qg = vpow(q, gam);
             vf second = vset(0.0f);
             if (gam != 0.0f) {
-                vi pos = q > vset(0.0f);
+                vi pos = vgt(q, vset(0.0f));
                 vf qs = vsel(pos, q, vset(1.0f));
                 second = vsel(pos, vset(gam) * p[c] * (qg / qs) * lp[c], vset(0.0f));
             }
             vf f = (vset(0.0f) - qg) * lp[c];
             vf d = second - qg;
-            gg[c] = vsel(wc != vset(0.0f), wc * d, vset(0.0f));
-            l = vsel(wc != vset(0.0f), vfma(wc, f, l), l);
+            gg[c] = vsel(vne(wc, vset(0.0f)), wc * d, vset(0.0f));
+            l = vsel(vne(wc, vset(0.0f)), vfma(wc, f, l), l);
         }
         break;
     }
@@ -176,7 +176,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         vi bi = viset(0);
         for (int64_t c = 1; c < C; c++) {
             vf xc = vload(xs + c * S);
-            vi gt = xc > best;
+            vi gt = vgt(xc, best);
             best = vsel(gt, xc, best);
             bi = (vi)vsel(gt, (vf)viset((int32_t)c), (vf)bi);
         }
@@ -184,16 +184,16 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         for (int64_t c = 1; c < C; c++)
             if (!ann[c]) gate |= bi == viset((int32_t)c);
         if (ys) {
-            valid &= ~(gate & (yv == viset(0)));
+            valid &= ~(gate & vieq(yv, viset(0)));
             vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f);
             for (int64_t c = 0; c < C; c++) {
-                vi is = yv == viset((int32_t)c);
+                vi is = vieq(yv, viset((int32_t)c));
                 lpy = vsel(is, lp[c], lpy);
                 if (a->w) wy = vsel(is, vset(a->w[c]), wy);
             }
             l = (vset(0.0f) - wy) * lpy;
             for (int64_t c = 0; c < C; c++)
-                gg[c] = vsel(yv == viset((int32_t)c), vset(0.0f) - wy, vset(0.0f));
+                gg[c] = vsel(vieq(yv, viset((int32_t)c)), vset(0.0f) - wy, vset(0.0f));
         } else {
             for (int64_t c = 0; c < C; c++) {
                 gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * vload(ts + c * S);
@@ -215,11 +215,11 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         vf lq = mS + vlog(sS);
         vf t0;
         if (ys) {
-            vi bg = yv == viset(0);
+            vi bg = vieq(yv, viset(0));
             t0 = vmask01(bg);
             vf lpy = vset(0.0f);
             for (int64_t c = 0; c < C; c++) {
-                vi is = yv == viset((int32_t)c);
+                vi is = vieq(yv, viset((int32_t)c));
                 lpy = vsel(is, lp[c], lpy);
                 gg[c] = vsel(is & ~bg, vset(-1.0f), vset(0.0f));
             }
@@ -244,7 +244,7 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
     }
     }
     l = vsel(valid, l, vset(0.0f));
-    vacc(acc_lo, acc_hi, l);
+    vacc(acc, off, l);
     if (ms) put(ms, l, a->mk, a->accumulate);
     if (!gs) return;
     /* back to the input */
@@ -259,11 +259,11 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
         /* G_c = g_c / u_c inside [eps, 1 - eps] (else 0); dx_c = (G_c - sum_inside g) / s */
         const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
         for (int64_t c = 0; c < C; c++) {
-            vi in = (u[c] >= lo) & (u[c] <= hi);
+            vi in = vge(u[c], lo) & vle(u[c], hi);
             sg += vsel(in, gg[c], vset(0.0f));
         }
         for (int64_t c = 0; c < C; c++) {
-            vi in = (u[c] >= lo) & (u[c] <= hi);
+            vi in = vge(u[c], lo) & vle(u[c], hi);
             vf G = vsel(in, gg[c] / vsel(in, u[c], vset(1.0f)), vset(0.0f));
             vf dx = vsel(valid, (G - sg) / s, vset(0.0f));
             put(gs + c * S, dx, a->gk, a->accumulate);
@@ -281,22 +281,22 @@ static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *p
     float *g = a->grad ? a->grad + n * C * P : NULL;
     float *m = a->map ? a->map + n * P : NULL;
     const uint8_t *ann = a->ann ? a->ann + n * C : NULL;
-    vd lo = {0}, hi = {0};
+    double acc[SL_ACC] = {0};
     vi bad = viset(0);
     int64_t i = p0;
     for (; i + SL_VW <= p1; i += SL_VW)
         ce_vec(a, ann, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
-               m ? m + i : NULL, P, viset(-1), &lo, &hi, &bad);
+               m ? m + i : NULL, P, viset(-1), acc, i - p0, &bad);
     if (i < p1) {
         tail_buf tb;
         int64_t nb = p1 - i;
         tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL,
                 g && a->accumulate ? g + i : NULL, m && a->accumulate ? m + i : NULL, C, P, nb);
         ce_vec(a, ann, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, g ? tb.g : NULL,
-               m ? tb.m : NULL, SL_VW, vfirst(nb), &lo, &hi, &bad);
+               m ? tb.m : NULL, SL_VW, vfirst(nb), acc, i - p0, &bad);
         tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
     }
-    part[0] += vdsum(lo, hi);
+    part[0] += vdsum(acc);
     return vany(bad);
 }
 
@@ -305,8 +305,8 @@ static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *p
  */
 
 SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const float *ts,
-                        const int32_t *ys, float *gs, float *ms, vi live, vd *acc_lo,
-                        vd *acc_hi, vi *bad)
+                        const int32_t *ys, float *gs, float *ms, vi live, double *acc,
+                        int64_t off, vi *bad)
 {
     vf x = vload(xs);
     *bad |= nonfinite(x);
@@ -315,15 +315,15 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
     if (ys) {
         vi yv = viload(ys);
         valid = label_masks(yv, a->C, a->has_ignore, a->ignore, live, bad);
-        t = vmask01(yv == viset((int32_t)c));
+        t = vmask01(vieq(yv, viset((int32_t)c)));
     } else {
         t = vload(ts);
-        *bad |= nonfinite(t) | (t < vset(0.0f));
+        *bad |= nonfinite(t) | vlt(t, vset(0.0f));
     }
     const vf one = vset(1.0f), zero = vset(0.0f);
     vf e = vexp(zero - vabs(x));
     vf sp = one / (one + e);
-    vi nonneg = x >= zero;
+    vi nonneg = vge(x, zero);
     vf sig = vsel(nonneg, sp, e * sp), sign = vsel(nonneg, e * sp, sp); /* s(x), s(-x) */
     vf L = vlog1p(e);
     vf l, d;
@@ -340,7 +340,7 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
         vf mod = vpow(mm, a->gamma);
         vf dmod = zero;
         if (a->gamma != 0.0f) {
-            vi pos = mm > zero;
+            vi pos = vgt(mm, zero);
             dmod = vsel(pos, vset(a->gamma) * (mod / vsel(pos, mm, one)) * (one - vset(2.0f) * t) *
                                  sig * sign,
                         zero);
@@ -350,7 +350,7 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
         d = at * (((one - t) * sig - t * sign) * mod + ce * dmod);
     }
     l = vsel(valid, l, zero);
-    vacc(acc_lo, acc_hi, l);
+    vacc(acc, off, l);
     if (ms) put(ms, l, a->mk, a->accumulate);
     if (gs) put(gs, vsel(valid, d, zero), a->gk, a->accumulate);
 }
@@ -359,7 +359,7 @@ static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *
 {
     const sl__sig_args *a = va;
     const int64_t C = a->C, P = a->P;
-    vd lo = {0}, hi = {0};
+    double acc[SL_ACC] = {0};
     vi bad = viset(0);
     for (int64_t c = 0; c < C; c++) {
         int64_t off = (n * C + c) * P;
@@ -371,7 +371,7 @@ static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *
         int64_t i = p0;
         for (; i + SL_VW <= p1; i += SL_VW)
             sig_vec(a, c, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
-                    m ? m + i : NULL, viset(-1), &lo, &hi, &bad);
+                    m ? m + i : NULL, viset(-1), acc, i - p0, &bad);
         if (i < p1) {
             float xb[SL_VW] = {0}, tb[SL_VW] = {0}, gb[SL_VW] = {0}, mb[SL_VW] = {0};
             int32_t yb[SL_VW] = {0};
@@ -384,14 +384,14 @@ static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *
                 if (m && a->accumulate) mb[j] = m[i + j];
             }
             sig_vec(a, c, xb, t ? tb : NULL, y ? yb : NULL, g ? gb : NULL, m ? mb : NULL,
-                    vfirst(nb), &lo, &hi, &bad);
+                    vfirst(nb), acc, i - p0, &bad);
             for (int64_t j = 0; j < nb; j++) {
                 if (g) g[i + j] = gb[j];
                 if (m) m[i + j] = mb[j];
             }
         }
     }
-    part[0] += vdsum(lo, hi);
+    part[0] += vdsum(acc);
     return vany(bad);
 }
 
@@ -408,17 +408,17 @@ SL_VINLINE vi ov_load(const sl__ov_args *a, const float *xs, const float *ts, co
     if (ys) {
         vi yv = viload(ys);
         valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
-        for (int64_t c = 0; c < C; c++) r[c] = vmask01(yv == viset((int32_t)c));
+        for (int64_t c = 0; c < C; c++) r[c] = vmask01(vieq(yv, viset((int32_t)c)));
     } else {
         for (int64_t c = 0; c < C; c++) {
             r[c] = vload(ts + c * S);
-            *bad |= nonfinite(r[c]) | (r[c] < vset(0.0f));
+            *bad |= nonfinite(r[c]) | vlt(r[c], vset(0.0f));
         }
     }
     if (a->probs) {
         for (int64_t c = 0; c < C; c++) {
             p[c] = vload(xs + c * S);
-            *bad |= nonfinite(p[c]) | (p[c] < vset(0.0f));
+            *bad |= nonfinite(p[c]) | vlt(p[c], vset(0.0f));
         }
         return valid;
     }
@@ -437,21 +437,18 @@ SL_VINLINE vi ov_load(const sl__ov_args *a, const float *xs, const float *ts, co
     return valid;
 }
 
-typedef struct {
-    vd lo, hi;
-} dacc;
-
 SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const float *xs, const float *ts,
-                            const int32_t *ys, int64_t S, vi live, dacc *acc, vi *bad)
+                            const int32_t *ys, int64_t S, vi live, double (*acc)[SL_ACC],
+                            int64_t off, vi *bad)
 {
     vf p[MAXC], r[MAXC];
     vi valid = ov_load(a, xs, ts, ys, S, live, p, r, bad);
     const vf zero = vset(0.0f);
     for (int64_t c = 0; c < a->C; c++) {
         vf q = vsel(valid, p[c], zero), rr = vsel(valid, r[c], zero);
-        vacc(&acc[3 * c].lo, &acc[3 * c].hi, q * rr);
-        vacc(&acc[3 * c + 1].lo, &acc[3 * c + 1].hi, a->squared ? q * q : q);
-        vacc(&acc[3 * c + 2].lo, &acc[3 * c + 2].hi, a->squared ? rr * rr : rr);
+        vacc(acc[3 * c], off, q * rr);
+        vacc(acc[3 * c + 1], off, a->squared ? q * q : q);
+        vacc(acc[3 * c + 2], off, a->squared ? rr * rr : rr);
     }
 }
 
@@ -462,19 +459,21 @@ static int ov_sums_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, doub
     const float *x = a->x + n * C * P;
     const float *t = a->t ? a->t + n * C * P : NULL;
     const int32_t *y = a->y ? a->y + n * P : NULL;
-    dacc acc[3 * MAXC];
+    double acc[3 * MAXC][SL_ACC];
     memset(acc, 0, (size_t)(3 * C) * sizeof acc[0]);
     vi bad = viset(0);
     int64_t i = p0;
     for (; i + SL_VW <= p1; i += SL_VW)
-        ov_sums_vec(a, x + i, t ? t + i : NULL, y ? y + i : NULL, P, viset(-1), acc, &bad);
+        ov_sums_vec(a, x + i, t ? t + i : NULL, y ? y + i : NULL, P, viset(-1), acc, i - p0,
+                    &bad);
     if (i < p1) {
         tail_buf tb;
         int64_t nb = p1 - i;
         tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL, NULL, NULL, C, P, nb);
-        ov_sums_vec(a, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, SL_VW, vfirst(nb), acc, &bad);
+        ov_sums_vec(a, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, SL_VW, vfirst(nb), acc, i - p0,
+                    &bad);
     }
-    for (int64_t k = 0; k < 3 * C; k++) part[k] += vdsum(acc[k].lo, acc[k].hi);
+    for (int64_t k = 0; k < 3 * C; k++) part[k] += vdsum(acc[k]);
     return vany(bad);
 }
 
@@ -540,11 +539,11 @@ SL_VINLINE void sm_vec(const sl__sm_args *a, const float *xs, float *ps, int64_t
         vf s = vset(0.0f);
         for (int64_t c = 0; c < C; c++) {
             vf xc = vload(xs + c * S);
-            *bad |= nonfinite(xc) | (xc < vset(0.0f));
+            *bad |= nonfinite(xc) | vlt(xc, vset(0.0f));
             s += xc;
             vstore(ps + c * S, xc);
         }
-        *bad |= live & ~(s > vset(0.0f));
+        *bad |= live & ~vgt(s, vset(0.0f));
         return;
     }
     vf m = vload(xs), s = vset(0.0f);

@@ -2,9 +2,9 @@
  *
  * A kernel file includes this after defining SL_VEC_AVX512, SL_VEC_AVX2 or neither (the portable
  * path), and is compiled with the matching -m flags. The vector type is GCC's generic vector of
- * 16 floats on every path: the compiler maps it to one zmm register, two ymm or four xmm. Each
- * operation is an IEEE operation per lane (add, sub, mul, div, compare, select, and a fused
- * multiply-add through the ISA's own instruction or fmaf), and the files are compiled with
+ * the ISA's own width (zmm, ymm or xmm). Each operation is an IEEE operation per lane (add, sub,
+ * mul, div, compare, select, and a fused multiply-add through the ISA's own instruction or
+ * fmaf), sums go to 16 logical lanes in a fixed order, and the files are compiled with
  * -ffp-contract=off, so every path computes the same bits from the same inputs.
  *
  * exp, log, log1p and expm1 are our own (range reduction and minimax polynomials after Cephes'
@@ -21,22 +21,36 @@
 #include <immintrin.h>
 #endif
 
-#define SL_VW 16 /* lanes */
+/* The native width of each path: 16 lanes (AVX-512), 8 (AVX2) or 4 (SSE2, or GCC's generic
+ * vectors elsewhere). Every operation is per lane, so the width changes no result; the sums
+ * (vacc) go to 16 logical lanes whatever the width, so they add in the same order too. */
+#if defined(SL_VEC_AVX512)
+#define SL_VW 16
+#elif defined(SL_VEC_AVX2)
+#define SL_VW 8
+#else
+#define SL_VW 4
+#endif
 
-typedef float vf __attribute__((vector_size(64)));
-typedef int32_t vi __attribute__((vector_size(64)));
-typedef double vd __attribute__((vector_size(64))); /* 8 lanes */
+typedef float vf __attribute__((vector_size(SL_VW * 4)));
+typedef int32_t vi __attribute__((vector_size(SL_VW * 4)));
+typedef float vfh __attribute__((vector_size(SL_VW * 2))); /* half a vector */
+typedef double vdh __attribute__((vector_size(SL_VW * 4))); /* half a vector, widened */
 
 #define SL_VINLINE static inline __attribute__((always_inline))
 
 SL_VINLINE vf vset(float a)
 {
-    return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
+    vf v;
+    for (int i = 0; i < SL_VW; i++) v[i] = a;
+    return v;
 }
 
 SL_VINLINE vi viset(int32_t a)
 {
-    return (vi){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
+    vi v;
+    for (int i = 0; i < SL_VW; i++) v[i] = a;
+    return v;
 }
 
 SL_VINLINE vf vload(const float *p)
@@ -64,15 +78,7 @@ SL_VINLINE vf vfma(vf a, vf b, vf c)
 #if defined(SL_VEC_AVX512)
     return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
 #elif defined(SL_VEC_AVX2)
-    __m256 a2[2], b2[2], c2[2], r2[2];
-    memcpy(a2, &a, sizeof a);
-    memcpy(b2, &b, sizeof b);
-    memcpy(c2, &c, sizeof c);
-    r2[0] = _mm256_fmadd_ps(a2[0], b2[0], c2[0]);
-    r2[1] = _mm256_fmadd_ps(a2[1], b2[1], c2[1]);
-    vf r;
-    memcpy(&r, r2, sizeof r);
-    return r;
+    return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
     vf r;
     for (int i = 0; i < SL_VW; i++) r[i] = fmaf(a[i], b[i], c[i]);
@@ -80,7 +86,57 @@ SL_VINLINE vf vfma(vf a, vf b, vf c)
 #endif
 }
 
-/* Lane masks are vi of 0 or -1. */
+/* Comparisons give lane masks: vi of 0 or -1. */
+SL_VINLINE vi vlt(vf a, vf b)
+{
+    return (vi)(a < b);
+}
+
+SL_VINLINE vi vle(vf a, vf b)
+{
+    return (vi)(a <= b);
+}
+
+SL_VINLINE vi veq(vf a, vf b)
+{
+    return (vi)(a == b);
+}
+
+SL_VINLINE vi vne(vf a, vf b)
+{
+    return (vi)(a != b);
+}
+
+SL_VINLINE vi vieq(vi a, vi b)
+{
+    return a == b;
+}
+
+SL_VINLINE vi vigt(vi a, vi b)
+{
+    return a > b;
+}
+
+SL_VINLINE vi vgt(vf a, vf b)
+{
+    return vlt(b, a);
+}
+
+SL_VINLINE vi vge(vf a, vf b)
+{
+    return vle(b, a);
+}
+
+SL_VINLINE vi vilt(vi a, vi b)
+{
+    return vigt(b, a);
+}
+
+SL_VINLINE vi vige(vi a, vi b)
+{
+    return ~vigt(b, a);
+}
+
 SL_VINLINE vf vsel(vi m, vf a, vf b) /* m ? a : b */
 {
     return (vf)(((vi)a & m) | ((vi)b & ~m));
@@ -88,12 +144,12 @@ SL_VINLINE vf vsel(vi m, vf a, vf b) /* m ? a : b */
 
 SL_VINLINE vf vmax(vf a, vf b)
 {
-    return vsel(a > b, a, b);
+    return vsel(vgt(a, b), a, b);
 }
 
 SL_VINLINE vf vmin(vf a, vf b)
 {
-    return vsel(a < b, a, b);
+    return vsel(vlt(a, b), a, b);
 }
 
 SL_VINLINE vf vabs(vf a)
@@ -115,11 +171,12 @@ SL_VINLINE int vany(vi m)
     return r != 0;
 }
 
-/* Lanes [i, 16) of a vector zeroed: for tails. */
+/* The mask of lanes [0, n): for tails. */
 SL_VINLINE vi vfirst(int64_t n)
 {
-    vi idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    return idx < viset((int32_t)n);
+    vi idx;
+    for (int i = 0; i < SL_VW; i++) idx[i] = i;
+    return vilt(idx, viset((int32_t)n));
 }
 
 /* e^x. Below -87.3 the result is 0 (e^x underflows float's normal range there); the losses only
@@ -128,7 +185,7 @@ SL_VINLINE vf vexp(vf x)
 {
     const vf magic = vset(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     vf xc = vmin(x, vset(88.37626f));
-    vi under = xc < vset(-87.33654f);
+    vi under = vlt(xc, vset(-87.33654f));
     xc = vmax(xc, vset(-87.33654f));
     vf t = vfma(xc, vset(1.44269504088896341f), magic);
     vf n = t - magic;
@@ -152,14 +209,14 @@ SL_VINLINE vf vexp(vf x)
 /* log x for x >= 0 (0 gives -Inf); subnormals are handled. */
 SL_VINLINE vf vlog(vf x)
 {
-    vi zero = x <= vset(0.0f);
-    vi sub = x < vset(1.17549435e-38f);
+    vi zero = vle(x, vset(0.0f));
+    vi sub = vlt(x, vset(1.17549435e-38f));
     vf xs = vsel(sub, x * vset(8388608.0f), x); /* 2^23 */
     vi bits = (vi)xs;
     vi e = ((bits >> 23) & viset(0xff)) - viset(126);
     vf m = (vf)((bits & viset(0x007fffff)) | viset(0x3f000000)); /* [0.5, 1) */
     vf ef = __builtin_convertvector(e, vf) - vsel(sub, vset(23.0f), vset(0.0f));
-    vi small = m < vset(0.707106781186547524f);
+    vi small = vlt(m, vset(0.707106781186547524f));
     ef = ef - vmask01(small);
     m = vsel(small, m + m, m) - vset(1.0f);
     vf z = m * m;
@@ -185,14 +242,14 @@ SL_VINLINE vf vlog1p(vf u)
 {
     vf v = u + vset(1.0f);
     vf corr = (u - (v - vset(1.0f))) / v;
-    vi tiny = v == vset(1.0f);
+    vi tiny = veq(v, vset(1.0f));
     return vsel(tiny, u, vlog(v) + corr);
 }
 
 /* e^x - 1 for x <= 0, accurate as x -> 0. */
 SL_VINLINE vf vexpm1(vf x)
 {
-    vi small = vabs(x) < vset(0.35f);
+    vi small = vlt(vabs(x), vset(0.35f));
     /* Taylor to x^8 on |x| < 0.35: the remainder is below 2^-24 of the result. */
     vf p = vset(1.0f / 40320.0f);
     p = vfma(p, x, vset(1.0f / 5040.0f));
@@ -211,28 +268,33 @@ SL_VINLINE vf vpow(vf a, float g)
     if (g == 0.0f) return vset(1.0f);
     if (g == 1.0f) return a;
     if (g == 2.0f) return a * a;
-    vi zero = a <= vset(0.0f);
+    vi zero = vle(a, vset(0.0f));
     return vsel(zero, vset(0.0f), vexp(vset(g) * vlog(a)));
 }
 
-/* The 16 lanes widened to double and added into two accumulators of 8: lane i goes to
- * acc[i / 8] lane i % 8, the same on every ISA. */
-SL_VINLINE void vacc(vd *lo, vd *hi, vf v)
+/* Sums in double over 16 logical lanes, the same on every path: the vector of pixels
+ * [i, i + SL_VW) adds its lanes to acc[i % 16 ...]. Chunks start at multiples of 16. */
+#define SL_ACC 16
+SL_VINLINE void vacc(double *acc, int64_t i, vf v)
 {
-    typedef float vf8 __attribute__((vector_size(32)));
-    vf8 a, b;
-    memcpy(&a, &v, sizeof a);
-    memcpy(&b, (const char *)&v + sizeof a, sizeof b);
-    *lo += __builtin_convertvector(a, vd);
-    *hi += __builtin_convertvector(b, vd);
+    double *a = acc + (i & (SL_ACC - 1));
+    vfh lo, hi;
+    vdh dlo, dhi;
+    memcpy(&lo, &v, sizeof lo);
+    memcpy(&hi, (const char *)&v + sizeof lo, sizeof hi);
+    memcpy(&dlo, a, sizeof dlo);
+    memcpy(&dhi, a + SL_VW / 2, sizeof dhi);
+    dlo += __builtin_convertvector(lo, vdh);
+    dhi += __builtin_convertvector(hi, vdh);
+    memcpy(a, &dlo, sizeof dlo);
+    memcpy(a + SL_VW / 2, &dhi, sizeof dhi);
 }
 
-/* The 16 accumulated lanes summed in a fixed order. */
-SL_VINLINE double vdsum(vd lo, vd hi)
+/* The 16 logical lanes summed in a fixed order. */
+SL_VINLINE double vdsum(const double *acc)
 {
     double s = 0.0;
-    for (int i = 0; i < 8; i++) s += lo[i];
-    for (int i = 0; i < 8; i++) s += hi[i];
+    for (int i = 0; i < SL_ACC; i++) s += acc[i];
     return s;
 }
 
