@@ -44,35 +44,42 @@ double sl__sum_parts(const double *parts, int64_t nchunks, int width, int j)
     return s;
 }
 
-typedef struct {
-    const sl_call *c;
-    const double *w;
-} lw_ctx;
-
-static int label_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+sl_status sl__label_counts(const sl_call *c, double *parts, double *counts)
 {
-    const lw_ctx *k = vctx;
-    const int32_t *y = k->c->b->labels + n * k->c->P;
-    int64_t C = k->c->C, ign = k->c->o->ignore_index;
-    double s = 0.0;
-    if (!k->w) {
-        int64_t cnt = 0;
-        for (int64_t i = p0; i < p1; i++) cnt += y[i] != ign && y[i] >= 0 && y[i] < C;
-        s = (double)cnt;
-    } else {
-        for (int64_t i = p0; i < p1; i++)
-            if (y[i] != ign && y[i] >= 0 && y[i] < C) s += k->w[y[i]];
-    }
-    part[0] = s;
-    return 0;
+    sl__ce_args a;
+    memset(&a, 0, sizeof a);
+    a.C = c->C;
+    a.P = c->P;
+    a.y = c->b->labels;
+    a.has_ignore = c->o->ignore_index >= INT32_MIN && c->o->ignore_index <= INT32_MAX;
+    a.ignore = a.has_ignore ? (int32_t)c->o->ignore_index : 0;
+    int w = (int)c->C;
+    if (sl__for_chunks(c->threads, c->N, c->P, c->kern->count, &a, parts, w))
+        return sl__recheck(c);
+    int64_t per = sl__nchunks(1, c->P);
+    memset(counts, 0, (size_t)(c->N * c->C) * sizeof(double));
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t q = n * per; q < (n + 1) * per; q++)
+            for (int64_t k = 0; k < c->C; k++) counts[n * c->C + k] += parts[q * w + k];
+    return SL_OK;
 }
 
-double sl__label_weight_sum(const sl_call *c, const double *w, double *parts)
+double sl__counts_weighted(const sl_call *c, const double *counts, const double *w)
 {
-    lw_ctx k = {c, w};
-    int64_t nch = sl__nchunks(c->N, c->P);
-    sl__for_chunks(c->threads, c->N, c->P, label_chunk, &k, parts, 1);
-    return sl__sum_parts(parts, nch, 1, 0);
+    double d = 0.0;
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t k = 0; k < c->C; k++) d += counts[n * c->C + k] * (w ? w[k] : 1.0);
+    return d;
+}
+
+void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *ann)
+{
+    if (c->b->annotated) {
+        sl__annotated(c->b, ann);
+        return;
+    }
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t k = 0; k < c->C; k++) ann[n * c->C + k] = k == 0 || counts[n * c->C + k] > 0;
 }
 
 sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,

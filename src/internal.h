@@ -107,10 +107,14 @@ static inline size_t sl__arena_size(const sl__arena *a)
     return a->used + 64;
 }
 
-/* Mean normalisers from the labels alone, over threads, deterministic: the sum over pixels
- * whose label is not ignore_index of w[label] (w NULL: 1). Labels out of range count 0 here
- * (the checks refuse them). parts: sl__nchunks doubles of scratch. */
-double sl__label_weight_sum(const sl_call *c, const double *w, double *parts);
+/* Label counts per image and class, counts[N * C], from the kernels over threads (parts:
+ * sl__nchunks * C doubles of scratch). Refuses a label that is neither in [0, C) nor
+ * ignore_index with the checks' message. */
+sl_status sl__label_counts(const sl_call *c, double *parts, double *counts);
+/* sum over images and classes of w[c] * counts (w NULL: 1): a mean's normaliser. */
+double sl__counts_weighted(const sl_call *c, const double *counts, const double *w);
+/* The annotation matrix [N * C]: the batch's own if given, else the classes with a pixel. */
+void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *ann);
 
 /* The full checks of a batch, for the message when a kernel saw input it must refuse (an error
  * always). */
@@ -134,10 +138,10 @@ void sl__ref_logp(const float *x, int64_t P, int64_t C, sl_input_kind kind, doub
 /* scale * dL/dinput of pixel i of image n from px->g, through sl__put. */
 void sl__ref_chain(const sl_call *c, const sl__refpx *px, int64_t n, int64_t i, double scale);
 
-/* The family's workspace: per-chunk sums, weights as floats, the annotation matrix, one
- * reference pixel. */
+/* The family's workspace: per-chunk sums (C per chunk), label counts [N * C], weights as
+ * floats, the annotation matrix, one reference pixel. */
 typedef struct {
-    double *parts;
+    double *parts, *counts;
     float *wf;
     uint8_t *ann;
     sl__refpx px;

@@ -67,8 +67,9 @@ size_t sl__ce_workspace(const sl_options *o, const sl_batch *b)
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
     sl__arena a = sl__arena_of(NULL);
-    sl__take(&a, (size_t)sl__nchunks(N, P) * sizeof(double)); /* per-chunk sums */
-    sl__take(&a, (size_t)C * sizeof(float));                  /* weights as floats */
+    sl__take(&a, (size_t)(sl__nchunks(N, P) * C) * sizeof(double)); /* per-chunk sums */
+    sl__take(&a, (size_t)(N * C) * sizeof(double));                 /* label counts */
+    sl__take(&a, (size_t)C * sizeof(float));                        /* weights as floats */
     sl__take(&a, (size_t)(N * C));                            /* annotation matrix */
     sl__take(&a, (size_t)C * 4 * sizeof(double));             /* one reference pixel */
     return sl__arena_size(&a);
@@ -77,7 +78,8 @@ size_t sl__ce_workspace(const sl_options *o, const sl_batch *b)
 void sl__ce_carve(const sl_call *c, sl__ce_ws *w)
 {
     sl__arena a = sl__arena_of(c->ws);
-    w->parts = sl__take(&a, (size_t)sl__nchunks(c->N, c->P) * sizeof(double));
+    w->parts = sl__take(&a, (size_t)(sl__nchunks(c->N, c->P) * c->C) * sizeof(double));
+    w->counts = sl__take(&a, (size_t)(c->N * c->C) * sizeof(double));
     w->wf = sl__take(&a, (size_t)c->C * sizeof(float));
     w->ann = sl__take(&a, (size_t)(c->N * c->C));
     double *px = sl__take(&a, (size_t)c->C * 4 * sizeof(double));
@@ -133,10 +135,13 @@ sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const do
  */
 
 /* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class). */
-static double ce_denominator(const sl_call *c, sl__ce_ws *w)
+static sl_status ce_denominator(const sl_call *c, sl__ce_ws *w, double *D)
 {
-    if (c->b->target_kind == SL_TARGET_PROBS) return (double)(c->N * c->P);
-    return sl__label_weight_sum(c, c->o->weight, w->parts);
+    *D = (double)(c->N * c->P);
+    if (c->b->target_kind == SL_TARGET_PROBS) return SL_OK;
+    sl_status st = sl__label_counts(c, w->parts, w->counts);
+    *D = sl__counts_weighted(c, w->counts, c->o->weight);
+    return st;
 }
 
 static sl_status ce_ref(const sl_call *c, double *loss)
@@ -192,7 +197,11 @@ static sl_status ce_fast(const sl_call *c, double *loss)
     sl__ce_ws w;
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;
-    double D = mean ? ce_denominator(c, &w) : 1.0;
+    double D = 1.0;
+    if (mean) {
+        sl_status st = ce_denominator(c, &w, &D);
+        if (st != SL_OK) return st;
+    }
     return sl__ce_fast(c, &w, SL__CE, c->o->weight, D, mean, loss);
 }
 

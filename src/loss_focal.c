@@ -82,7 +82,11 @@ static sl_status focal_fast(const sl_call *c, double *loss)
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;
     double D = (double)(c->N * c->P);
-    if (mean && c->b->target_kind == SL_TARGET_LABELS) D = sl__label_weight_sum(c, NULL, w.parts);
+    if (mean && c->b->target_kind == SL_TARGET_LABELS) {
+        sl_status st = sl__label_counts(c, w.parts, w.counts);
+        if (st != SL_OK) return st;
+        D = sl__counts_weighted(c, w.counts, NULL);
+    }
     return sl__ce_fast(c, &w, SL__CE_FOCAL, c->o->alpha_list, D, mean, loss);
 }
 

@@ -93,19 +93,23 @@ static sl_status missing_fast(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    sl__annotated(c->b, w.ann);
-    int mean = o->reduction == SL_REDUCE_MEAN;
-    double D = 1.0;
+    int mean = o->reduction == SL_REDUCE_MEAN, labels = c->b->target_kind == SL_TARGET_LABELS;
+    double D = (double)(c->N * c->P);
+    if (labels) { /* one pass over the labels: the annotation matrix and the normaliser */
+        sl_status st = sl__label_counts(c, w.parts, w.counts);
+        if (st != SL_OK) return st;
+        sl__annotated_from_counts(c, w.counts, w.ann);
+        D = sl__counts_weighted(c, w.counts, o->weight);
+    } else {
+        sl__annotated(c->b, w.ann);
+    }
     if (mean && o->denominator == SL_DENOM_VALID) {
         /* the gated pixels leave the normaliser: a pass over the input's argmax */
         sl_status st = sl__recheck_values(c);
         if (st != SL_OK) return st;
         D = missing_denominator(o, c->b, w.ann);
-    } else if (mean) {
-        D = c->b->target_kind == SL_TARGET_LABELS ? sl__label_weight_sum(c, o->weight, w.parts)
-                                                  : (double)(c->N * c->P);
     }
-    return sl__ce_fast(c, &w, SL__CE_MISSING, o->weight, D, mean, loss);
+    return sl__ce_fast(c, &w, SL__CE_MISSING, o->weight, mean ? D : 1.0, mean, loss);
 }
 
 static const sl_param_info missing_params[] = {
@@ -203,10 +207,16 @@ static sl_status marginal_fast(const sl_call *c, double *loss)
     }
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    sl__annotated(c->b, w.ann);
     int mean = c->o->reduction == SL_REDUCE_MEAN;
     double D = (double)(c->N * c->P);
-    if (mean && c->b->target_kind == SL_TARGET_LABELS) D = sl__label_weight_sum(c, NULL, w.parts);
+    if (c->b->target_kind == SL_TARGET_LABELS) { /* the annotation matrix and the normaliser */
+        sl_status st = sl__label_counts(c, w.parts, w.counts);
+        if (st != SL_OK) return st;
+        sl__annotated_from_counts(c, w.counts, w.ann);
+        D = sl__counts_weighted(c, w.counts, NULL);
+    } else {
+        sl__annotated(c->b, w.ann);
+    }
     return sl__ce_fast(c, &w, SL__CE_MARGINAL, NULL, D, mean, loss);
 }
 

@@ -123,15 +123,11 @@ static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, in
 }
 
 /* The mean is over every element of the non-ignored pixels. */
-static double sig_denominator(const sl_call *c, double *parts)
+static double sig_denominator(const sl_call *c)
 {
     double D = (double)(c->N * c->P);
-    if (c->b->target_kind == SL_TARGET_LABELS) {
-        if (parts)
-            D = sl__label_weight_sum(c, NULL, parts);
-        else
-            for (int64_t i = 0; i < c->N * c->P; i++) D -= c->b->labels[i] == c->o->ignore_index;
-    }
+    if (c->b->target_kind == SL_TARGET_LABELS)
+        for (int64_t i = 0; i < c->N * c->P; i++) D -= c->b->labels[i] == c->o->ignore_index;
     return D * (double)c->C;
 }
 
@@ -141,7 +137,7 @@ static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
     const sl_batch *b = c->b;
     int64_t N = c->N, C = c->C, P = c->P;
     int labels = b->target_kind == SL_TARGET_LABELS, mean = o->reduction == SL_REDUCE_MEAN;
-    double D = sig_denominator(c, NULL);
+    double D = sig_denominator(c);
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     double total = 0.0;
     for (int64_t n = 0; n < N; n++) {
@@ -174,7 +170,8 @@ static size_t sig_workspace(const sl_options *o, const sl_batch *b)
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
     sl__arena a = sl__arena_of(NULL);
-    sl__take(&a, (size_t)sl__nchunks(N, P) * sizeof(double));
+    sl__take(&a, (size_t)(sl__nchunks(N, P) * C) * sizeof(double));
+    sl__take(&a, (size_t)(N * C) * sizeof(double));
     sl__take(&a, 2 * (size_t)C * sizeof(float));
     return sl__arena_size(&a);
 }
@@ -188,10 +185,16 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
         return st != SL_OK ? st : sig_ref(kind, c, loss);
     }
     sl__arena ar = sl__arena_of(c->ws);
-    double *parts = sl__take(&ar, (size_t)sl__nchunks(c->N, c->P) * sizeof(double));
+    double *parts = sl__take(&ar, (size_t)(sl__nchunks(c->N, c->P) * c->C) * sizeof(double));
+    double *counts = sl__take(&ar, (size_t)(c->N * c->C) * sizeof(double));
     float *wf = sl__take(&ar, 2 * (size_t)c->C * sizeof(float));
     int mean = o->reduction == SL_REDUCE_MEAN;
-    double D = mean ? sig_denominator(c, parts) : 1.0;
+    double D = (double)(c->N * c->P * c->C);
+    if (mean && b->target_kind == SL_TARGET_LABELS) {
+        sl_status st = sl__label_counts(c, parts, counts);
+        if (st != SL_OK) return st;
+        D = sl__counts_weighted(c, counts, NULL) * (double)c->C;
+    }
     sl__sig_args a;
     memset(&a, 0, sizeof a);
     a.focal = kind == SIG_FOCAL;

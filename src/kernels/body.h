@@ -5,11 +5,20 @@
 #include "vec.h"
 
 #define MAXC SL_KERN_MAX_C
+/* Class loops unrolled where C is a constant (ce_run's common cases). */
+#define SL_UNROLL _Pragma("GCC unroll 16")
 
-/* Lanes that are not finite: x - x is 0 for finite x, NaN otherwise. */
+/* The "bad input" flags of a kernel are a vi whose lanes are ORed together: a lane is bad when
+ * all its exponent bits are set (see bad_seen). x * 0 is +-0 for finite x and NaN otherwise,
+ * so ORing it in flags NaN and Inf with one multiply; masks of -1 flag the rest. */
 SL_VINLINE vi nonfinite(vf x)
 {
-    return vne(x - x, vset(0.0f));
+    return (vi)(x * vset(0.0f));
+}
+
+SL_VINLINE int bad_seen(vi bad)
+{
+    return vany(vieq(bad & viset(0x7f800000), viset(0x7f800000)));
 }
 
 /* Store k * v (or add it to what is there) at p. */
@@ -64,14 +73,61 @@ SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi l
     return live & inr & ~ign;
 }
 
-/* One vector of 16 pixels: x, t, g strided by S between classes; y, m contiguous. */
-SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs,
-                       const float *ts, const int32_t *ys, float *gs, float *ms, int64_t S,
-                       vi live, double *acc, int64_t off, vi *bad)
+/* One vector of pixels of plain cross-entropy (labels, logits, no smoothing), the common case,
+ * in one pass: dz_c = w_y (p_c - [c = y]), l = -w_y log p_y. x and g are strided by S between
+ * classes; C is a constant where ce_chunk can make it one. */
+SL_VINLINE void ce_plain_vec(const sl__ce_args *a, const int64_t C, const float *xs,
+                             const int32_t *ys, float *gs, float *ms, int64_t S, vi live,
+                             double *acc, int64_t off, vi *bad)
 {
-    const int64_t C = a->C;
+    {
+        /* the common case in one pass: dz_c = w_y (p_c - [c = y]), l = -w_y log p_y */
+        vf xv[MAXC], e[MAXC];
+        vf m = vload(xs), s = vset(0.0f);
+        SL_UNROLL
+        for (int64_t c = 0; c < C; c++) {
+            xv[c] = vload(xs + c * S);
+            *bad |= nonfinite(xv[c]);
+            m = vmax(m, xv[c]);
+        }
+        vi yv = viload(ys);
+        vi valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+        vf wy = vset(a->w ? 0.0f : 1.0f), xy = vset(0.0f);
+        SL_UNROLL
+        for (int64_t c = 0; c < C; c++) {
+            vi is = vieq(yv, viset((int32_t)c));
+            xy = vsel(is, xv[c], xy);
+            if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+            e[c] = vexp(xv[c] - m);
+            s += e[c];
+        }
+        wy = vsel(valid, wy, vset(0.0f));
+        vf l = (vset(0.0f) - wy) * ((xy - m) - vlog(s));
+        vacc(acc, off, l);
+        if (ms) put(ms, l, a->mk, a->accumulate);
+        if (!gs) return;
+        vf inv = vset(1.0f) / s, wk = wy * vset(a->gk);
+        SL_UNROLL
+        for (int64_t c = 0; c < C; c++) {
+            vf oh = vmask01(vieq(yv, viset((int32_t)c)));
+            vf dz = wk * (e[c] * inv - oh);
+            vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
+        }
+        return;
+    }
+}
+
+/* One vector of pixels of any member of the family: x, t, g strided by S between classes; y, m
+ * contiguous. One copy, called for the body and the tail. */
+static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t C,
+                                             const uint8_t *ann, const float *xs,
+                                             const float *ts, const int32_t *ys, float *gs,
+                                             float *ms, int64_t S, vi live, double *acc,
+                                             int64_t off, vi *bad)
+{
     vf lp[MAXC], p[MAXC], gg[MAXC], u[MAXC];
     vf s = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) gg[c] = u[c] = vset(0.0f);
     /* log-probabilities lp and probabilities p */
     if (!a->probs) {
         vf m = vload(xs);
@@ -271,33 +327,58 @@ SL_VINLINE void ce_vec(const sl__ce_args *a, const uint8_t *ann, const float *xs
     }
 }
 
-static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+/* The sweep over [p0, p1) of image n. */
+SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain, int64_t n,
+                       int64_t p0, int64_t p1, double *acc, vi *bad)
 {
-    const sl__ce_args *a = va;
-    const int64_t C = a->C, P = a->P;
+    const int64_t P = a->P;
     const float *x = a->x + n * C * P;
     const float *t = a->t ? a->t + n * C * P : NULL;
     const int32_t *y = a->y ? a->y + n * P : NULL;
     float *g = a->grad ? a->grad + n * C * P : NULL;
     float *m = a->map ? a->map + n * P : NULL;
     const uint8_t *ann = a->ann ? a->ann + n * C : NULL;
-    double acc[SL_ACC] = {0};
-    vi bad = viset(0);
     int64_t i = p0;
-    for (; i + SL_VW <= p1; i += SL_VW)
-        ce_vec(a, ann, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
-               m ? m + i : NULL, P, viset(-1), acc, i - p0, &bad);
+    for (; i + SL_VW <= p1; i += SL_VW) {
+        if (plain)
+            ce_plain_vec(a, C, x + i, y + i, g ? g + i : NULL, m ? m + i : NULL, P, viset(-1),
+                         acc, i - p0, bad);
+        else
+            ce_vec(a, C, ann, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
+                   m ? m + i : NULL, P, viset(-1), acc, i - p0, bad);
+    }
     if (i < p1) {
         tail_buf tb;
         int64_t nb = p1 - i;
         tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL,
                 g && a->accumulate ? g + i : NULL, m && a->accumulate ? m + i : NULL, C, P, nb);
-        ce_vec(a, ann, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, g ? tb.g : NULL,
-               m ? tb.m : NULL, SL_VW, vfirst(nb), acc, i - p0, &bad);
+        /* the tail takes the body's path: every pixel gets the same formula on every ISA */
+        if (plain)
+            ce_plain_vec(a, C, tb.x, tb.y, g ? tb.g : NULL, m ? tb.m : NULL, SL_VW, vfirst(nb),
+                         acc, i - p0, bad);
+        else
+            ce_vec(a, C, ann, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, g ? tb.g : NULL,
+                   m ? tb.m : NULL, SL_VW, vfirst(nb), acc, i - p0, bad);
         tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
     }
+}
+
+static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ce_args *a = va;
+    double acc[SL_ACC] = {0};
+    vi bad = viset(0);
+    int plain = a->kind == SL__CE && a->y && !a->probs && a->smoothing == 0.0f;
+    switch (plain ? a->C : 0) {
+    case 2: ce_run(a, 2, 1, n, p0, p1, acc, &bad); break;
+    case 3: ce_run(a, 3, 1, n, p0, p1, acc, &bad); break;
+    case 4: ce_run(a, 4, 1, n, p0, p1, acc, &bad); break;
+    case 5: ce_run(a, 5, 1, n, p0, p1, acc, &bad); break;
+    case 8: ce_run(a, 8, 1, n, p0, p1, acc, &bad); break;
+    default: ce_run(a, a->C, 0, n, p0, p1, acc, &bad); break;
+    }
     part[0] += vdsum(acc);
-    return vany(bad);
+    return bad_seen(bad);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -392,7 +473,7 @@ static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *
         }
     }
     part[0] += vdsum(acc);
-    return vany(bad);
+    return bad_seen(bad);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -474,7 +555,7 @@ static int ov_sums_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, doub
                     &bad);
     }
     for (int64_t k = 0; k < 3 * C; k++) part[k] += vdsum(acc[k]);
-    return vany(bad);
+    return bad_seen(bad);
 }
 
 SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const float *kI, const float *kS,
@@ -524,7 +605,36 @@ static int ov_grad_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, doub
                     &bad);
         tail_out(&tb, g + i, NULL, C, P, nb);
     }
-    return vany(bad);
+    return bad_seen(bad);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Label counts per class (the normalisers of means, and which classes an image has)
+ */
+static int count_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ce_args *a = va;
+    const int64_t C = a->C;
+    const int32_t *y = a->y + n * a->P;
+    vi bad = viset(0);
+    for (int64_t c = 0; c < C; c++) {
+        vi cnt = viset(0);
+        int64_t i = p0;
+        for (; i + SL_VW <= p1; i += SL_VW) cnt -= vieq(viload(y + i), viset((int32_t)c));
+        int64_t k = 0;
+        for (; i < p1; i++) k += y[i] == c;
+        for (int j = 0; j < SL_VW; j++) k += cnt[j];
+        part[c] += (double)k;
+    }
+    int64_t i = p0;
+    for (; i + SL_VW <= p1; i += SL_VW)
+        label_masks(viload(y + i), C, a->has_ignore, a->ignore, viset(-1), &bad);
+    if (i < p1) {
+        int32_t yb[SL_VW] = {0};
+        memcpy(yb, y + i, (size_t)(p1 - i) * sizeof(int32_t));
+        label_masks(viload(yb), C, a->has_ignore, a->ignore, vfirst(p1 - i), &bad);
+    }
+    return bad_seen(bad);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -578,7 +688,7 @@ static int softmax_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, doub
         sm_vec(a, tb.x, tb.g, SL_VW, vfirst(nb), &bad);
         tail_out(&tb, p + i, NULL, C, P, nb);
     }
-    return vany(bad);
+    return bad_seen(bad);
 }
 
 SL_VINLINE void chain_vec(const sl__chain_args *a, const float *ps, const float *gs, float *os,
@@ -663,5 +773,5 @@ static void math_fn(int f, const float *x, float *y, int64_t n)
 
 const sl__kern SL_KERN_TABLE = {
     SL_KERN_NAME, ce_chunk,      sig_chunk,   ov_sums_chunk, ov_grad_chunk,
-    softmax_chunk, chain_chunk, floor_chunk, math_fn,
+    count_chunk,   softmax_chunk, chain_chunk, floor_chunk, math_fn,
 };

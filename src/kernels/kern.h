@@ -105,6 +105,9 @@ typedef struct {
     /* part[3c + 0, 1, 2] += I, S, G of class c. */
     int (*ov_sums)(const void *args, int64_t n, int64_t p0, int64_t p1, double *part);
     int (*ov_grad)(const void *args, int64_t n, int64_t p0, int64_t p1, double *part);
+    /* Label counts: part[c] += the pixels labelled c (c < C); labels neither in [0, C) nor
+     * ignore_index are bad input. args is an sl__ce_args (C, P, y, ignore). */
+    int (*count)(const void *args, int64_t n, int64_t p0, int64_t p1, double *part);
     int (*softmax)(const void *args, int64_t n, int64_t p0, int64_t p1, double *part);
     int (*chain)(const void *args, int64_t n, int64_t p0, int64_t p1, double *part);
     /* The benchmark's floor: reads what ce reads (x, labels) and writes what it writes (grad),

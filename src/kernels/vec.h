@@ -19,6 +19,8 @@
 
 #if defined(SL_VEC_AVX512) || defined(SL_VEC_AVX2)
 #include <immintrin.h>
+#elif defined(__SSE__)
+#include <xmmintrin.h>
 #endif
 
 /* The native width of each path: 16 lanes (AVX-512), 8 (AVX2) or 4 (SSE2, or GCC's generic
@@ -139,17 +141,39 @@ SL_VINLINE vi vige(vi a, vi b)
 
 SL_VINLINE vf vsel(vi m, vf a, vf b) /* m ? a : b */
 {
+#if defined(SL_VEC_AVX2)
+    return (vf)_mm256_blendv_ps((__m256)b, (__m256)a, (__m256)m);
+#else
     return (vf)(((vi)a & m) | ((vi)b & ~m));
+#endif
 }
 
+/* a > b ? a : b and a < b ? a : b: exactly what x86's max and min instructions compute, NaN
+ * and signed zeros included. */
 SL_VINLINE vf vmax(vf a, vf b)
 {
+#if defined(SL_VEC_AVX512)
+    return (vf)_mm512_max_ps((__m512)a, (__m512)b);
+#elif defined(SL_VEC_AVX2)
+    return (vf)_mm256_max_ps((__m256)a, (__m256)b);
+#elif defined(__SSE__)
+    return (vf)_mm_max_ps((__m128)a, (__m128)b);
+#else
     return vsel(vgt(a, b), a, b);
+#endif
 }
 
 SL_VINLINE vf vmin(vf a, vf b)
 {
+#if defined(SL_VEC_AVX512)
+    return (vf)_mm512_min_ps((__m512)a, (__m512)b);
+#elif defined(SL_VEC_AVX2)
+    return (vf)_mm256_min_ps((__m256)a, (__m256)b);
+#elif defined(__SSE__)
+    return (vf)_mm_min_ps((__m128)a, (__m128)b);
+#else
     return vsel(vlt(a, b), a, b);
+#endif
 }
 
 SL_VINLINE vf vabs(vf a)
@@ -179,12 +203,12 @@ SL_VINLINE vi vfirst(int64_t n)
     return vilt(idx, viset((int32_t)n));
 }
 
-/* e^x. Below -87.3 the result is 0 (e^x underflows float's normal range there); the losses only
- * take exp of numbers <= about 88. */
+/* e^x for x <= 88 (larger x are taken as 88; the losses only take exp of numbers <= 0). Below
+ * -87.3 the result is 0 (e^x leaves float's normal range there). */
 SL_VINLINE vf vexp(vf x)
 {
     const vf magic = vset(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-    vf xc = vmin(x, vset(88.37626f));
+    vf xc = vmin(x, vset(88.0f));
     vi under = vlt(xc, vset(-87.33654f));
     xc = vmax(xc, vset(-87.33654f));
     vf t = vfma(xc, vset(1.44269504088896341f), magic);
@@ -199,11 +223,9 @@ SL_VINLINE vf vexp(vf x)
     p = vfma(p, r, vset(5.0000001201e-1f));
     vf r2 = r * r;
     p = vfma(p, r2, r) + vset(1.0f);
-    /* 2^n for n in [-126, 127]; 2^128 (x near 88.7) is split in two factors. */
-    vi ni = (vi)t - (vi)magic;
-    vi n1 = ni >> 1, n2 = ni - n1;
-    vf s1 = (vf)((n1 + viset(127)) << 23), s2 = (vf)((n2 + viset(127)) << 23);
-    return vsel(under, vset(0.0f), p * s1 * s2);
+    /* 2^n, n in [-126, 127] */
+    vf sc = (vf)(((vi)t - (vi)magic + viset(127)) << 23);
+    return vsel(under, vset(0.0f), p * sc);
 }
 
 /* log x for x >= 0 (0 gives -Inf); subnormals are handled. */
