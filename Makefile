@@ -21,8 +21,8 @@ ISA_FLAGS_kern_avx2   := -mavx2 -mfma -Wno-psabi
 ISA_FLAGS_kern_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/kernels/*.c))
+# One set of position-independent objects serves the static and the shared library.
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-PIC_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
 LIB_HDR  := include/segloss.h $(wildcard src/*.h src/kernels/*.h)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -31,16 +31,12 @@ all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS_$(notdir $*)) -c $< -o $@
-
-$(BUILD)/pic/%.o: src/%.c $(LIB_HDR)
-	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_FLAGS_$(notdir $*)) -fPIC -c $< -o $@
 
 $(BUILD)/libsegloss.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/libsegloss.so: $(PIC_OBJ)
+$(BUILD)/libsegloss.so: $(LIB_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(LDLIBS)
 
 CLI_SRC := $(sort $(wildcard cli/*.c))

@@ -5,8 +5,12 @@
 #include "vec.h"
 
 #define MAXC SL_KERN_MAX_C
-/* Class loops unrolled where C is a constant (ce_run's common cases). */
+/* Class loops unrolled where C is a constant (ce_run's common cases, vector paths only). */
+#if defined(SL_VEC_AVX512) || defined(SL_VEC_AVX2)
 #define SL_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SL_UNROLL
+#endif
 
 /* The "bad input" flags of a kernel are a vi whose lanes are ORed together: a lane is bad when
  * all its exponent bits are set (see bad_seen). x * 0 is +-0 for finite x and NaN otherwise,
@@ -73,47 +77,114 @@ SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi l
     return live & inr & ~ign;
 }
 
-/* One vector of pixels of plain cross-entropy (labels, logits, no smoothing), the common case,
- * in one pass: dz_c = w_y (p_c - [c = y]), l = -w_y log p_y. x and g are strided by S between
- * classes; C is a constant where ce_chunk can make it one. */
-SL_VINLINE void ce_plain_vec(const sl__ce_args *a, const int64_t C, const float *xs,
-                             const int32_t *ys, float *gs, float *ms, int64_t S, vi live,
-                             double *acc, int64_t off, vi *bad)
+/* One vector of pixels of the family's common case - label maps, logits, no smoothing - in one
+ * pass per class, for a kind and a class count C that are constants where ce_chunk can make
+ * them so. With gy = dl/dlog p_y (the only nonzero one) and T_c the target the gradient pulls
+ * towards:
+ *   ce        l = -w_y log p_y;                   dz_c = w_y (p_c - [c = y])
+ *   missing   the same, with background pixels left out where the argmax is not annotated
+ *   marginal  y != 0 as ce; y = 0: l = -log q_S, q_S = sum over S = {0} and the classes not
+ *             annotated of p_c;                   dz_c = p_c - [c in S] p_c / q_S
+ *   focal     l = -a_y q^g log p_y, q = 1 - p_y;  dz_c = gy ([c = y] - p_c)
+ * x and g are strided by S between classes; y and m contiguous. */
+SL_VINLINE void ce_plain_vec(const sl__ce_args *a, const int64_t C, const sl__ce_kind kind,
+                             const uint8_t *ann, const float *xs, const int32_t *ys, float *gs,
+                             float *ms, int64_t S, vi live, double *acc, int64_t off, vi *bad)
 {
-    {
-        /* the common case in one pass: dz_c = w_y (p_c - [c = y]), l = -w_y log p_y */
-        vf xv[MAXC], e[MAXC];
-        vf m = vload(xs), s = vset(0.0f);
+    const vf zero = vset(0.0f);
+    vf xv[MAXC], e[MAXC];
+    vf m = vload(xs), s = zero;
+    vi bi = viset(0);
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
+        xv[c] = vload(xs + c * S);
+        *bad |= nonfinite(xv[c]);
+        if (kind == SL__CE_MISSING) /* the argmax, lowest index on ties */
+            bi = (vi)vsel(vgt(xv[c], m), (vf)viset((int32_t)c), (vf)bi);
+        m = vmax(m, xv[c]);
+    }
+    vi yv = viload(ys);
+    vi valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+    if (kind == SL__CE_MISSING) {
+        vi gate = viset(0);
         SL_UNROLL
-        for (int64_t c = 0; c < C; c++) {
-            xv[c] = vload(xs + c * S);
-            *bad |= nonfinite(xv[c]);
-            m = vmax(m, xv[c]);
-        }
-        vi yv = viload(ys);
-        vi valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
-        vf wy = vset(a->w ? 0.0f : 1.0f), xy = vset(0.0f);
+        for (int64_t c = 1; c < C; c++)
+            if (!ann[c]) gate |= vieq(bi, viset((int32_t)c));
+        valid &= ~(gate & vieq(yv, viset(0)));
+    }
+    vf wy = vset(a->w ? 0.0f : 1.0f), xy = zero, ey = zero;
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
+        vi is = vieq(yv, viset((int32_t)c));
+        xy = vsel(is, xv[c], xy);
+        if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+        e[c] = vexp(xv[c] - m);
+        s += e[c];
+        if (kind == SL__CE_FOCAL) ey = vsel(is, e[c], ey);
+    }
+    wy = vsel(valid, wy, zero);
+    vf ls = vlog(s), inv = vset(1.0f) / s;
+    vf lpy = (xy - m) - ls, l, wk;
+    if (kind == SL__CE_FOCAL) {
+        /* q = sum of the other classes' p: no cancellation as p_y -> 1 */
+        vf q = (s - ey) * inv, py = ey * inv;
         SL_UNROLL
-        for (int64_t c = 0; c < C; c++) {
-            vi is = vieq(yv, viset((int32_t)c));
-            xy = vsel(is, xv[c], xy);
-            if (a->w) wy = vsel(is, vset(a->w[c]), wy);
-            e[c] = vexp(xv[c] - m);
-            s += e[c];
+        for (int64_t c = 0; c < C; c++) q = vsel(vieq(yv, viset((int32_t)c)), q, q);
+        vf qg = vpow(q, a->gamma), d = zero - qg;
+        if (a->gamma != 0.0f) {
+            vi pos = vgt(q, zero);
+            d = d + vsel(pos, vset(a->gamma) * py * (qg / vsel(pos, q, vset(1.0f))) * lpy, zero);
         }
-        wy = vsel(valid, wy, vset(0.0f));
-        vf l = (vset(0.0f) - wy) * ((xy - m) - vlog(s));
+        l = wy * ((zero - qg) * lpy);
+        wk = wy * d * vset(a->gk); /* gy: dz_c = gy ([c = y] - p_c) */
+        wk = zero - wk;
+    } else if (kind == SL__CE_MARGINAL) {
+        vi bg = vieq(yv, viset(0));
+        vf mS = xv[0], eS = vset(1.0f);
+        int merged = 0;
+        SL_UNROLL
+        for (int64_t c = 1; c < C; c++)
+            if (!ann[c]) {
+                mS = vmax(mS, xv[c]);
+                merged = 1;
+            }
+        if (merged) {
+            eS = zero;
+            SL_UNROLL
+            for (int64_t c = 0; c < C; c++)
+                if (c == 0 || !ann[c]) eS += vexp(xv[c] - mS);
+        }
+        vf lq = merged ? ((mS - m) + vlog(eS)) - ls : (xv[0] - m) - ls;
+        l = zero - wy * vsel(bg, lq, lpy);
+        wk = wy * vset(a->gk);
+        if (gs) {
+            vf ieS = vset(1.0f) / eS;
+            SL_UNROLL
+            for (int64_t c = 0; c < C; c++) {
+                vf T;
+                if (c == 0 || !ann[c])
+                    T = vsel(bg, (merged ? vexp(xv[c] - mS) : vset(1.0f)) * ieS, zero);
+                else
+                    T = vmask01(vieq(yv, viset((int32_t)c)));
+                vf dz = wk * (e[c] * inv - T);
+                vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
+            }
+        }
         vacc(acc, off, l);
         if (ms) put(ms, l, a->mk, a->accumulate);
-        if (!gs) return;
-        vf inv = vset(1.0f) / s, wk = wy * vset(a->gk);
-        SL_UNROLL
-        for (int64_t c = 0; c < C; c++) {
-            vf oh = vmask01(vieq(yv, viset((int32_t)c)));
-            vf dz = wk * (e[c] * inv - oh);
-            vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
-        }
         return;
+    } else {
+        l = (zero - wy) * lpy;
+        wk = wy * vset(a->gk);
+    }
+    vacc(acc, off, l);
+    if (ms) put(ms, l, a->mk, a->accumulate);
+    if (!gs) return;
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
+        vf oh = vmask01(vieq(yv, viset((int32_t)c)));
+        vf dz = wk * (e[c] * inv - oh);
+        vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
     }
 }
 
@@ -327,9 +398,12 @@ static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t
     }
 }
 
-/* The sweep over [p0, p1) of image n. */
-SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain, int64_t n,
-                       int64_t p0, int64_t p1, double *acc, vi *bad)
+/* The sweep over [p0, p1) of image n; kind and C are constants on the plain path. The tail is
+ * copied into padded buffers and goes through the same code as the body (one copy of it, and
+ * the same formula for every pixel on every ISA). */
+SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain,
+                       const sl__ce_kind kind, int64_t n, int64_t p0, int64_t p1, double *acc,
+                       vi *bad)
 {
     const int64_t P = a->P;
     const float *x = a->x + n * C * P;
@@ -338,44 +412,68 @@ SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain, i
     float *g = a->grad ? a->grad + n * C * P : NULL;
     float *m = a->map ? a->map + n * P : NULL;
     const uint8_t *ann = a->ann ? a->ann + n * C : NULL;
-    int64_t i = p0;
-    for (; i + SL_VW <= p1; i += SL_VW) {
+    tail_buf tb;
+    for (int64_t i = p0; i < p1; i += SL_VW) {
+        int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
+        const float *xs = x + i, *ts = t ? t + i : NULL;
+        const int32_t *ys = y ? y + i : NULL;
+        float *gs = g ? g + i : NULL, *msp = m ? m + i : NULL;
+        int64_t S = P;
+        vi live = viset(-1);
+        if (nb < SL_VW) {
+            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL,
+                    m && a->accumulate ? msp : NULL, C, P, nb);
+            xs = tb.x;
+            ts = ts ? tb.t : NULL;
+            ys = ys ? tb.y : NULL;
+            gs = gs ? tb.g : NULL;
+            msp = msp ? tb.m : NULL;
+            S = SL_VW;
+            live = vfirst(nb);
+        }
         if (plain)
-            ce_plain_vec(a, C, x + i, y + i, g ? g + i : NULL, m ? m + i : NULL, P, viset(-1),
-                         acc, i - p0, bad);
+            ce_plain_vec(a, C, kind, ann, xs, ys, gs, msp, S, live, acc, i - p0, bad);
         else
-            ce_vec(a, C, ann, x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL,
-                   m ? m + i : NULL, P, viset(-1), acc, i - p0, bad);
-    }
-    if (i < p1) {
-        tail_buf tb;
-        int64_t nb = p1 - i;
-        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL,
-                g && a->accumulate ? g + i : NULL, m && a->accumulate ? m + i : NULL, C, P, nb);
-        /* the tail takes the body's path: every pixel gets the same formula on every ISA */
-        if (plain)
-            ce_plain_vec(a, C, tb.x, tb.y, g ? tb.g : NULL, m ? tb.m : NULL, SL_VW, vfirst(nb),
-                         acc, i - p0, bad);
-        else
-            ce_vec(a, C, ann, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, g ? tb.g : NULL,
-                   m ? tb.m : NULL, SL_VW, vfirst(nb), acc, i - p0, bad);
-        tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
+            ce_vec(a, C, ann, xs, ts, ys, gs, msp, S, live, acc, i - p0, bad);
+        if (nb < SL_VW) tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
     }
 }
+
+/* The class counts made constants: the usual ones on the vector paths; the portable path
+ * (a fallback; its fmaf is a call) keeps one copy. */
+#if defined(SL_VEC_AVX512) || defined(SL_VEC_AVX2)
+#define CE_CASES(K)                                                                             \
+    case 2: ce_run(a, 2, 1, K, n, p0, p1, acc, &bad); break;                                   \
+    case 3: ce_run(a, 3, 1, K, n, p0, p1, acc, &bad); break;                                   \
+    case 4: ce_run(a, 4, 1, K, n, p0, p1, acc, &bad); break;                                   \
+    case 5: ce_run(a, 5, 1, K, n, p0, p1, acc, &bad); break;                                   \
+    case 8: ce_run(a, 8, 1, K, n, p0, p1, acc, &bad); break;                                   \
+    default: ce_run(a, a->C, 1, K, n, p0, p1, acc, &bad); break;
+#else
+#define CE_CASES(K)                                                                             \
+    default: ce_run(a, a->C, 1, K, n, p0, p1, acc, &bad); break;
+#endif
 
 static int ce_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
 {
     const sl__ce_args *a = va;
     double acc[SL_ACC] = {0};
     vi bad = viset(0);
-    int plain = a->kind == SL__CE && a->y && !a->probs && a->smoothing == 0.0f;
-    switch (plain ? a->C : 0) {
-    case 2: ce_run(a, 2, 1, n, p0, p1, acc, &bad); break;
-    case 3: ce_run(a, 3, 1, n, p0, p1, acc, &bad); break;
-    case 4: ce_run(a, 4, 1, n, p0, p1, acc, &bad); break;
-    case 5: ce_run(a, 5, 1, n, p0, p1, acc, &bad); break;
-    case 8: ce_run(a, 8, 1, n, p0, p1, acc, &bad); break;
-    default: ce_run(a, a->C, 0, n, p0, p1, acc, &bad); break;
+    int plain = a->y && !a->probs && (a->kind != SL__CE || a->smoothing == 0.0f);
+    switch (plain ? (int)a->kind : -1) {
+    case SL__CE:
+        switch (a->C) { CE_CASES(SL__CE) }
+        break;
+    case SL__CE_FOCAL:
+        switch (a->C) { CE_CASES(SL__CE_FOCAL) }
+        break;
+    case SL__CE_MISSING:
+        switch (a->C) { CE_CASES(SL__CE_MISSING) }
+        break;
+    case SL__CE_MARGINAL:
+        switch (a->C) { CE_CASES(SL__CE_MARGINAL) }
+        break;
+    default: ce_run(a, a->C, 0, a->kind, n, p0, p1, acc, &bad); break;
     }
     part[0] += vdsum(acc);
     return bad_seen(bad);
