@@ -62,6 +62,16 @@ sanitize: deps-test
 demo: deps all
 	./$(BUILD)/segloss demo --out out/demo
 
+# The benchmark: segloss beside PyTorch (and SciPy) on the same formulas and sizes, in one run,
+# with each timing's correctness check; then peak memory. bench-quick: S1 only.
+bench: deps-test all
+	/usr/bin/python3 bench/peers.py --segloss $(BUILD)/segloss
+	/usr/bin/python3 bench/memory.py --segloss $(BUILD)/segloss
+
+bench-quick: deps-test all
+	/usr/bin/python3 bench/peers.py --quick --segloss $(BUILD)/segloss
+	/usr/bin/python3 bench/memory.py --segloss $(BUILD)/segloss
+
 deps:
 	@bash scripts/setup.sh build
 
@@ -74,5 +84,5 @@ format:
 clean:
 	rm -rf build build-san out
 
-.PHONY: all tests test sanitize demo deps deps-test format clean
+.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick
 .SECONDARY:

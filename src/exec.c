@@ -24,8 +24,12 @@ int sl__for_chunks(int threads, int64_t N, int64_t P, sl__chunk_fn fn, const voi
     int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK, total = N * per;
     int bad = 0;
     memset(parts, 0, (size_t)total * (size_t)width * sizeof(double));
+    /* A thread is worth its start only for at least SL_MIN_PIXELS pixels of work; the result is
+     * the same for any count, so small batches simply run on one. */
+    int64_t useful = (N * P) / SL_MIN_PIXELS;
+    if (threads > useful) threads = useful > 1 ? (int)useful : 1;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad) if (total > 1)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad) if (threads > 1)
 #else
     (void)threads;
 #endif

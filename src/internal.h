@@ -69,6 +69,7 @@ int sl__threads(int requested);
  * thread count; each chunk's partial sums are kept apart and added in chunk order, so results
  * are the same bits for any number of threads. */
 #define SL_CHUNK 4096
+#define SL_MIN_PIXELS 16384
 static inline int64_t sl__nchunks(int64_t N, int64_t P)
 {
     return N * ((P + SL_CHUNK - 1) / SL_CHUNK);

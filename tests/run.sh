@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the C test programs, the CLI error tests and, unless SKIP_PYTHON=1, the
-# cross-checks against PyTorch, numpy and scikit-image. Each prints "name: N passed, M failed";
+# Runs every test: the C test programs (once per vector path the CPU has), the CLI error tests
+# and, unless SKIP_PYTHON=1, the cross-checks against PyTorch, numpy and scikit-image. Each prints "name: N passed, M failed";
 # this script adds them up, prints the total as its last line, and fails when anything failed.
 set -u
 BUILD=${BUILD:-build}
@@ -34,8 +34,19 @@ run() {
         total_f=$((total_f + 1))
     fi
 }
-for t in "$BUILD"/tests/*; do
-    [ -x "$t" ] && run "$(basename "$t")" "$t"
+# The C tests run once per vector path the CPU has (SEGLOSS_ISA; see docs/kernels.md).
+isas="scalar"
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+has() { case " $flags " in *" $1 "*) return 0 ;; esac; return 1; }
+if has avx2 && has fma; then isas="$isas avx2"; fi
+if has avx512f && has avx512dq && has avx512bw && has avx512vl && has fma; then
+    isas="$isas avx512"
+fi
+echo "vector paths on this CPU: $isas"
+for isa in $isas; do
+    for t in "$BUILD"/tests/*; do
+        [ -x "$t" ] && run "$(basename "$t")[$isa]" env SEGLOSS_ISA="$isa" "$t"
+    done
 done
 run cli_errors bash tests/cli_errors.sh
 if [ "${SKIP_PYTHON:-0}" != 1 ]; then

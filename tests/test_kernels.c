@@ -194,6 +194,7 @@ static void test_same_bits(void)
 {
     static const char *const label_specs[] = {
         "ce(ignore_index=255)", "ce(weight=[0.5,1,2,1,0.7],ignore_index=255,label_smoothing=0.1)",
+        "ce(weight=[0.5,1,2,1,0.7],ignore_index=255)",
         "ce(reduction=sum,ignore_index=255)", "focal(ignore_index=255)",
         "focal(gamma=0.5,alpha=[1,2,1,1,0.5],ignore_index=255)",
         "missing_ce(ignore_index=255)", "missing_ce(denominator=valid,ignore_index=255)",
@@ -205,9 +206,10 @@ static void test_same_bits(void)
         "0.5*ce(ignore_index=255) + 2*dice(ignore_index=255)",
         "dice(ignore_index=255) + ce(ignore_index=255) + 0.3*focal(ignore_index=255)",
     };
-    /* one chunk with a ragged tail; several chunks with a ragged tail */
-    static const int64_t sizes[][4] = {{2, 5, 37, 29}, {2, 5, 91, 97}};
-    for (int s = 0; s < 2; s++) {
+    /* one chunk with a ragged tail; several chunks with a ragged tail; enough pixels for three
+     * threads (SL_MIN_PIXELS each), with the class count the kernels unroll */
+    static const int64_t sizes[][4] = {{2, 5, 37, 29}, {2, 5, 91, 97}, {3, 5, 128, 131}};
+    for (int s = 0; s < 3; s++) {
         prob p;
         make(&p, sizes[s][0], sizes[s][1], sizes[s][2], sizes[s][3], SL_INPUT_LOGITS,
              SL_TARGET_LABELS, 7u + (uint32_t)s);
@@ -226,6 +228,16 @@ static void test_same_bits(void)
              SL_TARGET_LABELS, 11u + (uint32_t)s);
         same_bits("ce(ignore_index=255) + focal(ignore_index=255) + dice(ignore_index=255)", &p);
         same_bits("missing_ce(ignore_index=255) + marginal_ce(ignore_index=255)", &p);
+        unmake(&p);
+    }
+    /* class counts the kernels unroll (4) and do not (7), on three threads' worth of pixels */
+    for (int64_t C = 4; C <= 7; C += 3) {
+        prob p;
+        make(&p, 3, C, 128, 131, SL_INPUT_LOGITS, SL_TARGET_LABELS, 17u + (uint32_t)C);
+        same_bits("ce(ignore_index=255) + 0.5*focal(ignore_index=255) + dice(ignore_index=255)",
+                  &p);
+        same_bits("missing_ce(ignore_index=255) + marginal_ce(ignore_index=255)", &p);
+        same_bits("bce(ignore_index=255) + generalized_dice(ignore_index=255)", &p);
         unmake(&p);
     }
 }
