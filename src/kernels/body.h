@@ -579,51 +579,61 @@ static int sig_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *
  */
 
 /* Probabilities p (softmax of logits, or the input as given), targets r, the valid lanes. */
-SL_VINLINE vi ov_load(const sl__ov_args *a, const float *xs, const float *ts, const int32_t *ys,
-                      int64_t S, vi live, vf *p, vf *r, vi *bad)
+SL_VINLINE vi ov_load(const sl__ov_args *a, const int64_t C, const float *xs, const float *ts,
+                      const int32_t *ys, int64_t S, vi live, vf *p, vf *r, vi *bad)
 {
-    const int64_t C = a->C;
     vi valid = live;
     if (ys) {
         vi yv = viload(ys);
         valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+        SL_UNROLL
         for (int64_t c = 0; c < C; c++) r[c] = vmask01(vieq(yv, viset((int32_t)c)));
     } else {
+        SL_UNROLL
         for (int64_t c = 0; c < C; c++) {
             r[c] = vload(ts + c * S);
             *bad |= nonfinite(r[c]) | vlt(r[c], vset(0.0f));
         }
     }
+    vf s = vset(0.0f);
     if (a->probs) {
+        SL_UNROLL
         for (int64_t c = 0; c < C; c++) {
             p[c] = vload(xs + c * S);
             *bad |= nonfinite(p[c]) | vlt(p[c], vset(0.0f));
+            s += p[c];
         }
+        *bad |= live & ~vgt(s, vset(0.0f));
         return valid;
     }
-    vf m = vload(xs), s = vset(0.0f);
+    vf m = vload(xs);
+    SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
-        vf xc = vload(xs + c * S);
-        *bad |= nonfinite(xc);
-        m = vmax(m, xc);
+        p[c] = vload(xs + c * S);
+        *bad |= nonfinite(p[c]);
+        m = vmax(m, p[c]);
     }
+    SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
-        p[c] = vexp(vload(xs + c * S) - m);
+        p[c] = vexp(p[c] - m);
         s += p[c];
     }
     vf inv = vset(1.0f) / s;
+    SL_UNROLL
     for (int64_t c = 0; c < C; c++) p[c] = p[c] * inv;
     return valid;
 }
 
-SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const float *xs, const float *ts,
-                            const int32_t *ys, int64_t S, vi live, double (*acc)[SL_ACC],
-                            int64_t off, vi *bad)
+/* Pass 1 over one vector: per class I += q r, S += q (q^2), G += r (r^2). */
+SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const int64_t C, const float *xs,
+                            const float *ts, const int32_t *ys, int64_t S, vi live,
+                            double (*acc)[SL_ACC], int64_t off, vi *bad)
 {
     vf p[MAXC], r[MAXC];
-    vi valid = ov_load(a, xs, ts, ys, S, live, p, r, bad);
+    vi valid = ov_load(a, C, xs, ts, ys, S, live, p, r, bad);
     const vf zero = vset(0.0f);
-    for (int64_t c = 0; c < a->C; c++) {
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
         vf q = vsel(valid, p[c], zero), rr = vsel(valid, r[c], zero);
         vacc(acc[3 * c], off, q * rr);
         vacc(acc[3 * c + 1], off, a->squared ? q * q : q);
@@ -631,78 +641,99 @@ SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const float *xs, const float *
     }
 }
 
-static int ov_sums_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
-{
-    const sl__ov_args *a = va;
-    const int64_t C = a->C, P = a->P;
-    const float *x = a->x + n * C * P;
-    const float *t = a->t ? a->t + n * C * P : NULL;
-    const int32_t *y = a->y ? a->y + n * P : NULL;
-    double acc[3 * MAXC][SL_ACC];
-    memset(acc, 0, (size_t)(3 * C) * sizeof acc[0]);
-    vi bad = viset(0);
-    int64_t i = p0;
-    for (; i + SL_VW <= p1; i += SL_VW)
-        ov_sums_vec(a, x + i, t ? t + i : NULL, y ? y + i : NULL, P, viset(-1), acc, i - p0,
-                    &bad);
-    if (i < p1) {
-        tail_buf tb;
-        int64_t nb = p1 - i;
-        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL, NULL, NULL, C, P, nb);
-        ov_sums_vec(a, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, SL_VW, vfirst(nb), acc, i - p0,
-                    &bad);
-    }
-    for (int64_t k = 0; k < 3 * C; k++) part[k] += vdsum(acc[k]);
-    return bad_seen(bad);
-}
-
-SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const float *kI, const float *kS,
-                            const float *xs, const float *ts, const int32_t *ys, float *gs,
-                            int64_t S, vi live, vi *bad)
+/* Pass 2 over one vector: dL/dq_c = kI_c r_c + kS_c dS/dq_c, back through the softmax. */
+SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const int64_t C, const float *kI,
+                            const float *kS, const float *xs, const float *ts, const int32_t *ys,
+                            float *gs, int64_t S, vi live, vi *bad)
 {
     vf p[MAXC], r[MAXC], d[MAXC];
-    vi valid = ov_load(a, xs, ts, ys, S, live, p, r, bad);
+    vi valid = ov_load(a, C, xs, ts, ys, S, live, p, r, bad);
     const vf zero = vset(0.0f);
     vf sp = zero;
-    for (int64_t c = 0; c < a->C; c++) {
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
         vf dS = a->squared ? vset(2.0f * kS[c]) * p[c] : vset(kS[c]);
         d[c] = vfma(vset(kI[c]), r[c], dS);
         sp = vfma(p[c], d[c], sp);
     }
-    for (int64_t c = 0; c < a->C; c++) {
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
         vf dz = a->probs ? d[c] : p[c] * (d[c] - sp);
         put(gs + c * S, vsel(valid, dz, zero), 1.0f, a->accumulate);
     }
 }
 
-static int ov_grad_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+/* Both passes over [p0, p1) of image n, the tail through the body's code (as ce_run). */
+SL_VINLINE void ov_run(const sl__ov_args *a, const int64_t C, const int grad, int64_t n,
+                       int64_t p0, int64_t p1, double (*acc)[SL_ACC], vi *bad)
 {
-    const sl__ov_args *a = va;
-    const int64_t C = a->C, P = a->P;
+    const int64_t P = a->P;
     const float *x = a->x + n * C * P;
     const float *t = a->t ? a->t + n * C * P : NULL;
     const int32_t *y = a->y ? a->y + n * P : NULL;
-    float *g = a->grad + n * C * P;
+    float *g = grad ? a->grad + n * C * P : NULL;
     float kI[MAXC], kS[MAXC];
-    for (int64_t c = 0; c < C; c++) {
-        kI[c] = (float)a->kI[n * a->kstride + c];
-        kS[c] = (float)a->kS[n * a->kstride + c];
+    if (grad)
+        for (int64_t c = 0; c < C; c++) {
+            kI[c] = (float)a->kI[n * a->kstride + c];
+            kS[c] = (float)a->kS[n * a->kstride + c];
+        }
+    tail_buf tb;
+    for (int64_t i = p0; i < p1; i += SL_VW) {
+        int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
+        const float *xs = x + i, *ts = t ? t + i : NULL;
+        const int32_t *ys = y ? y + i : NULL;
+        float *gs = g ? g + i : NULL;
+        int64_t S = P;
+        vi live = viset(-1);
+        if (nb < SL_VW) {
+            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL, NULL, C, P, nb);
+            xs = tb.x;
+            ts = ts ? tb.t : NULL;
+            ys = ys ? tb.y : NULL;
+            gs = gs ? tb.g : NULL;
+            S = SL_VW;
+            live = vfirst(nb);
+        }
+        if (grad)
+            ov_grad_vec(a, C, kI, kS, xs, ts, ys, gs, S, live, bad);
+        else
+            ov_sums_vec(a, C, xs, ts, ys, S, live, acc, i - p0, bad);
+        if (nb < SL_VW && grad) tail_out(&tb, g + i, NULL, C, P, nb);
     }
+}
+
+#if defined(SL_VEC_AVX512) || defined(SL_VEC_AVX2)
+#define OV_CASES(G)                                                                             \
+    case 2: ov_run(a, 2, G, n, p0, p1, acc, &bad); break;                                      \
+    case 3: ov_run(a, 3, G, n, p0, p1, acc, &bad); break;                                      \
+    case 4: ov_run(a, 4, G, n, p0, p1, acc, &bad); break;                                      \
+    case 5: ov_run(a, 5, G, n, p0, p1, acc, &bad); break;                                      \
+    case 8: ov_run(a, 8, G, n, p0, p1, acc, &bad); break;                                      \
+    default: ov_run(a, a->C, G, n, p0, p1, acc, &bad); break;
+#else
+#define OV_CASES(G)                                                                             \
+    default: ov_run(a, a->C, G, n, p0, p1, acc, &bad); break;
+#endif
+
+static int ov_sums_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ov_args *a = va;
+    double acc[3 * MAXC][SL_ACC];
+    memset(acc, 0, (size_t)(3 * a->C) * sizeof acc[0]);
     vi bad = viset(0);
-    int64_t i = p0;
+    switch (a->C) { OV_CASES(0) }
+    for (int64_t k = 0; k < 3 * a->C; k++) part[k] += vdsum(acc[k]);
+    return bad_seen(bad);
+}
+
+static int ov_grad_chunk(const void *va, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const sl__ov_args *a = va;
+    double (*acc)[SL_ACC] = NULL;
+    vi bad = viset(0);
     (void)part;
-    for (; i + SL_VW <= p1; i += SL_VW)
-        ov_grad_vec(a, kI, kS, x + i, t ? t + i : NULL, y ? y + i : NULL, g + i, P, viset(-1),
-                    &bad);
-    if (i < p1) {
-        tail_buf tb;
-        int64_t nb = p1 - i;
-        tail_in(&tb, x + i, t ? t + i : NULL, y ? y + i : NULL, a->accumulate ? g + i : NULL,
-                NULL, C, P, nb);
-        ov_grad_vec(a, kI, kS, tb.x, t ? tb.t : NULL, y ? tb.y : NULL, tb.g, SL_VW, vfirst(nb),
-                    &bad);
-        tail_out(&tb, g + i, NULL, C, P, nb);
-    }
+    switch (a->C) { OV_CASES(1) }
     return bad_seen(bad);
 }
 
