@@ -20,6 +20,13 @@
  *   accumulated. No function here allocates inside a loss; the file readers and the spec parser
  *   allocate what they return, and say so.
  *
+ * Threads and vector paths
+ *   Losses run on sl_output.threads OpenMP threads (0: OMP_NUM_THREADS, else every core) and on
+ *   the best vector path of the CPU (AVX-512, AVX2 + FMA, or portable C; the environment
+ *   variable SEGLOSS_ISA=scalar|avx2|avx512 forces one the CPU has). Values, maps and gradients
+ *   are the same bits for any thread count and any path. Functions may be called from several
+ *   threads at once on distinct outputs and workspaces. Link with -fopenmp (or -lgomp).
+ *
  * Errors
  *   Every function that can fail returns an sl_status (SL_OK == 0) and, when given an sl_error,
  *   fills it with one line that names the problem. The library never prints and never exits.
@@ -129,7 +136,8 @@ typedef struct {
     const uint8_t *annotated;  /* [N, C] 0/1, or NULL to infer from the target */
 } sl_batch;
 
-/* What a loss writes. Set grad and loss_map to NULL when not wanted. */
+/* What a loss writes. Set grad and loss_map to NULL when not wanted. When a call fails, what
+ * grad and loss_map hold is unspecified. */
 typedef struct {
     double loss;          /* out: the reduced value; with SL_REDUCE_NONE, the sum of the map */
     float *grad;          /* out, optional: d(loss)/d(input), numel(shape) floats; with
@@ -141,8 +149,8 @@ typedef struct {
 } sl_output;
 
 /* ---------------------------------------------------------------------------------------------
- * The loss registry. A loss is a file in src/ and one line in src/registry.c; the CLI, the tests
- * and the trainer read this table.
+ * The loss registry. A loss is a file in src/ and one line in src/registry.c; the CLI and the
+ * tests read this table.
  */
 typedef enum {
     SL_PARAM_NUMBER = 0,
