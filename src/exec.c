@@ -72,7 +72,9 @@ double sl__counts_weighted(const sl_call *c, const double *counts, const double 
 {
     double d = 0.0;
     for (int64_t n = 0; n < c->N; n++)
-        for (int64_t k = 0; k < c->C; k++) d += counts[n * c->C + k] * (w ? w[k] : 1.0);
+        for (int64_t k = 0; k < c->C; k++)
+            if (k != c->o->ignore_index) /* an ignore_index inside [0, C) leaves the mean */
+                d += counts[n * c->C + k] * (w ? w[k] : 1.0);
     return d;
 }
 

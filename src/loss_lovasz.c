@@ -9,17 +9,24 @@
  *     I_k = G - cumsum(fg sorted)_k,   U_k = G + cumsum(1 - fg sorted)_k,   G = sum fg.
  * The group's loss is the mean over its counted classes (0 when none); per_image then averages
  * the images. The gradient treats the sort as a constant: dloss_c/dp_ic = sign(p_ic - fg_i) g_k
- * at pixel i's rank k. Formulas: docs/focal.md, "lovasz". */
+ * at pixel i's rank k. Formulas: docs/focal.md, "lovasz".
+ *
+ * Both paths write k times the gradient and the map (or add them, with accumulate) and return
+ * the unscaled value. */
 #include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Shapes of the problem. */
 typedef struct {
     int64_t N, C, P;
     int64_t G, M; /* groups, and pixels per group */
+    int64_t ipg;  /* images per group */
 } lz_dims;
 
 static void lz_dims_of(const sl_options *o, const sl_batch *b, lz_dims *d)
@@ -29,6 +36,7 @@ static void lz_dims_of(const sl_options *o, const sl_batch *b, lz_dims *d)
     d->P = sl_shape_numel(&b->shape) / (d->N * d->C);
     d->G = o->per_image ? d->N : 1;
     d->M = o->per_image ? d->P : d->N * d->P;
+    d->ipg = o->per_image ? 1 : d->N;
 }
 
 static void lovasz_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
@@ -38,98 +46,7 @@ static void lovasz_map_shape(const sl_options *o, const sl_batch *b, sl_shape *o
     out->dim[1] = b->shape.dim[1];
 }
 
-/* Bytes of the fast path: probabilities (numel doubles: a float probability rounds to exactly 1
- * while the true one is 1 - 1e-9, which would zero the sign of |fg - p| there), two rows of P
- * doubles, keys and indices twice (4 * M uint32), the per-class flags. */
-static size_t fast_bytes(const lz_dims *d)
-{
-    size_t numel = (size_t)(d->N * d->C * d->P);
-    return sl__align(numel * sizeof(double)) + 2 * sl__align((size_t)d->P * sizeof(double)) +
-           4 * sl__align((size_t)d->M * sizeof(uint32_t)) +
-           sl__align((size_t)d->C * sizeof(double)) + 64;
-}
-
-typedef struct {
-    double e;
-    int64_t j; /* pixel index within the group */
-} ref_item;
-
-/* Bytes of the reference: probabilities and dL/dp (numel doubles each), the sort items, the
- * per-class factors. */
-static size_t ref_bytes(const lz_dims *d)
-{
-    size_t numel = (size_t)(d->N * d->C * d->P);
-    return 2 * sl__align(numel * sizeof(double)) + sl__align((size_t)d->M * sizeof(ref_item)) +
-           sl__align((size_t)d->C * sizeof(double)) + 64;
-}
-
-static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
-{
-    lz_dims d;
-    lz_dims_of(o, b, &d);
-    size_t f = fast_bytes(&d), r = ref_bytes(&d);
-    return f > r ? f : r;
-}
-
-/* Carve n bytes from *p (kept 64-aligned). */
-static void *carve(unsigned char **p, size_t n)
-{
-    void *r = *p;
-    *p += sl__align(n);
-    return r;
-}
-
-static unsigned char *ws_base(const sl_output *out)
-{
-    return (unsigned char *)sl__align((size_t)(uintptr_t)out->workspace);
-}
-
-/* The target of pixel j (group-local) of group g for class c, and whether it is valid. */
-static int lz_fg(const sl_options *o, const sl_batch *b, const lz_dims *d, int64_t g, int64_t j,
-                 int64_t c, double *fg)
-{
-    int64_t n = g * (d->M / d->P) + j / d->P, i = j % d->P;
-    if (b->target_kind == SL_TARGET_LABELS) {
-        int64_t y = b->labels[n * d->P + i];
-        if (y == o->ignore_index) return 0;
-        *fg = y == c ? 1.0 : 0.0;
-        return 1;
-    }
-    *fg = (double)b->target[(n * d->C + c) * d->P + i];
-    return 1;
-}
-
-/* Which classes a group counts (flags[c] = 1/0) and how many; the group's number of valid
- * pixels in *nvalid. Classes are counted only in a group with valid pixels. */
-static int64_t lz_counted(const sl_options *o, const sl_batch *b, const lz_dims *d, int64_t g,
-                          double *flags, int64_t *nvalid)
-{
-    int64_t nv = 0, K = 0;
-    for (int64_t c = 0; c < d->C; c++) flags[c] = 0.0;
-    int64_t n0 = g * (d->M / d->P), n1 = n0 + d->M / d->P;
-    for (int64_t n = n0; n < n1; n++)
-        for (int64_t i = 0; i < d->P; i++) {
-            if (b->target_kind == SL_TARGET_LABELS) {
-                int64_t y = b->labels[n * d->P + i];
-                if (y == o->ignore_index) continue;
-                nv++;
-                flags[y] = 1.0;
-            } else {
-                nv++;
-                for (int64_t c = 0; c < d->C; c++)
-                    if (b->target[(n * d->C + c) * d->P + i] > 0.0f) flags[c] = 1.0;
-            }
-        }
-    *nvalid = nv;
-    for (int64_t c = 0; c < d->C; c++) {
-        if (nv == 0) flags[c] = 0.0;
-        else if (o->classes == SL_CLASSES_ALL) flags[c] = 1.0;
-        K += flags[c] != 0.0;
-    }
-    return K;
-}
-
-/* The factor of a counted (group, class) loss in the reduced value. */
+/* The factor of a counted (group, class) loss in the reduced value, K counted classes. */
 static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
 {
     if (o->reduction != SL_REDUCE_MEAN) return 1.0;
@@ -138,185 +55,664 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fast path: class rows at a time, errors sorted as float keys by a stable LSD radix sort of
- * their bits (ties: pixel order), the gradient written into out->grad as dL/dp and turned into
- * dL/dinput in place.
+ * Fast path.
+ *
+ * 1. Probabilities into a float buffer p [N, C, P]: the softmax kernel (logits), or x / sum x
+ *    (probabilities; the kernel's probability mode does not renormalise).
+ * 2. One sweep over pixels (over threads, in fixed chunks) writes for every element a 32-bit
+ *    word: bits(1) - bits(e), with a flag in the top bit (fg for labels, p > t for per-class
+ *    targets), or LZ_SKIP for an ignored pixel; and counts the valid pixels and, per class, the
+ *    pixels with fg > 0 (integers: the same for any order of addition). bits(e), the float's
+ *    bits, order errors in [0, 1] as unsigned integers, so ascending words are descending
+ *    errors; they take 30 bits.
+ *    A float p can be exactly 1 while the true one is 1 - 1e-9: 1 - p would then be 0, and the
+ *    sign of p - fg with it, which with probabilities as input (no softmax to damp it) would
+ *    lose a whole term of the gradient. So where fg == 1 (or t == 1) and p > 0.5, the error is
+ *    om, the sum of the pixel's other probabilities (those <= 0.5), which keeps its digits.
+ * 3. The (group, class) pairs in parallel. A pair sorts the 64-bit keys
+ *        (uint64_t)word << 32 | j
+ *    (j: the element's offset from the pair's first element, (n - n0) C P + i, or the pixel's
+ *    index in the group, (n - n0) P + i, where offsets would pass 32 bits; either grows with
+ *    pixel order, so that equal errors keep pixel order) with a radix sort, most significant
+ *    digit first, that never looks at the flag: one sweep counts the first digit (the top 11
+ *    bits of the 30), a second writes the keys, in pixel order, straight into their buckets, and
+ *    each bucket, small enough to stay in cache, is sorted on the other two digits, least
+ *    significant first. Every step is stable, so the keys end in ascending order: descending
+ *    error, then ascending pixel. Then a walk along them gives the loss and writes dL/dp at each
+ *    element. A pair's loss goes to its own slot; the slots are summed in pair order afterwards,
+ *    so the value has the same bits for any thread count. At most LZ_SLOTS pairs are sorted at
+ *    once, each in its own sort buffers (two key arrays of the group's size and the digits'
+ *    counts): the workspace holds min(pairs, LZ_SLOTS) of them, and min(threads, that) threads
+ *    take pairs.
+ * 4. The chain rule back to the input: the chain kernel (softmax), or plain loops
+ *    (renormalisation), with k and accumulate.
+ *
+ * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
+ * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
+ * terms, so they replace p in the probability buffer and, for logits, the softmax is computed
+ * again into the sort buffers' room for the chain (sized to hold it).
  */
 
-/* Sort keys ascending, carrying idx; stable. Byte passes where every key agrees are skipped.
- * The result is in (k0, i0) or (k1, i1): returns 0 or 1 accordingly. */
-static int radix_sort(uint32_t *k0, uint32_t *i0, uint32_t *k1, uint32_t *i1, int64_t m)
+#define LZ_SLOTS 16              /* (group, class) pairs sorted at once, at most */
+#define LZ_ONE 0x3F800000u       /* bits of 1.0f */
+#define LZ_FLAG 0x80000000u      /* in a word: fg (labels) or p > t (targets) */
+#define LZ_SKIP 0xFFFFFFFFu      /* the word of an ignored pixel (a valid word is below that) */
+#define LZ_TBITS 11              /* the first digit: the top 11 of the 30 bits of an error */
+#define LZ_TBUCKETS (1 << LZ_TBITS)
+#define LZ_ABITS 10              /* then, in each bucket, the low 10 bits and the middle 9 */
+#define LZ_BBITS (30 - LZ_TBITS - LZ_ABITS)
+#define LZ_SMALL 32              /* a bucket up to this size: insertion sort */
+
+/* The sort buffers of one pair: two key arrays and the digits' counts. */
+typedef struct {
+    uint64_t *ka, *kb;
+    uint32_t *top; /* [LZ_TBUCKETS] */
+    uint32_t *ca;  /* [1 << LZ_ABITS] */
+    uint32_t *cb;  /* [1 << LZ_BBITS] */
+} lz_slot;
+
+/* Sizes (mem NULL) and carves the sort buffers of one pair; mem is 64-byte aligned. */
+static size_t lz_slot_carve(int64_t M, void *mem, lz_slot *s)
 {
-    int cur = 0;
-    for (int shift = 0; shift < 32; shift += 8) {
-        uint32_t *ks = cur ? k1 : k0, *is = cur ? i1 : i0;
-        uint32_t *kd = cur ? k0 : k1, *id = cur ? i0 : i1;
-        int64_t cnt[256];
-        memset(cnt, 0, sizeof cnt);
-        for (int64_t j = 0; j < m; j++) cnt[(ks[j] >> shift) & 255u]++;
-        int skip = 0;
-        for (int v = 0; v < 256; v++)
-            if (cnt[v] == m) skip = 1;
-        if (skip) continue;
-        int64_t pos = 0;
-        for (int v = 0; v < 256; v++) {
-            int64_t c = cnt[v];
-            cnt[v] = pos;
-            pos += c;
-        }
-        for (int64_t j = 0; j < m; j++) {
-            int64_t at = cnt[(ks[j] >> shift) & 255u]++;
-            kd[at] = ks[j];
-            id[at] = is[j];
-        }
-        cur ^= 1;
-    }
-    return cur;
+    sl__arena a = {(unsigned char *)mem, 0};
+    s->ka = sl__take(&a, (size_t)M * sizeof(uint64_t));
+    s->kb = sl__take(&a, (size_t)M * sizeof(uint64_t));
+    s->top = sl__take(&a, (size_t)LZ_TBUCKETS * sizeof(uint32_t));
+    s->ca = sl__take(&a, (size_t)(1 << LZ_ABITS) * sizeof(uint32_t));
+    s->cb = sl__take(&a, (size_t)(1 << LZ_BBITS) * sizeof(uint32_t));
+    return a.used;
 }
 
-static float key_error(uint32_t key)
+typedef struct {
+    double *parts;         /* per-chunk sums, nchunks * (C + 1) */
+    uint8_t *flags;        /* [G, C]: pair counted */
+    double *fac;           /* [G]: factor of a counted loss */
+    double *lc;            /* [G, C]: each pair's loss */
+    float *p;              /* [N, C, P] probabilities (or the words, see above) */
+    unsigned char *region; /* the sort buffers; later the recomputed softmax */
+    int64_t slots;
+    size_t slot_bytes;
+} lz_fast_ws;
+
+/* The same code sizes (mem NULL) and carves the fast path's workspace. */
+static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *w)
 {
-    uint32_t bits = ~key;
+    sl__arena a = sl__arena_of(mem);
+    int64_t numel = d->N * d->C * d->P, pairs = d->G * d->C;
+    lz_slot sl;
+    w->parts = sl__take(&a, (size_t)(sl__nchunks(d->N, d->P) * (d->C + 1)) * sizeof(double));
+    w->flags = sl__take(&a, (size_t)pairs);
+    w->fac = sl__take(&a, (size_t)d->G * sizeof(double));
+    w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
+    w->p = sl__take(&a, (size_t)numel * sizeof(float));
+    w->slots = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
+    w->slot_bytes = lz_slot_carve(d->M, NULL, &sl);
+    size_t region = (size_t)w->slots * w->slot_bytes;
+    if (!probs && region < (size_t)numel * sizeof(float)) region = (size_t)numel * sizeof(float);
+    w->region = sl__take(&a, region);
+    return sl__arena_size(&a);
+}
+
+static inline uint32_t lz_fbits(float e)
+{
+    uint32_t u;
+    memcpy(&u, &e, sizeof u);
+    return u;
+}
+
+static inline float lz_bitsf(uint32_t u)
+{
     float e;
-    memcpy(&e, &bits, sizeof e);
+    memcpy(&e, &u, sizeof e);
     return e;
 }
 
-static uint32_t error_key(float e)
+/* The word of an element with a label: for fg = 0 the error is p; for fg = 1, om where p > 0.5,
+ * else 1 - p; at most 1 (a float p may pass 1 by a rounding). Chosen without branches: which
+ * way each goes is a coin toss. */
+static inline uint32_t lz_word_label(float pv, float omv, uint32_t fg)
 {
-    uint32_t bits;
-    memcpy(&bits, &e, sizeof bits);
-    return ~bits; /* e >= 0: larger errors get smaller keys */
+    uint32_t f = 0u - fg, dom = 0u - (uint32_t)(pv > 0.5f);
+    uint32_t eb = (lz_fbits(pv) & ~f) |
+                  (f & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
+    eb = eb < LZ_ONE ? eb : LZ_ONE;
+    return (LZ_ONE - eb) | (fg << 31);
 }
 
-static sl_status lovasz_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                             sl_output *out, sl_error *err)
+/* The same for a per-class target t: |p - t|, or as for fg = 1 where t == 1; the flag says
+ * p > t. */
+static inline uint32_t lz_word_target(float pv, float omv, float tv)
 {
-    (void)loss;
-    (void)err;
+    uint32_t one = 0u - (uint32_t)(tv == 1.0f), dom = 0u - (uint32_t)(pv > 0.5f);
+    uint32_t eb = (lz_fbits(fabsf(pv - tv)) & ~one) |
+                  (one & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
+    eb = eb < LZ_ONE ? eb : LZ_ONE;
+    return (LZ_ONE - eb) | ((~one & 1u & (uint32_t)(pv > tv)) << 31);
+}
+
+/* Four lanes of GCC's generic vectors (SSE2 on x86-64; plain code elsewhere): the words of
+ * four elements at once, lane by lane the same IEEE operations as lz_word_*, without
+ * branches. */
+typedef float lz_vf __attribute__((vector_size(16)));
+typedef int32_t lz_vi __attribute__((vector_size(16)));
+
+static inline lz_vf lz_vload(const float *p)
+{
+    lz_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline lz_vi lz_viload(const void *p)
+{
+    lz_vi v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* m ? a : b lane by lane, m all ones or zeros */
+static inline lz_vi lz_vsel(lz_vi m, lz_vi a, lz_vi b)
+{
+    return (m & a) | (~m & b);
+}
+
+/* om[i] = the sum of the C probabilities p[c P + i] that are <= 0.5. */
+static void lz_om(float *restrict om, const float *restrict p, int64_t C, int64_t P, int64_t n)
+{
+    const lz_vf half = {0.5f, 0.5f, 0.5f, 0.5f};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        lz_vf o = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int64_t j = 0; j < C; j++) {
+            lz_vf v = lz_vload(p + j * P + i);
+            o += (lz_vf)((lz_vi)v & (v <= half));
+        }
+        memcpy(om + i, &o, sizeof o);
+    }
+    for (; i < n; i++) {
+        float o = 0.0f;
+        for (int64_t j = 0; j < C; j++) o += p[j * P + i] <= 0.5f ? p[j * P + i] : 0.0f;
+        om[i] = o;
+    }
+}
+
+/* The words of n elements of class k with labels y (see lz_word_label); LZ_SKIP where y is
+ * ign (has_ign). wd may be p itself: four elements are read before they are written. */
+static void lz_words_label(uint32_t *wd, const float *p, const float *restrict om,
+                           const int32_t *restrict y, int32_t k, int has_ign, int32_t ign,
+                           int64_t n)
+{
+    const lz_vf half = {0.5f, 0.5f, 0.5f, 0.5f}, one = {1.0f, 1.0f, 1.0f, 1.0f};
+    const lz_vi kv = {k, k, k, k}, iv = {ign, ign, ign, ign};
+    const lz_vi ob = {(int32_t)LZ_ONE, (int32_t)LZ_ONE, (int32_t)LZ_ONE, (int32_t)LZ_ONE};
+    const lz_vi flag = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN}, skip = {-1, -1, -1, -1};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        lz_vf pv = lz_vload(p + i);
+        lz_vi yv = lz_viload(y + i);
+        lz_vi fg = yv == kv, dom = pv > half;
+        lz_vi a = lz_vsel(dom, lz_viload(om + i), (lz_vi)(one - pv));
+        lz_vi e = lz_vsel(fg, a, (lz_vi)pv);
+        e = lz_vsel((lz_vf)e < one, e, (lz_vi)one);
+        lz_vi v = (ob - e) | (fg & flag);
+        if (has_ign) v = lz_vsel(yv == iv, skip, v);
+        memcpy(wd + i, &v, sizeof v);
+    }
+    for (; i < n; i++) {
+        uint32_t v = lz_word_label(p[i], om[i], (uint32_t)(y[i] == k));
+        wd[i] = has_ign && y[i] == ign ? LZ_SKIP : v;
+    }
+}
+
+/* The words of n elements of class k with per-class targets t (see lz_word_target). */
+static void lz_words_target(uint32_t *wd, const float *p, const float *restrict om,
+                            const float *restrict t, int64_t n)
+{
+    const lz_vf half = {0.5f, 0.5f, 0.5f, 0.5f}, one = {1.0f, 1.0f, 1.0f, 1.0f};
+    const lz_vi ob = {(int32_t)LZ_ONE, (int32_t)LZ_ONE, (int32_t)LZ_ONE, (int32_t)LZ_ONE};
+    const lz_vi flag = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
+    const lz_vi absm = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        lz_vf pv = lz_vload(p + i), tv = lz_vload(t + i);
+        lz_vi is1 = tv == one, dom = pv > half;
+        lz_vi a = lz_vsel(dom, lz_viload(om + i), (lz_vi)(one - pv));
+        lz_vi e = lz_vsel(is1, a, (lz_vi)(pv - tv) & absm);
+        e = lz_vsel((lz_vf)e < one, e, (lz_vi)one);
+        lz_vi v = (ob - e) | (~is1 & (pv > tv) & flag);
+        memcpy(wd + i, &v, sizeof v);
+    }
+    for (; i < n; i++) wd[i] = lz_word_target(p[i], om[i], t[i]);
+}
+
+typedef struct {
+    const sl_call *c;
+    const lz_fast_ws *w;
+    uint32_t *words; /* [N, C, P] */
+} lz_ctx;
+
+/* Step 2 over pixels [p0, p1) of image n: (probabilities: p = x / sum x), the words, and the
+ * counts: part[0] += valid pixels, part[1 + c] += pixels with fg_c > 0. The words may take the
+ * place of p: each is written after its p is read. */
+static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const lz_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const sl_batch *b = c->b;
+    const int64_t C = c->C, P = c->P, len = p1 - p0;
+    float *p = k->w->p + n * C * P + p0;
+    uint32_t *wd = k->words + n * C * P + p0;
+    float om[SL_CHUNK];
+    if (b->input_kind == SL_INPUT_PROBS) {
+        const float *x = b->input + n * C * P + p0;
+        for (int64_t i = 0; i < len; i++) {
+            double s = 0.0, o = 0.0;
+            for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
+            for (int64_t j = 0; j < C; j++) {
+                float u = (float)((double)x[j * P + i] / s);
+                p[j * P + i] = u;
+                if (u <= 0.5f) o += (double)x[j * P + i];
+            }
+            om[i] = (float)(o / s);
+        }
+    } else {
+        lz_om(om, p, C, P, len);
+    }
+    if (b->target_kind == SL_TARGET_LABELS) {
+        /* labels are in [0, C) or ignore_index (checked); C <= SL_KERN_MAX_C here */
+        int64_t cnt[SL_KERN_MAX_C + 1];
+        memset(cnt, 0, sizeof cnt);
+        const int32_t *y = b->labels + n * P + p0;
+        const int64_t ign = c->o->ignore_index;
+        const int has_ign = ign >= INT32_MIN && ign <= INT32_MAX;
+        for (int64_t i = 0; i < len; i++) {
+            if (y[i] == ign) continue;
+            cnt[0]++;
+            cnt[1 + y[i]]++;
+        }
+        for (int64_t j = 0; j <= C; j++) part[j] += (double)cnt[j];
+        for (int64_t j = 0; j < C; j++)
+            lz_words_label(wd + j * P, p + j * P, om, y, (int32_t)j, has_ign,
+                           has_ign ? (int32_t)ign : 0, len);
+    } else {
+        part[0] += (double)len;
+        for (int64_t j = 0; j < C; j++) {
+            const float *t = b->target + (n * C + j) * P + p0;
+            int64_t cnt = 0;
+            for (int64_t i = 0; i < len; i++) cnt += t[i] > 0.0f;
+            part[1 + j] += (double)cnt;
+            lz_words_target(wd + j * P, p + j * P, om, t, len);
+        }
+    }
+    return 0;
+}
+
+/* Step 4 for probabilities over pixels [p0, p1) of image n: dL/dx_k = (G_k - sum_j G_j u_j) / s,
+ * G = dL/dp (may be the gradient itself: a pixel's G is read before it is written). */
+typedef struct {
+    const sl_call *c;
+    const float *g;
+} lz_chain_ctx;
+
+static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1,
+                                double *part)
+{
+    const lz_chain_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const int64_t C = c->C, P = c->P;
+    const float *x = c->b->input + n * C * P, *g = k->g + n * C * P;
+    (void)part;
+    for (int64_t i = p0; i < p1; i++) {
+        double s = 0.0, t = 0.0;
+        for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
+        for (int64_t j = 0; j < C; j++) t += (double)x[j * P + i] / s * (double)g[j * P + i];
+        for (int64_t j = 0; j < C; j++)
+            sl__put(c, c->grad, (n * C + j) * P + i, ((double)g[j * P + i] - t) / s);
+    }
+    return 0;
+}
+
+/* A key without its flag: ascending is descending error, then pixel order. */
+#define LZ_KEYMASK (~((uint64_t)LZ_FLAG << 32))
+
+/* One stable counting pass over n keys of src into dst by the digit at `shift` (of `bits`
+ * bits) whose counts are in cnt (turned into offsets). */
+static void lz_pass(const uint64_t *restrict src, uint64_t *restrict dst, int64_t n,
+                    uint32_t *restrict cnt, int shift, int bits)
+{
+    uint32_t pos = 0, mask = (1u << bits) - 1;
+    for (uint32_t v = 0; v <= mask; v++) {
+        uint32_t t = cnt[v];
+        cnt[v] = pos;
+        pos += t;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        uint64_t kk = src[r];
+        uint32_t q = cnt[(kk >> shift) & mask]++;
+        dst[q] = kk;
+        if (q + 16 < n) __builtin_prefetch(dst + q + 16, 1, 3); /* the bucket's next line */
+    }
+}
+
+/* Sort the n keys of one first-digit bucket, kb[0, n), on the rest of their 30 bits, with
+ * ka[0, n) as room; the result ends in kb. An LSD radix sort of two digits (a digit every key
+ * shares is skipped), or an insertion sort for a few keys. Keys are unique (the index), so
+ * either sorts them the same way. */
+static void lz_bucket_sort(uint64_t *restrict kb, uint64_t *restrict ka, int64_t n, lz_slot *s)
+{
+    if (n <= LZ_SMALL) {
+        for (int64_t r = 1; r < n; r++) {
+            uint64_t kk = kb[r], key = kk & LZ_KEYMASK;
+            int64_t q = r;
+            for (; q > 0 && (kb[q - 1] & LZ_KEYMASK) > key; q--) kb[q] = kb[q - 1];
+            kb[q] = kk;
+        }
+        return;
+    }
+    const int sa = 32, sb = 32 + LZ_ABITS;
+    const uint32_t ma = (1u << LZ_ABITS) - 1, mb = (1u << LZ_BBITS) - 1;
+    memset(s->ca, 0, (size_t)(ma + 1) * sizeof(uint32_t));
+    memset(s->cb, 0, (size_t)(mb + 1) * sizeof(uint32_t));
+    for (int64_t r = 0; r < n; r++) {
+        s->ca[(kb[r] >> sa) & ma]++;
+        s->cb[(kb[r] >> sb) & mb]++;
+    }
+    uint64_t *cur = kb, *other = ka;
+    if (s->ca[(kb[0] >> sa) & ma] != (uint32_t)n) {
+        lz_pass(cur, other, n, s->ca, sa, LZ_ABITS);
+        cur = other;
+        other = cur == ka ? kb : ka;
+    }
+    if (s->cb[(kb[0] >> sb) & mb] != (uint32_t)n) {
+        lz_pass(cur, other, n, s->cb, sb, LZ_BBITS);
+        cur = other;
+    }
+    if (cur != kb) memcpy(kb, cur, (size_t)n * sizeof(uint64_t));
+}
+
+/* j / P for j < 2^32, without a division instruction. */
+static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
+{
+    uint64_t q = (uint64_t)((double)j * inv);
+    if (q * P > j) q--;
+    else if ((q + 1) * P <= j) q++;
+    return q;
+}
+
+/* Pair (g, k) on sort buffers `slot`: its loss from the words of its class rows; dL/dp into gd
+ * (NULL: none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+ * counted. */
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
+                      const uint32_t *words, int64_t g, int64_t k, int64_t slot, float *gd)
+{
+    const sl_batch *b = c->b;
+    const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
+    const int labels = b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
+    if (!w->flags[g * C + k]) {
+        if (gd)
+            for (int64_t n = n0; n < n1; n++)
+                memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
+        return 0.0;
+    }
+    lz_slot s;
+    lz_slot_carve(d->M, w->region + (size_t)slot * w->slot_bytes, &s);
+    uint64_t *restrict ka = s.ka, *restrict kb = s.kb;
+    uint32_t *restrict top = s.top;
+    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
+
+    /* Sweep 1: the first digit's counts; the target's sum. */
+    double gts = 0.0;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint32_t *restrict wr = words + (n * C + k) * P;
+        if (labels) {
+            uint64_t nfg = 0;
+            for (int64_t i = 0; i < P; i++) {
+                uint32_t v = wr[i];
+                if (v == LZ_SKIP) continue;
+                nfg += v >> 31;
+                top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+            }
+            gts += (double)nfg;
+        } else {
+            const float *restrict t = b->target + (n * C + k) * P;
+            for (int64_t i = 0; i < P; i++) {
+                gts += (double)t[i];
+                top[(wr[i] >> tshift) & (LZ_TBUCKETS - 1)]++;
+            }
+        }
+    }
+    uint32_t m = 0;
+    for (int v = 0; v < LZ_TBUCKETS; v++) {
+        uint32_t t = top[v];
+        top[v] = m;
+        m += t;
+    }
+    /* Sweep 2: the keys into their buckets (top[v] ends as the end of bucket v); 0 into dL/dp
+     * at ignored pixels, once their words are read. The low word of a key is the element's
+     * offset from the pair's first element, (n - n0) C P + i, when every one fits in 32 bits,
+     * else the pixel's index in the group, (n - n0) P + i: either grows with pixel order. */
+    const int direct = (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint32_t *wr = words + (n * C + k) * P;
+        float *gz = gd ? gd + (n * C + k) * P : NULL;
+        const uint64_t j0 = (uint64_t)((n - n0) * (direct ? C * P : P));
+        for (int64_t i = 0; i < P; i++) {
+            uint32_t v = wr[i];
+            if (v == LZ_SKIP) {
+                if (gz) gz[i] = 0.0f;
+                continue;
+            }
+            uint32_t q = top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+            kb[q] = (uint64_t)v << 32 | (j0 + (uint64_t)i);
+            if (q + 16 < m) __builtin_prefetch(kb + q + 16, 1, 3); /* the bucket's next line */
+        }
+    }
+    /* Each bucket on the other digits. */
+    uint32_t start = 0;
+    for (int v = 0; v < LZ_TBUCKETS; v++) {
+        if (top[v] - start > 1) lz_bucket_sort(kb + start, ka + start, top[v] - start, &s);
+        start = top[v];
+    }
+    const uint64_t *restrict ks = kb;
+
+    /* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element
+     * of a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
+    const double fac = w->fac[g], inv = 1.0 / (double)P;
+    const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
+    const int64_t base = (n0 * C + k) * P;
+    float *gb = gd ? gd + base : NULL;
+    double jprev = 0.0, lc = 0.0;
+    if (labels) {
+        /* fg is 0 or 1: the running sums are counts */
+        uint64_t cf = 0;
+        for (uint32_t r = 0; r < m; r++) {
+            uint64_t kk = ks[r], j = (uint32_t)kk;
+            uint32_t hi = (uint32_t)(kk >> 32), fg = hi >> 31, eb = LZ_ONE - (hi & ~LZ_FLAG);
+            cf += fg;
+            double jk = 1.0 - (gts - (double)cf) / (gts + (double)((uint64_t)r + 1 - cf));
+            double gk = jk - jprev;
+            jprev = jk;
+            lc += (double)lz_bitsf(eb) * gk;
+            if (gb) {
+                uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
+                /* sign(p - fg): - for fg = 1, + for fg = 0, 0 where e = 0; without branches */
+                uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (fg << 31);
+                gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+            }
+        }
+        return lc;
+    }
+    const float *tg = b->target + base;
+    double cumfg = 0.0, cumbg = 0.0;
+    for (uint32_t r = 0; r < m; r++) {
+        uint64_t kk = ks[r], j = (uint32_t)kk;
+        uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
+        uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
+        double fg = (double)tg[at];
+        cumfg += fg;
+        cumbg += 1.0 - fg;
+        double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
+        double gk = jk - jprev;
+        jprev = jk;
+        lc += (double)lz_bitsf(eb) * gk;
+        if (gb) {
+            /* sign(p - t): the flag says p > t; 0 where e = 0 */
+            uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
+            gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+        }
+    }
+    return lc;
+}
+
+static sl_status lovasz_ref(const sl_call *c, double *loss);
+
+static sl_status lovasz_fast(const sl_call *c, double *loss)
+{
+    /* The kernels keep C classes on their stack. */
+    if (c->C > SL_KERN_MAX_C) return lovasz_ref(c, loss);
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
     lz_dims d;
     lz_dims_of(o, b, &d);
-    int64_t N = d.N, C = d.C, P = d.P;
-    unsigned char *w = ws_base(out);
-    double *prob = carve(&w, (size_t)(N * C * P) * sizeof(double));
-    double *r0 = carve(&w, (size_t)P * sizeof(double));
-    double *r1 = carve(&w, (size_t)P * sizeof(double));
-    uint32_t *k0 = carve(&w, (size_t)d.M * sizeof(uint32_t));
-    uint32_t *i0 = carve(&w, (size_t)d.M * sizeof(uint32_t));
-    uint32_t *k1 = carve(&w, (size_t)d.M * sizeof(uint32_t));
-    uint32_t *i1 = carve(&w, (size_t)d.M * sizeof(uint32_t));
-    double *flags = carve(&w, (size_t)C * sizeof(double));
-    int logits = b->input_kind == SL_INPUT_LOGITS;
+    const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
+    const int probs = b->input_kind == SL_INPUT_PROBS;
+    lz_fast_ws w;
+    lz_fast_carve(&d, probs, c->ws, &w);
+    /* where the words and dL/dp go */
+    float *gd = c->grad ? (c->accumulate ? w.p : c->grad) : NULL;
+    uint32_t *words = (uint32_t *)(void *)(gd ? gd : w.p);
 
-    /* Probabilities, a class row at a time: r0 = max (logits), r1 = sum. */
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        double *p = prob + n * C * P;
-        for (int64_t i = 0; i < P; i++) {
-            r0[i] = logits ? x[i] : 0.0;
-            r1[i] = 0.0;
-        }
-        if (logits)
-            for (int64_t c = 1; c < C; c++)
-                for (int64_t i = 0; i < P; i++) r0[i] = fmax(r0[i], (double)x[c * P + i]);
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < P; i++) {
-                double v = logits ? exp((double)x[c * P + i] - r0[i]) : (double)x[c * P + i];
-                p[c * P + i] = v;
-                r1[i] += v;
-            }
-        for (int64_t i = 0; i < P; i++) r1[i] = 1.0 / r1[i];
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < P; i++) p[c * P + i] *= r1[i];
+    /* 1, 2: probabilities, the words and the counts */
+    if (!probs) {
+        sl__sm_args sa = {C, P, b->input, 0, w.p};
+        if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa, w.parts, 1))
+            return sl__recheck(c);
     }
-    if (out->grad) memset(out->grad, 0, (size_t)(N * C * P) * sizeof(float));
-    if (out->loss_map) memset(out->loss_map, 0, (size_t)(d.G * C) * sizeof(float));
+    lz_ctx ctx = {c, &w, words};
+    sl__for_chunks(c->threads, N, P, lz_prep_chunk, &ctx, w.parts, (int)(C + 1));
+
+    /* Which pairs count, and the factor of each group's losses. */
+    const int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK;
+    for (int64_t g = 0; g < d.G; g++) {
+        const double *q0 = w.parts + g * d.ipg * per * (C + 1);
+        double nv = 0.0;
+        for (int64_t q = 0; q < d.ipg * per; q++) nv += q0[q * (C + 1)];
+        int64_t K = 0;
+        for (int64_t k = 0; k < C; k++) {
+            double cnt = 0.0;
+            for (int64_t q = 0; q < d.ipg * per; q++) cnt += q0[q * (C + 1) + 1 + k];
+            int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
+            w.flags[g * C + k] = (uint8_t)counted;
+            K += counted;
+        }
+        w.fac[g] = lz_factor(o, &d, K);
+    }
+
+    /* 3: the pairs */
+    int nt = c->threads < w.slots ? c->threads : (int)w.slots;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+    for (int64_t q = 0; q < pairs; q++) {
+#ifdef _OPENMP
+        int64_t slot = omp_get_thread_num();
+#else
+        int64_t slot = 0;
+#endif
+        w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, slot, gd);
+    }
+    (void)nt;
 
     double total = 0.0;
-    int64_t ipg = d.M / P; /* images per group */
-    for (int64_t g = 0; g < d.G; g++) {
-        int64_t nv;
-        int64_t K = lz_counted(o, b, &d, g, flags, &nv);
-        double fac = lz_factor(o, &d, K);
-        for (int64_t c = 0; c < C; c++) {
-            if (flags[c] == 0.0) continue;
-            /* Keys of the valid pixels, in pixel order; the target's sum. */
-            int64_t m = 0;
-            double gts = 0.0;
-            for (int64_t n = g * ipg; n < (g + 1) * ipg; n++) {
-                const double *p = prob + (n * C + c) * P;
-                int labels = b->target_kind == SL_TARGET_LABELS;
-                const int32_t *y = labels ? b->labels + n * P : NULL;
-                const float *t = labels ? NULL : b->target + (n * C + c) * P;
-                for (int64_t i = 0; i < P; i++) {
-                    double fg;
-                    if (labels) {
-                        if (y[i] == o->ignore_index) continue;
-                        fg = y[i] == c ? 1.0 : 0.0;
-                    } else {
-                        fg = t[i];
-                    }
-                    gts += fg;
-                    k0[m] = error_key((float)fabs(fg - p[i]));
-                    i0[m] = (uint32_t)((n - g * ipg) * P + i);
-                    m++;
-                }
-            }
-            int which = radix_sort(k0, i0, k1, i1, m);
-            const uint32_t *ks = which ? k1 : k0, *is = which ? i1 : i0;
-            double cumfg = 0.0, cumbg = 0.0, jprev = 0.0, lc = 0.0;
-            for (int64_t r = 0; r < m; r++) {
-                int64_t j = is[r];
-                int64_t n = g * ipg + j / P, i = j % P;
-                int64_t at = (n * C + c) * P + i;
-                double fg = b->target_kind == SL_TARGET_LABELS ? (b->labels[n * P + i] == c)
-                                                               : (double)b->target[at];
-                cumfg += fg;
-                cumbg += 1.0 - fg;
-                double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
-                double gk = jk - jprev;
-                jprev = jk;
-                lc += (double)key_error(ks[r]) * gk;
-                if (out->grad) {
-                    double diff = prob[at] - fg;
-                    float sg = diff > 0.0 ? 1.0f : (diff < 0.0 ? -1.0f : 0.0f);
-                    out->grad[at] = (float)(fac * gk) * sg;
-                }
-            }
-            if (out->loss_map) out->loss_map[g * C + c] = (float)lc;
-            total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
-        }
+    for (int64_t q = 0; q < pairs; q++) {
+        if (w.flags[q]) total += o->reduction == SL_REDUCE_MEAN ? w.fac[q / C] * w.lc[q] : w.lc[q];
+        if (c->map) sl__put(c, c->map, q, w.lc[q]);
     }
-    out->loss = total;
-    if (!out->grad) return SL_OK;
+    *loss = total;
+    if (!c->grad) return SL_OK;
 
-    /* Chain rule, a class row at a time: r0 = sum_c p_c G_c; for probabilities r1 = 1 / s. */
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        const double *p = prob + n * C * P;
-        float *gr = out->grad + n * C * P;
-        for (int64_t i = 0; i < P; i++) r0[i] = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < P; i++) r0[i] += p[c * P + i] * (double)gr[c * P + i];
-        if (logits) {
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < P; i++)
-                    gr[c * P + i] = (float)(p[c * P + i] * ((double)gr[c * P + i] - r0[i]));
-        } else {
-            for (int64_t i = 0; i < P; i++) r1[i] = 0.0;
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < P; i++) r1[i] += (double)x[c * P + i];
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < P; i++)
-                    gr[c * P + i] = (float)(((double)gr[c * P + i] - r0[i]) / r1[i]);
-        }
+    /* 4: the chain rule */
+    if (probs) {
+        lz_chain_ctx cc = {c, gd};
+        sl__for_chunks(c->threads, N, P, lz_chain_probs_chunk, &cc, w.parts, 1);
+        return SL_OK;
     }
+    const float *pc = w.p;
+    if (c->accumulate) {
+        /* w.p holds dL/dp: the probabilities again, in the sort buffers' room */
+        float *p2 = (float *)(void *)w.region;
+        sl__sm_args sa = {C, P, b->input, 0, p2};
+        if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa, w.parts, 1))
+            return sl__recheck(c);
+        pc = p2;
+    }
+    sl__chain_args ca = {C, P, pc, gd, 1, (float)c->k, c->accumulate, c->grad};
+    sl__for_chunks(c->threads, N, P, c->kern->chain, &ca, w.parts, 1);
     return SL_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Reference: double precision, qsort of (error, index) pairs, plain loops.
+ * Reference: double precision, plain loops, a qsort of (error, index) items; the probabilities
+ * of a pixel are recomputed where needed. Forward and backward side by side: each pair's walk
+ * writes dL/dp, and the chain rule runs at the end.
  */
+
+typedef struct {
+    double e;  /* |fg - p| */
+    double d;  /* p - fg */
+    int64_t j; /* pixel index within the group */
+} ref_item;
+
+typedef struct {
+    double *dp;      /* [N, C, P] dL/dp */
+    ref_item *items; /* [M] */
+    double *pix;     /* [C] one pixel's probabilities */
+} lz_ref_ws;
+
+static size_t lz_ref_carve(const lz_dims *d, void *mem, lz_ref_ws *w)
+{
+    sl__arena a = sl__arena_of(mem);
+    w->dp = sl__take(&a, (size_t)(d->N * d->C * d->P) * sizeof(double));
+    w->items = sl__take(&a, (size_t)d->M * sizeof(ref_item));
+    w->pix = sl__take(&a, (size_t)d->C * sizeof(double));
+    return sl__arena_size(&a);
+}
+
+/* The probabilities of pixel i of image n (softmax, or x / sum x) into pix; returns sum x for
+ * probabilities (1 for logits). */
+static double ref_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t i, double *pix)
+{
+    const int64_t C = d->C, P = d->P;
+    const float *x = b->input + n * C * P + i;
+    double s = 0.0;
+    if (b->input_kind == SL_INPUT_LOGITS) {
+        double m = x[0];
+        for (int64_t k = 1; k < C; k++) m = fmax(m, (double)x[k * P]);
+        for (int64_t k = 0; k < C; k++) {
+            pix[k] = exp((double)x[k * P] - m);
+            s += pix[k];
+        }
+        for (int64_t k = 0; k < C; k++) pix[k] /= s;
+        return 1.0;
+    }
+    for (int64_t k = 0; k < C; k++) s += (double)x[k * P];
+    for (int64_t k = 0; k < C; k++) pix[k] = (double)x[k * P] / s;
+    return s;
+}
+
+/* The target of class k at pixel i of image n; 0 when the pixel is ignored. */
+static int ref_fg(const sl_options *o, const sl_batch *b, const lz_dims *d, int64_t n, int64_t i,
+                  int64_t k, double *fg)
+{
+    if (b->target_kind == SL_TARGET_LABELS) {
+        int64_t y = b->labels[n * d->P + i];
+        if (y == o->ignore_index) return 0;
+        *fg = y == k ? 1.0 : 0.0;
+        return 1;
+    }
+    *fg = (double)b->target[(n * d->C + k) * d->P + i];
+    return 1;
+}
 
 static int ref_cmp(const void *a, const void *b)
 {
@@ -326,95 +722,102 @@ static int ref_cmp(const void *a, const void *b)
     return (x->j > y->j) - (x->j < y->j);
 }
 
-static sl_status lovasz_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                            sl_output *out, sl_error *err)
+static sl_status lovasz_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
     lz_dims d;
     lz_dims_of(o, b, &d);
-    int64_t N = d.N, C = d.C, P = d.P;
-    unsigned char *w = ws_base(out);
-    double *prob = carve(&w, (size_t)(N * C * P) * sizeof(double));
-    double *dp = carve(&w, (size_t)(N * C * P) * sizeof(double));
-    ref_item *items = carve(&w, (size_t)d.M * sizeof(ref_item));
-    double *flags = carve(&w, (size_t)C * sizeof(double));
-    int logits = b->input_kind == SL_INPUT_LOGITS;
-
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t i = 0; i < P; i++) {
-            const float *x = b->input + n * C * P + i;
-            double m = logits ? (double)x[0] : 0.0, s = 0.0;
-            if (logits)
-                for (int64_t c = 1; c < C; c++) m = fmax(m, (double)x[c * P]);
-            for (int64_t c = 0; c < C; c++)
-                s += logits ? exp((double)x[c * P] - m) : (double)x[c * P];
-            for (int64_t c = 0; c < C; c++) {
-                double v = logits ? exp((double)x[c * P] - m) : (double)x[c * P];
-                prob[(n * C + c) * P + i] = v / s;
-            }
-        }
-    for (int64_t k = 0; k < N * C * P; k++) dp[k] = 0.0;
+    const int64_t N = d.N, C = d.C, P = d.P;
+    lz_ref_ws w;
+    lz_ref_carve(&d, c->ws, &w);
+    for (int64_t at = 0; at < N * C * P; at++) w.dp[at] = 0.0;
 
     double total = 0.0;
-    int64_t ipg = d.M / P;
     for (int64_t g = 0; g < d.G; g++) {
-        int64_t nv;
-        int64_t K = lz_counted(o, b, &d, g, flags, &nv);
+        const int64_t n0 = g * d.ipg;
+        /* Valid pixels, and the classes counted: K of them. */
+        int64_t nv = 0, K = 0;
+        for (int64_t j = 0; j < d.M; j++) {
+            double fg;
+            if (ref_fg(o, b, &d, n0 + j / P, j % P, 0, &fg)) nv++;
+        }
+        for (int64_t k = 0; k < C; k++) {
+            int present = 0;
+            for (int64_t j = 0; j < d.M && !present; j++) {
+                double fg = 0.0;
+                present = ref_fg(o, b, &d, n0 + j / P, j % P, k, &fg) && fg > 0.0;
+            }
+            K += nv > 0 && (o->classes == SL_CLASSES_ALL || present);
+        }
         double fac = lz_factor(o, &d, K);
-        for (int64_t c = 0; c < C; c++) {
+        for (int64_t k = 0; k < C; k++) {
+            /* Errors of the valid pixels, sorted. */
+            int64_t m = 0;
+            double gts = 0.0;
+            int present = 0;
+            for (int64_t j = 0; j < d.M; j++) {
+                int64_t n = n0 + j / P, i = j % P;
+                double fg;
+                if (!ref_fg(o, b, &d, n, i, k, &fg)) continue;
+                ref_probs(b, &d, n, i, w.pix);
+                w.items[m].e = fabs(fg - w.pix[k]);
+                w.items[m].d = w.pix[k] - fg;
+                w.items[m].j = j;
+                gts += fg;
+                present |= fg > 0.0;
+                m++;
+            }
             double lc = 0.0;
-            if (flags[c] != 0.0) {
-                int64_t m = 0;
-                double gts = 0.0;
-                for (int64_t j = 0; j < d.M; j++) {
-                    double fg;
-                    if (!lz_fg(o, b, &d, g, j, c, &fg)) continue;
-                    int64_t n = g * ipg + j / P, i = j % P;
-                    items[m].e = fabs(fg - prob[(n * C + c) * P + i]);
-                    items[m].j = j;
-                    gts += fg;
-                    m++;
-                }
-                qsort(items, (size_t)m, sizeof *items, ref_cmp);
+            if (m > 0 && (o->classes == SL_CLASSES_ALL || present)) {
+                qsort(w.items, (size_t)m, sizeof *w.items, ref_cmp);
+                /* Forward (the loss) and backward (dL/dp) along the sorted order. */
                 double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
                 for (int64_t r = 0; r < m; r++) {
+                    int64_t n = n0 + w.items[r].j / P, i = w.items[r].j % P;
                     double fg = 0.0;
-                    lz_fg(o, b, &d, g, items[r].j, c, &fg);
+                    ref_fg(o, b, &d, n, i, k, &fg);
                     cumfg += fg;
                     cumbg += 1.0 - fg;
                     double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
                     double gk = jk - jprev;
                     jprev = jk;
-                    lc += items[r].e * gk;
-                    int64_t n = g * ipg + items[r].j / P, i = items[r].j % P;
-                    int64_t at = (n * C + c) * P + i;
-                    double diff = prob[at] - fg;
-                    double sg = diff > 0 ? 1.0 : (diff < 0 ? -1.0 : 0.0);
-                    dp[at] = fac * gk * sg;
+                    lc += w.items[r].e * gk;
+                    double dd = w.items[r].d;
+                    double sg = dd > 0.0 ? 1.0 : (dd < 0.0 ? -1.0 : 0.0);
+                    w.dp[(n * C + k) * P + i] = fac * gk * sg;
                 }
                 total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
             }
-            if (out->loss_map) out->loss_map[g * C + c] = (float)lc;
+            if (c->map) sl__put(c, c->map, g * C + k, lc);
         }
     }
-    out->loss = total;
-    if (!out->grad) return SL_OK;
+    *loss = total;
+    if (!c->grad) return SL_OK;
+
+    /* Chain rule: dL/dz_k = p_k (G_k - sum_j p_j G_j); dL/dx_k = (G_k - sum_j u_j G_j) / s. */
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
-            double t = 0.0, s = 0.0;
-            for (int64_t c = 0; c < C; c++) {
-                int64_t at = (n * C + c) * P + i;
-                t += prob[at] * dp[at];
-                s += (double)b->input[at];
-            }
-            for (int64_t c = 0; c < C; c++) {
-                int64_t at = (n * C + c) * P + i;
-                double v = logits ? prob[at] * (dp[at] - t) : (dp[at] - t) / s;
-                out->grad[at] = (float)v;
+            double s = ref_probs(b, &d, n, i, w.pix), t = 0.0;
+            for (int64_t k = 0; k < C; k++) t += w.pix[k] * w.dp[(n * C + k) * P + i];
+            for (int64_t k = 0; k < C; k++) {
+                double gk = w.dp[(n * C + k) * P + i];
+                double v = b->input_kind == SL_INPUT_LOGITS ? w.pix[k] * (gk - t) : (gk - t) / s;
+                sl__put(c, c->grad, (n * C + k) * P + i, v);
             }
         }
     return SL_OK;
+}
+
+static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
+{
+    lz_dims d;
+    lz_dims_of(o, b, &d);
+    lz_fast_ws fw;
+    lz_ref_ws rw;
+    size_t f = lz_fast_carve(&d, b->input_kind == SL_INPUT_PROBS, NULL, &fw);
+    size_t r = lz_ref_carve(&d, NULL, &rw);
+    return f > r ? f : r;
 }
 
 /* Per-class targets are fractions of membership (<= 1, so every union stays positive); a group
@@ -443,24 +846,6 @@ static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, con
             }
     }
     return SL_OK;
-}
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status lovasz_fast(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = lovasz_fast_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
-}
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status lovasz_ref(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = lovasz_ref_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
 }
 
 static const sl_param_info lovasz_params[] = {

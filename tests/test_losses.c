@@ -174,7 +174,7 @@ static const char *sample_value(const sl_param_info *pi, int which)
         {"weight", SL_PARAM_LIST, {"[0.2,1,2,0.5,1]", NULL}},
         {"label_smoothing", SL_PARAM_NUMBER, {"0.2", NULL}},
         {"denominator", SL_PARAM_WORD, {"valid", NULL}},
-        {"ignore_index", SL_PARAM_INT, {"255", NULL}},
+        {"ignore_index", SL_PARAM_INT, {"255", "2"}}, /* outside and inside [0, C) */
         {"eps", SL_PARAM_NUMBER, {"0.01", NULL}},
         {"include_background", SL_PARAM_BOOL, {"false", "true"}},
         {"squared", SL_PARAM_BOOL, {"true", NULL}},
@@ -219,13 +219,15 @@ static void test_registry_battery(void)
                     }
                     snprintf(spec, sizeof spec, "%s(%s=%s)", loss->name, loss->params[pi].key, v);
                 }
+                /* ignore_index=255 marks pixels 255; ignore_index=2 leaves out class 2 */
                 int ignore = strstr(spec, "ignore_index") != NULL;
+                int mark = strstr(spec, "ignore_index=255") != NULL;
                 for (int ik = 0; ik < 2; ik++)
                     for (int tk = 0; tk < 2; tk++) {
                         if (ignore && tk == SL_TARGET_PROBS) continue;
                         for (int miss = 0; miss < 2; miss++) {
                             problem pr;
-                            make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, ignore,
+                            make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, mark,
                                          miss, miss);
                             check_spec(spec, &pr);
                         }
