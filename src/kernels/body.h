@@ -501,10 +501,12 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
     }
     const vf one = vset(1.0f), zero = vset(0.0f);
     vf e = vexp(zero - vabs(x));
-    vf sp = one / (one + e);
+    vf sp = one / (one + e); /* 1 / (1 + e^-|x|) */
     vi nonneg = vge(x, zero);
     vf sig = vsel(nonneg, sp, e * sp), sign = vsel(nonneg, e * sp, sp); /* s(x), s(-x) */
-    vf L = vlog1p(e);
+    /* log1p(e): log of v = 1 + e, corrected by the rounding of v, with 1 / v already at hand */
+    vf v = one + e;
+    vf L = vfma(e - (v - one), sp, vlog(v));
     vf l, d;
     if (!a->focal) {
         float w = a->w ? a->w[c] : 1.0f, pw = a->pw ? a->pw[c] : 1.0f;
