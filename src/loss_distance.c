@@ -15,9 +15,27 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------------------------------------
  * Shared pieces
+ *
+ * Fast path, one image at a time: p = the softmax (kernel; probabilities are copied and checked
+ * by it) into a [C, P] float buffer, then one class at a time its masks and their squared
+ * distance maps (src/edt.c, both sides in one transform, threaded over lines), the loss's
+ * per-pixel work in float loops done line by line as the EDT finishes each line of its last
+ * pass (while it is in cache; each line's sum in its own double slot, added in line order)
+ * writing dL/dp of the class into a [C, P] float buffer, then the chain rule (kernel) into
+ * grad. Every piece is split the same way whatever the thread count, and the EDT is exact, so
+ * the results are the same bits for any number of threads. The losses take
+ * SL_LOSS_KERNEL_CHECKS: the softmax kernel checks the input and one pass checks the labels or
+ * targets, instead of the common checks' scan.
+ *
+ * Reference: plain double loops, one image at a time: per class its distance maps by the plain
+ * EDT into a [C, P] double buffer, then one pass over the pixels computing the softmax of the
+ * pixel, the loss and its gradient side by side.
  */
 
 typedef struct {
@@ -33,107 +51,254 @@ static void get_dims(const sl_batch *b, dims_t *d)
     sl__grid_make(&d->grid, b->shape.ndim - 2, b->shape.dim + 2, NULL);
 }
 
-/* The workspace, carved in 64-byte aligned pieces: p and g ([C, P] doubles each: the fast path
- * uses floats in the same room), three [P] double buffers, a [P] byte mask, the EDT scratch. */
-typedef struct {
-    void *p, *g;
-    double *a, *c, *buf;
-    uint8_t *mask;
-    void *scratch;
-} work_t;
-
-static size_t work_layout(const sl_batch *b, void *mem, work_t *w)
+/* The lines of the last axis (what the EDT hands its line consumer). */
+static int64_t last_lines(const sl__grid *g)
 {
-    dims_t d;
-    get_dims(b, &d);
-    size_t cp = (size_t)(d.C * d.P), P = (size_t)d.P;
-    size_t sizes[7] = {cp * sizeof(double), cp * sizeof(double), P * sizeof(double),
-                       P * sizeof(double), P * sizeof(double), P,
-                       sl__edt_scratch_size(&d.grid)};
-    unsigned char *base = mem;
-    unsigned char *q = base ? (unsigned char *)(((uintptr_t)base + 63) & ~(uintptr_t)63) : NULL;
-    size_t total = 64;
-    void *ptr[7];
-    for (int i = 0; i < 7; i++) {
-        ptr[i] = q ? q + (total - 64) : NULL;
-        total += sl__align(sizes[i]);
-    }
-    if (w) {
-        w->p = ptr[0];
-        w->g = ptr[1];
-        w->a = ptr[2];
-        w->c = ptr[3];
-        w->buf = ptr[4];
-        w->mask = ptr[5];
-        w->scratch = ptr[6];
-    }
-    return total;
+    return g->nd == 1 ? 1 : sl__grid_numel(g) / g->dim[g->nd - 1];
 }
 
+/* The fast path's workspace: p and g [C, P] floats (one image), two [P] double distance maps
+ * and two [P] byte masks (one (image, class) at a time), per-chunk or per-line sums, the map's
+ * sums [N, C] doubles, and last the EDT's line scratch for `slots` threads (per thread about
+ * 56 bytes per point of the longest axis plus 128 per point of the first). Peak: 8 C P + 18 P
+ * bytes plus those small pieces: two floats per input value of one image (2/N of the input)
+ * and two double maps, whatever N. */
+typedef struct {
+    float *p, *g;
+    double *d1, *d2;
+    uint8_t *m1, *m2;
+    double *parts, *msum;
+    void *scratch;
+} fast_ws;
+
+static void fast_layout(sl__arena *a, const dims_t *d, int slots, fast_ws *w)
+{
+    size_t CP = (size_t)(d->C * d->P), P = (size_t)d->P;
+    w->p = sl__take(a, CP * sizeof(float));
+    w->g = sl__take(a, CP * sizeof(float));
+    w->d1 = sl__take(a, P * sizeof(double));
+    w->d2 = sl__take(a, P * sizeof(double));
+    w->m1 = sl__take(a, P);
+    w->m2 = sl__take(a, P);
+    int64_t nparts = sl__nchunks(d->N, d->P), nl = last_lines(&d->grid);
+    w->parts = sl__take(a, (size_t)(nparts > nl ? nparts : nl) * sizeof(double));
+    w->msum = sl__take(a, (size_t)(d->N * d->C) * sizeof(double));
+    w->scratch = sl__take(a, sl__edt_scratch_size_t(&d->grid, slots));
+}
+
+/* The reference's workspace: G [C, P] doubles (the distance terms of one image), three [P]
+ * doubles, a [P] mask, a line of the longest axis, three [C] doubles (one pixel), the map's
+ * sums [N, C]. */
+typedef struct {
+    double *G, *a, *b, *buf, *line, *px, *gx, *lc, *msum;
+    uint8_t *mask;
+} ref_ws;
+
+static void ref_layout(sl__arena *a, const dims_t *d, ref_ws *w)
+{
+    size_t C = (size_t)d->C, P = (size_t)d->P, L = 1;
+    for (int k = 0; k < d->grid.nd; k++)
+        if ((size_t)d->grid.dim[k] > L) L = (size_t)d->grid.dim[k];
+    w->G = sl__take(a, C * P * sizeof(double));
+    w->a = sl__take(a, P * sizeof(double));
+    w->b = sl__take(a, P * sizeof(double));
+    w->buf = sl__take(a, P * sizeof(double));
+    w->mask = sl__take(a, P);
+    w->line = sl__take(a, L * sizeof(double));
+    w->px = sl__take(a, C * sizeof(double));
+    w->gx = sl__take(a, C * sizeof(double));
+    w->lc = sl__take(a, C * sizeof(double));
+    w->msum = sl__take(a, (size_t)(d->N * d->C) * sizeof(double));
+}
+
+/* The larger of the two layouts; the fast path's EDT scratch has a slot for each of OpenMP's
+ * default threads (what threads = 0 runs on), at most EDT_SLOTS. A call with more threads
+ * runs its EDTs on as many threads as the workspace has slots for (the results do not depend
+ * on it). */
+#define EDT_SLOTS 64
 static size_t distance_workspace(const sl_options *o, const sl_batch *b)
 {
     (void)o;
-    return work_layout(b, NULL, NULL);
+    dims_t d;
+    get_dims(b, &d);
+    fast_ws fw;
+    ref_ws rw;
+    sl__arena fa = sl__arena_of(NULL), ra = sl__arena_of(NULL);
+    int slots = sl__threads(0);
+    fast_layout(&fa, &d, slots < EDT_SLOTS ? slots : EDT_SLOTS, &fw);
+    ref_layout(&ra, &d, &rw);
+    size_t f = sl__arena_size(&fa), r = sl__arena_size(&ra);
+    return f > r ? f : r;
 }
 
-#define SL_BLOCK 64 /* TEMPORARY */
-
-/* Softmax over classes of one image (float math), into p [C, P]. */
-static void softmax_fast(const float *x, int64_t C, int64_t P, float *p)
+/* Carve the fast path's workspace; returns the threads its EDT scratch serves. */
+static int fast_carve(const sl_call *c, const dims_t *d, fast_ws *w)
 {
-    for (int64_t i0 = 0; i0 < P; i0 += SL_BLOCK) {
-        int64_t nb = P - i0 < SL_BLOCK ? P - i0 : SL_BLOCK;
-        float m[SL_BLOCK], s[SL_BLOCK];
-        for (int64_t j = 0; j < nb; j++) {
-            m[j] = x[i0 + j];
-            s[j] = 0.0f;
-        }
-        for (int64_t c = 1; c < C; c++)
-            for (int64_t j = 0; j < nb; j++) m[j] = fmaxf(m[j], x[c * P + i0 + j]);
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t j = 0; j < nb; j++) {
-                float e = expf(x[c * P + i0 + j] - m[j]);
-                p[c * P + i0 + j] = e;
-                s[j] += e;
-            }
-        for (int64_t j = 0; j < nb; j++) s[j] = 1.0f / s[j];
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t j = 0; j < nb; j++) p[c * P + i0 + j] *= s[j];
-    }
+    sl__arena a = sl__arena_of(c->ws);
+    fast_layout(&a, d, 1, w);
+    size_t off = (size_t)((unsigned char *)w->scratch - (unsigned char *)c->ws);
+    size_t avail = c->ws_size > off ? c->ws_size - off : 0, slot = sl__edt_slot_size(&d->grid);
+    size_t slots = avail > 64 + slot ? (avail - 64) / slot : 1;
+    return slots < (size_t)c->threads ? (int)slots : c->threads;
 }
 
-/* dL/dx of one image from g = dL/dp [C, P]: through the softmax (dL/dx_j = p_j (g_j -
- * sum_k p_k g_k)) or, for probabilities used as given, g itself. */
-static void chain_fast(const float *p, const float *g, int64_t C, int64_t P, int softmax,
-                       float *grad)
+/* Whether the kernels take this batch (softmax and chain keep C classes of a tail on the
+ * stack); else the fast path runs the reference. */
+static int fast_ok(const sl_call *c)
+{
+    return c->C <= SL_KERN_MAX_C;
+}
+
+/* fn on every line of the last axis of d, over the call's threads (for a map the EDT did not
+ * go through: an empty or full mask). */
+static void run_lines(const sl_call *c, const sl__grid *g, sl__edt_line_fn fn, void *ctx,
+                      const double *d)
+{
+    int64_t nl = last_lines(g), n = sl__grid_numel(g) / nl;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nl > 1)
+#else
+    (void)c;
+#endif
+    for (int64_t l = 0; l < nl; l++) fn(ctx, l, l * n, n, d + l * n);
+}
+
+/* The probabilities of image n: the softmax (kernel) into w->p, or the input as given (the
+ * kernel copies probabilities into w->p, and runs on logits used as given only for its checks).
+ * The kernel checks the values as the common checks would (the losses take
+ * SL_LOSS_KERNEL_CHECKS); NULL when it saw one they refuse. */
+static const float *fast_probs(const sl_call *c, fast_ws *w, int64_t n, int softmax)
+{
+    const float *x = c->b->input + n * c->C * c->P;
+    int probs = c->b->input_kind == SL_INPUT_PROBS;
+    sl__sm_args a = {c->C, c->P, x, probs, w->p};
+    if (sl__for_chunks(c->threads, 1, c->P, c->kern->softmax, &a, w->parts, 1)) return NULL;
+    return softmax || probs ? w->p : x;
+}
+
+/* The rest of the common checks, on every image before anything is written: labels in [0, C)
+ * or ignore_index, or per-class targets finite and >= 0. */
+typedef struct {
+    const int32_t *y;
+    const float *t;
+    int64_t C, P;
+    int32_t ignore;
+    int has_ignore;
+} chk_ctx;
+
+static int check_chunk(const void *v, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const chk_ctx *k = v;
+    int bad = 0;
+    part[0] = 0.0;
+    if (k->y) {
+        const int32_t *y = k->y + n * k->P, ign = k->ignore, C = (int32_t)k->C;
+        int hi = k->has_ignore;
+#ifdef _OPENMP
+#pragma omp simd reduction(| : bad)
+#endif
+        for (int64_t i = p0; i < p1; i++) bad |= (y[i] < 0 || y[i] >= C) && !(hi && y[i] == ign);
+        return bad;
+    }
+    for (int64_t c = 0; c < k->C; c++) {
+        const float *t = k->t + (n * k->C + c) * k->P;
+#ifdef _OPENMP
+#pragma omp simd reduction(| : bad)
+#endif
+        for (int64_t i = p0; i < p1; i++) bad |= !(t[i] >= 0.0f) || t[i] == INFINITY;
+    }
+    return bad;
+}
+
+static int fast_check_targets(const sl_call *c, fast_ws *w)
+{
+    const sl_batch *b = c->b;
+    int64_t ign = c->o->ignore_index;
+    chk_ctx k = {NULL, NULL, c->C, c->P, 0, ign >= INT32_MIN && ign <= INT32_MAX};
+    k.ignore = k.has_ignore ? (int32_t)ign : 0;
+    if (b->target_kind == SL_TARGET_LABELS)
+        k.y = b->labels;
+    else
+        k.t = b->target;
+    return sl__for_chunks(c->threads, c->N, c->P, check_chunk, &k, w->parts, 1);
+}
+
+/* dL/dx of image n from p and g = dL/dp (without k), through the chain kernel. */
+static void fast_chain(const sl_call *c, const fast_ws *w, const float *p, int64_t n,
+                       int softmax)
+{
+    if (!c->grad) return;
+    sl__chain_args a = {c->C, c->P, p, w->g, softmax, (float)c->k, c->accumulate,
+                        c->grad + n * c->C * c->P};
+    sl__for_chunks(c->threads, 1, c->P, c->kern->chain, &a, w->parts, 1);
+}
+
+/* A mask of one image over chunks: the target's class cls (label == cls, or t > 0.5), or the
+ * prediction's (p > 0.5, p the class' probabilities) when p is given. */
+typedef struct {
+    const int32_t *y;
+    const float *t, *p;
+    int32_t cls;
+    uint8_t *m;
+} mask_ctx;
+
+static int mask_chunk(const void *v, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const mask_ctx *k = v;
+    const int32_t cls = k->cls;
+    uint8_t *m = k->m;
+    (void)n;
+    part[0] = 0.0;
+    if (k->p) {
+        const float *p = k->p;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+        for (int64_t i = p0; i < p1; i++) m[i] = p[i] > 0.5f;
+    } else if (k->y) {
+        const int32_t *y = k->y;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+        for (int64_t i = p0; i < p1; i++) m[i] = y[i] == cls;
+    } else {
+        const float *t = k->t;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+        for (int64_t i = p0; i < p1; i++) m[i] = t[i] > 0.5f;
+    }
+    return 0;
+}
+
+/* The target's (or, with p, the prediction's) mask of class cls in image n into m. */
+static void fast_mask(const sl_call *c, fast_ws *w, int64_t n, int64_t cls, const float *p,
+                      uint8_t *m)
+{
+    const sl_batch *b = c->b;
+    mask_ctx k = {NULL, NULL, p, (int32_t)cls, m};
+    if (!p) {
+        if (b->target_kind == SL_TARGET_LABELS)
+            k.y = b->labels + n * c->P;
+        else
+            k.t = b->target + (n * c->C + cls) * c->P;
+    }
+    sl__for_chunks(c->threads, 1, c->P, mask_chunk, &k, w->parts, 1);
+}
+
+/* Reference: the probabilities of one pixel in double (x: class 0, classes P apart), the
+ * softmax or the input as given. */
+static void probs_ref(const float *x, int64_t C, int64_t P, int softmax, double *p)
 {
     if (!softmax) {
-        memcpy(grad, g, (size_t)(C * P) * sizeof(float));
+        for (int64_t c = 0; c < C; c++) p[c] = x[c * P];
         return;
     }
-    for (int64_t i0 = 0; i0 < P; i0 += SL_BLOCK) {
-        int64_t nb = P - i0 < SL_BLOCK ? P - i0 : SL_BLOCK;
-        double t[SL_BLOCK];
-        for (int64_t j = 0; j < nb; j++) t[j] = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t j = 0; j < nb; j++)
-                t[j] += (double)p[c * P + i0 + j] * (double)g[c * P + i0 + j];
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t j = 0; j < nb; j++) {
-                int64_t k = c * P + i0 + j;
-                grad[k] = p[k] * (float)((double)g[k] - t[j]);
-            }
-    }
-}
-
-/* Reference: softmax of one pixel in double precision (x: class 0, classes P apart). */
-static void softmax_ref(const float *x, int64_t C, int64_t P, double *p)
-{
     double m = x[0], s = 0.0;
     for (int64_t c = 1; c < C; c++)
         if (x[c * P] > m) m = x[c * P];
     for (int64_t c = 0; c < C; c++) s += exp((double)x[c * P] - m);
-    for (int64_t c = 0; c < C; c++) p[c * P] = exp((double)x[c * P] - m) / s;
+    for (int64_t c = 0; c < C; c++) p[c] = exp((double)x[c * P] - m) / s;
 }
 
 /* Reference: both sides of a mask with the plain EDT. out[i]: the distance to the nearest
@@ -157,8 +322,9 @@ static int two_sided_ref(const uint8_t *mask, const sl__grid *g, double *out, do
     return 1;
 }
 
-/* The target's mask of class c in image n: label == c, or t_c > 0.5 (per-class target). */
-static void target_mask(const sl_batch *b, const dims_t *d, int64_t n, int64_t c, uint8_t *m)
+/* Reference: the target's mask of class c in image n: label == c, or t_c > 0.5. */
+static void target_mask_ref(const sl_batch *b, const dims_t *d, int64_t n, int64_t c,
+                            uint8_t *m)
 {
     if (b->target_kind == SL_TARGET_LABELS) {
         const int32_t *y = b->labels + n * d->P;
@@ -169,7 +335,7 @@ static void target_mask(const sl_batch *b, const dims_t *d, int64_t n, int64_t c
     }
 }
 
-/* The target's value g_c at pixel i of image n: one-hot of the label, or t_c. */
+/* Reference: the target's value g_c at pixel i of image n: one-hot of the label, or t_c. */
 static double target_value(const sl_batch *b, const dims_t *d, int64_t n, int64_t c, int64_t i)
 {
     if (b->target_kind == SL_TARGET_LABELS) return b->labels[n * d->P + i] == c ? 1.0 : 0.0;
@@ -194,111 +360,153 @@ static int64_t idc_len(const sl_options *o, int64_t C)
     return o->idc ? o->nidc : C - 1;
 }
 
-static sl_status boundary_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                               sl_output *out, sl_error *err)
+/* The mean's factor 1 / (N K) (0 when K = 0), or 1. */
+static double boundary_scale(const sl_options *o, int64_t N, int64_t C)
 {
-    (void)loss;
-    (void)err;
+    int64_t K = idc_len(o, C);
+    if (o->reduction != SL_REDUCE_MEAN) return 1.0;
+    return K > 0 ? 1.0 / (double)(N * K) : 0.0;
+}
+
+/* e[i] = the square root of (float)d[i], i in [p0, p1) (d < 2^24, the squared distances of
+ * images under 4096 pixels a side, is exact as a float). The plain loop does not vectorise
+ * (sqrtf has an errno path), so SSE's packed square root where there is one; every path
+ * rounds correctly: the same bits. */
+static void sqrt_floats(const double *d, float *e, int64_t p0, int64_t p1)
+{
+    int64_t i = p0;
+#if defined(__SSE2__)
+    for (; i + 4 <= p1; i += 4) {
+        __m128 lo = _mm_cvtpd_ps(_mm_loadu_pd(d + i)), hi = _mm_cvtpd_ps(_mm_loadu_pd(d + i + 2));
+        _mm_storeu_ps(e + i, _mm_sqrt_ps(_mm_movelh_ps(lo, hi)));
+    }
+#endif
+    for (; i < p1; i++) e[i] = sqrtf((float)d[i]);
+}
+
+/* One line of a class, called by the EDT as soon as the line's distances are final (d: their
+ * squares): phi = EDT(!G) outside G, 1 - EDT(G) inside; parts[l] = sum p phi; g = gk phi
+ * (g holds the distances in between). */
+typedef struct {
+    const float *p; /* class c of the image */
+    const uint8_t *m;
+    float *g;
+    float gk;
+    double *parts;
+} bnd_ctx;
+
+static void bnd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d)
+{
+    const bnd_ctx *k = v;
+    const float *p = k->p + base;
+    const uint8_t *m = k->m + base;
+    float *g = k->g + base, gk = k->gk;
+    sqrt_floats(d, g, 0, n);
+    double acc = 0.0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : acc)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        /* phi = off + sg e: e, or 1 + (-e) = 1 - e */
+        float sg = m[i] ? -1.0f : 1.0f, off = m[i] ? 1.0f : 0.0f;
+        float phi = off + sg * g[i];
+        acc += (double)(p[i] * phi);
+        g[i] = gk * phi;
+    }
+    k->parts[l] = acc;
+}
+
+static sl_status boundary_ref(const sl_call *c, double *loss);
+
+static sl_status boundary_fast(const sl_call *c, double *loss)
+{
+    if (!fast_ok(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : boundary_ref(c, loss);
+    }
+    const sl_options *o = c->o;
     dims_t d;
-    get_dims(b, &d);
-    work_t w;
-    work_layout(b, out->workspace, &w);
-    int64_t N = d.N, C = d.C, P = d.P, K = idc_len(o, C);
-    double scale = o->reduction == SL_REDUCE_MEAN ? (K > 0 ? 1.0 / (double)(N * K) : 0.0) : 1.0;
-    int softmax = b->input_kind == SL_INPUT_LOGITS;
-    float *pf = w.p, *gf = w.g;
-    double total = 0.0;
+    get_dims(c->b, &d);
+    fast_ws w;
+    int et = fast_carve(c, &d, &w);
+    if (fast_check_targets(c, &w)) return sl__recheck(c);
+    int64_t N = d.N, C = d.C, P = d.P, nl = last_lines(&d.grid);
+    double scale = boundary_scale(o, N, C), total = 0.0;
+    int softmax = c->b->input_kind == SL_INPUT_LOGITS;
     for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        const float *p = x;
-        if (softmax) {
-            softmax_fast(x, C, P, pf);
-            p = pf;
-        }
-        for (int64_t c = 0; c < C; c++) {
-            int64_t mult = idc_count(o, c);
-            float *gc = gf + c * P;
-            double acc = 0.0;
+        const float *p = fast_probs(c, &w, n, softmax);
+        if (!p) return sl__recheck(c);
+        for (int64_t cl = 0; cl < C; cl++) {
+            int64_t mult = idc_count(o, cl);
+            float *gc = w.g + cl * P; /* written without a gradient too: no branch */
+            double v = 0.0;
+            int r = 0;
             if (mult > 0) {
-                target_mask(b, &d, n, c, w.mask);
-                if (sl__edt_two_sided(w.mask, &d.grid, w.a, w.buf, w.scratch) == 1) {
-                    /* phi = EDT(!G) outside G, 1 - EDT(G) inside. */
-                    float k = (float)(scale * (double)mult / (double)P);
-                    const float *pc = p + c * P;
-                    for (int64_t i = 0; i < P; i++) {
-                        float phi = w.mask[i] ? 1.0f - (float)w.a[i] : (float)w.a[i];
-                        acc += (double)(pc[i] * phi);
-                        gc[i] = k * phi;
-                    }
-                } else {
-                    memset(gc, 0, (size_t)P * sizeof(float));
-                }
+                /* the per-pixel work on each line of the EDT's last pass, in cache */
+                bnd_ctx k = {p + cl * P, w.m1, gc, (float)(scale * (double)mult / (double)P),
+                             w.parts};
+                fast_mask(c, &w, n, cl, NULL, w.m1);
+                r = sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, bnd_line, &k);
+            }
+            if (r == 1) {
+                v = (double)mult * sl__sum_parts(w.parts, nl, 1, 0) / (double)P;
             } else {
                 memset(gc, 0, (size_t)P * sizeof(float));
             }
-            double v = (double)mult * acc / (double)P;
-            if (out->loss_map) out->loss_map[n * C + c] = (float)v;
+            if (c->map) sl__put(c, c->map, n * C + cl, v);
             total += v;
         }
-        if (out->grad) chain_fast(p, gf, C, P, softmax, out->grad + n * C * P);
+        fast_chain(c, &w, p, n, softmax);
     }
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total * scale : total;
+    *loss = total * scale;
     return SL_OK;
 }
 
-static sl_status boundary_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                              sl_output *out, sl_error *err)
+static sl_status boundary_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
     dims_t d;
     get_dims(b, &d);
-    work_t w;
-    work_layout(b, out->workspace, &w);
-    int64_t N = d.N, C = d.C, P = d.P, K = idc_len(o, C);
-    double *p = w.p, *g = w.g, *phi = w.a;
-    double total = 0.0;
+    ref_ws w;
+    sl__arena a = sl__arena_of(c->ws);
+    ref_layout(&a, &d, &w);
+    int64_t N = d.N, C = d.C, P = d.P;
+    double scale = boundary_scale(o, N, C), total = 0.0;
+    int softmax = b->input_kind == SL_INPUT_LOGITS;
     for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        for (int64_t i = 0; i < P; i++) {
-            if (b->input_kind == SL_INPUT_LOGITS)
-                softmax_ref(x + i, C, P, p + i);
-            else
-                for (int64_t c = 0; c < C; c++) p[c * P + i] = x[c * P + i];
-        }
-        for (int64_t c = 0; c < C; c++) {
-            int64_t mult = idc_count(o, c);
+        /* phi of every class (0 for a class not scored, an empty or a full mask) */
+        for (int64_t cl = 0; cl < C; cl++) {
+            double *phi = w.G + cl * P;
             for (int64_t i = 0; i < P; i++) phi[i] = 0.0;
-            if (mult > 0) {
-                target_mask(b, &d, n, c, w.mask);
-                if (two_sided_ref(w.mask, &d.grid, w.c, w.buf, w.scratch) == 1)
-                    for (int64_t i = 0; i < P; i++) phi[i] = w.mask[i] ? 1.0 - w.c[i] : w.c[i];
-            }
-            double s = 0.0;
-            for (int64_t i = 0; i < P; i++) s += p[c * P + i] * phi[i];
-            double v = (double)mult * s / (double)P;
-            if (out->loss_map) out->loss_map[n * C + c] = (float)v;
-            total += v;
-            double k = (double)mult / (double)P;
-            if (o->reduction == SL_REDUCE_MEAN) k = K > 0 ? k / (double)(N * K) : 0.0;
-            for (int64_t i = 0; i < P; i++) g[c * P + i] = k * phi[i];
+            if (idc_count(o, cl) == 0) continue;
+            target_mask_ref(b, &d, n, cl, w.mask);
+            if (two_sided_ref(w.mask, &d.grid, w.a, w.buf, w.line) == 1)
+                for (int64_t i = 0; i < P; i++) phi[i] = w.mask[i] ? 1.0 - w.a[i] : w.a[i];
         }
-        if (out->grad) {
-            float *gr = out->grad + n * C * P;
-            for (int64_t i = 0; i < P; i++) {
-                double t = 0.0;
-                for (int64_t c = 0; c < C; c++) t += p[c * P + i] * g[c * P + i];
-                for (int64_t c = 0; c < C; c++) {
-                    double v = b->input_kind == SL_INPUT_LOGITS
-                                   ? p[c * P + i] * (g[c * P + i] - t)
-                                   : g[c * P + i];
-                    gr[c * P + i] = (float)v;
-                }
+        for (int64_t cl = 0; cl < C; cl++) w.lc[cl] = 0.0;
+        for (int64_t i = 0; i < P; i++) {
+            probs_ref(b->input + n * C * P + i, C, P, softmax, w.px);
+            /* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
+            double t = 0.0;
+            for (int64_t cl = 0; cl < C; cl++) {
+                double phi = w.G[cl * P + i];
+                w.lc[cl] += w.px[cl] * phi;
+                w.gx[cl] = scale * (double)idc_count(o, cl) * phi / (double)P;
+                t += w.px[cl] * w.gx[cl];
             }
+            if (!c->grad) continue;
+            float *gr = c->grad + n * C * P + i;
+            for (int64_t cl = 0; cl < C; cl++)
+                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
+        }
+        for (int64_t cl = 0; cl < C; cl++) {
+            double v = (double)idc_count(o, cl) * w.lc[cl] / (double)P;
+            if (c->map) sl__put(c, c->map, n * C + cl, v);
+            total += v;
         }
     }
-    if (o->reduction == SL_REDUCE_MEAN) total = K > 0 ? total / (double)(N * K) : 0.0;
-    out->loss = total;
+    *loss = total * scale;
     return SL_OK;
 }
 
@@ -312,47 +520,6 @@ static sl_status boundary_check(const sl_loss_info *loss, const sl_options *o, c
             return sl__fail(err, SL_E_ARG, "%s: idc[%lld] = %g is not a class index", loss->name,
                             (long long)j, o->idc[j]);
     return SL_OK;
-}
-
-static sl_status hd_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                             sl_output *out, sl_error *err);
-static sl_status hd_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                            sl_output *out, sl_error *err);
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status boundary_fast(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = boundary_fast_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
-}
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status boundary_ref(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = boundary_ref_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
-}
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status hd_fast(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = hd_fast_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
-}
-
-/* TEMPORARY: k and accumulate not yet honoured. */
-static sl_status hd_ref(const sl_call *c, double *loss)
-{
-    sl_output out = {0.0, c->grad, c->map, c->ws, c->ws_size, c->threads};
-    sl_status st = hd_ref_old(c->loss, c->o, c->b, &out, c->err);
-    *loss = out.loss;
-    return st;
 }
 
 static const sl_param_info boundary_params[] = {
@@ -373,7 +540,7 @@ const sl_loss_info sl__loss_boundary = {
     distance_workspace,
     boundary_check,
     NULL,
-    0,
+    SL_LOSS_KERNEL_CHECKS,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -395,120 +562,181 @@ static void hd_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
     out->dim[1] = C - hd_first(o, C);
 }
 
-static sl_status hd_fast_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                         sl_output *out, sl_error *err)
+/* The factors: per, of each (image, class) term's pixel sum (1 / (P [N])), and scale, of the
+ * map's sum (the mean over its rows x Cs entries, or 1). */
+static void hd_factors(const sl_options *o, int64_t N, int64_t C, int64_t P, double *per,
+                       double *scale)
 {
-    (void)loss;
-    (void)err;
+    int64_t rows = o->batch ? 1 : N, Cs = C - hd_first(o, C);
+    *per = 1.0 / ((double)P * (o->batch ? (double)N : 1.0));
+    *scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)(rows * Cs) : 1.0;
+}
+
+/* One line of a class, called by the second EDT as soon as the line's field(g)^2 (dt) is
+ * final: D = field(p)^alpha + field(g)^alpha from the squared fields; e = p - g;
+ * parts[l] = sum e^2 D; g = gk e D. */
+typedef struct {
+    const float *p;   /* class c of the image */
+    const double *dp; /* field(p)^2 */
+    const int32_t *y; /* the image's labels, or t: the target of the class */
+    const float *t;
+    int32_t cls;
+    float *g;
+    float gk;
+    float half_alpha; /* field^alpha = (field^2)^(alpha / 2) */
+    int squared;      /* alpha = 2: D = dp + dt */
+    double *parts;
+} hd_ctx;
+
+static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *dt)
+{
+    const hd_ctx *k = v;
+    const float *p = k->p + base, *t = k->t ? k->t + base : NULL;
+    const double *dp = k->dp + base;
+    const int32_t *y = k->y ? k->y + base : NULL, cls = k->cls;
+    float *g = k->g + base, gk = k->gk, ha = k->half_alpha;
+    double acc = 0.0;
+    if (k->squared && y) {
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : acc)
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            float D = (float)(dp[i] + dt[i]), tv = y[i] == cls ? 1.0f : 0.0f;
+            float e = p[i] - tv, eD = e * D;
+            acc += (double)(e * eD);
+            g[i] = gk * eD;
+        }
+    } else if (k->squared) {
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : acc)
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            float D = (float)(dp[i] + dt[i]);
+            float e = p[i] - t[i], eD = e * D;
+            acc += (double)(e * eD);
+            g[i] = gk * eD;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float D = powf((float)dp[i], ha) + powf((float)dt[i], ha);
+            float tv = y ? (y[i] == cls ? 1.0f : 0.0f) : t[i];
+            float e = p[i] - tv, eD = e * D;
+            acc += (double)(e * eD);
+            g[i] = gk * eD;
+        }
+    }
+    k->parts[l] = acc;
+}
+
+static sl_status hd_ref(const sl_call *c, double *loss);
+
+static sl_status hd_fast(const sl_call *c, double *loss)
+{
+    if (!fast_ok(c)) {
+        sl_status st = sl__recheck_values(c);
+        return st != SL_OK ? st : hd_ref(c, loss);
+    }
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
     dims_t d;
     get_dims(b, &d);
-    work_t w;
-    work_layout(b, out->workspace, &w);
+    fast_ws w;
+    int et = fast_carve(c, &d, &w);
+    if (fast_check_targets(c, &w)) return sl__recheck(c);
     int64_t N = d.N, C = d.C, P = d.P, c0 = hd_first(o, C), Cs = C - c0;
-    int64_t rows = o->batch ? 1 : N;
-    /* Each (image, class) term is a mean over its pixels (and over the batch with batch=true);
-     * the reduction's mean is over the rows x Cs map. */
-    double per = 1.0 / ((double)P * (o->batch ? (double)N : 1.0));
-    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)(rows * Cs) : 1.0;
+    int64_t rows = o->batch ? 1 : N, nl = last_lines(&d.grid);
+    double per, scale, total = 0.0;
+    hd_factors(o, N, C, P, &per, &scale);
     int softmax = b->input_kind == SL_INPUT_LOGITS && C > 1;
-    float *pf = w.p, *gf = w.g;
-    double alpha = o->alpha;
-    double total = 0.0;
-    if (out->loss_map)
-        for (int64_t k = 0; k < rows * Cs; k++) out->loss_map[k] = 0.0f;
+    for (int64_t k = 0; k < rows * Cs; k++) w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
-        const float *x = b->input + n * C * P;
-        const float *p = x;
-        if (softmax) {
-            softmax_fast(x, C, P, pf);
-            p = pf;
-        }
-        if (c0) memset(gf, 0, (size_t)P * sizeof(float));
-        for (int64_t c = c0; c < C; c++) {
-            const float *pc = p + c * P;
-            float *gc = gf + c * P;
-            /* field(p) into a, field(g) into c (0 for an empty or full mask). */
-            for (int64_t i = 0; i < P; i++) w.mask[i] = pc[i] > 0.5f;
-            sl__edt_two_sided(w.mask, &d.grid, w.a, w.buf, w.scratch);
-            target_mask(b, &d, n, c, w.mask);
-            sl__edt_two_sided(w.mask, &d.grid, w.c, w.buf, w.scratch);
-            float k = (float)(2.0 * per * scale);
-            double acc = 0.0;
-            for (int64_t i = 0; i < P; i++) {
-                float D = alpha == 2.0 ? (float)(w.a[i] * w.a[i] + w.c[i] * w.c[i])
-                                       : (float)(pow(w.a[i], alpha) + pow(w.c[i], alpha));
-                float e = pc[i] - (float)target_value(b, &d, n, c, i);
-                acc += (double)(e * e * D);
-                gc[i] = k * e * D;
-            }
-            double v = acc * per;
-            int64_t row = o->batch ? 0 : n;
-            if (out->loss_map) out->loss_map[row * Cs + (c - c0)] += (float)v;
+        const float *p = fast_probs(c, &w, n, softmax);
+        if (!p) return sl__recheck(c);
+        memset(w.g, 0, (size_t)(c0 * P) * sizeof(float));
+        for (int64_t cl = c0; cl < C; cl++) {
+            const float *pc = p + cl * P;
+            /* field(p)^2 into d1, then field(g)^2 into d2 (0 for an empty or full mask), the
+             * per-pixel work on each line of the second EDT's last pass, in cache */
+            fast_mask(c, &w, n, cl, pc, w.m1);
+            sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, NULL, NULL);
+            hd_ctx k = {pc, w.d1, NULL, NULL, (int32_t)cl, w.g + cl * P,
+                        (float)(2.0 * per * scale), (float)(0.5 * o->alpha), o->alpha == 2.0,
+                        w.parts};
+            if (b->target_kind == SL_TARGET_LABELS)
+                k.y = b->labels + n * P;
+            else
+                k.t = b->target + (n * C + cl) * P;
+            fast_mask(c, &w, n, cl, NULL, w.m2);
+            if (sl__edt_two_sided_sq_t(w.m2, &d.grid, w.d2, w.scratch, et, hd_line, &k) != 1)
+                run_lines(c, &d.grid, hd_line, &k, w.d2); /* d2 is all 0 */
+            double v = sl__sum_parts(w.parts, nl, 1, 0) * per;
+            w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
             total += v;
         }
-        if (out->grad) chain_fast(p, gf, C, P, softmax, out->grad + n * C * P);
+        fast_chain(c, &w, p, n, softmax);
     }
-    out->loss = total * scale;
+    if (c->map)
+        for (int64_t k = 0; k < rows * Cs; k++) sl__put(c, c->map, k, w.msum[k]);
+    *loss = total * scale;
     return SL_OK;
 }
 
-static sl_status hd_ref_old(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                        sl_output *out, sl_error *err)
+static sl_status hd_ref(const sl_call *c, double *loss)
 {
-    (void)loss;
-    (void)err;
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
     dims_t d;
     get_dims(b, &d);
-    work_t w;
-    work_layout(b, out->workspace, &w);
+    ref_ws w;
+    sl__arena a = sl__arena_of(c->ws);
+    ref_layout(&a, &d, &w);
     int64_t N = d.N, C = d.C, P = d.P, c0 = hd_first(o, C), Cs = C - c0;
     int64_t rows = o->batch ? 1 : N;
-    double *p = w.p, *g = w.g, *fp = w.a, *fg = w.c;
+    double per, scale, total = 0.0;
+    hd_factors(o, N, C, P, &per, &scale);
     int softmax = b->input_kind == SL_INPUT_LOGITS && C > 1;
-    double total = 0.0;
-    if (out->loss_map)
-        for (int64_t k = 0; k < rows * Cs; k++) out->loss_map[k] = 0.0f;
+    for (int64_t k = 0; k < rows * Cs; k++) w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const float *x = b->input + n * C * P;
-        for (int64_t i = 0; i < P; i++) {
-            if (softmax)
-                softmax_ref(x + i, C, P, p + i);
-            else
-                for (int64_t c = 0; c < C; c++) p[c * P + i] = x[c * P + i];
-        }
-        for (int64_t i = 0; i < C * P; i++) g[i] = 0.0;
-        for (int64_t c = c0; c < C; c++) {
-            for (int64_t i = 0; i < P; i++) w.mask[i] = p[c * P + i] > 0.5;
-            two_sided_ref(w.mask, &d.grid, fp, w.buf, w.scratch);
-            target_mask(b, &d, n, c, w.mask);
-            two_sided_ref(w.mask, &d.grid, fg, w.buf, w.scratch);
-            double s = 0.0;
+        /* D_c = field(p_c)^alpha + field(g_c)^alpha of every class scored */
+        for (int64_t cl = c0; cl < C; cl++) {
             for (int64_t i = 0; i < P; i++) {
-                double e = p[c * P + i] - target_value(b, &d, n, c, i);
-                double D = pow(fp[i], o->alpha) + pow(fg[i], o->alpha);
-                s += e * e * D;
-                /* d/dp of e^2 D / (P [N]) */
-                g[c * P + i] = 2.0 * e * D / ((double)P * (o->batch ? (double)N : 1.0));
+                probs_ref(x + i, C, P, softmax, w.px);
+                w.mask[i] = w.px[cl] > 0.5;
             }
-            double v = s / ((double)P * (o->batch ? (double)N : 1.0));
-            int64_t row = o->batch ? 0 : n;
-            if (out->loss_map) out->loss_map[row * Cs + (c - c0)] += (float)v;
+            two_sided_ref(w.mask, &d.grid, w.a, w.buf, w.line);
+            target_mask_ref(b, &d, n, cl, w.mask);
+            two_sided_ref(w.mask, &d.grid, w.b, w.buf, w.line);
+            for (int64_t i = 0; i < P; i++)
+                w.G[cl * P + i] = pow(w.a[i], o->alpha) + pow(w.b[i], o->alpha);
+        }
+        for (int64_t cl = 0; cl < C; cl++) w.lc[cl] = 0.0;
+        for (int64_t i = 0; i < P; i++) {
+            probs_ref(x + i, C, P, softmax, w.px);
+            /* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
+            double t = 0.0;
+            for (int64_t cl = 0; cl < C; cl++) {
+                w.gx[cl] = 0.0;
+                if (cl < c0) continue;
+                double e = w.px[cl] - target_value(b, &d, n, cl, i), D = w.G[cl * P + i];
+                w.lc[cl] += e * e * D;
+                w.gx[cl] = scale * 2.0 * e * D * per;
+                t += w.px[cl] * w.gx[cl];
+            }
+            if (!c->grad) continue;
+            float *gr = c->grad + n * C * P + i;
+            for (int64_t cl = 0; cl < C; cl++)
+                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
+        }
+        for (int64_t cl = c0; cl < C; cl++) {
+            double v = w.lc[cl] * per;
+            w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
             total += v;
         }
-        if (o->reduction == SL_REDUCE_MEAN)
-            for (int64_t i = 0; i < C * P; i++) g[i] /= (double)(rows * Cs);
-        if (out->grad) {
-            float *gr = out->grad + n * C * P;
-            for (int64_t i = 0; i < P; i++) {
-                double t = 0.0;
-                for (int64_t c = 0; c < C; c++) t += p[c * P + i] * g[c * P + i];
-                for (int64_t c = 0; c < C; c++)
-                    gr[c * P + i] =
-                        (float)(softmax ? p[c * P + i] * (g[c * P + i] - t) : g[c * P + i]);
-            }
-        }
     }
-    out->loss = o->reduction == SL_REDUCE_MEAN ? total / (double)(rows * Cs) : total;
+    if (c->map)
+        for (int64_t k = 0; k < rows * Cs; k++) sl__put(c, c->map, k, w.msum[k]);
+    *loss = total * scale;
     return SL_OK;
 }
 
@@ -532,5 +760,5 @@ const sl_loss_info sl__loss_hausdorff_dt = {
     distance_workspace,
     NULL,
     hd_map_shape,
-    0,
+    SL_LOSS_KERNEL_CHECKS,
 };
