@@ -165,7 +165,16 @@ else
     fail=$((fail + 1))
     echo "FAIL: a valid loss run"
 fi
-for c in loss list demo draw masks predict drop; do
+# threads and the benchmark's sizes
+expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads 0 --grad "$G"
+expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads two --grad "$G"
+expect 2 "size" - -- "$SEGLOSS" bench --size 1,2
+expect 2 "size" - -- "$SEGLOSS" bench --size 8,4,512,0
+expect 2 "threads" - -- "$SEGLOSS" bench --threads 1,0
+expect 2 "reps" - -- "$SEGLOSS" bench --reps 0
+expect 2 "unknown loss\|loss spec" - -- "$SEGLOSS" bench --loss "nope" --size 1,2,8,8 --reps 1
+
+for c in loss list demo draw masks predict drop bench; do
     if "$SEGLOSS" $c --help | grep -q usage; then pass=$((pass + 1)); else
         fail=$((fail + 1))
         echo "FAIL: segloss $c --help"
