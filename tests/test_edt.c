@@ -198,11 +198,78 @@ static void test_public(void)
     free(ws);
 }
 
+/* Counts the lines a transform hands to its consumer. */
+static void count_line(void *ctx, int64_t l, int64_t base, int64_t n, const double *d)
+{
+    int *seen = ctx;
+    (void)base;
+    (void)n;
+    (void)d;
+    seen[l]++; /* each line has its own slot: no race */
+}
+
+/* The threaded transforms: the same bits for 1, 2 and 4 threads, each line of the last axis
+ * handed to the consumer exactly once, and the two-sided transform equal to the one-thread one
+ * (which the brute force above checks). */
+static void test_threads(void)
+{
+    static const int64_t dims[][3] = {{300, 257, 1}, {40, 37, 33}};
+    static const double dens[] = {0.002, 0.3, 0.5, 0.97};
+    for (int k = 0; k < 2; k++) {
+        int nd = k == 0 ? 2 : 3;
+        sl__grid g;
+        sl__grid_make(&g, nd, dims[k], NULL);
+        int64_t n = sl__grid_numel(&g), lines = n / dims[k][nd - 1];
+        uint8_t *mask = malloc((size_t)n);
+        double *first = malloc((size_t)n * sizeof(double)), *d = malloc((size_t)n * sizeof(double));
+        double *one = malloc((size_t)n * sizeof(double));
+        int *seen = malloc((size_t)lines * sizeof(int));
+        void *scratch = malloc(sl__edt_scratch_size_t(&g, 4));
+        for (size_t di = 0; di < sizeof dens / sizeof dens[0]; di++) {
+            for (int64_t i = 0; i < n; i++) mask[i] = sl_rng_uniform(&rng) < dens[di];
+            for (int th = 1; th <= 4; th *= 2) {
+                memset(seen, 0, (size_t)lines * sizeof(int));
+                int r = sl__edt_two_sided_sq_t(mask, &g, d, scratch, th, count_line, seen);
+                int once = 1;
+                for (int64_t l = 0; l < lines; l++) once &= seen[l] == (r == 1);
+                CHECK(once, "nd=%d density %g, %d threads: every line once", nd, dens[di], th);
+                if (th == 1) {
+                    memcpy(first, d, (size_t)n * sizeof(double));
+                    sl__edt_two_sided(mask, &g, one, NULL, scratch);
+                    int bad = 0;
+                    for (int64_t i = 0; i < n; i++) bad += !same(sqrt(d[i]), one[i]);
+                    CHECK(bad == 0, "nd=%d density %g: threaded two-sided = one-thread at all but "
+                          "%d points", nd, dens[di], bad);
+                } else {
+                    CHECK(memcmp(first, d, (size_t)n * sizeof(double)) == 0,
+                          "nd=%d density %g: two-sided, %d threads, same bits as 1", nd,
+                          dens[di], th);
+                }
+                for (int64_t i = 0; i < n; i++) d[i] = mask[i] ? INFINITY : 0.0;
+                sl__edt_sq_t(d, &g, scratch, th);
+                if (th == 1)
+                    memcpy(one, d, (size_t)n * sizeof(double));
+                else
+                    CHECK(memcmp(one, d, (size_t)n * sizeof(double)) == 0,
+                          "nd=%d density %g: one-sided, %d threads, same bits as 1", nd,
+                          dens[di], th);
+            }
+        }
+        free(mask);
+        free(first);
+        free(d);
+        free(one);
+        free(seen);
+        free(scratch);
+    }
+}
+
 int main(void)
 {
     sl_rng_seed(&rng, 4321);
     test_hand();
     test_random();
     test_public();
+    test_threads();
     return check_finish("test_edt");
 }
