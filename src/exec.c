@@ -18,16 +18,21 @@ int sl__threads(int requested)
 #endif
 }
 
+/* A thread is worth its start only for at least SL_MIN_PIXELS pixels of work; the result is
+ * the same for any count, so small batches simply run on one. */
+static int chunk_threads(int threads, int64_t N, int64_t P)
+{
+    int64_t useful = (N * P) / SL_MIN_PIXELS;
+    return threads > useful ? (useful > 1 ? (int)useful : 1) : threads;
+}
+
 int sl__for_chunks(int threads, int64_t N, int64_t P, sl__chunk_fn fn, const void *ctx,
                    double *parts, int width)
 {
     int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK, total = N * per;
     int bad = 0;
     memset(parts, 0, (size_t)total * (size_t)width * sizeof(double));
-    /* A thread is worth its start only for at least SL_MIN_PIXELS pixels of work; the result is
-     * the same for any count, so small batches simply run on one. */
-    int64_t useful = (N * P) / SL_MIN_PIXELS;
-    if (threads > useful) threads = useful > 1 ? (int)useful : 1;
+    threads = chunk_threads(threads, N, P);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad) if (threads > 1)
 #else
@@ -111,7 +116,8 @@ sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *ch
     int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK, total_chunks = N * per;
     double total = 0.0;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(sl__threads(threads)) schedule(static) reduction(+ : total)
+#pragma omp parallel for num_threads(chunk_threads(sl__threads(threads), N, P)) schedule(static) \
+    reduction(+ : total)
 #else
     (void)threads;
 #endif

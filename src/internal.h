@@ -122,6 +122,9 @@ void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *
 sl_status sl__recheck(const sl_call *c);
 /* The full checks, for a fast path that does not use its kernel (SL_OK when they pass). */
 sl_status sl__recheck_values(const sl_call *c);
+/* A fast path that cannot take this batch (more classes than its kernel keeps, probabilities
+ * its kernel does not take): the full checks, then the reference. */
+sl_status sl__fall_back(const sl_call *c, sl_loss_fn ref, double *loss);
 
 /* ---------------------------------------------------------------------------------------------
  * The cross-entropy family (src/loss_ce.c): its kernel driver and its reference pieces.

@@ -190,10 +190,7 @@ static sl_status ce_ref(const sl_call *c, double *loss)
 
 static sl_status ce_fast(const sl_call *c, double *loss)
 {
-    if (!sl__ce_can_vectorise(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : ce_ref(c, loss);
-    }
+    if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, ce_ref, loss);
     sl__ce_ws w;
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;

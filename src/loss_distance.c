@@ -420,10 +420,7 @@ static sl_status boundary_ref(const sl_call *c, double *loss);
 
 static sl_status boundary_fast(const sl_call *c, double *loss)
 {
-    if (!fast_ok(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : boundary_ref(c, loss);
-    }
+    if (!fast_ok(c)) return sl__fall_back(c, boundary_ref, loss);
     const sl_options *o = c->o;
     dims_t d;
     get_dims(c->b, &d);
@@ -632,10 +629,7 @@ static sl_status hd_ref(const sl_call *c, double *loss);
 
 static sl_status hd_fast(const sl_call *c, double *loss)
 {
-    if (!fast_ok(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : hd_ref(c, loss);
-    }
+    if (!fast_ok(c)) return sl__fall_back(c, hd_ref, loss);
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
     dims_t d;

@@ -74,10 +74,7 @@ static sl_status focal_ref(const sl_call *c, double *loss)
 
 static sl_status focal_fast(const sl_call *c, double *loss)
 {
-    if (!sl__ce_can_vectorise(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : focal_ref(c, loss);
-    }
+    if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, focal_ref, loss);
     sl__ce_ws w;
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;

@@ -86,10 +86,7 @@ static sl_status missing_ref(const sl_call *c, double *loss)
 
 static sl_status missing_fast(const sl_call *c, double *loss)
 {
-    if (!sl__ce_can_vectorise(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : missing_ref(c, loss);
-    }
+    if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, missing_ref, loss);
     const sl_options *o = c->o;
     sl__ce_ws w;
     sl__ce_carve(c, &w);
@@ -201,10 +198,7 @@ static sl_status marginal_ref(const sl_call *c, double *loss)
 
 static sl_status marginal_fast(const sl_call *c, double *loss)
 {
-    if (!sl__ce_can_vectorise(c)) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : marginal_ref(c, loss);
-    }
+    if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, marginal_ref, loss);
     sl__ce_ws w;
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;

@@ -176,14 +176,15 @@ static size_t sig_workspace(const sl_options *o, const sl_batch *b)
     return sl__arena_size(&a);
 }
 
+static sl_status bce_ref(const sl_call *c, double *loss);
+static sl_status sfocal_ref(const sl_call *c, double *loss);
+
 static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
-    if (b->input_kind == SL_INPUT_PROBS) {
-        sl_status st = sl__recheck_values(c);
-        return st != SL_OK ? st : sig_ref(kind, c, loss);
-    }
+    if (b->input_kind == SL_INPUT_PROBS)
+        return sl__fall_back(c, kind == SIG_BCE ? bce_ref : sfocal_ref, loss);
     sl__arena ar = sl__arena_of(c->ws);
     double *parts = sl__take(&ar, (size_t)(sl__nchunks(c->N, c->P) * c->C) * sizeof(double));
     double *counts = sl__take(&ar, (size_t)(c->N * c->C) * sizeof(double));

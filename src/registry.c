@@ -210,6 +210,12 @@ sl_status sl__recheck_values(const sl_call *c)
     return batch_check(c->loss, c->o, c->b, 1, c->err);
 }
 
+sl_status sl__fall_back(const sl_call *c, sl_loss_fn ref, double *loss)
+{
+    sl_status st = sl__recheck_values(c);
+    return st != SL_OK ? st : ref(c, loss);
+}
+
 const char *sl_isa(void)
 {
     return sl__kern_select()->name;
