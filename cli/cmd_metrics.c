@@ -9,9 +9,10 @@
 static const char metrics_usage[] =
     "usage: segloss metrics --pred P.npy --target T.npy [options]\n"
     "\n"
-    "Dice, IoU, HD95 and ASSD per image and class (background included), with MONAI's\n"
-    "conventions (DiceMetric, MeanIoU, HausdorffDistanceMetric(percentile=95),\n"
-    "SurfaceDistanceMetric(symmetric=True)); see docs/distance.md.\n"
+    "Dice, IoU, HD95 and ASSD per image and class, with MONAI's conventions (DiceMetric,\n"
+    "MeanIoU, HausdorffDistanceMetric(percentile=95), SurfaceDistanceMetric(symmetric=True));\n"
+    "see docs/distance.md. Class 0 is the background and is left out unless\n"
+    "--include-background is given (MONAI's include_background=False).\n"
     "\n"
     "  --pred P.npy           scores [N, C, spatial...] (logits or probabilities: the argmax\n"
     "                         over classes, lowest index on ties), or a label map\n"
@@ -22,9 +23,14 @@ static const char metrics_usage[] =
     "  --classes C            number of classes when neither array has a class axis (default:\n"
     "                         the largest label + 1, at least 2)\n"
     "  --spacing S1,S2,...    pixel spacing, one value > 0 per spatial axis (default all 1)\n"
-    "  --json                 print one JSON object: dice, iou, hd95, assd as [image][class]\n"
-    "                         lists (null where undefined), mean_dice... per class (over\n"
-    "                         images, skipping undefined), images, classes, spacing\n"
+    "  --include-background   evaluate class 0 too (with a single class it always is)\n"
+    "  --ignore-index K       pixels whose target label is K count for no class, in neither\n"
+    "                         the prediction nor the target (K may lie outside [0, C))\n"
+    "  --json                 print one JSON object: class_ids (the classes reported), dice,\n"
+    "                         iou, hd95, assd as [image][class] lists over class_ids (null\n"
+    "                         where undefined), mean_dice... per class (over images, skipping\n"
+    "                         undefined), images, classes, spacing, include_background,\n"
+    "                         ignore_index\n"
     "\n"
     "Undefined values: Dice and IoU where the target has no pixel of the class; HD95 and ASSD\n"
     "where the prediction or the target has none.\n";
@@ -74,30 +80,41 @@ static double class_mean(const double *m, int64_t N, int64_t C, int64_t c)
 
 int cmd_metrics(int argc, char **argv)
 {
-    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL,
-               *spacing_s = NULL;
-    int json = 0;
+    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL, *spacing_s = NULL,
+               *ignore_s = NULL;
+    int json = 0, with_bg = 0;
     cli_opt opts[] = {
-        {"pred", 1, &predp, NULL},        {"target", 1, &targp, NULL},
-        {"pred-kind", 1, &kind, NULL},    {"classes", 1, &classes_s, NULL},
-        {"spacing", 1, &spacing_s, NULL}, {"json", 0, NULL, &json},
+        {"pred", 1, &predp, NULL},
+        {"target", 1, &targp, NULL},
+        {"pred-kind", 1, &kind, NULL},
+        {"classes", 1, &classes_s, NULL},
+        {"spacing", 1, &spacing_s, NULL},
+        {"json", 0, NULL, &json},
+        {"include-background", 0, NULL, &with_bg},
+        {"ignore-index", 1, &ignore_s, NULL},
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse("metrics", metrics_usage, argc, argv, opts, 6, pos, 0, &npos);
+    int rc = cli_parse("metrics", metrics_usage, argc, argv, opts, 8, pos, 0, &npos);
     if (rc != CLI_OK) return rc;
     if (!predp) return cli_missing("metrics", "pred");
     if (!targp) return cli_missing("metrics", "target");
     int scores_kind = -1; /* -1: by dtype */
     if (kind) {
-        if (strcmp(kind, "scores") == 0) scores_kind = 1;
-        else if (strcmp(kind, "labels") == 0) scores_kind = 0;
+        if (strcmp(kind, "scores") == 0)
+            scores_kind = 1;
+        else if (strcmp(kind, "labels") == 0)
+            scores_kind = 0;
         else
-            return cli_fail("metrics", CLI_USAGE,
-                            "--pred-kind must be scores or labels, got '%s'", kind);
+            return cli_fail("metrics", CLI_USAGE, "--pred-kind must be scores or labels, got '%s'",
+                            kind);
     }
     int64_t classes_opt = 0;
     if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, 1000000, &classes_opt)))
+        return rc;
+    int64_t ignore_v = 0;
+    if (ignore_s &&
+        (rc = cli_int("metrics", "ignore-index", ignore_s, INT32_MIN, INT32_MAX, &ignore_v)))
         return rc;
     double spacing[3];
     int nsp = 0;
@@ -105,8 +122,8 @@ int cmd_metrics(int argc, char **argv)
         return rc;
     for (int i = 0; i < nsp; i++)
         if (!(spacing[i] > 0.0))
-            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0",
-                            i + 1, spacing[i]);
+            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0", i + 1,
+                            spacing[i]);
 
     sl_array pa = {0}, ta = {0};
     int32_t *yp = NULL, *yt = NULL;
@@ -133,7 +150,8 @@ int cmd_metrics(int argc, char **argv)
         }
     const int64_t *S = pa.shape + (pscores ? 2 : 1);
     int64_t N = pa.shape[0], P = 1;
-    for (int i = 0; i < nd; i++) P *= S[i];
+    for (int i = 0; i < nd; i++)
+        P *= S[i];
     /* The target: a label map [N, S] or a per-class map [N, C', S]. */
     int tlab = ta.ndim == nd + 1 && ta.shape[0] == N, tone = ta.ndim == nd + 2 && ta.shape[0] == N;
     for (int i = 0; i < nd; i++) {
@@ -159,8 +177,10 @@ int cmd_metrics(int argc, char **argv)
         C = ta.shape[1];
     }
     if (C && classes_opt && classes_opt != C) {
-        rc = cli_fail("metrics", CLI_USAGE, "--classes %lld contradicts the %lld classes of the "
-                      "arrays", (long long)classes_opt, (long long)C);
+        rc = cli_fail("metrics", CLI_USAGE,
+                      "--classes %lld contradicts the %lld classes of the "
+                      "arrays",
+                      (long long)classes_opt, (long long)C);
         goto done;
     }
     yp = malloc((size_t)(N * P) * sizeof(int32_t));
@@ -186,7 +206,7 @@ int cmd_metrics(int argc, char **argv)
             int64_t mx = 1;
             for (int64_t i = 0; i < N * P; i++) {
                 if (yp[i] > mx) mx = yp[i];
-                if (yt[i] > mx) mx = yt[i];
+                if (yt[i] > mx && !(ignore_s && yt[i] == ignore_v)) mx = yt[i];
             }
             C = mx + 1;
         }
@@ -194,7 +214,7 @@ int cmd_metrics(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         const int32_t *y = k ? yt : yp;
         for (int64_t i = 0; i < N * P; i++)
-            if (y[i] < 0 || y[i] >= C) {
+            if ((y[i] < 0 || y[i] >= C) && !(k && ignore_s && y[i] == ignore_v)) {
                 rc = cli_fail("metrics", CLI_RUNTIME,
                               "%s: label %d at flat index %lld is out of range [0, %lld)",
                               k ? targp : predp, y[i], (long long)i, (long long)C);
@@ -202,15 +222,18 @@ int cmd_metrics(int argc, char **argv)
             }
     }
     if (spacing_s && nsp != nd) {
-        rc = cli_fail("metrics", CLI_USAGE, "--spacing has %d values but the images have %d "
-                      "spatial axes", nsp, nd);
+        rc = cli_fail("metrics", CLI_USAGE,
+                      "--spacing has %d values but the images have %d "
+                      "spatial axes",
+                      nsp, nd);
         goto done;
     }
 
     sl_shape ls;
     ls.ndim = nd + 1;
     ls.dim[0] = N;
-    for (int i = 0; i < nd; i++) ls.dim[i + 1] = S[i];
+    for (int i = 0; i < nd; i++)
+        ls.dim[i + 1] = S[i];
     size_t wsz = sl_metrics_workspace_size(&ls, C);
     ws = malloc(wsz ? wsz : 1);
     res = malloc((size_t)(4 * N * C) * sizeof(double));
@@ -219,17 +242,32 @@ int cmd_metrics(int argc, char **argv)
         goto done;
     }
     sl_metrics_out mo = {res, res + N * C, res + 2 * N * C, res + 3 * N * C};
+    sl_metrics_opts mopt = {.include_background = with_bg,
+                            .use_ignore_index = ignore_s != NULL,
+                            .ignore_index = (int32_t)ignore_v};
     sl_error err;
-    sl_status sst = sl_metrics(yp, yt, &ls, C, spacing_s ? spacing : NULL, &mo, ws, wsz, &err);
+    sl_status sst =
+        sl_metrics(yp, yt, &ls, C, spacing_s ? spacing : NULL, &mopt, &mo, ws, wsz, &err);
     if (sst != SL_OK) {
         rc = cli_status("metrics", sst, &err);
         goto done;
     }
     static const char *const names[4] = {"dice", "iou", "hd95", "assd"};
     const double *m[4] = {mo.dice, mo.iou, mo.hd95, mo.assd};
+    /* The classes reported: MONAI leaves the background out only when there is another. */
+    int64_t c0 = with_bg || C == 1 ? 0 : 1;
     if (json) {
-        printf("{\"images\": %lld, \"classes\": %lld, \"spacing\": [", (long long)N,
-               (long long)C);
+        printf("{\"images\": %lld, \"classes\": %lld, \"include_background\": %s, "
+               "\"ignore_index\": ",
+               (long long)N, (long long)C, c0 ? "false" : "true");
+        if (ignore_s)
+            printf("%lld", (long long)ignore_v);
+        else
+            printf("null");
+        printf(", \"class_ids\": [");
+        for (int64_t c = c0; c < C; c++)
+            printf(c > c0 ? ", %lld" : "%lld", (long long)c);
+        printf("], \"spacing\": [");
         for (int i = 0; i < nd; i++) {
             if (i) printf(", ");
             cli_json_number(spacing_s ? spacing[i] : 1.0, 1);
@@ -239,8 +277,8 @@ int cmd_metrics(int argc, char **argv)
             printf(", \"%s\": [", names[k]);
             for (int64_t n = 0; n < N; n++) {
                 printf(n ? ", [" : "[");
-                for (int64_t c = 0; c < C; c++) {
-                    if (c) printf(", ");
+                for (int64_t c = c0; c < C; c++) {
+                    if (c > c0) printf(", ");
                     cli_json_number(m[k][n * C + c], 1);
                 }
                 printf("]");
@@ -249,18 +287,20 @@ int cmd_metrics(int argc, char **argv)
         }
         for (int k = 0; k < 4; k++) {
             printf(", \"mean_%s\": [", names[k]);
-            for (int64_t c = 0; c < C; c++) {
-                if (c) printf(", ");
+            for (int64_t c = c0; c < C; c++) {
+                if (c > c0) printf(", ");
                 cli_json_number(class_mean(m[k], N, C, c), 1);
             }
             printf("]");
         }
         printf("}\n");
     } else {
-        printf("%lld image%s, %lld classes; means over images, undefined values skipped\n",
-               (long long)N, N == 1 ? "" : "s", (long long)C);
+        printf("%lld image%s, %lld classes (%s); means over images, undefined values "
+               "skipped\n",
+               (long long)N, N == 1 ? "" : "s", (long long)C,
+               c0 ? "background left out" : "background included");
         printf("%-8s %10s %10s %10s %10s\n", "class", "dice", "iou", "hd95", "assd");
-        for (int64_t c = 0; c < C; c++) {
+        for (int64_t c = c0; c < C; c++) {
             printf("%-8lld", (long long)c);
             for (int k = 0; k < 4; k++) {
                 double v = class_mean(m[k], N, C, c);

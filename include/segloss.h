@@ -271,16 +271,32 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *   assd  average symmetric surface distance: the mean of both directions' distances together
  * hd95 and assd are NaN where either mask is empty. Distances use `spacing` (one per spatial
  * axis; NULL for 1). Labels outside [0, C) belong to no class.
+ *
+ * Options (opts NULL: every class, no pixel ignored):
+ *   include_background  0: class 0 is not evaluated and its column is NaN (MONAI's
+ *                       include_background=False, the default of HausdorffDistanceMetric);
+ *                       ignored when C == 1, as MONAI does. Nonzero: class 0 too.
+ *   use_ignore_index    nonzero: pixels whose target is ignore_index belong to neither mask
+ *                       (not P, not G, no edge) for every class; a class equal to ignore_index
+ *                       has an empty G and so NaN everywhere.
+ * The output keeps the [N, C] layout whatever the options.
  */
 typedef struct {
     double *dice, *iou, *hd95, *assd; /* [N, C] each, caller-owned; any may be NULL */
 } sl_metrics_out;
 
+typedef struct {
+    int include_background;
+    int use_ignore_index;
+    int32_t ignore_index;
+} sl_metrics_opts;
+
 /* Bytes of workspace for sl_metrics on label maps of this shape. */
 size_t sl_metrics_workspace_size(const sl_shape *labels, int64_t C);
 sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels,
-                     int64_t C, const double *spacing, sl_metrics_out *out, void *workspace,
-                     size_t workspace_size, sl_error *err);
+                     int64_t C, const double *spacing, const sl_metrics_opts *opts,
+                     sl_metrics_out *out, void *workspace, size_t workspace_size,
+                     sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Euclidean distance transform, exact and linear-time (Felzenszwalb and Huttenlocher), as

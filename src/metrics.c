@@ -20,7 +20,13 @@ typedef struct {
 static size_t metrics_layout(const sl__grid *g, void *mem, metrics_work *w)
 {
     size_t P = (size_t)sl__grid_numel(g);
-    size_t sizes[8] = {P, P, P, P, P * sizeof(double), P * sizeof(double), P * sizeof(double),
+    size_t sizes[8] = {P,
+                       P,
+                       P,
+                       P,
+                       P * sizeof(double),
+                       P * sizeof(double),
+                       P * sizeof(double),
                        sl__edt_scratch_size(g)};
     unsigned char *q = mem ? (unsigned char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
     size_t total = 64;
@@ -89,7 +95,8 @@ static int64_t surface_distances(const uint8_t *from, const uint8_t *to, const s
                                  metrics_work *w, double *out)
 {
     int64_t P = sl__grid_numel(g), k = 0;
-    for (int64_t i = 0; i < P; i++) w->d[i] = to[i] ? 0.0 : INFINITY;
+    for (int64_t i = 0; i < P; i++)
+        w->d[i] = to[i] ? 0.0 : INFINITY;
     sl__edt_sq(w->d, g, w->scratch);
     for (int64_t i = 0; i < P; i++)
         if (from[i]) out[k++] = sqrt(w->d[i]);
@@ -114,9 +121,9 @@ static double quantile(double *x, int64_t n, double q)
     return wgt < 0.5 ? a + wgt * (b - a) : b - (b - a) * (1.0 - wgt);
 }
 
-sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels,
-                     int64_t C, const double *spacing, sl_metrics_out *out, void *workspace,
-                     size_t workspace_size, sl_error *err)
+sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels, int64_t C,
+                     const double *spacing, const sl_metrics_opts *opts, sl_metrics_out *out,
+                     void *workspace, size_t workspace_size, sl_error *err)
 {
     if (!shape_ok(labels)) {
         char sh[160] = "(none)";
@@ -126,16 +133,20 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
                         "axes, none empty",
                         sh);
     }
-    if (!pred || !target || !out) return sl__fail(err, SL_E_ARG, "metrics: no prediction, "
-                                                  "target or output");
-    if (C < 1) return sl__fail(err, SL_E_ARG, "metrics: %lld classes: need at least 1",
-                               (long long)C);
+    if (!pred || !target || !out)
+        return sl__fail(err, SL_E_ARG,
+                        "metrics: no prediction, "
+                        "target or output");
+    if (C < 1)
+        return sl__fail(err, SL_E_ARG, "metrics: %lld classes: need at least 1", (long long)C);
     int nd = labels->ndim - 1;
     if (spacing)
         for (int a = 0; a < nd; a++)
             if (!isfinite(spacing[a]) || !(spacing[a] > 0.0))
-                return sl__fail(err, SL_E_ARG, "metrics: spacing[%d] = %g must be a finite "
-                                "number > 0", a, spacing[a]);
+                return sl__fail(err, SL_E_ARG,
+                                "metrics: spacing[%d] = %g must be a finite "
+                                "number > 0",
+                                a, spacing[a]);
     size_t need = sl_metrics_workspace_size(labels, C);
     if (workspace_size < need || !workspace)
         return sl__fail(err, SL_E_ARG, "metrics: workspace of %zu bytes is too small: need %zu",
@@ -146,12 +157,21 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
     metrics_layout(&g, workspace, &w);
     int64_t N = labels->dim[0], P = sl__grid_numel(&g);
     int want_dist = out->hd95 || out->assd;
+    /* MONAI drops channel 0 only when there is another one. */
+    int64_t c_first = (opts && !opts->include_background && C > 1) ? 1 : 0;
+    int ign = opts && opts->use_ignore_index;
+    int32_t ign_val = ign ? opts->ignore_index : 0;
+    double *outs[4] = {out->dice, out->iou, out->hd95, out->assd};
     for (int64_t n = 0; n < N; n++) {
         const int32_t *yp = pred + n * P, *yt = target + n * P;
-        for (int64_t c = 0; c < C; c++) {
+        if (c_first)
+            for (int k = 0; k < 4; k++)
+                if (outs[k]) outs[k][n * C] = NAN;
+        for (int64_t c = c_first; c < C; c++) {
             int64_t np = 0, ng = 0, ni = 0;
             for (int64_t i = 0; i < P; i++) {
-                int a = yp[i] == c, b = yt[i] == c;
+                int keep = !ign || yt[i] != ign_val;
+                int a = keep && yp[i] == c, b = keep && yt[i] == c;
                 w.mp[i] = (uint8_t)a;
                 w.mg[i] = (uint8_t)b;
                 np += a;
@@ -169,8 +189,10 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
                 int64_t na = surface_distances(w.ep, w.eg, &g, &w, w.a);
                 int64_t nb = surface_distances(w.eg, w.ep, &g, &w, w.b);
                 double sum = 0.0;
-                for (int64_t i = 0; i < na; i++) sum += w.a[i];
-                for (int64_t i = 0; i < nb; i++) sum += w.b[i];
+                for (int64_t i = 0; i < na; i++)
+                    sum += w.a[i];
+                for (int64_t i = 0; i < nb; i++)
+                    sum += w.b[i];
                 asd = sum / (double)(na + nb);
                 double qa = quantile(w.a, na, 0.95), qb = quantile(w.b, nb, 0.95);
                 hd = qa > qb ? qa : qb;

@@ -284,23 +284,27 @@ def edges_of(m):
     return m & ~ndi.binary_erosion(m)
 
 
-def ref_metrics(yp, yt, C, spacing):
+def ref_metrics(yp, yt, C, spacing, include_bg=True, ignore=None):
+    """[N, C'] per metric over the classes reported: 1..C-1 without the background (MONAI
+    keeps it when C == 1), 0..C-1 with it. Pixels whose target is `ignore` are in no mask."""
     N = yp.shape[0]
-    out = {k: np.full((N, C), np.nan) for k in ("dice", "iou", "hd95", "assd")}
+    classes = list(range(0 if include_bg or C == 1 else 1, C))
+    out = {k: np.full((N, len(classes)), np.nan) for k in ("dice", "iou", "hd95", "assd")}
     for n in range(N):
-        for c in range(C):
-            P, G = yp[n] == c, yt[n] == c
+        keep = np.ones(yt[n].shape, bool) if ignore is None else yt[n] != ignore
+        for j, c in enumerate(classes):
+            P, G = (yp[n] == c) & keep, (yt[n] == c) & keep
             sp, sg, si = int(P.sum()), int(G.sum()), int((P & G).sum())
             if sg:
-                out["dice"][n, c] = 2.0 * si / (sp + sg)
-                out["iou"][n, c] = si / (sp + sg - si)
+                out["dice"][n, j] = 2.0 * si / (sp + sg)
+                out["iou"][n, j] = si / (sp + sg - si)
             if sp and sg:
                 ep, eg = edges_of(P), edges_of(G)
                 a = ndi.distance_transform_edt(~eg, sampling=spacing)[ep]
                 b = ndi.distance_transform_edt(~ep, sampling=spacing)[eg]
-                out["hd95"][n, c] = max(np.percentile(a, 95), np.percentile(b, 95))
-                out["assd"][n, c] = np.concatenate([a, b]).mean()
-    return out
+                out["hd95"][n, j] = max(np.percentile(a, 95), np.percentile(b, 95))
+                out["assd"][n, j] = np.concatenate([a, b]).mean()
+    return out, classes
 
 
 def as_array(lst):
@@ -356,22 +360,48 @@ def metric_checks(tmp, rng):
         if rng.random() < 0.6:
             spacing = [float(np.round(rng.uniform(0.3, 3.0), 3)) for _ in range(nd)]
             args += ["--spacing", ",".join(repr(s) for s in spacing)]
+        include_bg = rng.random() < 0.5
+        if include_bg:
+            args.append("--include-background")
+        # Ignored pixels: a value outside [0, C) in a label-map target (VOC's 255, or -1), or
+        # a class inside [0, C) of either kind of target.
+        ignore = None
+        if rng.random() < 0.4:
+            if not onehot_t and rng.random() < 0.6:
+                ignore = int(rng.choice([255, -1, C + 3]))
+                yt_file = yt.copy()
+                yt_file[rng.random(yt.shape) < 0.15] = ignore
+                if rng.random() < 0.3:     # ignored everywhere in the target
+                    yt_file[...] = ignore
+                np.save(ti, yt_file)
+                yt = yt_file
+            else:
+                ignore = int(rng.integers(0, C))
+            args += ["--ignore-index", str(ignore)]
         # Class count: from the arrays when one has a class axis, else from the labels.
         Ceff = C
         if not pred_scores and not onehot_t:
             if rng.random() < 0.5:
                 args += ["--classes", str(C)]
             else:
-                Ceff = max(int(yp.max()), int(yt.max()), 1) + 1
-        desc = "metrics case %d: pred %s %s target %s spacing %s" % (
+                tvals = yt[yt != ignore] if ignore is not None else yt
+                Ceff = max(int(yp.max()), int(tvals.max()) if tvals.size else 0, 1) + 1
+        desc = "metrics case %d: pred %s %s target %s spacing %s background %s ignore %s" % (
             i, "scores" if pred_scores else "labels", list(yp.shape),
-            "one-hot" if onehot_t else "labels", spacing)
+            "one-hot" if onehot_t else "labels", spacing, include_bg, ignore)
         rc, out, err = run(args)
         if rc != 0:
             fail("%s: exit %d: %s" % (desc, rc, err.strip()))
             continue
         js = json.loads(out)
-        exp = ref_metrics(np.asarray(yp), yt, Ceff, spacing)
+        exp, classes = ref_metrics(np.asarray(yp), yt, Ceff, spacing, include_bg, ignore)
+        if js.get("class_ids") == classes and js.get("include_background") == \
+                (include_bg or Ceff == 1) and js.get("ignore_index") == ignore:
+            ok()
+        else:
+            fail("%s: class_ids %r include_background %r ignore_index %r, expected %r" % (
+                desc, js.get("class_ids"), js.get("include_background"),
+                js.get("ignore_index"), classes))
         for k in ("dice", "iou", "hd95", "assd"):
             cmp_metric(as_array(js[k]), exp[k], k, desc)
             with np.errstate(all="ignore"):
@@ -398,7 +428,7 @@ def metric_checks(tmp, rng):
             fail("hand case spacing %s: exit %d %s" % (sp, rc, err.strip()))
             continue
         js = json.loads(out)
-        got = (js["dice"][0][1], js["iou"][0][1], js["hd95"][0][1], js["assd"][0][1])
+        got = (js["dice"][0][0], js["iou"][0][0], js["hd95"][0][0], js["assd"][0][0])
         if all(abs(g - w) < 1e-12 for g, w in zip(got, (d, iou, hd, asd))):
             ok()
         else:
@@ -408,12 +438,38 @@ def metric_checks(tmp, rng):
     np.save(ti, np.array([[0, 0, 1, 1, 1, 0]], np.int32))
     rc, out, err = run(["metrics", "--pred", pi, "--target", ti, "--json", "--classes", "4"])
     js = json.loads(out) if rc == 0 else None
-    if js and js["dice"][0][2] is None and js["hd95"][0][2] is None and js["dice"][0][3] is None \
-            and js["assd"][0][3] is None and abs(js["dice"][0][1] - 0.8) < 1e-12 \
-            and abs(js["iou"][0][1] - 2 / 3) < 1e-12 and abs(js["hd95"][0][1] - 0.95) < 1e-12:
+    if js and js["dice"][0][1] is None and js["hd95"][0][1] is None and js["dice"][0][2] is None \
+            and js["assd"][0][2] is None and abs(js["dice"][0][0] - 0.8) < 1e-12 \
+            and abs(js["iou"][0][0] - 2 / 3) < 1e-12 and abs(js["hd95"][0][0] - 0.95) < 1e-12 \
+            and js["class_ids"] == [1, 2, 3]:
         ok()
     else:
         fail("empty-class hand case: rc %d out %r err %r" % (rc, out, err))
+    # Ignored pixels: 255 in the target takes the pixel out of both masks (class 1: P = G =
+    # {0, 2}, Dice 1 where counting the pixel would give 0.8); the background appears only with
+    # --include-background (P = G = {3}: Dice 1).
+    np.save(pi, np.array([[1, 1, 1, 0]], np.int32))
+    np.save(ti, np.array([[1, 255, 1, 0]], np.int32))
+    rc, out, err = run(["metrics", "--pred", pi, "--target", ti, "--json", "--ignore-index", "255"])
+    js = json.loads(out) if rc == 0 else None
+    if js and js["class_ids"] == [1] and js["dice"] == [[1.0]] and js["iou"] == [[1.0]] \
+            and js["classes"] == 2 and js["ignore_index"] == 255:
+        ok()
+    else:
+        fail("ignore_index hand case: rc %d out %r err %r" % (rc, out, err))
+    rc, out, err = run(["metrics", "--pred", pi, "--target", ti, "--json", "--ignore-index", "255",
+                        "--include-background"])
+    js = json.loads(out) if rc == 0 else None
+    if js and js["class_ids"] == [0, 1] and js["dice"] == [[1.0, 1.0]] \
+            and js["include_background"] is True:
+        ok()
+    else:
+        fail("include_background hand case: rc %d out %r err %r" % (rc, out, err))
+    rc, out, err = run(["metrics", "--pred", pi, "--target", ti, "--json", "--classes", "2"])
+    if rc == 1 and checklib.one_line(err):
+        ok()
+    else:
+        fail("255 without --ignore-index: exit %d (want 1), stderr %r" % (rc, err))
     # The readable table runs.
     rc, out, err = run(["metrics", "--pred", pi, "--target", ti])
     if rc == 0 and "dice" in out and "hd95" in out:
@@ -434,6 +490,11 @@ def error_checks(tmp):
         (["--spacing", "1,x"], 2, "spacing not a number"),
         (["--pred-kind", "maybe"], 2, "bad pred kind"),
         (["--classes", "4"], 2, "classes contradict the scores"),
+        (["--ignore-index", "x"], 2, "ignore index not a number"),
+        (["--ignore-index", "1.5"], 2, "ignore index not an integer"),
+        (["--ignore-index", "99999999999"], 2, "ignore index out of range"),
+        (["--ignore-index"], 2, "ignore index without a value"),
+        (["--include-background=yes"], 2, "include-background takes no value"),
     ]
     for extra, code, what in cases:
         rc, out, err = run(["metrics", "--pred", pi, "--target", ti] + extra)

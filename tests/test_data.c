@@ -509,6 +509,41 @@ static void test_predict(void)
     free(pr2);
 }
 
+/* sl_metrics' options on a 1-D case worked by hand: pred [1 1 1 0 2], target [1 9 1 0 0]. */
+static void test_metrics_options(void)
+{
+    const int32_t yp[5] = {1, 1, 1, 0, 2}, yt[5] = {1, 9, 1, 0, 0};
+    sl_shape ls = {2, {1, 5}};
+    size_t wsz = sl_metrics_workspace_size(&ls, 3);
+    void *ws = malloc(wsz);
+    double dice[3], iou[3];
+    sl_metrics_out mo = {dice, iou, NULL, NULL};
+    sl_error err;
+    /* Every class, 9 counts for none: class 1 P = {0,1,2}, G = {0,2}: 4/5; class 0 2/3. */
+    CHECK(sl_metrics(yp, yt, &ls, 3, NULL, NULL, &mo, ws, wsz, &err) == SL_OK, "metrics");
+    CHECK_CLOSE(dice[0], 2.0 / 3, 0, 1e-15, "class 0 dice");
+    CHECK_CLOSE(dice[1], 0.8, 0, 1e-15, "class 1 dice");
+    CHECK(isnan(dice[2]), "class 2 has no target: NaN");
+    /* Pixel 1 ignored, background left out: class 1 is perfect, column 0 is NaN. */
+    sl_metrics_opts o = {.include_background = 0, .use_ignore_index = 1, .ignore_index = 9};
+    CHECK(sl_metrics(yp, yt, &ls, 3, NULL, &o, &mo, ws, wsz, &err) == SL_OK, "metrics opts");
+    CHECK(isnan(dice[0]) && isnan(iou[0]), "background left out");
+    CHECK_CLOSE(dice[1], 1.0, 0, 0, "class 1 dice without the ignored pixel");
+    CHECK_CLOSE(iou[1], 1.0, 0, 0, "class 1 iou without the ignored pixel");
+    /* Ignoring a class inside [0, C): its target is empty; the others lose those pixels. */
+    o = (sl_metrics_opts){.include_background = 1, .use_ignore_index = 1, .ignore_index = 0};
+    CHECK(sl_metrics(yp, yt, &ls, 3, NULL, &o, &mo, ws, wsz, &err) == SL_OK, "ignore 0");
+    CHECK(isnan(dice[0]) && !isnan(dice[1]), "ignored class 0 is undefined");
+    CHECK_CLOSE(dice[1], 0.8, 0, 1e-15, "class 1 dice with class 0 ignored");
+    /* One class: the background stays, as MONAI keeps it. */
+    sl_shape l1 = {2, {1, 5}};
+    const int32_t z[5] = {0, 0, 0, 0, 0};
+    o = (sl_metrics_opts){0};
+    CHECK(sl_metrics(z, z, &l1, 1, NULL, &o, &mo, ws, wsz, &err) == SL_OK && dice[0] == 1.0,
+          "one class keeps the background");
+    free(ws);
+}
+
 int main(void)
 {
     test_rng();
@@ -517,5 +552,6 @@ int main(void)
     test_masks();
     test_drop();
     test_predict();
+    test_metrics_options();
     return check_finish("test_data");
 }
