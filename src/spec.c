@@ -1,4 +1,4 @@
-/* The loss spec language, one parser for the CLI, the trainer and the bindings:
+/* The loss spec language, parsed by sl_spec_parse for the CLI and for programs using the library:
  *   spec  := term ('+' term)*
  *   term  := [number '*'] name ['(' [key '=' value (',' key '=' value)*] ')']
  *   value := number | '[' [number (',' number)*] ']' | word

@@ -302,7 +302,7 @@ def check_error(tmp, label, spec, x, tgt, ann, kind="logits"):
 
 
 # ------------------------------------------------------------------------------------------------
-# Anchors (losses.md section 9).
+# The worked example of docs/losses.md.
 
 
 def anchors(tmp):

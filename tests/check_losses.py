@@ -326,7 +326,7 @@ def check_error(tmp, label, spec, x, tgt, ann, kind="logits"):
 
 
 # ------------------------------------------------------------------------------------------------
-# The worked anchors of losses.md section 9.
+# The worked example of docs/losses.md.
 
 
 def anchors(tmp):

@@ -1,6 +1,6 @@
 /* Table-driven tests over every registered loss: fast against reference (values, maps,
  * gradients), finite-difference gradient checks, extreme inputs, the worked values of
- * losses.md section 9, the spec language and the errors a user can cause. */
+ * the worked example of docs/losses.md, the spec language and the errors a user can cause. */
 #include "check.h"
 #include "segloss.h"
 
@@ -254,7 +254,7 @@ static void test_registry_battery(void)
     sl_spec_free(b2);
 }
 
-/* losses.md section 9: B=1, C=3, 4 pixels. */
+/* The worked example of docs/losses.md: B=1, C=3, 4 pixels. */
 static const float z9[3][4] = {{2.0f, 0.1f, 0.2f, 1.0f}, {0.5f, 1.5f, -0.3f, 1.0f},
                                {-1.0f, 0.3f, 1.2f, 0.0f}};
 
