@@ -326,10 +326,11 @@ int64_t sl_rng_randint(sl_rng *r, int64_t high); /* [0, high), as np.random.rand
 double sl_rng_normal(sl_rng *r);               /* N(0, 1), as np.random.standard_normal */
 
 /* ---------------------------------------------------------------------------------------------
- * Drawing, pixel-identical to scikit-image 0.19 skimage.draw with shape=(h, w): pixels inside
- * the shape are set to 1 in img (uint8 [h, w], row-major); others are left alone. Pixels that
- * lie exactly on an outline depend on the last bit of sin and cos; for whole-degree rotations
- * these are numpy's own on the machine (SVML on AVX-512 CPUs, else libm), for others libm's.
+ * Drawing, pixel-identical to scikit-image 0.19 skimage.draw with shape=(h, w) run with
+ * correctly rounded sin and cos: pixels inside the shape are set to 1 in img (uint8 [h, w],
+ * row-major); others are left alone. Pixels that lie exactly on an outline depend on the last
+ * bit of sin and cos; segloss computes them correctly rounded itself, so every machine draws
+ * the same pixels (docs/data.md says where numpy's own sin and cos differ).
  */
 sl_status sl_draw_ellipse(uint8_t *img, int64_t h, int64_t w, double r, double c,
                           double r_radius, double c_radius, double rotation, sl_error *err);

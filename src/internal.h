@@ -185,6 +185,10 @@ int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints,
                       const int64_t *shape, int64_t max_box,
                       int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
 
+/* sin(x) and cos(x), correctly rounded on [0, pi) and the same bits on every machine
+ * (src/trig.c): the drawing's one source of sine and cosine. */
+void sl__sincos(double x, double *s, double *c);
+
 /* Align a byte count up to 64. */
 static inline size_t sl__align(size_t n)
 {

@@ -2,22 +2,66 @@
 
 Run with /usr/bin/python3 (numpy and scikit-image 0.19). The CLI is $SEGLOSS (default
 build/segloss). Prints each failure and ends with `check_draw: N passed, M failed`.
+
+The reference is skimage's own code, run with correctly rounded sin and cos (computed to 80
+digits by tests/check_trig.py's exact_sincos), which is what segloss uses on every machine:
+every picture must be pixel-identical to it. skimage as numpy runs it on this machine takes sin
+and cos from numpy (SVML on CPUs with AVX-512, libm elsewhere); the pictures may differ from
+that one only where numpy's sin or cos of the rotation is not correctly rounded - which is
+checked too, and the count of such cases printed.
 """
 import os
 import sys
-
-# The reference is skimage as Debian's numpy runs it on this machine: on CPUs with AVX-512
-# numpy takes sin and cos from SVML, and segloss follows it for the whole-degree rotations
-# of the post (src/draw.c, np_sincos).
 import random
 import warnings
 
 import numpy as np
+import skimage.draw.draw as skdraw
 from skimage.draw import disk, ellipse, polygon
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checklib  # noqa: E402
 from checklib import check, fail  # noqa: E402
+from check_trig import exact_sincos  # noqa: E402
+
+
+class _CorrectlyRoundedNumpy:
+    """numpy, but with correctly rounded sin and cos of scalars (skimage's ellipse takes the
+    sin and cos of one rotation)."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def sin(x):
+        assert np.ndim(x) == 0
+        return np.float64(exact_sincos(float(x))[0])
+
+    @staticmethod
+    def cos(x):
+        assert np.ndim(x) == 0
+        return np.float64(exact_sincos(float(x))[1])
+
+
+def numpy_trig_exact(rotation):
+    """Whether numpy's sin and cos are correctly rounded at the angles skimage's ellipse uses."""
+    rot = rotation % np.pi
+    return all((float(np.sin(x)), float(np.cos(x))) == exact_sincos(float(x))
+               for x in (rot, rot % np.pi))
+
+
+def ellipse_cr(*args, **kw):
+    """skimage.draw.ellipse with correctly rounded sin and cos."""
+    skdraw.np = _CorrectlyRoundedNumpy()
+    try:
+        return ellipse(*args, **kw)
+    finally:
+        skdraw.np = np
+
+
+# Cases where skimage with this machine's numpy gives other pixels (each only where numpy's
+# trigonometry is not correctly rounded).
+NUMPY_DIFFERS = [0]
 
 warnings.simplefilter("ignore")  # skimage divides by a zero radius on purpose
 
@@ -65,6 +109,17 @@ def check_shape(tmp, kind, h, w, args, ref):
              int((got != want).sum()) if got.shape == want.shape else -1))
 
 
+def check_numpy_skimage(ref, plain, rotation, what):
+    """skimage with numpy's trigonometry may differ from the reference only where numpy's sin
+    or cos is not correctly rounded."""
+    same = np.array_equal(np.asarray(ref[0]), np.asarray(plain[0])) and \
+        np.array_equal(np.asarray(ref[1]), np.asarray(plain[1]))
+    if not same:
+        NUMPY_DIFFERS[0] += 1
+        check(not numpy_trig_exact(rotation),
+              "%s: skimage with numpy differs though numpy's sin and cos are exact" % what)
+
+
 def check_draw(tmp, rng, ncases):
     for _ in range(ncases):
         h, w = rng.randint(1, 48), rng.randint(1, 48)
@@ -73,9 +128,12 @@ def check_draw(tmp, rng, ncases):
         if rng.random() < 0.05:
             rr_ = 0.0
         t = rotation(rng)
+        ref = ellipse_cr(r, c, rr_, cr, shape=(h, w), rotation=t)
         check_shape(tmp, "ellipse", h, w,
                     ["--center", fmt([r, c]), "--radii", fmt([rr_, cr]), "--rotation", repr(t)],
-                    ellipse(r, c, rr_, cr, shape=(h, w), rotation=t))
+                    ref)
+        check_numpy_skimage(ref, ellipse(r, c, rr_, cr, shape=(h, w), rotation=t), t,
+                            "ellipse %r %r %r %r rotation %r" % (r, c, rr_, cr, t))
     for _ in range(ncases):
         h, w = rng.randint(1, 48), rng.randint(1, 48)
         r, c = num(rng, -15, h + 15), num(rng, -15, w + 15)
@@ -95,13 +153,13 @@ def check_draw(tmp, rng, ncases):
                     polygon(np.array(rows), np.array(cols), shape=(h, w)))
 
 
-def gen_masks(N, H, W, angles=None):
+def gen_masks(N, H, W, angles=None, draw_ellipse=ellipse_cr):
     """The post's genMasks(N, 3, H, W) in Python 3: // for its integer /, disk for circle."""
     X = np.zeros((N, 3, H, W), np.uint8)
     for n in range(N):
         a = angles[n] if angles is not None else np.random.randint(90)
         img = np.zeros((H, W), np.uint8)
-        rr, cc = ellipse(H // 4, W // 4, H // 6, W // 6, rotation=np.deg2rad(a))
+        rr, cc = draw_ellipse(H // 4, W // 4, H // 6, W // 6, rotation=np.deg2rad(a))
         img[rr, cc] = 1
         X[n, 0] = img
         r, c, h = 3 * H // 4, 3 * W // 4, H
@@ -138,7 +196,18 @@ def check_masks(tmp, rng):
                 np.random.seed(seed)
             what = "masks --n %d --size %d,%d %s" % (N, H, W, " ".join(map(str, opt)))
             try:
+                state = np.random.get_state()
                 want = gen_masks(N, H, W, angles)
+                np.random.set_state(state)
+                plain = gen_masks(N, H, W, angles, ellipse)
+                if not np.array_equal(want, plain):
+                    NUMPY_DIFFERS[0] += 1
+                    np.random.set_state(state)
+                    used = angles if angles is not None else \
+                        [np.random.randint(90) for _ in range(N)]
+                    check(not all(numpy_trig_exact(float(np.deg2rad(a))) for a in used),
+                          "masks %dx%d angles %s: skimage with numpy differs though numpy's "
+                          "sin and cos are exact" % (H, W, used))
             except IndexError:
                 want = None
             rc, _, err = checklib.run_segloss(["masks", "--n", N, "--size", "%d,%d" % (H, W),
@@ -195,6 +264,7 @@ def main():
         check_draw(tmp, rng, ncases)
         check_masks(tmp, rng)
         check_errors(tmp)
+    print("cases where skimage with this machine's numpy draws other pixels: %d" % NUMPY_DIFFERS[0])
     return checklib.summary("check_draw")
 
 

@@ -303,8 +303,7 @@ static void test_masks(void)
               strstr(err.msg, "too extreme"),
           "10 x 1000 at 45 degrees indexes outside the image in numpy: %s", err.msg);
     /* 12 x 2: the square's columns run past the image (IndexError). 7 x 18 at 45 degrees:
-     * the ellipse reaches row -1, which numpy wraps to the last row, column 6 (at 40 degrees,
-     * where numpy's SVML and libm's sin and cos give the same pixels). */
+     * the ellipse reaches row -1, which numpy wraps to the last row, column 6 (at 40 degrees). */
     CHECK(sl_masks_generate(wide, 1, 12, 2, a30, NULL, &err) == SL_E_SHAPE, "12 x 2");
     const int a40[1] = {40};
     CHECK(sl_masks_generate(wide, 1, 7, 18, a40, NULL, &err) == SL_OK, "7 x 18");
