@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates docs/cli.md from the commands' own --help, so the reference cannot drift.
+# Regenerates docs/cli.md (or the file named second) from the commands' own --help, so the
+# reference cannot drift (tests/check_docs.py compares them).
 set -euo pipefail
 S=${1:-build/segloss}
+OUT=${2:-docs/cli.md}
 {
     echo '# The `segloss` command-line program'
     echo
@@ -33,4 +35,4 @@ S=${1:-build/segloss}
     echo '```'
     "$S" list
     echo '```'
-} >docs/cli.md
+} >"$OUT"
