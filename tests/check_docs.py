@@ -14,7 +14,8 @@ on the line before it (invisible when the Markdown is rendered):
                                      each followed by its whole output (stdout and stderr)
 
 Commands run with bash in one fresh temporary folder per block, with the build folder first on
-PATH (so `segloss` is $SEGLOSS). Trailing spaces are ignored. docs/cli.md must also be what
+PATH (so `segloss` is $SEGLOSS), once on each vector path the CPU has (SEGLOSS_ISA) and on one
+and two threads: the outputs must not depend on either. Trailing spaces are ignored. docs/cli.md must also be what
 scripts/cli-doc.sh generates from the build. Run with /usr/bin/python3; ends with
 `check_docs: N passed, M failed`.
 """
@@ -52,8 +53,30 @@ def blocks(path):
     return out
 
 
+RUN_ENV = {}
+
+
+def vector_paths():
+    """scalar, and avx2 and avx512 where the CPU has them (as tests/run.sh decides)."""
+    flags = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    paths = ["scalar"]
+    if {"avx2", "fma"} <= flags:
+        paths.append("avx2")
+    if {"avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"} <= flags:
+        paths.append("avx512")
+    return paths
+
+
 def env():
     e = dict(os.environ)
+    e.update(RUN_ENV)
     segloss = os.path.abspath(os.path.join(ROOT, checklib.SEGLOSS))
     e["PATH"] = os.path.dirname(segloss) + os.pathsep + e.get("PATH", "")
     return e
@@ -100,7 +123,8 @@ def contains(want, got, where="$"):
 
 
 def check_block(path, line, kind, cmd, text):
-    tag = "%s:%d" % (os.path.relpath(path, ROOT), line)
+    tag = "%s:%d [%s]" % (os.path.relpath(path, ROOT), line,
+                          ", ".join("%s=%s" % kv for kv in sorted(RUN_ENV.items())))
     with tempfile.TemporaryDirectory(prefix="check_docs") as tmp:
         if kind == "session":
             check_session(tag, text, tmp)
@@ -162,10 +186,12 @@ def check_session(tag, text, tmp):
 
 def main():
     files = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
-    n = 0
-    for path in files:
-        for line, kind, cmd, text in blocks(path):
-            n += 1
+    marked = [(path,) + b for path in files for b in blocks(path)]
+    n = len(marked)
+    for k, isa in enumerate(vector_paths()):
+        RUN_ENV.clear()
+        RUN_ENV.update({"SEGLOSS_ISA": isa, "OMP_NUM_THREADS": str(1 + k % 2)})
+        for path, line, kind, cmd, text in marked:
             check_block(path, line, kind, cmd, text)
     check(n >= 5, "only %d marked examples found" % n)
     # docs/cli.md is the build's own help.
