@@ -456,30 +456,120 @@ static void pred_picture_cell(pred_picture *pp, const play_ctx *x, int m, int co
     plot_blit(&pp->img, ix, y0 + PLOT_CHAR_H + 4, pp->cell, (int)x->w, (int)x->h, pp->scale);
 }
 
-/* The chart: one panel per mistake, each loss divided by its largest |value|. */
+/* The families of the chart's legend, each with its own shades; a spec is in the family of
+ * its loss when it names one loss, in "sums" when it adds several. */
+static const struct {
+    const char *name;
+    const char *losses; /* space-separated */
+    uint8_t shade[5][3];
+} families[] = {
+    {"cross-entropy",
+     "ce focal",
+     {{31, 119, 180}, {8, 48, 107}, {107, 174, 214}, {66, 146, 198}, {8, 81, 156}}},
+    {"sigmoid",
+     "bce sigmoid_focal",
+     {{255, 127, 14}, {166, 84, 3}, {253, 174, 107}, {230, 85, 13}, {127, 39, 4}}},
+    {"overlap",
+     "dice tversky focal_tversky generalized_dice log_cosh_dice",
+     {{44, 160, 44}, {0, 90, 50}, {116, 196, 118}, {35, 139, 69}, {161, 217, 155}}},
+    {"ranking",
+     "lovasz lovasz_hinge",
+     {{117, 107, 177}, {63, 0, 125}, {158, 154, 200}, {84, 39, 143}, {188, 189, 220}}},
+    {"distance",
+     "boundary hausdorff_dt log_hausdorff_dt",
+     {{214, 39, 40}, {103, 0, 13}, {251, 106, 74}, {165, 15, 21}, {252, 146, 114}}},
+    {"partial labels",
+     "missing_ce marginal_ce marginal_dice exclusion",
+     {{0, 0, 0}, {227, 26, 178}, {115, 115, 115}, {140, 86, 75}, {174, 1, 126}}},
+    {"other", "", {{23, 190, 207}, {188, 189, 34}, {99, 99, 99}, {0, 128, 128}, {128, 128, 0}}},
+};
+#define NFAMILY ((int)(sizeof families / sizeof families[0]))
+
+/* The family of a spec: a single term `[k *] name [(...)]` is its loss's; sums are "other". */
+static int spec_family(const char *spec)
+{
+    const char *p = spec;
+    while (*p == ' ')
+        p++;
+    const char *star = strchr(p, '*');
+    const char *paren = strchr(p, '(');
+    if (star && (!paren || star < paren)) p = star + 1;
+    while (*p == ' ')
+        p++;
+    size_t n = 0;
+    while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9'))
+        n++;
+    /* Anything after the name and its parentheses but spaces makes it a sum. */
+    const char *rest = p + n;
+    if (*rest == '(') {
+        int depth = 0;
+        for (; *rest; rest++) {
+            if (*rest == '(') depth++;
+            if (*rest == ')' && --depth == 0) {
+                rest++;
+                break;
+            }
+        }
+    }
+    while (*rest == ' ')
+        rest++;
+    if (n == 0 || *rest) return NFAMILY - 1;
+    for (int f = 0; f < NFAMILY - 1; f++) {
+        const char *q = families[f].losses;
+        while (*q) {
+            size_t m = strcspn(q, " ");
+            if (m == n && strncmp(q, p, n) == 0) return f;
+            q += m;
+            while (*q == ' ')
+                q++;
+        }
+    }
+    return NFAMILY - 1;
+}
+
+/* The chart: one panel per mistake, each loss divided by its largest |value| over all
+ * mistakes; a panel's y axis fits its own values. Losses are grouped by family in the legend,
+ * one hue per family, shades within it, and each has its own pair of marker and dash pattern. */
 static int draw_chart(plot_img *img, const play_ctx *x, int nloss, const char *const *names,
                       double *const *values /* [m][l * MAX_STEPS + i] */, const double *str,
                       const int *nstr, int64_t seed)
 {
-    const int pw = 270, ph = 210, cols = 5, rows = (NMISTAKE + cols - 1) / cols, title_h = 36;
+    const int pw = 300, ph = 240, cols = 5, rows = (NMISTAKE + cols - 1) / cols, title_h = 36;
     int maxname = 0;
     for (int l = 0; l < nloss; l++) {
         int len = (int)strlen(names[l]);
         if (len > maxname) maxname = len;
     }
     if (maxname > 40) maxname = 40;
-    int legend_w = 40 + maxname * PLOT_CHAR_W;
-    if (legend_w < 110) legend_w = 110;
-    int legend_h = 24 + 14 * nloss;
-    int width = cols * pw + legend_w + 10;
-    int height = title_h + (rows * ph > legend_h ? rows * ph : legend_h) + 6;
-    if (plot_img_init(img, width, height, white)) return -1;
-
+    int legend_w = 52 + maxname * PLOT_CHAR_W;
+    if (legend_w < 130) legend_w = 130;
+    int *fam = malloc((size_t)nloss * sizeof(int));
+    int *dash = malloc((size_t)nloss * sizeof(int));
+    int *marker = malloc((size_t)nloss * sizeof(int));
     double *scale = malloc((size_t)nloss * sizeof(double));
     double *norm = malloc((size_t)nloss * MAX_STEPS * sizeof(double));
     const double **ys = malloc((size_t)nloss * sizeof(*ys));
     uint8_t *colours = malloc((size_t)nloss * 3);
-    if (!scale || !norm || !ys || !colours) {
+    int nfam_used = 0;
+    if (fam && dash && marker) {
+        int count[NFAMILY] = {0};
+        for (int l = 0; l < nloss; l++) {
+            fam[l] = spec_family(names[l]);
+            if (count[fam[l]]++ == 0) nfam_used++;
+            /* 15 distinct (marker, dash) pairs in turn: curves that coincide, such as ce and
+             * missing_ce wherever no annotation is missing, still show both. */
+            marker[l] = l % PLOT_NMARKER;
+            dash[l] = (l / PLOT_NMARKER) % PLOT_NDASH;
+        }
+    }
+    int legend_h = 24 + 14 * nloss + 18 * nfam_used;
+    int width = cols * pw + legend_w + 10;
+    int height = title_h + (rows * ph > legend_h ? rows * ph : legend_h) + 6;
+    if (!fam || !dash || !marker || !scale || !norm || !ys || !colours ||
+        plot_img_init(img, width, height, white)) {
+        free(fam);
+        free(dash);
+        free(marker);
         free(scale);
         free(norm);
         free(ys);
@@ -487,23 +577,24 @@ static int draw_chart(plot_img *img, const play_ctx *x, int nloss, const char *c
         plot_img_free(img);
         return -1;
     }
-    int negative = 0;
     for (int l = 0; l < nloss; l++) {
         double mx = 0;
         for (int m = 0; m < NMISTAKE; m++)
             for (int i = 0; i < nstr[m]; i++) {
                 double v = values[m][l * MAX_STEPS + i];
                 if (isfinite(v) && fabs(v) > mx) mx = fabs(v);
-                if (isfinite(v) && v < 0) negative = 1;
             }
         scale[l] = mx > 0 ? mx : 1.0;
-        plot_series_colour(l, colours + 3 * l);
+        int k = 0;
+        for (int j = 0; j < l; j++)
+            k += fam[j] == fam[l];
+        memcpy(colours + 3 * l, families[fam[l]].shade[k % 5], 3);
         ys[l] = norm + (size_t)l * MAX_STEPS;
     }
     char buf[256];
     snprintf(buf, sizeof buf,
              "segloss play: each loss divided by its largest |value| over all mistakes, "
-             "against mistake strength");
+             "against mistake strength; each panel's y axis fits its values");
     plot_text(img, 8, 6, buf, ink, 1);
     snprintf(buf, sizeof buf,
              "%lld images of %lldx%lld, seed %lld; strength 0 is the perfect prediction "
@@ -511,33 +602,57 @@ static int draw_chart(plot_img *img, const play_ctx *x, int nloss, const char *c
              (long long)x->n, (long long)x->h, (long long)x->w, (long long)seed);
     plot_text(img, 8, 6 + PLOT_CHAR_H + 4, buf, ink, 1);
     for (int m = 0; m < NMISTAKE; m++) {
+        double lo = INFINITY, hi = -INFINITY;
         for (int l = 0; l < nloss; l++)
-            for (int i = 0; i < nstr[m]; i++)
-                norm[l * MAX_STEPS + i] = values[m][l * MAX_STEPS + i] / scale[l];
+            for (int i = 0; i < nstr[m]; i++) {
+                double v = values[m][l * MAX_STEPS + i] / scale[l];
+                norm[l * MAX_STEPS + i] = v;
+                if (isfinite(v)) {
+                    if (v < lo) lo = v;
+                    if (v > hi) hi = v;
+                }
+            }
+        if (!(lo <= hi)) lo = 0, hi = 1;
         snprintf(buf, sizeof buf, "%s (%s)", mistakes[m].name, mistakes[m].label);
         plot_chart c;
+        memset(&c, 0, sizeof c);
         c.title = buf;
         c.x = str + m * MAX_STEPS;
         c.npts = nstr[m];
         c.y = ys;
         c.nseries = nloss;
         c.colour = colours;
-        c.ymin = negative ? -1.0 : 0.0;
-        c.ymax = 1.0;
-        c.nyticks = 5;
+        c.dash = dash;
+        c.marker = marker;
+        plot_nice_range(lo, hi, &c.ymin, &c.ymax, &c.nyticks);
         plot_chart_draw(img, (m % cols) * pw, title_h + (m / cols) * ph, pw, ph, &c);
     }
-    /* Legend */
-    int lx = cols * pw + 6, ly = title_h + 4;
-    plot_text(img, lx, ly, "losses", ink, 1);
-    for (int l = 0; l < nloss; l++) {
-        int yy = ly + 18 + 14 * l;
-        plot_rect(img, lx, yy + 2, 18, 3, colours + 3 * l);
-        plot_rect(img, lx + 7, yy + 1, 5, 5, colours + 3 * l);
-        snprintf(buf, sizeof buf, "%s", names[l]);
-        if (strlen(buf) > 40) memcpy(buf + 37, "...", 4);
-        plot_text(img, lx + 24, yy, buf, colours + 3 * l, 1);
+    /* Legend: by family, in the order of their first loss. */
+    int lx = cols * pw + 6, yy = title_h + 4;
+    plot_text(img, lx, yy, "losses", ink, 1);
+    yy += 18;
+    int done[NFAMILY] = {0};
+    for (int l0 = 0; l0 < nloss; l0++) {
+        int f = fam[l0];
+        if (done[f]) continue;
+        done[f] = 1;
+        plot_text(img, lx, yy + 4, families[f].name, ink, 1);
+        yy += 18;
+        for (int l = l0; l < nloss; l++) {
+            if (fam[l] != f) continue;
+            double phase = 0.0;
+            plot_line_dashed(img, lx + 4, yy + 3, lx + 30, yy + 3, 2, dash[l], &phase,
+                             colours + 3 * l);
+            plot_marker(img, lx + 17, yy + 3, 3, marker[l], colours + 3 * l);
+            snprintf(buf, sizeof buf, "%s", names[l]);
+            if (strlen(buf) > 40) memcpy(buf + 37, "...", 4);
+            plot_text(img, lx + 38, yy, buf, colours + 3 * l, 1);
+            yy += 14;
+        }
     }
+    free(fam);
+    free(dash);
+    free(marker);
     free(scale);
     free(norm);
     free(ys);

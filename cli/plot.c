@@ -114,7 +114,8 @@ int plot_img_init(plot_img *img, int w, int h, const uint8_t bg[3])
     if (w <= 0 || h <= 0) return -1;
     img->rgb = malloc((size_t)w * (size_t)h * 3);
     if (!img->rgb) return -1;
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) memcpy(img->rgb + 3 * i, bg, 3);
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
+        memcpy(img->rgb + 3 * i, bg, 3);
     return 0;
 }
 
@@ -165,6 +166,85 @@ void plot_line(plot_img *img, double x0, double y0, double x1, double y1, int th
         int px = (int)floor(x0 + t * dx + 0.5) - off, py = (int)floor(y0 + t * dy + 0.5) - off;
         plot_rect(img, px, py, thick, thick, c);
     }
+}
+
+/* On and off lengths, in pixels along the line, of each dash pattern. */
+static const double DASH_ON[PLOT_NDASH] = {1, 9, 2}, DASH_OFF[PLOT_NDASH] = {0, 5, 4};
+
+void plot_line_dashed(plot_img *img, double x0, double y0, double x1, double y1, int thick,
+                      int dash, double *phase, const uint8_t c[3])
+{
+    if (dash <= PLOT_SOLID || dash >= PLOT_NDASH) {
+        plot_line(img, x0, y0, x1, y1, thick, c);
+        return;
+    }
+    if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1)) return;
+    double dx = x1 - x0, dy = y1 - y0, len = sqrt(dx * dx + dy * dy);
+    if (len > 1e6) return;
+    double on = DASH_ON[dash], period = on + DASH_OFF[dash];
+    /* Walk the segment in pieces that end where the pattern switches. */
+    double t = 0.0;
+    while (t < len) {
+        double ph = fmod(*phase + t, period);
+        int drawing = ph < on;
+        double piece = drawing ? on - ph : period - ph;
+        double t1 = t + piece < len ? t + piece : len;
+        if (drawing)
+            plot_line(img, x0 + dx * t / len, y0 + dy * t / len, x0 + dx * t1 / len,
+                      y0 + dy * t1 / len, thick, c);
+        t = t1;
+    }
+    *phase = fmod(*phase + len, period);
+}
+
+void plot_marker(plot_img *img, int x, int y, int r, int shape, const uint8_t c[3])
+{
+    switch (shape) {
+    case PLOT_CIRCLE:
+        for (int j = -r; j <= r; j++)
+            for (int i = -r; i <= r; i++)
+                if (i * i + j * j <= r * r + r) plot_pixel(img, x + i, y + j, c);
+        break;
+    case PLOT_TRIANGLE:
+        for (int j = -r; j <= r; j++) {
+            int half = (j + r) / 2; /* widens downwards */
+            plot_rect(img, x - half, y + j, 2 * half + 1, 1, c);
+        }
+        break;
+    case PLOT_DIAMOND:
+        for (int j = -r; j <= r; j++) {
+            int half = r - (j < 0 ? -j : j);
+            plot_rect(img, x - half, y + j, 2 * half + 1, 1, c);
+        }
+        break;
+    case PLOT_CROSS:
+        for (int k = -r; k <= r; k++) {
+            plot_rect(img, x + k, y + k, 2, 1, c);
+            plot_rect(img, x + k, y - k, 2, 1, c);
+        }
+        break;
+    default: plot_rect(img, x - r, y - r, 2 * r + 1, 2 * r + 1, c); break;
+    }
+}
+
+void plot_nice_range(double vmin, double vmax, double *lo, double *hi, int *nticks)
+{
+    if (!(vmax > vmin)) {
+        double pad = fabs(vmin) > 0 ? 0.05 * fabs(vmin) : 0.05;
+        vmin -= pad;
+        vmax += pad;
+    }
+    double raw = (vmax - vmin) / 5.0, mag = pow(10.0, floor(log10(raw))), step = 10 * mag;
+    static const double m[4] = {1, 2, 2.5, 5};
+    for (int k = 0; k < 4; k++)
+        if (m[k] * mag >= raw) {
+            step = m[k] * mag;
+            break;
+        }
+    *lo = floor(vmin / step + 1e-9) * step;
+    *hi = ceil(vmax / step - 1e-9) * step;
+    int n = (int)floor((*hi - *lo) / step + 0.5) + 1;
+    *nticks = n < 3 ? 3 : n > 7 ? 7 : n;
 }
 
 void plot_blit(plot_img *img, int x, int y, const uint8_t *src, int sw, int sh, int scale)
@@ -287,7 +367,7 @@ void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart
     /* A little room inside the frame so that lines at the extremes stay visible. */
     int pad = 5;
     double sx = (aw - 1 - 2 * pad) / (xmax - xmin), sy = (ah - 1 - 2 * pad) / (ymax - ymin);
-#define PX(v) (ax + pad + ((v) - xmin) * sx)
+#define PX(v) (ax + pad + ((v)-xmin) * sx)
 #define PY(v) (ay + ah - 1 - pad - (clampd((v), ymin, ymax) - ymin) * sy)
     /* Grid and y ticks. */
     for (int k = 0; k < nyt; k++) {
@@ -325,16 +405,23 @@ void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart
     for (int s = 0; s < c->nseries; s++) {
         const uint8_t *col = c->colour + 3 * s;
         const double *v = c->y[s];
+        double phase = 0.0;
+        int dash = c->dash ? c->dash[s] : PLOT_SOLID;
         for (int i = 0; i + 1 < c->npts; i++) {
             if (!isfinite(v[i]) || !isfinite(v[i + 1])) continue;
-            plot_line(img, PX(c->x[i]), PY(v[i]), PX(c->x[i + 1]), PY(v[i + 1]), 2, col);
+            plot_line_dashed(img, PX(c->x[i]), PY(v[i]), PX(c->x[i + 1]), PY(v[i + 1]), 2, dash,
+                             &phase, col);
         }
         for (int i = 0; i < c->npts; i++) {
             if (!isfinite(v[i])) continue;
             int px = (int)floor(PX(c->x[i]) + 0.5), py = (int)floor(PY(v[i]) + 0.5);
-            /* Sizes 7, 5, 3 in turn: curves that coincide show as nested squares. */
-            int r = 3 - s % 3;
-            plot_rect(img, px - r, py - r, 2 * r + 1, 2 * r + 1, col);
+            if (c->marker) {
+                plot_marker(img, px, py, 3, c->marker[s], col);
+            } else {
+                /* Sizes 7, 5, 3 in turn: curves that coincide show as nested squares. */
+                int r = 3 - s % 3;
+                plot_rect(img, px - r, py - r, 2 * r + 1, 2 * r + 1, col);
+            }
         }
     }
 #undef PX

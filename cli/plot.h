@@ -40,6 +40,19 @@ int plot_text_width(const char *s, int scale);
 /* Colour number i of a palette of distinct colours for lines on white (any i >= 0). */
 void plot_series_colour(int i, uint8_t rgb[3]);
 
+/* Line styles: dashes (PLOT_SOLID, PLOT_DASHED, PLOT_DOTTED) and marker shapes. */
+enum { PLOT_SOLID = 0, PLOT_DASHED, PLOT_DOTTED, PLOT_NDASH };
+enum { PLOT_SQUARE = 0, PLOT_CIRCLE, PLOT_TRIANGLE, PLOT_DIAMOND, PLOT_CROSS, PLOT_NMARKER };
+/* A line as plot_line, drawn in the dash pattern `dash`; *phase (pixels along the pattern)
+ * carries the pattern from one segment to the next (start it at 0). */
+void plot_line_dashed(plot_img *img, double x0, double y0, double x1, double y1, int thick,
+                      int dash, double *phase, const uint8_t c[3]);
+/* A marker of the given shape centred on (x, y), about 2r + 1 pixels across. */
+void plot_marker(plot_img *img, int x, int y, int r, int shape, const uint8_t c[3]);
+/* A range [*lo, *hi] with round tick steps that holds [vmin, vmax] (finite), and the number
+ * of ticks (3 to 7) from *lo to *hi. */
+void plot_nice_range(double vmin, double vmax, double *lo, double *hi, int *nticks);
+
 /* A line chart in the rectangle (x, y, w, h): a title on top, a frame, y ticks at `nyticks`
  * evenly spaced values from ymin to ymax labelled with %g, x ticks at the points' x values
  * (thinned so that labels do not overlap) labelled with %g, and one line with markers per
@@ -50,9 +63,11 @@ typedef struct {
     int npts;
     const double *const *y;
     int nseries;
-    const uint8_t *colour;      /* nseries RGB triples */
-    double ymin, ymax;          /* ymax > ymin */
-    int nyticks;                /* >= 2 */
+    const uint8_t *colour; /* nseries RGB triples */
+    const int *dash;       /* nseries PLOT_SOLID..., or NULL for all solid */
+    const int *marker;     /* nseries PLOT_SQUARE..., or NULL for squares of sizes 7, 5, 3 */
+    double ymin, ymax;     /* ymax > ymin */
+    int nyticks;           /* >= 2 */
 } plot_chart;
 void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart *c);
 
