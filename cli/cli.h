@@ -73,6 +73,14 @@ void cli_json_string(const char *s);
 /* mkdir -p; CLI_RUNTIME with a line when it cannot. */
 int cli_make_dirs(const char *cmd, const char *dir);
 
+/* Write a picture of label maps [n, h, w] or of probabilities [n, nclass, h, w] (exactly one
+ * non-NULL) to path: a title (may be NULL), the images in a grid, magnified when small and
+ * numbered from 0, and a legend of the class colours. Prints and returns CLI_RUNTIME on
+ * failure. */
+int cli_class_picture(const char *cmd, const char *path, const char *title,
+                      const int32_t *labels, const float *probs, int64_t n, int64_t nclass,
+                      int64_t h, int64_t w);
+
 /* Subcommands. Each gets argv starting at its own name. */
 int cmd_draw(int argc, char **argv);
 int cmd_masks(int argc, char **argv);

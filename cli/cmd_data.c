@@ -13,7 +13,6 @@
 #define MAX_POINTS 4096
 #define MAX_IMAGES 10000
 #define MAX_CLASSES 256
-#define PNG_GAP 4
 
 static const char draw_usage[] =
     "usage: segloss draw ellipse --shape H,W --center R,C --radii RR,CR [--rotation RAD]\n"
@@ -47,7 +46,8 @@ static const char masks_usage[] =
     "  --labels L.npy     label map, uint8 [N, H, W]: 0 background, 1 ellipse, 2 square,\n"
     "                     3 circle (later objects on top)\n"
     "  --onehot O.npy     one-hot, uint8 [N, 4, H, W]\n"
-    "  --png F.png        the label maps side by side\n";
+    "  --png F.png        a picture of the label maps: numbered, magnified when small,\n"
+    "                     with a legend of the class colours\n";
 
 static const char predict_usage[] =
     "usage: segloss predict --labels L.npy --out P.npy [--classes C] [--seed S] [--edge E]\n"
@@ -64,7 +64,8 @@ static const char predict_usage[] =
     "  --confidence K     logit scale, > 0 (default 5)\n"
     "  --noise S          standard deviation of the logit noise, >= 0 (default 3.5)\n"
     "  --logits           write log-probabilities (valid logits) instead of probabilities\n"
-    "  --png F.png        the predictions side by side, class colours mixed by probability\n";
+    "  --png F.png        a picture of the predictions (class colours mixed by\n"
+    "                     probability), numbered, magnified when small, with a legend\n";
 
 static const char drop_usage[] =
     "usage: segloss drop --labels L.npy --k K --out L2.npy [--seed S] [--classes C]\n"
@@ -209,22 +210,14 @@ static int parse_angles(const char *s, int64_t n, int *angles)
     return rc;
 }
 
-/* Write the strip picture of label maps or of probabilities (exactly one is non-NULL). */
+/* Write the picture of label maps or of probabilities (exactly one is non-NULL). */
 static int write_png(const char *cmd, const char *path, const int32_t *labels, const float *probs,
                      int64_t n, int64_t nclass, int64_t h, int64_t w)
 {
-    int64_t sh, sw;
-    sl_strip_size(n, h, w, PNG_GAP, &sh, &sw);
-    uint8_t *rgb = malloc((size_t)(sh * sw * 3));
-    if (!rgb) return cli_fail(cmd, CLI_RUNTIME, "out of memory for the picture");
-    if (labels)
-        sl_render_labels(labels, n, h, w, PNG_GAP, rgb);
-    else
-        sl_render_probs(probs, n, nclass, h, w, PNG_GAP, rgb);
-    sl_error err;
-    sl_status st = sl_png_write(path, rgb, sh, sw, &err);
-    free(rgb);
-    return st ? cli_fail(cmd, CLI_RUNTIME, "%s", err.msg) : CLI_OK;
+    return cli_class_picture(cmd, path,
+                             labels ? "Label maps" : "Predictions (class colours mixed by "
+                                                     "probability)",
+                             labels, probs, n, nclass, h, w);
 }
 
 int cmd_masks(int argc, char **argv)

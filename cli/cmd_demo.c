@@ -60,24 +60,12 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
     return CLI_OK;
 }
 
-static int picture(const char *dir, const char *name, const int32_t *labels, const float *probs,
-                   int64_t n, int64_t h, int64_t w)
+static int picture(const char *dir, const char *name, const char *title, const int32_t *labels,
+                   const float *probs, int64_t n, int64_t h, int64_t w)
 {
-    int64_t sh, sw;
-    sl_strip_size(n, h, w, 4, &sh, &sw);
-    uint8_t *rgb = malloc((size_t)(sh * sw * 3));
-    if (!rgb) return cli_fail("demo", CLI_RUNTIME, "out of memory");
-    if (labels)
-        sl_render_labels(labels, n, h, w, 4, rgb);
-    else
-        sl_render_probs(probs, n, SL_NCLASS, h, w, 4, rgb);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    sl_error err;
-    sl_status st = sl_png_write(path, rgb, sh, sw, &err);
-    free(rgb);
-    if (st != SL_OK) return cli_status("demo", st, &err);
-    return CLI_OK;
+    return cli_class_picture("demo", path, title, labels, probs, n, SL_NCLASS, h, w);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -152,9 +140,19 @@ int cmd_demo(int argc, char **argv)
         if ((rc = eval_loss(specs[i], probs, onehot_m, n, h, w, &v[i][1])) != CLI_OK) goto done;
     }
     if ((rc = cli_make_dirs("demo", dir)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "ground_truth.png", labels, NULL, n, h, w)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "predictions.png", NULL, probs, n, h, w)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "ground_truth_missing.png", labels_m, NULL, n, h, w)) != CLI_OK)
+    char title[512];
+    snprintf(title, sizeof title, "The ground truth (seed %lld)", (long long)seed);
+    if ((rc = picture(dir, "ground_truth.png", title, labels, NULL, n, h, w)) != CLI_OK) goto done;
+    if ((rc = picture(dir, "predictions.png",
+                      "Simulated predictions (class colours mixed by probability)", NULL, probs, n,
+                      h, w)) != CLI_OK)
+        goto done;
+    int tl = snprintf(title, sizeof title, "The ground truth with %lld annotation%s missing",
+                      (long long)missing, missing == 1 ? "" : "s");
+    for (int64_t i = 0; i < missing && tl > 0 && (size_t)tl < sizeof title - 40; i++)
+        tl += snprintf(title + tl, sizeof title - (size_t)tl, "%s image %lld %s", i ? "," : ":",
+                       (long long)dropped[2 * i], object_names[dropped[2 * i + 1]]);
+    if ((rc = picture(dir, "ground_truth_missing.png", title, labels_m, NULL, n, h, w)) != CLI_OK)
         goto done;
 
     printf("The post's experiment: %lld images of %lldx%lld, seed %lld.\n", (long long)n,
