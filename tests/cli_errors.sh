@@ -174,6 +174,20 @@ expect 2 "threads" - -- "$SEGLOSS" bench --threads 1,0
 expect 2 "reps" - -- "$SEGLOSS" bench --reps 0
 expect 2 "unknown loss\|loss spec" - -- "$SEGLOSS" bench --loss "nope" --size 1,2,8,8 --reps 1
 
+# scripts/setup.sh off Debian: with no apt-get or dpkg on PATH it passes when the tools are
+# there, and names what is missing in one line (exit 1) when they are not.
+mkdir -p "$T/bin"
+for f in /usr/bin/* /bin/*; do
+    b=$(basename "$f")
+    case $b in apt* | dpkg*) continue ;; esac
+    [ -e "$T/bin/$b" ] || ln -s "$f" "$T/bin/$b"
+done
+if PATH="$T/bin" bash scripts/setup.sh build >"$T/stdout" 2>&1; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: setup.sh build without apt-get: $(cat "$T/stdout")"
+fi
+expect 1 "no apt-get.*C compiler" - -- env PATH="$T/bin" CC="$T/no-such-cc" bash scripts/setup.sh build
+
 for c in loss list demo draw masks predict drop bench; do
     if "$SEGLOSS" $c --help | grep -q usage; then pass=$((pass + 1)); else
         fail=$((fail + 1))
