@@ -508,6 +508,31 @@ static void test_predict(void)
     free(pr2);
 }
 
+/* The drawing's sine and cosine (src/trig.c) at a few arguments, against correctly rounded
+ * values computed to 80 digits (tests/check_trig.py checks thousands more): {x, sin, cos}. */
+void sl__sincos(double x, double *s, double *c);
+static void test_sincos(void)
+{
+    static const double cases[][3] = {
+        {0x1.1df46a2529d39p-6, 0x1.1df0b2b89dd1ep-6, 0x1.ffec097f5af8ap-1},  /* 1 degree */
+        {0x1.0c152382d7365p-1, 0x1.fffffffffffffp-2, 0x1.bb67ae8584cabp-1},  /* 30 */
+        {0x1.921fb54442d18p-1, 0x1.6a09e667f3bccp-1, 0x1.6a09e667f3bcdp-1},  /* 45 */
+        {0x1.0c152382d7365p+0, 0x1.bb67ae8584caap-1, 0x1.0000000000001p-1},  /* 60 */
+        {0x1.8da7e39bae2a3p+0, 0x1.ffec097f5af8ap-1, 0x1.1df0b2b89dd37p-6},  /* 89 */
+        {0x1.921fb54442d18p+0, 0x1.0000000000000p+0, 0x1.1a62633145c07p-54}, /* 90 */
+        {0x1.8fe3cc6ff87dep+1, 0x1.1df0b2b89dd09p-6, -0x1.ffec097f5af8ap-1}, /* 179 */
+        {0x1.921fb54442d17p+1, 0x1.469898cc51702p-51, -0x1.0000000000000p+0}, /* below pi */
+        {0x1.56e1fc2f8f359p-997, 0x1.56e1fc2f8f359p-997, 0x1.0000000000000p+0},
+        {0x1.0000000000000p+1, 0x1.d18f6ead1b446p-1, -0x1.aa22657537205p-2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double s, c;
+        sl__sincos(cases[i][0], &s, &c);
+        CHECK(s == cases[i][1] && c == cases[i][2], "sincos(%a) = %a, %a; want %a, %a",
+              cases[i][0], s, c, cases[i][1], cases[i][2]);
+    }
+}
+
 /* sl_metrics' options on a 1-D case worked by hand: pred [1 1 1 0 2], target [1 9 1 0 0]. */
 static void test_metrics_options(void)
 {
@@ -552,5 +577,6 @@ int main(void)
     test_drop();
     test_predict();
     test_metrics_options();
+    test_sincos();
     return check_finish("test_data");
 }
