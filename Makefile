@@ -39,14 +39,30 @@ $(BUILD)/libsegloss.a: $(LIB_OBJ)
 $(BUILD)/libsegloss.so: $(LIB_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(LDLIBS)
 
+# The trainer (train/): the network, its data and its loop, on top of the library's public API.
+# It links OpenBLAS explicitly; the library itself does not need it.
+TRAIN_SRC := $(sort $(wildcard train/*.c))
+TRAIN_OBJ := $(TRAIN_SRC:train/%.c=$(BUILD)/train/%.o)
+TRAIN_HDR := $(wildcard train/*.h)
+BLAS_LIBS := -lopenblas
+
+$(BUILD)/train/%.o: train/%.c $(TRAIN_HDR) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itrain -c $< -o $@
+
+$(BUILD)/libsegtrain.a: $(TRAIN_OBJ)
+	ar rcs $@ $^
+
 CLI_SRC := $(sort $(wildcard cli/*.c))
 
-$(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libsegloss.a
-	$(CC) $(ALL_CFLAGS) -Icli -o $@ $(CLI_SRC) $(BUILD)/libsegloss.a $(LDLIBS)
+$(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
+	$(CC) $(ALL_CFLAGS) -Icli -Itrain -o $@ $(CLI_SRC) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(BUILD)/libsegloss.a
+$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsegloss.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
 
 tests: $(TEST_BIN)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only when they are missing.
-#   setup.sh build   a C compiler, make, zlib headers
+#   setup.sh build   a C compiler, make, zlib headers, OpenBLAS (the trainer's matrix products)
 #   setup.sh test    the above, plus Python with numpy, torch, scikit-image and scipy
 set -euo pipefail
-want=(gcc make zlib1g-dev)
+want=(gcc make zlib1g-dev libopenblas-dev)
 if [ "${1:-build}" = test ]; then
     want+=(python3 python3-numpy python3-torch python3-skimage python3-scipy)
 fi
