@@ -131,5 +131,5 @@ with tempfile.TemporaryDirectory() as d:
                             os.path.join(d, "s"), "--json"))
         check(js["steps"] == 3 and all(0 <= v <= 1 for v in js["iou"]), "trains with %s" % spec)
 
-print("check_train: %d passed, %d failed" % (passed, failed))
+print("check_train_cli: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
