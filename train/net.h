@@ -2,12 +2,10 @@
  * He initialisation, AdamW and a versioned model file (docs/train.md describes all of it).
  *
  * The network (w = width, K = classes including background):
- *   e1 = block(1 -> w)           block(i -> o) = conv3x3(i->o, pad 1) + ReLU, conv3x3(o->o, pad 1) + ReLU
- *   e2 = block(w -> 2w)   after 2x2 max-pool
- *   b  = block(2w -> 4w)  after 2x2 max-pool
- *   d2 = block(4w -> 2w)  on concat(transposed conv 2x2 stride 2 (4w -> 2w) of b, e2)
- *   d1 = block(2w -> w)   on concat(transposed conv 2x2 stride 2 (2w -> w) of d2, e1)
- *   head = conv1x1(w -> K) -> logits
+ *   e1 = block(1 -> w)           block(i -> o) = conv3x3(i->o, pad 1) + ReLU, conv3x3(o->o, pad 1)
+ * + ReLU e2 = block(w -> 2w)   after 2x2 max-pool b  = block(2w -> 4w)  after 2x2 max-pool d2 =
+ * block(4w -> 2w)  on concat(transposed conv 2x2 stride 2 (4w -> 2w) of b, e2) d1 = block(2w -> w)
+ * on concat(transposed conv 2x2 stride 2 (2w -> w) of d2, e1) head = conv1x1(w -> K) -> logits
  *
  * Convolutions go through OpenBLAS's sgemm, kept on one thread; the batch is split across
  * OpenMP threads, each with its own workspace and gradient buffers, added in a fixed order,
@@ -35,6 +33,15 @@ sl_status sl_net_create(const sl_net_config *cfg, uint64_t seed, sl_net **out, s
 void sl_net_free(sl_net *net);
 sl_net_config sl_net_get_config(const sl_net *net);
 size_t sl_net_param_count(const sl_net *net);
+
+/* The parameters (sl_net_param_count floats): each layer's weight then bias, layers in the
+ * order e1 (two convs), e2 (two), b (two), up2, d2 (two), up1, d1 (two), head; weights laid
+ * out as PyTorch's (conv [out, in, k, k], transposed conv [in, out, 2, 2]). Writable. */
+float *sl_net_params(sl_net *net);
+/* The gradients of the last backward, in the same layout. */
+const float *sl_net_grads(const sl_net *net);
+/* AdamW steps taken so far. */
+int64_t sl_net_steps(const sl_net *net);
 
 /* Sizes the activations and workspaces for batches of up to max_batch images of H x W (H and W
  * multiples of 4) on `threads` OpenMP threads (0: OMP_NUM_THREADS or every core). Allocates;
@@ -69,6 +76,11 @@ void sl_net_step(sl_net *net, const sl_adamw *opt);
 sl_status sl_net_write(const sl_net *net, FILE *f, sl_error *err);
 sl_status sl_net_read(FILE *f, sl_net **out, sl_error *err);
 sl_status sl_net_load(const char *path, sl_net **out, sl_error *err);
+/* Writes the model file at path atomically (a temporary file in the same directory, then
+ * rename): on failure nothing is left behind. */
+sl_status sl_net_save(const sl_net *net, const char *path, sl_error *err);
+/* The longest meta text, in bytes. */
+#define SL_NET_META_MAX 65536
 sl_status sl_net_set_meta(sl_net *net, const char *meta, sl_error *err);
 const char *sl_net_meta(const sl_net *net);
 
