@@ -19,7 +19,7 @@ S=${1:-build/segloss}
     echo '```'
     "$S" --help
     echo '```'
-    for c in loss list demo play metrics draw masks predict drop bench; do
+    for c in loss list demo play metrics draw masks predict drop bench images train infer compare; do
         echo
         echo "## segloss $c"
         echo
