@@ -4,9 +4,13 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
-/* col[(c, ky, kx), p] = x[c, p + (ky - 1, kx - 1)], 0 outside the image. */
+/* col[(c, ky, kx), p] = x[c, p + (ky - 1, kx - 1)], 0 outside the image. In a plane stored
+ * row after row, each (ky, kx) row of col is the plane shifted by off = (ky - 1) W + kx - 1: one
+ * copy, zeros where the shift leaves the plane, and the column the shift wrapped around to the
+ * neighbouring row (x = 0 for kx = 0, x = W - 1 for kx = 2) set to 0. */
 static void im2col3(const float *x, int ci, int H, int W, float *col)
 {
     size_t HW = (size_t)H * W;
@@ -15,24 +19,21 @@ static void im2col3(const float *x, int ci, int H, int W, float *col)
         for (int k = 0; k < 9; k++) {
             int dy = k / 3 - 1, dx = k % 3 - 1;
             float *d = col + ((size_t)c * 9 + k) * HW;
-            for (int y = 0; y < H; y++) {
-                float *dr = d + (size_t)y * W;
-                int sy = y + dy;
-                if (sy < 0 || sy >= H) {
-                    memset(dr, 0, (size_t)W * sizeof *dr);
-                    continue;
-                }
-                const float *sr = xc + (size_t)sy * W;
-                if (dx == 0) {
-                    memcpy(dr, sr, (size_t)W * sizeof *dr);
-                } else if (dx < 0) {
-                    dr[0] = 0.0f;
-                    memcpy(dr + 1, sr, (size_t)(W - 1) * sizeof *dr);
-                } else {
-                    memcpy(dr, sr + 1, (size_t)(W - 1) * sizeof *dr);
-                    dr[W - 1] = 0.0f;
-                }
+            ptrdiff_t off = (ptrdiff_t)dy * W + dx;
+            size_t lo = off < 0 ? (size_t)-off : 0, hi = off > 0 ? HW - (size_t)off : HW;
+            if (lo >= hi) {
+                memset(d, 0, HW * sizeof *d);
+                continue;
             }
+            memset(d, 0, lo * sizeof *d);
+            memcpy(d + lo, xc + lo + off, (hi - lo) * sizeof *d);
+            memset(d + hi, 0, (HW - hi) * sizeof *d);
+            if (dx < 0)
+                for (int y = 0; y < H; y++)
+                    d[(size_t)y * W] = 0.0f;
+            else if (dx > 0)
+                for (int y = 0; y < H; y++)
+                    d[(size_t)y * W + W - 1] = 0.0f;
         }
     }
 }
