@@ -27,7 +27,7 @@ LIB_HDR  := include/segloss.h $(wildcard src/*.h src/kernels/*.h)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss
+all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss $(BUILD)/train_speed
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
@@ -66,6 +66,11 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libse
 
 tests: $(TEST_BIN)
 
+# The trainer's step timer for `make bench` (bench/train_peers.py).
+$(BUILD)/train_speed: bench/train_speed.c $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
+	$(CC) $(ALL_CFLAGS) -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
+
 # Installs what the tests need when it is missing, builds, runs every test.
 test: deps-test all tests
 	@BUILD=$(BUILD) bash tests/run.sh
@@ -83,6 +88,7 @@ demo: deps all
 bench: deps-test all
 	/usr/bin/python3 bench/peers.py --segloss $(BUILD)/segloss
 	/usr/bin/python3 bench/memory.py --segloss $(BUILD)/segloss
+	/usr/bin/python3 bench/train_peers.py --timer $(BUILD)/train_speed
 
 bench-quick: deps-test all
 	/usr/bin/python3 bench/peers.py --quick --segloss $(BUILD)/segloss

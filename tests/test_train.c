@@ -76,7 +76,7 @@ static void check_layer(const char *name, int kind, int ci, int co, int H, int W
     c.w = malloc((c.nw + 1) * 4);
     c.b = malloc((c.nb + 1) * 4);
     c.y = malloc(c.ny * 4);
-    c.col = malloc((size_t)(ci * 9 + co * 4) * HW * 4);
+    c.col = malloc((sl__conv3x3_scratch(ci, co, HW) + (size_t)co * 4 * HW) * 4);
     c.arg = malloc(c.ny);
     float *r = malloc(c.ny * 4), *dy = malloc(c.ny * 4), *dx = malloc(c.nx * 4);
     float *dw = malloc((c.nw + 1) * 4), *db = malloc((c.nb + 1) * 4);

@@ -4,9 +4,13 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
-/* col[(c, ky, kx), p] = x[c, p + (ky - 1, kx - 1)], 0 outside the image. */
+/* col[(c, ky, kx), p] = x[c, p + (ky - 1, kx - 1)], 0 outside the image. In a plane stored
+ * row after row, each (ky, kx) row of col is the plane shifted by off = (ky - 1) W + kx - 1: one
+ * copy, zeros where the shift leaves the plane, and the column the shift wrapped around to the
+ * neighbouring row (x = 0 for kx = 0, x = W - 1 for kx = 2) set to 0. */
 static void im2col3(const float *x, int ci, int H, int W, float *col)
 {
     size_t HW = (size_t)H * W;
@@ -15,86 +19,78 @@ static void im2col3(const float *x, int ci, int H, int W, float *col)
         for (int k = 0; k < 9; k++) {
             int dy = k / 3 - 1, dx = k % 3 - 1;
             float *d = col + ((size_t)c * 9 + k) * HW;
-            for (int y = 0; y < H; y++) {
-                float *dr = d + (size_t)y * W;
-                int sy = y + dy;
-                if (sy < 0 || sy >= H) {
-                    memset(dr, 0, (size_t)W * sizeof *dr);
-                    continue;
-                }
-                const float *sr = xc + (size_t)sy * W;
-                if (dx == 0) {
-                    memcpy(dr, sr, (size_t)W * sizeof *dr);
-                } else if (dx < 0) {
-                    dr[0] = 0.0f;
-                    memcpy(dr + 1, sr, (size_t)(W - 1) * sizeof *dr);
-                } else {
-                    memcpy(dr, sr + 1, (size_t)(W - 1) * sizeof *dr);
-                    dr[W - 1] = 0.0f;
-                }
+            ptrdiff_t off = (ptrdiff_t)dy * W + dx;
+            size_t lo = off < 0 ? (size_t)-off : 0, hi = off > 0 ? HW - (size_t)off : HW;
+            if (lo >= hi) {
+                memset(d, 0, HW * sizeof *d);
+                continue;
             }
+            memset(d, 0, lo * sizeof *d);
+            memcpy(d + lo, xc + lo + off, (hi - lo) * sizeof *d);
+            memset(d + hi, 0, (HW - hi) * sizeof *d);
+            if (dx < 0)
+                for (int y = 0; y < H; y++)
+                    d[(size_t)y * W] = 0.0f;
+            else if (dx > 0)
+                for (int y = 0; y < H; y++)
+                    d[(size_t)y * W + W - 1] = 0.0f;
         }
     }
 }
 
-/* The adjoint of im2col3: dx[c, q] = sum of col entries that copied x[c, q]. */
-static void col2im3(const float *col, int ci, int H, int W, float *dx)
-{
-    size_t HW = (size_t)H * W;
-    memset(dx, 0, (size_t)ci * HW * sizeof *dx);
-    for (int c = 0; c < ci; c++) {
-        float *gc = dx + (size_t)c * HW;
-        for (int k = 0; k < 9; k++) {
-            int dy = k / 3 - 1, ddx = k % 3 - 1;
-            const float *d = col + ((size_t)c * 9 + k) * HW;
-            for (int y = 0; y < H; y++) {
-                int sy = y + dy;
-                if (sy < 0 || sy >= H) continue;
-                const float *dr = d + (size_t)y * W;
-                float *gr = gc + (size_t)sy * W;
-                if (ddx == 0) {
-                    for (int j = 0; j < W; j++)
-                        gr[j] += dr[j];
-                } else if (ddx < 0) {
-                    for (int j = 0; j < W - 1; j++)
-                        gr[j] += dr[j + 1];
-                } else {
-                    for (int j = 1; j < W; j++)
-                        gr[j] += dr[j - 1];
-                }
-            }
-        }
-    }
-}
-
-/* y[o, :] += b[o], then max(y, 0) when relu. */
+/* y[o, :] += b[o], then max(y, 0) when relu. Branch-free, so that it vectorises. */
 static void bias_act(float *y, const float *b, int co, size_t n, int relu)
 {
     for (int o = 0; o < co; o++) {
         float *yo = y + (size_t)o * n;
         float bo = b[o];
         if (relu) {
+#pragma omp simd
             for (size_t p = 0; p < n; p++) {
                 float v = yo[p] + bo;
                 yo[p] = v > 0.0f ? v : 0.0f;
             }
         } else {
+#pragma omp simd
             for (size_t p = 0; p < n; p++)
                 yo[p] += bo;
         }
     }
 }
 
-/* db[o] = sum_p dy[o, p] (in double, one fixed order). */
+/* db[o] = sum_p dy[o, p]: 16 running sums (p mod 16), added in a fixed order at the end, so the
+ * result does not depend on the vector width the compiler picks. */
 static void bias_grad(const float *dy, int co, size_t n, float *db)
 {
     for (int o = 0; o < co; o++) {
         const float *g = dy + (size_t)o * n;
+        float lane[16] = {0};
+        size_t p = 0;
+        for (; p + 16 <= n; p += 16)
+#pragma omp simd
+            for (int j = 0; j < 16; j++)
+                lane[j] += g[p + j];
+        for (int j = 0; p < n; p++, j++)
+            lane[j] += g[p];
         double s = 0.0;
-        for (size_t p = 0; p < n; p++)
-            s += g[p];
+        for (int j = 0; j < 16; j++)
+            s += lane[j];
         db[o] = (float)s;
     }
+}
+
+/* The ReLU's backward: the gradient passes where the output is positive. */
+static void relu_mask(const float *y, float *dy, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+size_t sl__conv3x3_scratch(int ci, int co, size_t pixels)
+{
+    int c = ci > co ? ci : co;
+    return (size_t)c * 9 * pixels + (size_t)ci * co * 9;
 }
 
 void sl__conv3x3_forward(const float *x, int ci, int H, int W, const float *w, const float *b,
@@ -112,21 +108,25 @@ void sl__conv3x3_backward(const float *x, int ci, int H, int W, const float *w, 
                           float *col)
 {
     int n = H * W, k = ci * 9;
-    if (relu) {
-        size_t total = (size_t)co * n;
-        for (size_t i = 0; i < total; i++)
-            if (!(y[i] > 0.0f)) dy[i] = 0.0f;
-    }
+    if (relu) relu_mask(y, dy, (size_t)co * n);
     bias_grad(dy, co, (size_t)n, db);
     im2col3(x, ci, H, W, col);
     /* dw = dy col^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, k, n, 1.0f, dy, n, col, n, 0.0f, dw,
                 k);
     if (dx) {
-        /* dcol = w^T dy, then folded back onto the image */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, co, 1.0f, w, k, dy, n, 0.0f, col,
-                    n);
-        col2im3(col, ci, H, W, dx);
+        /* dx[c, p] = sum_{o, ky, kx} w[o, c, ky, kx] dy[o, p - (ky - 1, kx - 1)]: a 3x3
+         * convolution of dy with the weights transposed (c <-> o) and flipped (ky, kx ->
+         * 2 - ky, 2 - kx), as one more im2col and product */
+        size_t kt = (size_t)co * 9;
+        float *wf = col + kt * n;
+        for (int c = 0; c < ci; c++)
+            for (int o = 0; o < co; o++)
+                for (int q = 0; q < 9; q++)
+                    wf[(size_t)c * kt + (size_t)o * 9 + q] = w[((size_t)o * ci + c) * 9 + 8 - q];
+        im2col3(dy, co, H, W, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ci, n, (int)kt, 1.0f, wf, (int)kt,
+                    col, n, 0.0f, dx, n);
     }
 }
 

@@ -15,7 +15,8 @@
 
 /* 3x3 convolution, padding 1, stride 1, with bias, then ReLU when relu != 0:
  * y[o, p] = act(b[o] + sum_{c, ky, kx} w[o, c, ky, kx] x[c, p + (ky - 1, kx - 1)]).
- * col: scratch of ci * 9 * H * W floats. */
+ * col: scratch of sl__conv3x3_scratch(ci, co, H * W) floats. */
+size_t sl__conv3x3_scratch(int ci, int co, size_t pixels);
 void sl__conv3x3_forward(const float *x, int ci, int H, int W, const float *w, const float *b,
                          int co, int relu, float *y, float *col);
 /* dy: gradient with respect to y (the output of the forward, after the ReLU when relu != 0);

@@ -193,13 +193,14 @@ sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, 
     net->act_off[SL__A_N] = off;
     net->arg_off2 = w * q;
     net->arg_size = w * q + 2 * w * s16;
-    /* im2col scratch: the largest ci * 9 * pixels of a 3x3 convolution (also serves as the
-     * transposed convolutions' co * 4 * pixels, which is smaller) */
+    /* im2col scratch: the largest a 3x3 convolution needs, or a transposed convolution's
+     * co * 4 * input pixels */
     size_t col = 0;
     for (int l = 0; l < SL__NLAYER; l++) {
         const sl__net_layer *L = &net->layer[l];
         size_t px = (l <= SL__E1B || l >= SL__UP1) ? HW : (l <= SL__E2B || l >= SL__D2A) ? q : s16;
-        if (L->kind == 3 && (size_t)L->ci * 9 * px > col) col = (size_t)L->ci * 9 * px;
+        if (L->kind == 3 && sl__conv3x3_scratch(L->ci, L->co, px) > col)
+            col = sl__conv3x3_scratch(L->ci, L->co, px);
     }
     if ((size_t)net->layer[SL__UP1].co * HW > col) col = (size_t)net->layer[SL__UP1].co * HW;
     if ((size_t)net->layer[SL__UP2].co * q > col) col = (size_t)net->layer[SL__UP2].co * q;
