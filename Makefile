@@ -83,6 +83,22 @@ sanitize: deps-test
 demo: deps all
 	./$(BUILD)/segloss demo --out out/demo
 
+# The trainer at full size: the default network trained with ce (out/train), then fresh images
+# of a seed training never used through segloss infer, scored against their labels.
+train-check: deps all
+	./$(BUILD)/segloss train --loss ce --out out/train
+	./$(BUILD)/segloss images --n 64 --size 64,64 --seed 777 --out out/train/fresh.npy \
+		--labels out/train/fresh_labels.npy
+	./$(BUILD)/segloss infer --model out/train/model.slm --input out/train/fresh.npy \
+		--labels out/train/fresh_labels.npy --out out/train/fresh_probs.npy
+
+# The post's claim put to the test (48 trainings; compare-quick: 8).
+compare: deps all
+	./$(BUILD)/segloss compare --out out/compare
+
+compare-quick: deps all
+	./$(BUILD)/segloss compare --quick --out out/compare-quick
+
 # The benchmark: segloss beside PyTorch (and SciPy) on the same formulas and sizes, in one run,
 # with each timing's correctness check; then peak memory. bench-quick: S1 only.
 bench: deps-test all
@@ -106,5 +122,6 @@ format:
 clean:
 	rm -rf build build-san out
 
-.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick
+.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick train-check \
+        compare compare-quick
 .SECONDARY:
