@@ -13,7 +13,8 @@ eps 1e-8, weight decay 1e-2). One training step: forward, loss, backward, optimi
      thread) and PyTorch (torch.set_num_threads(T), in a fresh process) each time --steps steps
      after three warm-up steps, --reps times, alternating; the best of the reps is kept for each
      (the machine may be shared: the best run is the one least disturbed). Printed: steps per
-     second for both and the ratio segloss / PyTorch.
+     second for both and the ratio segloss / PyTorch, with the CPU seconds per step of the
+     runs kept, and the machine's load average.
 
 Run from the repository root with Debian's python3-torch, after `make`:
 
@@ -138,17 +139,31 @@ def main():
             print("training steps per second, U-Net width %d, batch %d, %dx%d, %d classes, ce, "
                   "AdamW (best of %d runs of %d steps)" % (WIDTH, BATCH, SIZE, SIZE, CLASSES,
                                                           a.reps, a.steps))
-            print("%-8s %12s %12s %10s" % ("threads", "segloss", "pytorch", "ratio"))
+            print("load average before: %.2f on %d cores" % (os.getloadavg()[0], os.cpu_count()))
+            print("%-8s %12s %12s %8s   %s" % ("threads", "segloss", "pytorch", "ratio",
+                                              "CPU s/step segloss, pytorch"))
         for t in [int(v) for v in a.threads.split(",")]:
-            s_best = p_best = 0.0
+            s_best = p_best = None
             for _ in range(a.reps):
-                s_best = max(s_best, segloss_run(a.timer, t, a.steps)["steps_per_second"])
-                p_best = max(p_best, torch_child(d, t, a.steps)["steps_per_second"])
+                r = segloss_run(a.timer, t, a.steps)
+                if s_best is None or r["steps_per_second"] > s_best["steps_per_second"]:
+                    s_best = r
+                r = torch_child(d, t, a.steps)
+                if p_best is None or r["steps_per_second"] > p_best["steps_per_second"]:
+                    p_best = r
+            sv, pv = s_best["steps_per_second"], p_best["steps_per_second"]
+            sc, pc = s_best["cpu_seconds"] / a.steps, p_best["cpu_seconds"] / a.steps
             if a.json:
-                print(json.dumps({"threads": t, "segloss_steps_per_second": s_best,
-                                  "pytorch_steps_per_second": p_best, "ratio": s_best / p_best}))
+                print(json.dumps({"threads": t, "segloss_steps_per_second": sv,
+                                  "pytorch_steps_per_second": pv, "ratio": sv / pv,
+                                  "segloss_cpu_seconds_per_step": sc,
+                                  "pytorch_cpu_seconds_per_step": pc,
+                                  "load_average": os.getloadavg()[0]}))
             else:
-                print("%-8d %12.3f %12.3f %9.2fx" % (t, s_best, p_best, s_best / p_best))
+                print("%-8d %12.3f %12.3f %7.2fx   %.3f, %.3f" % (t, sv, pv, sv / pv, sc, pc))
+        if not a.json:
+            print("load average after: %.2f (a loaded machine makes the numbers noisy; the CPU "
+                  "seconds per step are the steadier measure on one thread)" % os.getloadavg()[0])
     return 0
 
 

@@ -494,6 +494,11 @@ static void check_errors(void)
     bad.classes = 4;
     bad.width = 0;
     CHECK(sl_net_create(&bad, 1, &net, &e) == SL_E_ARG, "width 0 accepted");
+    sl_net_config def = {1, 4, 16};
+    CHECK(sl_net_create(&def, 1, &net, &e) == SL_OK && sl_net_param_count(net) == 116804,
+          "the default network has %zu parameters, docs/train.md says 116804",
+          net ? sl_net_param_count(net) : 0);
+    sl_net_free(net);
     sl_net_config cfg = {1, 4, 2};
     sl_net_create(&cfg, 1, &net, &e);
     float img[16 * 16 * 2], lg[4 * 16 * 16 * 2];
@@ -590,6 +595,10 @@ int main(int argc, char **argv)
     check_layer("conv3x3", K_CONV3, 3, 4, 5, 6);
     check_layer("conv3x3+relu", K_CONV3_RELU, 3, 4, 6, 5);
     check_layer("conv3x3 1 in", K_CONV3_RELU, 1, 2, 4, 4);
+    /* images larger than one im2col tile (layers.c: 2^16 / (9 max(ci, co)) pixels, a multiple
+     * of 16), so that tiles start in the middle of a row */
+    check_layer("conv3x3 tiled, many out", K_CONV3, 3, 64, 12, 13);
+    check_layer("conv3x3 tiled, many in", K_CONV3, 40, 2, 14, 15);
     check_layer("conv1x1", K_CONV1, 3, 5, 2, 7);
     check_layer("maxpool2", K_POOL, 3, 0, 6, 8);
     check_layer("upconv2", K_UP, 3, 2, 3, 4);
