@@ -117,7 +117,8 @@ deps-test:
 	@bash scripts/setup.sh test
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h src/kernels/*.c src/kernels/*.h cli/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h src/*.c src/*.h src/kernels/*.c src/kernels/*.h cli/*.c tests/*.c tests/*.h \
+		train/*.c train/*.h bench/*.c
 
 clean:
 	rm -rf build build-san out

@@ -327,6 +327,26 @@ static void check_threads(void)
         }
         sl_net_free(net);
     }
+    /* two networks trained at once from two threads give what one gave alone */
+    {
+        sl_net *two[2];
+        float *outs[2] = {malloc(nl * 4), malloc(nl * 4)};
+        sl_error e2;
+        for (int k = 0; k < 2; k++) {
+            sl_net_create(&cfg, 42, &two[k], &e2);
+            sl_net_reserve(two[k], B, H, W, 2, &e2);
+        }
+#pragma omp parallel for num_threads(2)
+        for (int k = 0; k < 2; k++)
+            train_steps(two[k], img, r, B, 3, outs[k]);
+        for (int k = 0; k < 2; k++) {
+            CHECK(!memcmp(ref, outs[k], nl * 4), "network %d trained beside another differs", k);
+            CHECK(!memcmp(pref, sl_net_params(two[k]), sl_net_param_count(two[k]) * 4),
+                  "weights of network %d trained beside another differ", k);
+            sl_net_free(two[k]);
+            free(outs[k]);
+        }
+    }
     /* another seed gives other weights */
     sl_net *a, *b;
     sl_error e;

@@ -7,10 +7,13 @@
  * block(4w -> 2w)  on concat(transposed conv 2x2 stride 2 (4w -> 2w) of b, e2) d1 = block(2w -> w)
  * on concat(transposed conv 2x2 stride 2 (2w -> w) of d2, e1) head = conv1x1(w -> K) -> logits
  *
- * Convolutions go through OpenBLAS's sgemm, kept on one thread; the batch is split across
- * OpenMP threads, each with its own workspace and gradient buffers, added in a fixed order,
- * so a run is reproducible for a given seed and thread count. Nothing allocates after
- * sl_net_reserve. Every function reports errors through sl_error and never prints.
+ * Convolutions go through OpenBLAS's sgemm, kept on one thread (sl_net_reserve sets OpenBLAS's
+ * thread count to 1 for the whole process); the batch is split across OpenMP threads, each with
+ * its own workspace; each image's gradients go to their own slot and are added in image order,
+ * so a run is reproducible for a given seed, and gives the same bits on any thread count.
+ * Nothing allocates after sl_net_reserve. Every function reports errors through sl_error and
+ * never prints. Distinct networks may run forward, backward and step from distinct threads at
+ * once (reserve them one at a time: sl_net_reserve sets OpenBLAS's global thread count).
  */
 #ifndef SEGLOSS_TRAIN_NET_H
 #define SEGLOSS_TRAIN_NET_H
