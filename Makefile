@@ -27,7 +27,7 @@ LIB_HDR  := include/segloss.h $(wildcard src/*.h src/kernels/*.h)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss
+all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss $(BUILD)/train_speed
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
@@ -39,16 +39,37 @@ $(BUILD)/libsegloss.a: $(LIB_OBJ)
 $(BUILD)/libsegloss.so: $(LIB_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(LDLIBS)
 
+# The trainer (train/): the network, its data and its loop, on top of the library's public API.
+# It links OpenBLAS explicitly; the library itself does not need it.
+TRAIN_SRC := $(sort $(wildcard train/*.c))
+TRAIN_OBJ := $(TRAIN_SRC:train/%.c=$(BUILD)/train/%.o)
+TRAIN_HDR := $(wildcard train/*.h)
+BLAS_LIBS := -lopenblas
+
+$(BUILD)/train/%.o: train/%.c $(TRAIN_HDR) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itrain -c $< -o $@
+
+$(BUILD)/libsegtrain.a: $(TRAIN_OBJ)
+	ar rcs $@ $^
+
 CLI_SRC := $(sort $(wildcard cli/*.c))
 
-$(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libsegloss.a
-	$(CC) $(ALL_CFLAGS) -Icli -o $@ $(CLI_SRC) $(BUILD)/libsegloss.a $(LDLIBS)
+$(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
+	$(CC) $(ALL_CFLAGS) -Icli -Itrain -o $@ $(CLI_SRC) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(BUILD)/libsegloss.a
+$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsegloss.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
 
 tests: $(TEST_BIN)
+
+# The trainer's step timer for `make bench` (bench/train_peers.py).
+$(BUILD)/train_speed: bench/train_speed.c $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
+	$(CC) $(ALL_CFLAGS) -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
+		$(LDLIBS) $(BLAS_LIBS)
 
 # Installs what the tests need when it is missing, builds, runs every test.
 test: deps-test all tests
@@ -62,11 +83,28 @@ sanitize: deps-test
 demo: deps all
 	./$(BUILD)/segloss demo --out out/demo
 
+# The trainer at full size: the default network trained with ce (out/train), then fresh images
+# of a seed training never used through segloss infer, scored against their labels.
+train-check: deps all
+	./$(BUILD)/segloss train --loss ce --out out/train
+	./$(BUILD)/segloss images --n 64 --size 64,64 --seed 777 --out out/train/fresh.npy \
+		--labels out/train/fresh_labels.npy
+	./$(BUILD)/segloss infer --model out/train/model.slm --input out/train/fresh.npy \
+		--labels out/train/fresh_labels.npy --out out/train/fresh_probs.npy
+
+# The post's claim put to the test (48 trainings; compare-quick: 8).
+compare: deps all
+	./$(BUILD)/segloss compare --out out/compare
+
+compare-quick: deps all
+	./$(BUILD)/segloss compare --quick --out out/compare-quick
+
 # The benchmark: segloss beside PyTorch (and SciPy) on the same formulas and sizes, in one run,
 # with each timing's correctness check; then peak memory. bench-quick: S1 only.
 bench: deps-test all
 	/usr/bin/python3 bench/peers.py --segloss $(BUILD)/segloss
 	/usr/bin/python3 bench/memory.py --segloss $(BUILD)/segloss
+	/usr/bin/python3 bench/train_peers.py --timer $(BUILD)/train_speed
 
 bench-quick: deps-test all
 	/usr/bin/python3 bench/peers.py --quick --segloss $(BUILD)/segloss
@@ -79,10 +117,12 @@ deps-test:
 	@bash scripts/setup.sh test
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h src/kernels/*.c src/kernels/*.h cli/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h src/*.c src/*.h src/kernels/*.c src/kernels/*.h cli/*.c tests/*.c tests/*.h \
+		train/*.c train/*.h bench/*.c
 
 clean:
 	rm -rf build build-san out
 
-.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick
+.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick train-check \
+        compare compare-quick
 .SECONDARY:

@@ -19,6 +19,12 @@ static const struct {
     {"predict", cmd_predict, "simulated typical model predictions for a label map"},
     {"drop", cmd_drop, "drop k annotations (objects set to background) from a label map"},
     {"bench", cmd_bench, "time value + gradient against the memory floor, beside a check"},
+    {"images", cmd_images,
+     "grey images of the post's objects with clutter and noise, for training"},
+    {"train", cmd_train, "train a small U-Net with any loss spec; held-out Dice and IoU, model"},
+    {"infer", cmd_infer, "run a trained model on images: class probabilities"},
+    {"compare", cmd_compare,
+     "the post's claim: losses trained at several missing-annotation rates"},
 };
 
 static void usage(FILE *f)

@@ -21,7 +21,7 @@ OUT=${2:-docs/cli.md}
     echo '```'
     "$S" --help
     echo '```'
-    for c in loss list demo play metrics draw masks predict drop bench; do
+    for c in loss list demo play metrics draw masks predict drop bench images train infer compare; do
         echo
         echo "## segloss $c"
         echo

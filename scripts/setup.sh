@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks for the tools the project needs and installs the missing ones through apt where apt
 # exists (Debian and derivatives); elsewhere it names what is missing and fails.
-#   setup.sh build   a C compiler with OpenMP, make, zlib (header and library)
+#   setup.sh build   a C compiler with OpenMP, make, zlib (header and library), OpenBLAS (the
+#                    trainer's matrix products)
 #   setup.sh test    the above, plus /usr/bin/python3 with numpy, torch, scikit-image and scipy
 # Each need is one line below: the Debian package that provides it, what it is, and a probe (a
 # shell command that succeeds when the need is met). Nothing is installed when every probe passes.
@@ -42,6 +43,7 @@ probe_all() {
     want gcc "a C compiler with OpenMP ($CC -fopenmp)" 'ctest omp.h -fopenmp'
     want make "make" 'command -v make >/dev/null'
     want zlib1g-dev "zlib's header and library (zlib.h, -lz)" 'ctest zlib.h -lz'
+    want libopenblas-dev "OpenBLAS (cblas.h, -lopenblas)" 'ctest cblas.h -lopenblas'
     if [ "$mode" = test ]; then
         want python3 "/usr/bin/python3" '[ -x /usr/bin/python3 ]'
         want python3-numpy "numpy for /usr/bin/python3" 'pyimport numpy'

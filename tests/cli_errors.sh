@@ -188,7 +188,61 @@ if PATH="$T/bin" bash scripts/setup.sh build >"$T/stdout" 2>&1; then pass=$((pas
 fi
 expect 1 "no apt-get.*C compiler" - -- env PATH="$T/bin" CC="$T/no-such-cc" bash scripts/setup.sh build
 
-for c in loss list demo draw masks predict drop bench; do
+# The trainer: images, train, infer, compare. A tiny model to spoil.
+"$SEGLOSS" train --loss ce --steps 1 --size 16,16 --width 2 --n 16 --threads 1 --out "$T/tr" \
+    >/dev/null || { echo "cannot train a tiny model"; exit 1; }
+"$SEGLOSS" images --n 2 --size 16,16 --out "$T/im.npy" --labels "$T/iml.npy" >/dev/null ||
+    { echo "cannot make images"; exit 1; }
+MD="$T/tr/model.slm"
+head -c 100 "$MD" >"$T/trunc.slm"
+head -c $(($(wc -c <"$MD") - 4)) "$MD" >"$T/short.slm"
+printf 'not a model at all\n' >"$T/junk.slm"
+cp "$MD" "$T/flip.slm"
+printf '\x55' | dd of="$T/flip.slm" bs=1 seek=$(($(wc -c <"$MD") / 2)) conv=notrunc 2>/dev/null
+npy "$T/im3.npy" '<f4' '(1, 3, 4, 4)' '%s' "$(head -c 192 /dev/zero | tr '\0' 'A')"
+npy "$T/im6.npy" '<f4' '(1, 1, 6, 6)' '%s' "$(head -c 144 /dev/zero | tr '\0' 'A')"
+npy "$T/imi.npy" '<i4' '(1, 1, 4, 4)' '%s' "$(head -c 64 /dev/zero | tr '\0' 'A')"
+npy "$T/imnan.npy" '<f4' '(1, 1, 4, 4)' '\x00\x00\xc0\x7f%s' "$(head -c 60 /dev/zero | tr '\0' 'A')"
+P="$T/probs.npy"
+TR="$SEGLOSS train --steps 1 --size 16,16 --width 2 --n 16 --threads 1"
+expect 2 "--loss" "$T/t1/model.slm" -- $TR --out "$T/t1"
+expect 2 "unknown loss\|nope" "$T/t1/model.slm" -- $TR --loss nope --out "$T/t1"
+expect 2 "parse\|expected\|spec\|unknown" "$T/t1/model.slm" -- $TR --loss "ce(" --out "$T/t1"
+expect 2 "unknown.*key\|unknown parameter\|bogus" "$T/t1/model.slm" -- $TR --loss "ce(bogus=1)" --out "$T/t1"
+expect 2 "--missing" "$T/t1/model.slm" -- $TR --loss ce --missing 1.5 --out "$T/t1"
+expect 2 "--missing-classes" "$T/t1/model.slm" -- $TR --loss ce --missing-classes 0,4 --out "$T/t1"
+expect 2 "--epochs\|--steps" "$T/t1/model.slm" -- $TR --loss ce --epochs 2 --out "$T/t1"
+expect 2 "--size\|multiple" "$T/t1/model.slm" -- "$SEGLOSS" train --loss ce --size 30,30 --out "$T/t1"
+expect 2 "--batch" "$T/t1/model.slm" -- $TR --loss ce --batch 0 --out "$T/t1"
+expect 2 "--lr" "$T/t1/model.slm" -- $TR --loss ce --lr -1 --out "$T/t1"
+expect 2 "--threads" "$T/t1/model.slm" -- $TR --loss ce --threads 0 --out "$T/t1"
+expect 2 "--width" "$T/t1/model.slm" -- $TR --loss ce --width 0 --out "$T/t1"
+expect 2 "unknown option" "$T/t1/model.slm" -- $TR --loss ce --bogus --out "$T/t1"
+expect 2 "--model" "$P" -- "$SEGLOSS" infer --input "$T/im.npy" --out "$P"
+expect 1 "nothere\|no such\|cannot" "$P" -- "$SEGLOSS" infer --model "$T/nothere.slm" --input "$T/im.npy" --out "$P"
+expect 1 "trunc\|short\|malformed\|model" "$P" -- "$SEGLOSS" infer --model "$T/trunc.slm" --input "$T/im.npy" --out "$P"
+expect 1 "trunc\|short\|malformed\|model" "$P" -- "$SEGLOSS" infer --model "$T/short.slm" --input "$T/im.npy" --out "$P"
+expect 1 "magic\|not a\|model" "$P" -- "$SEGLOSS" infer --model "$T/junk.slm" --input "$T/im.npy" --out "$P"
+expect 1 "checksum\|corrupt\|model" "$P" -- "$SEGLOSS" infer --model "$T/flip.slm" --input "$T/im.npy" --out "$P"
+expect 1 "images must be\|\[1, 3, 4, 4\]" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/im3.npy" --out "$P"
+expect 1 "multiples of 4\|\[1, 1, 6, 6\]" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/im6.npy" --out "$P"
+expect 1 "float32\|int32" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/imi.npy" --out "$P"
+expect 1 "finite" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/imnan.npy" --out "$P"
+expect 1 "labels must be" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/im.npy" --labels "$T/y.npy" --out "$P"
+expect 1 "not.*npy\|magic\|npy" "$P" -- "$SEGLOSS" infer --model "$MD" --input "$T/junk.slm" --out "$P"
+expect 2 "--n" "$M" -- "$SEGLOSS" images --n 0 --size 16,16 --out "$M" --labels "$T/l.npy"
+expect 2 "--size\|at least" "$M" -- "$SEGLOSS" images --n 2 --size 8,8 --out "$M" --labels "$T/l.npy"
+expect 2 "--missing" "$M" -- "$SEGLOSS" images --n 2 --size 16,16 --missing 2 --out "$M" --labels "$T/l.npy"
+expect 2 "--missing-classes" "$M" -- "$SEGLOSS" images --n 2 --size 16,16 --missing 0.5 --missing-classes 4 --out "$M" --labels "$T/l.npy"
+expect 2 "--labels" "$M" -- "$SEGLOSS" images --n 2 --size 16,16 --out "$M"
+expect 2 "nope\|unknown loss" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --losses "ce;nope" --out "$T/cmp"
+expect 2 "--losses.*empty" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --losses "ce;;dice" --out "$T/cmp"
+expect 2 "--missing" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --missing 0.5,0.25 --out "$T/cmp"
+expect 2 "--missing" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --missing 0,2 --out "$T/cmp"
+expect 2 "--seeds" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --seeds 0 --out "$T/cmp"
+expect 2 "--size\|multiple" "$T/cmp/compare.csv" -- "$SEGLOSS" compare --size 18,18 --out "$T/cmp"
+
+for c in loss list demo draw masks predict drop bench images train infer compare; do
     if "$SEGLOSS" $c --help | grep -q usage; then pass=$((pass + 1)); else
         fail=$((fail + 1))
         echo "FAIL: segloss $c --help"

@@ -1,0 +1,121 @@
+/* Pieces shared by segloss images, train, infer and compare. */
+#include "train_util.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const tu_class_names[SL_NCLASS] = {"background", "ellipse", "square", "circle"};
+
+int tu_classes(const char *cmd, const char *opt, const char *s, unsigned *mask)
+{
+    double v[SL_NOBJ];
+    int n;
+    int rc = cli_doubles(cmd, opt, s, 0, SL_NOBJ, v, &n);
+    if (rc) return rc;
+    *mask = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i] != floor(v[i]) || v[i] < 1 || v[i] > SL_NOBJ)
+            return cli_fail(cmd, CLI_USAGE,
+                            "--%s: '%s' must list object classes 1 (ellipse), 2 (square), "
+                            "3 (circle)",
+                            opt, s);
+        *mask |= 1u << (int)v[i];
+    }
+    return CLI_OK;
+}
+
+int tu_rate(const char *cmd, const char *opt, const char *s, double *rate)
+{
+    int rc = cli_double(cmd, opt, s, rate);
+    if (rc) return rc;
+    if (*rate < 0 || *rate > 1)
+        return cli_fail(cmd, CLI_USAGE, "--%s: %s is not a rate in [0, 1]", opt, s);
+    return CLI_OK;
+}
+
+static void grey_to_rgb(const float *x, int64_t p, uint8_t *rgb)
+{
+    for (int64_t j = 0; j < p; j++) {
+        double v = x[j];
+        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        uint8_t g = (uint8_t)floor(v * 255.0 + 0.5);
+        rgb[3 * j] = rgb[3 * j + 1] = rgb[3 * j + 2] = g;
+    }
+}
+
+int tu_picture(const char *path, const float *images, const int32_t *labels, const int32_t *pred,
+               int64_t n, int64_t h, int64_t w, const char *title, sl_error *err)
+{
+    static const uint8_t white[3] = {255, 255, 255}, ink[3] = {40, 40, 40};
+    int scale = h <= 48 ? 3 : h <= 96 ? 2 : 1;
+    int gap = 6, left = 92, top = title ? 22 : 6;
+    int rows = (images != NULL) + (labels != NULL) + (pred != NULL);
+    int cw = (int)w * scale, ch = (int)h * scale;
+    int width = left + (int)n * (cw + gap), height = top + rows * (ch + gap);
+    plot_img img;
+    uint8_t *cell = malloc((size_t)(h * w * 3));
+    if (!cell || plot_img_init(&img, width, height, white)) {
+        free(cell);
+        snprintf(err->msg, sizeof err->msg, "out of memory for %.400s", path);
+        return -1;
+    }
+    if (title) plot_text(&img, 6, 6, title, ink, 1);
+    static const char *const names[3] = {"image", "ground truth", "prediction"};
+    int row = 0;
+    for (int r = 0; r < 3; r++) {
+        const void *src = r == 0 ? (const void *)images : r == 1 ? (const void *)labels : pred;
+        if (!src) continue;
+        int y = top + row * (ch + gap);
+        plot_text(&img, 6, y + ch / 2 - 4, names[r], ink, 1);
+        for (int64_t i = 0; i < n; i++) {
+            if (r == 0)
+                grey_to_rgb(images + i * h * w, h * w, cell);
+            else
+                sl_render_labels((r == 1 ? labels : pred) + i * h * w, 1, h, w, 0, cell);
+            plot_blit(&img, left + (int)i * (cw + gap), y, cell, (int)w, (int)h, scale);
+        }
+        row++;
+    }
+    sl_status st = sl_png_write(path, img.rgb, img.h, img.w, err);
+    plot_img_free(&img);
+    free(cell);
+    return st == SL_OK ? 0 : -1;
+}
+
+int tu_write_atomic(const char *cmd, const char *path, int (*write)(void *ctx, void *file),
+                    void *ctx)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp) return cli_fail(cmd, CLI_RUNTIME, "out of memory writing %s", path);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        int rc = cli_fail(cmd, CLI_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    int ok = write(ctx, f) == 0 && !ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) {
+        remove(tmp);
+        free(tmp);
+        return cli_fail(cmd, CLI_RUNTIME, "cannot write %s: %s", path, e ? strerror(e) : "failed");
+    }
+    free(tmp);
+    return CLI_OK;
+}
