@@ -158,7 +158,7 @@ static int chart(const char *path, char specs[][MAX_SPEC], int nl, const double 
                 const cell_stats *c = &cs[l * nr + r];
                 ys[l][r] = panel < 3 ? c->mean[panel] : c->amean;
             }
-        plot_chart pc = {title, rates, nr, yp, nl, col, 0, 1, 6};
+        plot_chart pc = {title, rates, nr, yp, nl, col, NULL, NULL, 0, 1, 6};
         plot_chart_draw(&img, (panel % 2) * pw, 36 + (panel / 2) * ph, pw, ph, &pc);
     }
     for (int l = 0; l < nl; l++) {

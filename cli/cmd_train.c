@@ -247,12 +247,14 @@ static int curves(const char *path, const sl_train_result *r, const char *loss, 
                      ly,
                      1,
                      col,
+                     NULL,
+                     NULL,
                      0,
                      lmax > 0 ? lmax * 1.05 : 1,
                      5};
     plot_chart_draw(&img, 0, 22, 430, 300, &c1);
     const double *iy[4] = {v + n, v + 2 * n, v + 3 * n, v + 4 * n};
-    plot_chart c2 = {"held-out IoU per epoch", x, (int)n, iy, 4, col + 3, 0, 1, 6};
+    plot_chart c2 = {"held-out IoU per epoch", x, (int)n, iy, 4, col + 3, NULL, NULL, 0, 1, 6};
     plot_chart_draw(&img, 430, 22, 400, 300, &c2);
     static const char *const names[4] = {"ellipse", "square", "circle", "mean"};
     for (int k = 0; k < 4; k++) {
