@@ -2,6 +2,7 @@
  * annotations dropped from the ground truth (the predictions stay); the standard loss again,
  * the post's custom loss and the marginal loss beside them. */
 #include "cli.h"
+#include "out.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,8 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
     return CLI_OK;
 }
 
-static int picture(const char *dir, const char *name, const int32_t *labels, const float *probs,
-                   int64_t n, int64_t h, int64_t w)
+static int picture(cli_outs *outs, const char *dir, const char *name, const int32_t *labels,
+                   const float *probs, int64_t n, int64_t h, int64_t w)
 {
     int64_t sh, sw;
     sl_strip_size(n, h, w, 4, &sh, &sw);
@@ -73,11 +74,10 @@ static int picture(const char *dir, const char *name, const int32_t *labels, con
         sl_render_probs(probs, n, SL_NCLASS, h, w, 4, rgb);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    sl_error err;
-    sl_status st = sl_png_write(path, rgb, sh, sw, &err);
+    int rc = cli_outs_add(outs, "out", path);
+    if (rc == CLI_OK) rc = cli_outs_png(outs, path, rgb, sh, sw);
     free(rgb);
-    if (st != SL_OK) return cli_status("demo", st, &err);
-    return CLI_OK;
+    return rc;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -96,15 +96,19 @@ int cmd_demo(int argc, char **argv)
     if (n_s && (rc = cli_int("demo", "n", n_s, 1, 1000, &n)) != CLI_OK) return rc;
     if (size_s && (rc = cli_size2("demo", "size", size_s, 2048, &h, &w)) != CLI_OK) return rc;
     if (h < 12 || w < 12)
-        return cli_fail("demo", CLI_USAGE, "--size: at least 12,12 so that every object has "
-                        "pixels, got %lld,%lld", (long long)h, (long long)w);
+        return cli_fail("demo", CLI_USAGE,
+                        "--size: at least 12,12 so that every object has "
+                        "pixels, got %lld,%lld",
+                        (long long)h, (long long)w);
     if (n * h * w > (int64_t)1 << 26)
         return cli_fail("demo", CLI_USAGE, "--n times --size is too large (at most 2^26 pixels)");
     if (miss_s && (rc = cli_int("demo", "missing", miss_s, 0, 3 * n, &missing)) != CLI_OK)
         return rc;
-    if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK)
-        return rc;
+    if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK) return rc;
     const char *dir = out_s ? out_s : "out/demo";
+    if (strlen(dir) > 4000) return cli_fail("demo", CLI_USAGE, "--out: directory name too long");
+    cli_outs outs;
+    cli_outs_init(&outs, "demo");
 
     int64_t P = h * w;
     uint8_t *masks = malloc((size_t)(n * SL_NOBJ * P));
@@ -152,10 +156,12 @@ int cmd_demo(int argc, char **argv)
         if ((rc = eval_loss(specs[i], probs, onehot_m, n, h, w, &v[i][1])) != CLI_OK) goto done;
     }
     if ((rc = cli_make_dirs("demo", dir)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "ground_truth.png", labels, NULL, n, h, w)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "predictions.png", NULL, probs, n, h, w)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "ground_truth_missing.png", labels_m, NULL, n, h, w)) != CLI_OK)
+    /* the three pictures: all or none */
+    if ((rc = picture(&outs, dir, "ground_truth.png", labels, NULL, n, h, w)) != CLI_OK) goto done;
+    if ((rc = picture(&outs, dir, "predictions.png", NULL, probs, n, h, w)) != CLI_OK) goto done;
+    if ((rc = picture(&outs, dir, "ground_truth_missing.png", labels_m, NULL, n, h, w)) != CLI_OK)
         goto done;
+    if ((rc = cli_outs_commit(&outs)) != CLI_OK) goto done;
 
     printf("The post's experiment: %lld images of %lldx%lld, seed %lld.\n", (long long)n,
            (long long)h, (long long)w, (long long)seed);
@@ -173,15 +179,19 @@ int cmd_demo(int argc, char **argv)
     printf("\nWith annotations missing, the standard loss punishes correct predictions "
            "(%.6f -> %.6f);\nthe custom loss does not (%.6f -> %.6f).\n",
            v[0][0], v[0][1], v[1][0], v[1][1]);
-    printf("Pictures: %s/ground_truth.png, %s/predictions.png, %s/ground_truth_missing.png\n",
-           dir, dir, dir);
+    printf("Pictures: %s/ground_truth.png, %s/predictions.png, %s/ground_truth_missing.png\n", dir,
+           dir, dir);
     if (json) {
-        printf("{\"standard_full\": %.17g, \"standard_missing\": %.17g, \"custom_full\": %.17g, "
-               "\"custom_missing\": %.17g, \"marginal_full\": %.17g, \"marginal_missing\": "
-               "%.17g, \"n\": %lld, \"size\": [%lld, %lld], \"seed\": %lld, \"missing\": %lld, "
+        static const char *const keys[6] = {"standard_full", "standard_missing",
+                                            "custom_full",   "custom_missing",
+                                            "marginal_full", "marginal_missing"};
+        for (int i = 0; i < 6; i++) {
+            printf("%s\"%s\": ", i ? ", " : "{", keys[i]);
+            cli_json_number(v[i / 2][i % 2], 1);
+        }
+        printf(", \"n\": %lld, \"size\": [%lld, %lld], \"seed\": %lld, \"missing\": %lld, "
                "\"dropped\": [",
-               v[0][0], v[0][1], v[1][0], v[1][1], v[2][0], v[2][1], (long long)n, (long long)h,
-               (long long)w, (long long)seed, (long long)missing);
+               (long long)n, (long long)h, (long long)w, (long long)seed, (long long)missing);
         for (int64_t i = 0; i < missing; i++)
             printf("%s[%lld, %lld]", i ? ", " : "", (long long)dropped[2 * i],
                    (long long)dropped[2 * i + 1]);
@@ -189,6 +199,7 @@ int cmd_demo(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     free(masks);
     free(labels);
     free(labels_m);

@@ -1,11 +1,11 @@
 /* segloss loss: evaluate a loss spec on .npy files; segloss list: the registry. */
 #include "cli.h"
+#include "out.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char loss_usage[] =
     "usage: segloss loss SPEC --input X.npy --target T.npy [options]\n"
@@ -70,25 +70,41 @@ int cmd_loss(int argc, char **argv)
     if (!target) return cli_missing("loss", "target");
     sl_input_kind ik = SL_INPUT_LOGITS;
     if (kind) {
-        if (strcmp(kind, "logits") == 0) ik = SL_INPUT_LOGITS;
-        else if (strcmp(kind, "probs") == 0) ik = SL_INPUT_PROBS;
+        if (strcmp(kind, "logits") == 0)
+            ik = SL_INPUT_LOGITS;
+        else if (strcmp(kind, "probs") == 0)
+            ik = SL_INPUT_PROBS;
         else
             return cli_fail("loss", CLI_USAGE, "--input-kind must be logits or probs, got '%s'",
                             kind);
     }
     sl_impl impl = SL_IMPL_FAST;
     if (impl_s) {
-        if (strcmp(impl_s, "fast") == 0) impl = SL_IMPL_FAST;
-        else if (strcmp(impl_s, "ref") == 0) impl = SL_IMPL_REF;
-        else return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
+        if (strcmp(impl_s, "fast") == 0)
+            impl = SL_IMPL_FAST;
+        else if (strcmp(impl_s, "ref") == 0)
+            impl = SL_IMPL_REF;
+        else
+            return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
     }
     int64_t threads = 0;
     if (threads_s && (rc = cli_int("loss", "threads", threads_s, 1, 1024, &threads)) != CLI_OK)
         return rc;
+    /* every output is named before any work: two options naming one file are refused */
+    cli_outs outs;
+    cli_outs_init(&outs, "loss");
+    if ((rc = cli_outs_add(&outs, "grad", gradp)) != CLI_OK ||
+        (rc = cli_outs_add(&outs, "loss-map", mapp)) != CLI_OK) {
+        cli_outs_end(&outs);
+        return rc;
+    }
     sl_error err;
     sl_spec *spec = NULL;
     sl_status st = sl_spec_parse(pos[0], &spec, &err);
-    if (st != SL_OK) return cli_status("loss", st, &err);
+    if (st != SL_OK) {
+        cli_outs_end(&outs);
+        return cli_status("loss", st, &err);
+    }
 
     sl_array x = {0}, t = {0}, a = {0};
     float *xf = NULL, *tf = NULL, *grad = NULL, *map = NULL;
@@ -102,34 +118,42 @@ int cmd_loss(int argc, char **argv)
     if ((rc = cli_load("loss", input, &x)) != CLI_OK) goto done;
     cli_shape_str(&x, sx, sizeof sx);
     if (x.dtype != SL_DT_F32 && x.dtype != SL_DT_F64) {
-        rc = cli_fail("loss", CLI_RUNTIME, "%s: input dtype %s is not supported: need float32 "
-                      "or float64", input, sl_dtype_name(x.dtype));
+        rc = cli_fail("loss", CLI_RUNTIME,
+                      "%s: input dtype %s is not supported: need float32 "
+                      "or float64",
+                      input, sl_dtype_name(x.dtype));
         goto done;
     }
     if (x.ndim < 3 || x.ndim > 5) {
-        rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s: need [N, C, spatial...] with 1 "
-                      "to 3 spatial axes", input, sx);
+        rc = cli_fail("loss", CLI_RUNTIME,
+                      "%s: input shape %s: need [N, C, spatial...] with 1 "
+                      "to 3 spatial axes",
+                      input, sx);
         goto done;
     }
     for (int i = 0; i < x.ndim; i++)
         if (x.shape[i] < 1) {
-            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input,
-                          sx, i);
+            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input, sx,
+                          i);
             goto done;
         }
     if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
     cli_shape_str(&t, stt, sizeof stt);
     int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1;
-    for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
-    for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
+    for (int i = 0; same && i < x.ndim; i++)
+        same = t.shape[i] == x.shape[i];
+    for (int i = 0; lab && i < t.ndim; i++)
+        lab = t.shape[i] == x.shape[i ? i + 1 : 0];
     if (!same && !lab) {
         rc = cli_fail("loss", CLI_RUNTIME,
                       "%s: target shape %s matches neither the input's %s (per-class map) nor "
-                      "[N, spatial...] (label map)", target, stt, sx);
+                      "[N, spatial...] (label map)",
+                      target, stt, sx);
         goto done;
     }
     b.shape.ndim = x.ndim;
-    for (int i = 0; i < x.ndim; i++) b.shape.dim[i] = x.shape[i];
+    for (int i = 0; i < x.ndim; i++)
+        b.shape.dim[i] = x.shape[i];
     b.input_kind = ik;
     /* float32 is used in place; float64 is converted */
     if (x.dtype == SL_DT_F32) {
@@ -174,9 +198,10 @@ int cmd_loss(int argc, char **argv)
         if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
         cli_shape_str(&a, sa, sizeof sa);
         if (a.ndim != 2 || a.shape[0] != b.shape.dim[0] || a.shape[1] != b.shape.dim[1]) {
-            rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
-                          "[%lld, %lld]", annot, sa, (long long)b.shape.dim[0],
-                          (long long)b.shape.dim[1]);
+            rc = cli_fail("loss", CLI_RUNTIME,
+                          "%s: annotation matrix shape %s: need [N, C] = "
+                          "[%lld, %lld]",
+                          annot, sa, (long long)b.shape.dim[0], (long long)b.shape.dim[1]);
             goto done;
         }
         int64_t na = sl_array_numel(&a);
@@ -188,9 +213,10 @@ int cmd_loss(int argc, char **argv)
         for (int64_t i = 0; i < na; i++) {
             double v = cli_elem(&a, i);
             if (v != 0.0 && v != 1.0) {
-                rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix [%lld, %lld] = %g: "
-                              "must be 0 or 1", annot, (long long)(i / a.shape[1]),
-                              (long long)(i % a.shape[1]), v);
+                rc = cli_fail("loss", CLI_RUNTIME,
+                              "%s: annotation matrix [%lld, %lld] = %g: "
+                              "must be 0 or 1",
+                              annot, (long long)(i / a.shape[1]), (long long)(i % a.shape[1]), v);
                 goto done;
             }
             ann[i] = (uint8_t)v;
@@ -223,20 +249,21 @@ int cmd_loss(int argc, char **argv)
     }
     if (gradp) {
         int64_t gs[SL_MAX_DIMS];
-        for (int i = 0; i < b.shape.ndim; i++) gs[i] = b.shape.dim[i];
-        if ((rc = cli_save("loss", gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK) goto done;
+        for (int i = 0; i < b.shape.ndim; i++)
+            gs[i] = b.shape.dim[i];
+        if ((rc = cli_outs_npy(&outs, gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK)
+            goto done;
     }
     if (mapp) {
         int64_t mshape[SL_MAX_DIMS];
-        for (int i = 0; i < ms.ndim; i++) mshape[i] = ms.dim[i];
-        if ((rc = cli_save("loss", mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) {
-            if (gradp) unlink(gradp); /* all outputs or none */
-            goto done;
-        }
+        for (int i = 0; i < ms.ndim; i++)
+            mshape[i] = ms.dim[i];
+        if ((rc = cli_outs_npy(&outs, mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) goto done;
     }
+    if ((rc = cli_outs_commit(&outs)) != CLI_OK) goto done; /* all outputs or none */
     if (json) {
         printf("{\"loss\": ");
-        cli_json_number(out.loss, 0);
+        cli_json_number(out.loss, 1);
         printf(", \"spec\": ");
         cli_json_string(pos[0]);
         printf(", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
@@ -244,10 +271,12 @@ int cmd_loss(int argc, char **argv)
                impl == SL_IMPL_REF ? "ref" : "fast", ik == SL_INPUT_PROBS ? "probs" : "logits",
                same ? "per-class" : "labels", sx);
     } else {
-        printf("%.9g\n", out.loss);
+        cli_print_number(out.loss);
+        putchar('\n');
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     sl_spec_free(spec);
     sl_array_free(&x);
     sl_array_free(&t);
@@ -286,7 +315,8 @@ int cmd_list(int argc, char **argv)
         sl_shape ms;
         sl_loss_map_shape(l, &o, &ex, &ms);
         printf("    unreduced map of an input [2, 4, 8, 8]: [");
-        for (int d = 0; d < ms.ndim; d++) printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
+        for (int d = 0; d < ms.ndim; d++)
+            printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
         printf("]\n");
         for (int k = 0; k < l->nparams; k++) {
             const sl_param_info *p = &l->params[k];

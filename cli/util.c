@@ -11,17 +11,32 @@
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
+    /* One line whatever the message holds: file names, specs and values come from the user, so
+     * control characters (a newline, an escape sequence) are written as \n, \t, \r or \xHH. */
+    char buf[4096];
     va_list ap;
-    fprintf(stderr, "segloss %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "segloss %s: ", cmd);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p == '\t')
+            fputs("\\t", stderr);
+        else if (*p == '\r')
+            fputs("\\r", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
     fputc('\n', stderr);
     return code;
 }
 
-int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
-              int nopts, const char **pos, int npos_max, int *npos)
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
+              const char **pos, int npos_max, int *npos)
 {
     *npos = 0;
     for (int i = 0; i < nopts; i++) {
@@ -74,8 +89,7 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt
     return CLI_OK;
 }
 
-int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
-            int64_t *out)
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -126,8 +140,7 @@ int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max,
     return CLI_OK;
 }
 
-int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
-              int64_t *w)
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h, int64_t *w)
 {
     char *end;
     errno = 0;
@@ -136,8 +149,7 @@ int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int6
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     const char *q = end + 1;
     long long b = strtoll(q, &end, 10);
-    if (end == q || *end || errno)
-        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
+    if (end == q || *end || errno) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     if (a < 1 || b < 1 || a > max || b > max)
         return cli_fail(cmd, CLI_USAGE, "--%s: sizes must be in [1, %lld], got %lld,%lld", opt,
                         (long long)max, a, b);
@@ -172,7 +184,8 @@ int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int6
     memset(&a, 0, sizeof a);
     a.dtype = t;
     a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        a.shape[i] = shape[i];
     a.data = (void *)data;
     sl_error err;
     sl_status st = sl_npy_save(path, &a, &err);
@@ -229,12 +242,21 @@ int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_f
 
 void cli_json_number(double v, int nonfinite_as_null)
 {
+    (void)nonfinite_as_null; /* strict JSON has no NaN or Infinity: always null */
     if (isfinite(v))
         printf("%.17g", v);
-    else if (nonfinite_as_null)
-        printf("null");
     else
-        printf(isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+        printf("null");
+}
+
+void cli_print_number(double v)
+{
+    if (isnan(v))
+        printf("nan"); /* never "-nan": the sign of a NaN means nothing */
+    else if (isinf(v))
+        printf(v > 0 ? "inf" : "-inf");
+    else
+        printf("%.9g", v);
 }
 
 void cli_json_string(const char *s)
@@ -263,8 +285,8 @@ int cli_make_dirs(const char *cmd, const char *dir)
         char keep = buf[i];
         buf[i] = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf,
-                              strerror(errno));
+            int rc =
+                cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf, strerror(errno));
             free(buf);
             return rc;
         }

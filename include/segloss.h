@@ -398,6 +398,9 @@ sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err);
 /* Write a .npy file (version 1.0) atomically: a temporary file in the same directory, then
  * rename; on failure nothing is left behind. */
 sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err);
+/* The same file written to an open descriptor (left open; nothing is renamed): for callers that
+ * make their own temporary files, as the CLI does to commit several outputs together. */
+sl_status sl_npy_write_fd(int fd, const sl_array *a, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Pictures, like the post's figures: one colour per class, images side by side.
@@ -416,6 +419,8 @@ void sl_render_probs(const float *probs, int64_t n, int64_t nclass, int64_t h, i
 /* Write an 8-bit RGB PNG atomically (temporary file, then rename). */
 sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w,
                        sl_error *err);
+/* The same PNG written to an open descriptor (left open). */
+sl_status sl_png_write_fd(int fd, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,8 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-sl_status sl__fail(sl_error *err, sl_status s, const char *fmt, ...);
+sl_status
+sl__fail(sl_error *err, sl_status s, const char *fmt, ...);
 
 /* Write "[i0, i1, ...]" for a flat index of a shape into buf (for messages). */
 void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len);
@@ -19,10 +20,18 @@ void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len);
 /* Write "[d0, d1, ...]" for a shape into buf. */
 void sl__shape_str(const sl_shape *s, char *buf, size_t len);
 
-/* Write a file atomically: data of len bytes (in up to two pieces) goes to a temporary file in
- * the same directory, then is renamed over path. On failure nothing is left behind. */
-sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const void *b,
-                           size_t blen, sl_error *err);
+/* Create a new temporary file in the folder of path, with a short random name (".sl-" and 12
+ * letters), exclusively (O_CREAT | O_EXCL | O_NOFOLLOW): an existing name or a planted symbolic
+ * link is skipped, never opened. Returns the descriptor and *tmp (malloc'd name), or -1 with
+ * errno. */
+int sl__temp_open(const char *path, char **tmp);
+/* write() all of data, retrying short writes and EINTR; 0, or -1 with errno. */
+int sl__write_all(int fd, const void *data, size_t len);
+/* Write data of len bytes (in up to two pieces). With fd >= 0, to that descriptor (left open).
+ * Otherwise atomically to path: into a new temporary file in its folder (sl__temp_open), renamed
+ * over path when everything is written; on failure nothing is left behind. */
+sl_status sl__write_out(const char *path, int fd, const void *a, size_t alen, const void *b,
+                        size_t blen, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * One call of a loss (src/registry.c builds it after the checks; implementations receive it).
@@ -37,12 +46,12 @@ struct sl_call {
     const sl_loss_info *loss;
     const sl_options *o;
     const sl_batch *b;
-    int64_t N, C, P;      /* batch, classes, pixels per image */
-    float *grad;          /* [N, C, P] or NULL */
-    float *map;           /* the loss's map, or NULL */
-    double k;             /* factor of grad and map */
-    int accumulate;       /* add into grad and map instead of writing them */
-    void *ws;             /* workspace, sl_loss_workspace_size bytes */
+    int64_t N, C, P; /* batch, classes, pixels per image */
+    float *grad;     /* [N, C, P] or NULL */
+    float *map;      /* the loss's map, or NULL */
+    double k;        /* factor of grad and map */
+    int accumulate;  /* add into grad and map instead of writing them */
+    void *ws;        /* workspace, sl_loss_workspace_size bytes */
     size_t ws_size;
     int threads;          /* >= 1 */
     const sl__kern *kern; /* the vector kernels of the chosen ISA */
@@ -59,8 +68,8 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
 
 /* Check, build the call and run one loss (sl_loss_eval and sl_spec_eval). */
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate,
-                       void *ws, size_t ws_size, int threads, sl_error *err, double *value);
+                       sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
+                       size_t ws_size, int threads, sl_error *err, double *value);
 
 /* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
 int sl__threads(int requested);
@@ -181,9 +190,8 @@ static inline double sl__w(const sl_options *o, int64_t c)
 int sl__ellipse_visit(double r, double c, double r_radius, double c_radius, double rotation,
                       const int64_t *shape, int64_t max_box,
                       int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
-int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints,
-                      const int64_t *shape, int64_t max_box,
-                      int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
+int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints, const int64_t *shape,
+                      int64_t max_box, int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
 
 /* Align a byte count up to 64. */
 static inline size_t sl__align(size_t n)

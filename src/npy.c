@@ -540,19 +540,21 @@ sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err)
     return SL_OK;
 }
 
-sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
+/* sl_npy_save (path) and sl_npy_write_fd (fd >= 0, path NULL). */
+static sl_status npy_write(const char *path, int fd, const sl_array *a, sl_error *err)
 {
-    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_save: path is NULL");
-    if (!a) return sl__fail(err, SL_E_ARG, "cannot write %s: array is NULL", path);
+    /* for messages: "cannot write PATH" or "cannot write" */
+    const char *sp = path ? " " : "", *pn = path ? path : "";
+    if (!a) return sl__fail(err, SL_E_ARG, "cannot write%s%s: array is NULL", sp, pn);
     if (!dtype_valid(a->dtype))
-        return sl__fail(err, SL_E_ARG, "cannot write %s: unknown dtype %d", path, (int)a->dtype);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: unknown dtype %d", sp, pn, (int)a->dtype);
     int64_t numel;
     size_t bytes;
     sl_error local;
     sl_status st = shape_counts(a->dtype, a->ndim, a->shape, SL_E_ARG, &numel, &bytes, &local);
-    if (st != SL_OK) return sl__fail(err, st, "cannot write %s: %s", path, local.msg);
+    if (st != SL_OK) return sl__fail(err, st, "cannot write%s%s: %s", sp, pn, local.msg);
     if (bytes && !a->data)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: array data is NULL", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: array data is NULL", sp, pn);
 
     /* 32 sizes of at most 19 digits plus the fixed text fit easily; the header length field
      * of version 1.0 (65535) is never a limit. */
@@ -566,7 +568,7 @@ sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
                      "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
                      dtype_descr(a->dtype), sh);
     if (n < 0 || (size_t)n >= sizeof h - 10 - NPY_ALIGN)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: header too long", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: header too long", sp, pn);
     /* Pad with spaces and a final '\n' so that the data starts on a 64-byte boundary. */
     size_t total = 10 + (size_t)n + 1;
     size_t padded = (total + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
@@ -575,5 +577,17 @@ sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
     size_t hlen = padded - 10;
     h[8] = (char)(hlen & 0xff);
     h[9] = (char)(hlen >> 8);
-    return sl__write_atomic(path, h, padded, a->data, bytes, err);
+    return sl__write_out(path, fd, h, padded, a->data, bytes, err);
+}
+
+sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
+{
+    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_save: path is NULL");
+    return npy_write(path, -1, a, err);
+}
+
+sl_status sl_npy_write_fd(int fd, const sl_array *a, sl_error *err)
+{
+    if (fd < 0) return sl__fail(err, SL_E_ARG, "sl_npy_write_fd: bad file descriptor %d", fd);
+    return npy_write(NULL, fd, a, err);
 }

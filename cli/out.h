@@ -1,0 +1,65 @@
+/* All-or-nothing outputs: every file a command writes goes through one transaction, so that a
+ * failed command leaves no new file and every existing file as it was.
+ *
+ *   cli_outs o;
+ *   cli_outs_init(&o, "loss");
+ *   // 1. Before any work: name every output. Refused here (usage error): two outputs naming the
+ *   //    same file (the same folder, by device and inode, and the same name), a destination
+ *   //    that is a folder, a folder that does not exist.
+ *   if ((rc = cli_outs_add(&o, "grad", grad_path)) != CLI_OK) goto done;
+ *   ...
+ *   // 2. Write each output: into a new temporary file in its destination's folder, created
+ *   //    exclusively (O_CREAT | O_EXCL | O_NOFOLLOW: a planted name or symbolic link is never
+ *   //    opened) with a short name (".sl-" and 12 letters), so any legal file name works.
+ *   if ((rc = cli_outs_npy(&o, grad_path, SL_DT_F32, ndim, shape, grad)) != CLI_OK) goto done;
+ *   if ((rc = cli_outs_png(&o, png_path, rgb, h, w)) != CLI_OK) goto done;
+ *   // 3. When everything is written: rename every temporary file into place.
+ *   if ((rc = cli_outs_commit(&o)) != CLI_OK) goto done;
+ * done:
+ *   cli_outs_end(&o); // always: removes what was not committed, frees
+ *
+ * A failure at 2 (a full disk, a missing permission, an error of the caller's between writes)
+ * leaves nothing: cli_outs_end removes the temporary files and no destination was touched. Only
+ * the renames of step 3 touch destinations; each rename is atomic, and a rename fails in
+ * practice only when a folder is changed under the command (the temporaries sit in the
+ * destinations' folders, so no rename crosses a file system). A command killed by a signal
+ * between 2 and 3 may leave ".sl-*" files in the destination folders, never a half-written
+ * destination.
+ *
+ * Testing hook: with the environment variable SEGLOSS_TEST_FULL_DISK=K, the K-th output written
+ * (from 1) is written to /dev/full instead of its temporary file, so that the write fails with
+ * the kernel's own "No space left on device": the tests use it to check that a full disk leaves
+ * nothing behind when they cannot mount a small file system. */
+#ifndef SEGLOSS_CLI_OUT_H
+#define SEGLOSS_CLI_OUT_H
+
+#include "cli.h"
+
+#define CLI_MAX_OUTS 16
+
+typedef struct {
+    const char *opt; /* the option that named it, for messages */
+    char *path;      /* the destination (a copy) */
+    char *tmp;       /* its temporary file, once written; NULL before */
+} cli_out_slot;
+
+typedef struct {
+    const char *cmd;
+    int n;
+    int nwritten; /* outputs written so far (the testing hook counts them) */
+    cli_out_slot s[CLI_MAX_OUTS];
+} cli_outs;
+
+void cli_outs_init(cli_outs *o, const char *cmd);
+/* Name an output (path NULL: nothing to do). CLI_OK, or a printed line and CLI_USAGE. */
+int cli_outs_add(cli_outs *o, const char *opt, const char *path);
+/* Write an output named before into its temporary file. CLI_OK, or a line and CLI_RUNTIME. */
+int cli_outs_npy(cli_outs *o, const char *path, sl_dtype t, int ndim, const int64_t *shape,
+                 const void *data);
+int cli_outs_png(cli_outs *o, const char *path, const uint8_t *rgb, int64_t h, int64_t w);
+/* Rename every written output into place. CLI_OK, or a line and CLI_RUNTIME. */
+int cli_outs_commit(cli_outs *o);
+/* Remove every temporary file not committed; free. Safe to call more than once. */
+void cli_outs_end(cli_outs *o);
+
+#endif
