@@ -57,13 +57,13 @@ int cli_outs_add(cli_outs *o, const char *opt, const char *path)
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         rc = cli_fail(o->cmd, CLI_USAGE, "--%s: '%s' names a folder, not a file", opt, path);
     else if (stat(dir, &sb) != 0)
-        rc = cli_fail(o->cmd, CLI_USAGE, "--%s: cannot write %s: folder %s: %s", opt, path, dir,
+        rc = cli_fail(o->cmd, CLI_RUNTIME, "--%s: cannot write %s: folder %s: %s", opt, path, dir,
                       strerror(errno));
     else if (!S_ISDIR(sb.st_mode))
-        rc = cli_fail(o->cmd, CLI_USAGE, "--%s: cannot write %s: %s is not a folder", opt, path,
+        rc = cli_fail(o->cmd, CLI_RUNTIME, "--%s: cannot write %s: %s is not a folder", opt, path,
                       dir);
     else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        rc = cli_fail(o->cmd, CLI_USAGE, "--%s: cannot write %s: it is a folder", opt, path);
+        rc = cli_fail(o->cmd, CLI_RUNTIME, "--%s: cannot write %s: it is a folder", opt, path);
     free(dir);
     if (rc != CLI_OK) return rc;
     for (int i = 0; i < o->n; i++)

@@ -3,9 +3,9 @@
  *
  *   cli_outs o;
  *   cli_outs_init(&o, "loss");
- *   // 1. Before any work: name every output. Refused here (usage error): two outputs naming the
- *   //    same file (the same folder, by device and inode, and the same name), a destination
- *   //    that is a folder, a folder that does not exist.
+ *   // 1. Before any work: name every output. Refused here: two outputs naming the same file
+ *   //    (the same folder, by device and inode, and the same name; a usage error, exit 2), a
+ *   //    destination that is a folder or whose folder does not exist (exit 1).
  *   if ((rc = cli_outs_add(&o, "grad", grad_path)) != CLI_OK) goto done;
  *   ...
  *   // 2. Write each output: into a new temporary file in its destination's folder, created
@@ -51,7 +51,8 @@ typedef struct {
 } cli_outs;
 
 void cli_outs_init(cli_outs *o, const char *cmd);
-/* Name an output (path NULL: nothing to do). CLI_OK, or a printed line and CLI_USAGE. */
+/* Name an output (path NULL: nothing to do). CLI_OK, or a printed line and CLI_USAGE (the same
+ * file twice) or CLI_RUNTIME (a folder). */
 int cli_outs_add(cli_outs *o, const char *opt, const char *path);
 /* Write an output named before into its temporary file. CLI_OK, or a line and CLI_RUNTIME. */
 int cli_outs_npy(cli_outs *o, const char *path, sl_dtype t, int ndim, const int64_t *shape,

@@ -54,7 +54,8 @@ typedef enum {
     SL_E_NOMEM,  /* an allocation failed */
     SL_E_IO,     /* a file could not be opened, read or written */
     SL_E_FORMAT, /* a file is malformed or of an unsupported kind */
-    SL_E_PARSE   /* a loss spec does not parse, or names an unknown loss, key or value */
+    SL_E_PARSE,  /* a loss spec does not parse, or names an unknown loss, key or value */
+    SL_E_OVERFLOW /* a result (value, map entry, gradient entry) is not finite on finite inputs */
 } sl_status;
 
 #define SL_ERR_LEN 512

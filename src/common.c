@@ -22,6 +22,7 @@ const char *sl_status_str(sl_status s)
     case SL_E_IO: return "i/o error";
     case SL_E_FORMAT: return "bad file format";
     case SL_E_PARSE: return "bad loss spec";
+    case SL_E_OVERFLOW: return "overflow";
     }
     return "unknown status";
 }

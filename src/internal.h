@@ -4,6 +4,7 @@
 
 #include "segloss.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -57,7 +58,19 @@ struct sl_call {
     const sl__kern *kern; /* the vector kernels of the chosen ISA */
     int fast;             /* the fast path (else the reference) */
     sl_error *err;
+    int *empty_mean; /* out: set when the value is a mean over nothing (sl__mean) */
 };
+
+/* A mean: total / D. A mean over nothing (D == 0: every pixel ignored, or every weight zero)
+ * is NaN, as in PyTorch; it is recorded so that this NaN is told apart from an overflow. */
+static inline double sl__mean(const sl_call *c, double total, double D)
+{
+    if (D == 0.0) {
+        *c->empty_mean = 1;
+        return (double)NAN;
+    }
+    return total / D;
+}
 
 /* Store k * v at dst[i] (or add it, with accumulate). */
 static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
@@ -70,6 +83,13 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
                        size_t ws_size, int threads, sl_error *err, double *value);
+
+/* After a loss ran: the value must be finite (or the NaN of a mean over nothing, `empty`), and
+ * every entry of grad and map (when not NULL) finite; otherwise SL_E_OVERFLOW naming the loss,
+ * what overflowed and where. */
+sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double value, int empty,
+                           const float *grad, const float *map, const sl_options *opt,
+                           sl_error *err);
 
 /* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
 int sl__threads(int requested);

@@ -163,6 +163,7 @@ typedef struct {
     const char *s;
     size_t n, i;
     sl_error *err;
+    int python2_long; /* versions 1.0 and 2.0: numpy drops an 'L' after a number */
 } hdr_reader;
 
 static void hdr_space(hdr_reader *r)
@@ -235,8 +236,12 @@ static sl_status hdr_bool(hdr_reader *r, int *out)
     return hdr_expected(r, "True or False for 'fortran_order'");
 }
 
-/* One size in the shape tuple: decimal digits, with Python 2's 'L' suffix tolerated (old numpy
- * wrote "(3L, 4L)"). Anything else that looks like a number is named as non-integer. */
+/* One size in the shape tuple: a Python decimal literal, as numpy reads it: no leading zero
+ * before other digits ("08" is a syntax error, "0" and "00" are 0), and in versions 1.0 and 2.0
+ * only, Python 2's 'L' suffix (old numpy wrote "(3L, 4L)"; version 3.0 and a lowercase 'l' are
+ * refused, as numpy refuses them). Anything else that looks like a number is named as
+ * non-integer (numpy also takes "+2", "1_0", "0x2" or "True" as sizes; those are refused here,
+ * stricter than numpy, never looser). */
 static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
 {
     size_t start = r->i;
@@ -249,7 +254,7 @@ static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
         return hdr_expected(r, "a size or ')' in 'shape'");
     }
     size_t dl = len;
-    if (dl > 1 && (t[dl - 1] == 'L' || t[dl - 1] == 'l')) dl--;
+    if (dl > 1 && t[dl - 1] == 'L' && r->python2_long) dl--;
     int neg = t[0] == '-';
     size_t k = neg ? 1 : 0;
     int digits = k < dl;
@@ -262,6 +267,11 @@ static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
     if (neg)
         return sl__fail(r->err, SL_E_FORMAT, "bad .npy shape: negative size %.*s in dimension %d",
                         (int)(len > 40 ? 40 : len), t, dim);
+    for (size_t j = 1; t[0] == '0' && j < dl; j++)
+        if (t[j] != '0')
+            return sl__fail(r->err, SL_E_FORMAT,
+                            "bad .npy shape: size '%.*s' in dimension %d has a leading zero",
+                            (int)(len > 40 ? 40 : len), t, dim);
     int64_t v = 0;
     for (size_t j = k; j < dl; j++) {
         int c = t[j] - '0';
@@ -348,10 +358,10 @@ static sl_status descr_dtype(const char *d, size_t n, sl_dtype *out, sl_error *e
 }
 
 /* Parse the dict. On success *dt, *ndim, shape are set. */
-static sl_status parse_header(const char *h, size_t n, sl_dtype *dt, int *ndim, int64_t *shape,
-                              sl_error *err)
+static sl_status parse_header(const char *h, size_t n, int major, sl_dtype *dt, int *ndim,
+                              int64_t *shape, sl_error *err)
 {
-    hdr_reader r = {h, n, 0, err};
+    hdr_reader r = {h, n, 0, err, major < 3};
     int have_descr = 0, have_fortran = 0, have_shape = 0, fortran = 0;
     sl_status st;
     hdr_space(&r);
@@ -458,7 +468,8 @@ sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err
     sl_dtype dt = SL_DT_F32;
     int ndim = 0;
     int64_t shape[SL_NPY_MAX_DIMS];
-    sl_status st = parse_header((const char *)b + hstart, (size_t)hlen, &dt, &ndim, shape, err);
+    sl_status st =
+        parse_header((const char *)b + hstart, (size_t)hlen, major, &dt, &ndim, shape, err);
     if (st != SL_OK) return st;
     int64_t numel;
     size_t bytes;

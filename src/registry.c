@@ -78,19 +78,16 @@ void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl
         out->dim[0] = b->shape.dim[0];
         out->dim[1] = b->shape.dim[1];
         return;
-    case SL_MAP_ELEMENT:
-        *out = b->shape;
-        return;
-    case SL_MAP_PIXEL:
-        break;
+    case SL_MAP_ELEMENT: *out = b->shape; return;
+    case SL_MAP_PIXEL: break;
     }
     out->ndim = b->shape.ndim - 1;
     out->dim[0] = b->shape.dim[0];
-    for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
+    for (int i = 2; i < b->shape.ndim; i++)
+        out->dim[i - 1] = b->shape.dim[i];
 }
 
-size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
-                              const sl_batch *b)
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b)
 {
     return loss->workspace ? loss->workspace(opt, b) : 0;
 }
@@ -126,8 +123,10 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     if (b->annotated) {
         for (int64_t i = 0; i < N * C; i++)
             if (b->annotated[i] > 1)
-                return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
-                                "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
+                return sl__fail(err, SL_E_VALUE,
+                                "annotation matrix [%lld, %lld] = %d: must be 0 "
+                                "or 1",
+                                (long long)(i / C), (long long)(i % C), b->annotated[i]);
     }
     if (!scan) return loss->check ? loss->check(loss, o, b, err) : SL_OK;
 
@@ -135,8 +134,7 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
         float v = b->input[i];
         if (!isfinite(v)) {
             sl__index_str(s, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf",
-                            where);
+            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf", where);
         }
         if (b->input_kind == SL_INPUT_PROBS && v < 0.0f) {
             sl__index_str(s, i, where, sizeof where);
@@ -150,7 +148,8 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
         for (int64_t n = 0; n < N; n++)
             for (int64_t i = 0; i < P; i++) {
                 double sum = 0.0;
-                for (int64_t c = 0; c < C; c++) sum += b->input[(n * C + c) * P + i];
+                for (int64_t c = 0; c < C; c++)
+                    sum += b->input[(n * C + c) * P + i];
                 if (!(sum > 0.0)) {
                     sl__index_str(s, n * C * P + i, where, sizeof where);
                     return sl__fail(err, SL_E_VALUE,
@@ -162,7 +161,8 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
 
     if (b->target_kind == SL_TARGET_LABELS) {
         sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
-        for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
+        for (int i = 1; i + 1 < s->ndim; i++)
+            ls.dim[i] = s->dim[i + 1];
         ls.ndim = s->ndim - 1;
         for (int64_t i = 0; i < N * P; i++) {
             int64_t y = b->labels[i];
@@ -180,9 +180,9 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
             if (!isfinite(v) || v < 0.0f) {
                 sl__index_str(s, i, where, sizeof where);
                 return sl__fail(err, SL_E_VALUE, "target has %s at %s",
-                                isnan(v)    ? "NaN"
-                                : isinf(v)  ? "Inf"
-                                            : "a negative value",
+                                isnan(v)   ? "NaN"
+                                : isinf(v) ? "Inf"
+                                           : "a negative value",
                                 where);
             }
         }
@@ -221,13 +221,72 @@ const char *sl_isa(void)
     return sl__kern_select()->name;
 }
 
+/* The first entry of x[0..n) that is not finite, or -1. A bit test on the exponent, so that the
+ * pass vectorises. */
+static int64_t first_nonfinite(const float *x, int64_t n)
+{
+    const int64_t block = 4096;
+    for (int64_t i0 = 0; i0 < n; i0 += block) {
+        int64_t i1 = i0 + block < n ? i0 + block : n;
+        uint32_t any = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            any |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (int64_t i = i0; i < i1; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double value, int empty,
+                           const float *grad, const float *map, const sl_options *opt,
+                           sl_error *err)
+{
+    if (!isfinite(value) && !(isnan(value) && empty))
+        return sl__fail(err, SL_E_OVERFLOW, "%s: the loss value overflowed (%s) on finite inputs",
+                        loss->name,
+                        isnan(value) ? "NaN"
+                        : value > 0  ? "+Inf"
+                                     : "-Inf");
+    char at[128];
+    if (grad) {
+        int64_t i = first_nonfinite(grad, sl_shape_numel(&b->shape));
+        if (i >= 0) {
+            sl__index_str(&b->shape, i, at, sizeof at);
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the gradient overflowed (%s at %s)",
+                            loss->name,
+                            isnan(grad[i]) ? "NaN"
+                            : grad[i] > 0  ? "+Inf"
+                                           : "-Inf",
+                            at);
+        }
+    }
+    if (map) {
+        sl_shape ms;
+        sl_loss_map_shape(loss, opt, b, &ms);
+        int64_t i = first_nonfinite(map, sl_shape_numel(&ms));
+        if (i >= 0) {
+            sl__index_str(&ms, i, at, sizeof at);
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the loss map overflowed (%s at %s)",
+                            loss->name,
+                            isnan(map[i]) ? "NaN"
+                            : map[i] > 0  ? "+Inf"
+                                          : "-Inf",
+                            at);
+        }
+    }
+    return SL_OK;
+}
+
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate,
-                       void *ws, size_t ws_size, int threads, sl_error *err, double *value)
+                       sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
+                       size_t ws_size, int threads, sl_error *err, double *value)
 {
     int fast = impl != SL_IMPL_REF;
-    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
-                               err);
+    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)), err);
     if (st != SL_OK) return st;
     size_t need = sl_loss_workspace_size(loss, opt, b);
     if (ws_size < need || (need && !ws))
@@ -251,8 +310,12 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
     c.kern = sl__kern_select();
     c.fast = fast;
     c.err = err;
+    int empty = 0;
+    c.empty_mean = &empty;
     *value = 0.0;
-    return (fast ? loss->fast : loss->ref)(&c, value);
+    st = (fast ? loss->fast : loss->ref)(&c, value);
+    if (st != SL_OK) return st;
+    return sl__check_finite(loss, b, *value, empty, grad, map, opt, err);
 }
 
 sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,

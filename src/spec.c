@@ -2,6 +2,9 @@
  *   spec  := term ('+' term)*
  *   term  := [number '*'] name ['(' [key '=' value (',' key '=' value)*] ')']
  *   value := number | '[' [number (',' number)*] ']' | word
+ *   number := ['+' | '-'] (digits ['.' [digits]] | '.' digits) [('e' | 'E') ['+' | '-'] digits]
+ *   word  := [A-Za-z_][A-Za-z0-9_]*
+ * Numbers are decimal only: no hex floats, no inf or nan, at most 64 characters, finite.
  * Whitespace may stand between tokens. Unknown names, keys and values are errors that list
  * what is valid. */
 #include "internal.h"
@@ -37,7 +40,8 @@ typedef struct {
 
 static void skip_ws(parser *ps)
 {
-    while (isspace((unsigned char)*ps->p)) ps->p++;
+    while (isspace((unsigned char)*ps->p))
+        ps->p++;
 }
 
 static sl_status fail_at(parser *ps, const char *what)
@@ -52,15 +56,45 @@ static int starts_number(const char *p)
                                             (isdigit((unsigned char)p[1]) || p[1] == '.'));
 }
 
+/* The length of the `number` (see the grammar above) at p, 0 when there is none. */
+static size_t scan_number(const char *p)
+{
+    size_t i = 0, digits = 0;
+    if (p[i] == '+' || p[i] == '-') i++;
+    while (isdigit((unsigned char)p[i]))
+        i++, digits++;
+    if (p[i] == '.') {
+        i++;
+        while (isdigit((unsigned char)p[i]))
+            i++, digits++;
+    }
+    if (!digits) return 0;
+    if (p[i] == 'e' || p[i] == 'E') {
+        size_t j = i + 1;
+        if (p[j] == '+' || p[j] == '-') j++;
+        if (!isdigit((unsigned char)p[j])) return i; /* "2e" is 2 followed by a stray 'e' */
+        while (isdigit((unsigned char)p[j]))
+            j++;
+        i = j;
+    }
+    return i;
+}
+
 static sl_status parse_number(parser *ps, double *out)
 {
     skip_ws(ps);
     if (!starts_number(ps->p)) return fail_at(ps, "expected a number");
+    size_t len = scan_number(ps->p);
+    char buf[65];
+    if (len == 0 || len >= sizeof buf) return fail_at(ps, "bad number");
+    /* strtod on exactly the scanned text: it reads no further than the grammar allows */
+    memcpy(buf, ps->p, len);
+    buf[len] = 0;
     char *end;
     errno = 0;
-    double v = strtod(ps->p, &end);
-    if (end == ps->p || errno == ERANGE || !isfinite(v)) return fail_at(ps, "bad number");
-    ps->p = end;
+    double v = strtod(buf, &end);
+    if (end != buf + len || errno == ERANGE || !isfinite(v)) return fail_at(ps, "bad number");
+    ps->p += len;
     *out = v;
     return SL_OK;
 }
@@ -110,8 +144,7 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
             ps->p = save;
         }
         if (*ps->p != '[')
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
-                            pi->key);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name, pi->key);
         ps->p++;
         double vals[1024];
         int64_t n = 0;
@@ -146,8 +179,7 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
         const char *words = pi->type == SL_PARAM_BOOL ? "false|true" : pi->words;
         char w[64];
         if (!parse_word(ps, w, sizeof w))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
-                            words);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key, words);
         int idx = sl__word_index(words, w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
@@ -184,8 +216,8 @@ static sl_status parse_term(parser *ps, spec_term *t)
     if (!parse_word(ps, name, sizeof name)) {
         valid_names(valid, sizeof valid);
         return sl__fail(ps->err, SL_E_PARSE,
-                        "loss spec '%s': expected a loss name at position %d (valid: %s)",
-                        ps->text, (int)(ps->p - ps->text) + 1, valid);
+                        "loss spec '%s': expected a loss name at position %d (valid: %s)", ps->text,
+                        (int)(ps->p - ps->text) + 1, valid);
     }
     t->loss = sl_loss_find(name);
     if (!t->loss) {
@@ -272,7 +304,8 @@ void sl_spec_free(sl_spec *s)
 {
     if (!s) return;
     for (int i = 0; i < s->n; i++)
-        for (int k = 0; k < s->t[i].nlists; k++) free(s->t[i].lists[k]);
+        for (int k = 0; k < s->t[i].nlists; k++)
+            free(s->t[i].lists[k]);
     free(s);
 }
 
@@ -296,7 +329,8 @@ sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, 
         sl_shape o;
         sl_loss_map_shape(s->t[i].loss, &s->t[i].opt, b, &o);
         int same = o.ndim == out->ndim;
-        for (int d = 0; same && d < o.ndim; d++) same = o.dim[d] == out->dim[d];
+        for (int d = 0; same && d < o.ndim; d++)
+            same = o.dim[d] == out->dim[d];
         if (!same)
             return sl__fail(err, SL_E_ARG,
                             "%s and %s have unreduced maps of different shapes: no common map",
@@ -329,11 +363,18 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
         double v;
-        sl_status st = sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k,
-                                    i > 0, out->workspace, out->workspace_size, out->threads, err,
-                                    &v);
+        sl_status st =
+            sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k, i > 0,
+                         out->workspace, out->workspace_size, out->threads, err, &v);
         if (st != SL_OK) return st;
-        total += t->k * v;
+        double kv = t->k * v;
+        if (isfinite(v) && !isfinite(kv))
+            return sl__fail(err, SL_E_OVERFLOW, "%s: its factor %g times its value %g overflowed",
+                            t->loss->name, t->k, v);
+        total += kv;
+        if (isfinite(kv) && !isfinite(total))
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
+                            t->loss->name);
     }
     out->loss = total;
     return SL_OK;
