@@ -97,6 +97,23 @@ static int temp_open(const char *path, char **tmp_out)
     uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
                     ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)tmp;
     static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    /* testing hook (out.h): the first name tried, so that a test can plant a link there */
+    const char *first = getenv("SEGLOSS_TEST_TEMP_NAME");
+    if (first && strlen(first) == 12 && !strchr(first, '/')) {
+        memcpy(tmp + dlen, ".sl-", 4);
+        memcpy(tmp + dlen + 4, first, 13);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST) {
+            int e = errno;
+            free(tmp);
+            errno = e;
+            return -1;
+        }
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
         uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

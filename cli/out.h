@@ -26,10 +26,12 @@
  * between 2 and 3 may leave ".sl-*" files in the destination folders, never a half-written
  * destination.
  *
- * Testing hook: with the environment variable SEGLOSS_TEST_FULL_DISK=K, the K-th output written
- * (from 1) is written to /dev/full instead of its temporary file, so that the write fails with
- * the kernel's own "No space left on device": the tests use it to check that a full disk leaves
- * nothing behind when they cannot mount a small file system. */
+ * Testing hooks (tests/cli_outputs.sh): with the environment variable SEGLOSS_TEST_FULL_DISK=K,
+ * the K-th output written (from 1) goes to /dev/full instead of its temporary file, so that the
+ * write fails with the kernel's own "No space left on device" (a full disk, where the test cannot
+ * mount a small file system); with SEGLOSS_TEST_TEMP_NAME=twelve chars, the first temporary name
+ * tried is ".sl-" and those 12 characters, so that a test can plant a symbolic link there and
+ * see it skipped. Neither changes what is written or where it ends up. */
 #ifndef SEGLOSS_CLI_OUT_H
 #define SEGLOSS_CLI_OUT_H
 
