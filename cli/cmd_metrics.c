@@ -19,8 +19,8 @@ static const char metrics_usage[] =
     "  --target T.npy         label map [N, spatial...], or one-hot [N, C, spatial...] (argmax)\n"
     "  --pred-kind KIND       scores or labels (default: scores for float arrays, labels for\n"
     "                         integer arrays)\n"
-    "  --classes C            number of classes when neither array has a class axis (default:\n"
-    "                         the largest label + 1, at least 2)\n"
+    "  --classes C            number of classes when neither array has a class axis, at most\n"
+    "                         65536 (default: the largest label + 1, at least 2, at most 1024)\n"
     "  --spacing S1,S2,...    pixel spacing, one value > 0 per spatial axis (default all 1)\n"
     "  --json                 print one JSON object: dice, iou, hd95, assd as [image][class]\n"
     "                         lists (null where undefined), mean_dice... per class (over\n"
@@ -28,6 +28,14 @@ static const char metrics_usage[] =
     "\n"
     "Undefined values: Dice and IoU where the target has no pixel of the class; HD95 and ASSD\n"
     "where the prediction or the target has none.\n";
+
+/* Bounds on the work a file can ask for: classes found from the largest label (--classes may
+ * allow more), and the per-class sweeps (images x classes x pixels) and results (images x
+ * classes) whatever the classes' origin. */
+#define MAX_INFERRED_CLASSES 1024
+#define MAX_CLASSES 65536
+#define MAX_SWEEP ((int64_t)1 << 34)
+#define MAX_RESULTS ((int64_t)1 << 22)
 
 static int is_float(const sl_array *a)
 {
@@ -74,8 +82,7 @@ static double class_mean(const double *m, int64_t N, int64_t C, int64_t c)
 
 int cmd_metrics(int argc, char **argv)
 {
-    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL,
-               *spacing_s = NULL;
+    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL, *spacing_s = NULL;
     int json = 0;
     cli_opt opts[] = {
         {"pred", 1, &predp, NULL},        {"target", 1, &targp, NULL},
@@ -90,14 +97,16 @@ int cmd_metrics(int argc, char **argv)
     if (!targp) return cli_missing("metrics", "target");
     int scores_kind = -1; /* -1: by dtype */
     if (kind) {
-        if (strcmp(kind, "scores") == 0) scores_kind = 1;
-        else if (strcmp(kind, "labels") == 0) scores_kind = 0;
+        if (strcmp(kind, "scores") == 0)
+            scores_kind = 1;
+        else if (strcmp(kind, "labels") == 0)
+            scores_kind = 0;
         else
-            return cli_fail("metrics", CLI_USAGE,
-                            "--pred-kind must be scores or labels, got '%s'", kind);
+            return cli_fail("metrics", CLI_USAGE, "--pred-kind must be scores or labels, got '%s'",
+                            kind);
     }
     int64_t classes_opt = 0;
-    if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, 1000000, &classes_opt)))
+    if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, MAX_CLASSES, &classes_opt)))
         return rc;
     double spacing[3];
     int nsp = 0;
@@ -105,8 +114,8 @@ int cmd_metrics(int argc, char **argv)
         return rc;
     for (int i = 0; i < nsp; i++)
         if (!(spacing[i] > 0.0))
-            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0",
-                            i + 1, spacing[i]);
+            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0", i + 1,
+                            spacing[i]);
 
     sl_array pa = {0}, ta = {0};
     int32_t *yp = NULL, *yt = NULL;
@@ -133,7 +142,8 @@ int cmd_metrics(int argc, char **argv)
         }
     const int64_t *S = pa.shape + (pscores ? 2 : 1);
     int64_t N = pa.shape[0], P = 1;
-    for (int i = 0; i < nd; i++) P *= S[i];
+    for (int i = 0; i < nd; i++)
+        P *= S[i];
     /* The target: a label map [N, S] or a per-class map [N, C', S]. */
     int tlab = ta.ndim == nd + 1 && ta.shape[0] == N, tone = ta.ndim == nd + 2 && ta.shape[0] == N;
     for (int i = 0; i < nd; i++) {
@@ -159,8 +169,10 @@ int cmd_metrics(int argc, char **argv)
         C = ta.shape[1];
     }
     if (C && classes_opt && classes_opt != C) {
-        rc = cli_fail("metrics", CLI_USAGE, "--classes %lld contradicts the %lld classes of the "
-                      "arrays", (long long)classes_opt, (long long)C);
+        rc = cli_fail("metrics", CLI_USAGE,
+                      "--classes %lld contradicts the %lld classes of the "
+                      "arrays",
+                      (long long)classes_opt, (long long)C);
         goto done;
     }
     yp = malloc((size_t)(N * P) * sizeof(int32_t));
@@ -183,13 +195,32 @@ int cmd_metrics(int argc, char **argv)
         if (classes_opt) {
             C = classes_opt;
         } else {
-            int64_t mx = 1;
+            int64_t mx = 1, at = 0;
+            int which = 0;
             for (int64_t i = 0; i < N * P; i++) {
-                if (yp[i] > mx) mx = yp[i];
-                if (yt[i] > mx) mx = yt[i];
+                if (yp[i] > mx) mx = yp[i], at = i, which = 0;
+                if (yt[i] > mx) mx = yt[i], at = i, which = 1;
+            }
+            if (mx >= MAX_INFERRED_CLASSES) {
+                rc = cli_fail("metrics", CLI_RUNTIME,
+                              "%s: label %lld at flat index %lld would make %lld classes, more "
+                              "than the %d reported without --classes (give --classes, at most "
+                              "%d)",
+                              which ? targp : predp, (long long)mx, (long long)at,
+                              (long long)mx + 1, MAX_INFERRED_CLASSES, MAX_CLASSES);
+                goto done;
             }
             C = mx + 1;
         }
+    }
+    /* what the classes will cost, before anything is allocated for them */
+    if (C > MAX_CLASSES || N * C > MAX_RESULTS ||
+        (double)N * (double)C * (double)P > (double)MAX_SWEEP) {
+        rc = cli_fail("metrics", CLI_RUNTIME,
+                      "%lld images x %lld classes x %lld pixels is too much work (at most %d "
+                      "classes, 2^22 image-class results and 2^34 pixel visits)",
+                      (long long)N, (long long)C, (long long)P, MAX_CLASSES);
+        goto done;
     }
     for (int k = 0; k < 2; k++) {
         const int32_t *y = k ? yt : yp;
@@ -202,15 +233,18 @@ int cmd_metrics(int argc, char **argv)
             }
     }
     if (spacing_s && nsp != nd) {
-        rc = cli_fail("metrics", CLI_USAGE, "--spacing has %d values but the images have %d "
-                      "spatial axes", nsp, nd);
+        rc = cli_fail("metrics", CLI_USAGE,
+                      "--spacing has %d values but the images have %d "
+                      "spatial axes",
+                      nsp, nd);
         goto done;
     }
 
     sl_shape ls;
     ls.ndim = nd + 1;
     ls.dim[0] = N;
-    for (int i = 0; i < nd; i++) ls.dim[i + 1] = S[i];
+    for (int i = 0; i < nd; i++)
+        ls.dim[i + 1] = S[i];
     size_t wsz = sl_metrics_workspace_size(&ls, C);
     ws = malloc(wsz ? wsz : 1);
     res = malloc((size_t)(4 * N * C) * sizeof(double));
@@ -228,8 +262,7 @@ int cmd_metrics(int argc, char **argv)
     static const char *const names[4] = {"dice", "iou", "hd95", "assd"};
     const double *m[4] = {mo.dice, mo.iou, mo.hd95, mo.assd};
     if (json) {
-        printf("{\"images\": %lld, \"classes\": %lld, \"spacing\": [", (long long)N,
-               (long long)C);
+        printf("{\"images\": %lld, \"classes\": %lld, \"spacing\": [", (long long)N, (long long)C);
         for (int i = 0; i < nd; i++) {
             if (i) printf(", ");
             cli_json_number(spacing_s ? spacing[i] : 1.0, 1);

@@ -206,6 +206,11 @@ if [ "$(cat "$G")" = keep ]; then pass=$((pass + 1)); else
     echo "FAIL: --grad and --loss-map on one file changed it"
 fi
 rm -f "$G"
+# metrics trusts no label: a huge one is refused at once, before anything is allocated for it
+npy "$T/ybig.npy" '<i4' '(1, 2)' '\x00\x2d\x31\x01\x00\x00\x00\x00'
+expect 1 "20000000.*classes" - -- "$SEGLOSS" metrics --pred "$T/ybig.npy" --target "$T/y2.npy"
+expect 1 "out of range" - -- "$SEGLOSS" metrics --pred "$T/ybig.npy" --target "$T/y2.npy" --classes 4
+expect 2 "classes" - -- "$SEGLOSS" metrics --pred "$T/y2.npy" --target "$T/y2.npy" --classes 1000000
 # threads and the benchmark's sizes
 expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads 0 --grad "$G"
 expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads two --grad "$G"
