@@ -2,8 +2,12 @@
 # Installs the Debian packages the project needs, only when they are missing.
 #   setup.sh build   a C compiler, make, zlib headers
 #   setup.sh test    the above, plus Python with numpy, torch, scikit-image and scipy
+#   setup.sh fuzz    the build's, plus clang and its runtime with libFuzzer
 set -euo pipefail
 want=(gcc make zlib1g-dev)
+if [ "${1:-build}" = fuzz ]; then
+    want+=(clang libclang-rt-14-dev)
+fi
 if [ "${1:-build}" = test ]; then
     want+=(python3 python3-numpy python3-torch python3-skimage python3-scipy)
 fi

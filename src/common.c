@@ -162,7 +162,9 @@ sl_status sl__write_out(const char *path, int fd, const void *a, size_t alen, co
     }
     char *tmp = NULL;
     int t = sl__temp_open(path, &tmp);
-    if (t < 0) return sl__fail(err, SL_E_IO, "cannot write %s: %s", path, strerror(errno));
+    if (t < 0)
+        return sl__fail(err, errno == ENOMEM ? SL_E_NOMEM : SL_E_IO, "cannot write %s: %s", path,
+                        strerror(errno));
     int ok = sl__write_all(t, a, alen) == 0 && sl__write_all(t, b, blen) == 0;
     int e = errno;
     if (close(t) != 0 && ok) {
