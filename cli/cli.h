@@ -69,6 +69,8 @@ int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_f
 /* JSON output, strict: a number (%.17g; a non-finite value is null whatever the second
  * argument, kept for old callers), a quoted string. */
 void cli_json_number(double v, int nonfinite_as_null);
+/* A JSON number as %.*f (style 'f') or %.*g (style 'g') with `digits`, null when not finite. */
+void cli_json_fixed(int digits, char style, double v);
 /* Plain output of a value: %.9g, and "nan", "inf", "-inf" (never "-nan"). */
 void cli_print_number(double v);
 void cli_json_string(const char *s);

@@ -21,7 +21,8 @@ static const char bench_usage[] =
     "Inputs: logits ~ N(0, 2^2) and uniform labels from a fixed seed; 5% of the labels are the\n"
     "spec's ignore_index when it sets one.\n"
     "\n"
-    "  --loss SPECS      ';'-separated specs (default: the cross-entropy family, the sigmoid pair,\n"
+    "  --loss SPECS      ';'-separated specs (default: the cross-entropy family, the sigmoid "
+    "pair,\n"
     "                    dice, tversky, generalized_dice, lovasz, boundary, hausdorff_dt)\n"
     "  --size SIZE       N,C,H,W or N,C,D,H,W (default 8,4,512,512)\n"
     "  --threads LIST    thread counts (default 1,2)\n"
@@ -93,7 +94,8 @@ static int data_make(bench_data *d, const sl_shape *s)
     if (!d->x || !d->grad || !d->gref || !d->g1 || !d->y || !d->yign) return -1;
     sl_rng r;
     sl_rng_seed(&r, 2026);
-    for (int64_t i = 0; i < d->numel; i++) d->x[i] = (float)(2.0 * sl_rng_normal(&r));
+    for (int64_t i = 0; i < d->numel; i++)
+        d->x[i] = (float)(2.0 * sl_rng_normal(&r));
     for (int64_t i = 0; i < d->np; i++) {
         d->y[i] = (int32_t)sl_rng_randint(&r, s->dim[1]);
         d->yign[i] = sl_rng_uniform(&r) < 0.05 ? -1 : d->y[i];
@@ -126,7 +128,8 @@ static void pick_labels(bench_data *d, const sl_spec *spec)
     }
     d->b.labels = d->y;
     if (ign < 0) return;
-    for (int64_t i = 0; i < d->np; i++) d->yign[i] = d->yign[i] < 0 || d->yign[i] == ign ? (int32_t)ign : d->y[i];
+    for (int64_t i = 0; i < d->np; i++)
+        d->yign[i] = d->yign[i] < 0 || d->yign[i] == ign ? (int32_t)ign : d->y[i];
     d->b.labels = d->yign;
 }
 
@@ -171,8 +174,7 @@ static int run_one(const char *text, bench_data *d, const int *threads, int nthr
         double cs;
         /* warm-up */
         if ((st = sl_spec_eval(spec, &d->b, SL_IMPL_FAST, &out, &err)) != SL_OK ||
-            (st = sl_bench_floor(&d->b, d->grad, threads[ti], &cs,
-                                 &err)) != SL_OK) {
+            (st = sl_bench_floor(&d->b, d->grad, threads[ti], &cs, &err)) != SL_OK) {
             rc = cli_status("bench", st, &err);
             goto done;
         }
@@ -212,12 +214,21 @@ static int run_one(const char *text, bench_data *d, const int *threads, int nthr
         if (json) {
             printf("{\"loss\": ");
             cli_json_string(text);
-            printf(", \"size\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"t_med_ms\": %.4f, "
-                   "\"t_min_ms\": %.4f, \"floor_ms\": %.4f, \"floor_ratio\": %.3f, "
-                   "\"max_abs_diff\": %.3g, \"ref_ms\": %.1f, \"same_bits_as_first\": %s, "
-                   "\"loss_value\": %.9g, \"reps\": %d, \"peak_rss_mb\": %.1f}\n",
-                   sz, threads[ti], sl_isa(), tmed, tmin, fmed, rmed, diff, ref_ms,
-                   same ? "true" : "false", out.loss, reps, (double)ru.ru_maxrss / 1024.0);
+            printf(", \"size\": \"%s\", \"threads\": %d, \"isa\": \"%s\"", sz, threads[ti],
+                   sl_isa());
+            /* strict JSON: a value that is not finite (a zero timing) is null */
+            static const char *const keys[6] = {"t_med_ms",    "t_min_ms",     "floor_ms",
+                                                "floor_ratio", "max_abs_diff", "ref_ms"};
+            static const int digits[6] = {4, 4, 4, 3, 3, 1};
+            static const char styles[6] = {'f', 'f', 'f', 'f', 'g', 'f'};
+            const double vals[6] = {tmed, tmin, fmed, rmed, diff, ref_ms};
+            for (int q = 0; q < 6; q++) {
+                printf(", \"%s\": ", keys[q]);
+                cli_json_fixed(digits[q], styles[q], vals[q]);
+            }
+            printf(", \"same_bits_as_first\": %s, \"loss_value\": ", same ? "true" : "false");
+            cli_json_fixed(9, 'g', out.loss);
+            printf(", \"reps\": %d, \"peak_rss_mb\": %.1f}\n", reps, (double)ru.ru_maxrss / 1024.0);
         } else {
             printf("loss=%s size=%s T=%d isa=%s t_med=%.3fms t_min=%.3fms floor=%.3fms "
                    "floor_ratio=%.2f max_abs_diff=%.2g same_bits=%s\n",
@@ -239,9 +250,8 @@ int cmd_bench(int argc, char **argv)
     const char *loss_s = NULL, *size_s = NULL, *threads_s = NULL, *reps_s = NULL;
     int json = 0;
     cli_opt opts[] = {
-        {"loss", 1, &loss_s, NULL},       {"size", 1, &size_s, NULL},
-        {"threads", 1, &threads_s, NULL}, {"reps", 1, &reps_s, NULL},
-        {"json", 0, NULL, &json},
+        {"loss", 1, &loss_s, NULL}, {"size", 1, &size_s, NULL}, {"threads", 1, &threads_s, NULL},
+        {"reps", 1, &reps_s, NULL}, {"json", 0, NULL, &json},
     };
     int npos, rc = cli_parse("bench", bench_usage, argc, argv, opts, 5, NULL, 0, &npos);
     if (rc != CLI_OK) return rc;
@@ -256,13 +266,14 @@ int cmd_bench(int argc, char **argv)
         s.ndim = n;
         for (int i = 0; i < n; i++) {
             if (v[i] < 1 || v[i] > 1e6 || v[i] != floor(v[i]))
-                return cli_fail("bench", CLI_USAGE, "--size: '%s': sizes are integers in [1, "
-                                "1000000]", size_s);
+                return cli_fail("bench", CLI_USAGE,
+                                "--size: '%s': sizes are integers in [1, "
+                                "1000000]",
+                                size_s);
             s.dim[i] = (int64_t)v[i];
         }
         if (sl_shape_numel(&s) > ((int64_t)1 << 31))
-            return cli_fail("bench", CLI_USAGE, "--size: '%s' has more than 2^31 elements",
-                            size_s);
+            return cli_fail("bench", CLI_USAGE, "--size: '%s' has more than 2^31 elements", size_s);
     }
     int threads[16], nthreads = 2;
     threads[0] = 1;
@@ -273,8 +284,10 @@ int cmd_bench(int argc, char **argv)
             return rc;
         for (int i = 0; i < nthreads; i++) {
             if (v[i] < 1 || v[i] > 1024 || v[i] != floor(v[i]))
-                return cli_fail("bench", CLI_USAGE, "--threads: '%s': counts are integers in "
-                                "[1, 1024]", threads_s);
+                return cli_fail("bench", CLI_USAGE,
+                                "--threads: '%s': counts are integers in "
+                                "[1, 1024]",
+                                threads_s);
             threads[i] = (int)v[i];
         }
     }
@@ -283,7 +296,8 @@ int cmd_bench(int argc, char **argv)
     char defaults[1024];
     if (!loss_s) {
         if (default_specs(s.dim[1], defaults, sizeof defaults) != 0)
-            return cli_fail("bench", CLI_USAGE, "too many classes for the default list; give "
+            return cli_fail("bench", CLI_USAGE,
+                            "too many classes for the default list; give "
                             "--loss");
         loss_s = defaults;
     }
@@ -301,7 +315,8 @@ int cmd_bench(int argc, char **argv)
     for (char *p = specs, *e; rc == CLI_OK && p && *p; p = e) {
         e = strchr(p, ';');
         if (e) *e++ = 0;
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         if (!*p) continue;
         rc = run_one(p, &d, threads, nthreads, (int)reps, json);
     }

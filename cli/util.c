@@ -249,6 +249,16 @@ void cli_json_number(double v, int nonfinite_as_null)
         printf("null");
 }
 
+void cli_json_fixed(int digits, char style, double v)
+{
+    if (!isfinite(v))
+        printf("null");
+    else if (style == 'f')
+        printf("%.*f", digits, v);
+    else
+        printf("%.*g", digits, v);
+}
+
 void cli_print_number(double v)
 {
     if (isnan(v))
