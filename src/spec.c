@@ -371,8 +371,10 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
         if (isfinite(v) && !isfinite(kv))
             return sl__fail(err, SL_E_OVERFLOW, "%s: its factor %g times its value %g overflowed",
                             t->loss->name, t->k, v);
+        double before = total;
         total += kv;
-        if (isfinite(kv) && !isfinite(total))
+        /* a NaN carried from a mean over nothing stays NaN; finite plus finite must be finite */
+        if (isfinite(before) && isfinite(kv) && !isfinite(total))
             return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
                             t->loss->name);
     }
