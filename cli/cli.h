@@ -28,8 +28,8 @@ typedef struct {
  * (at most npos_max; *npos receives the count). Prints the usage text on --help and returns
  * CLI_HELP; prints one line and returns CLI_USAGE on an unknown option, a missing value or too
  * many positionals; CLI_OK otherwise. */
-int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
-              const char **pos, int npos_max, int *npos);
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
+              int nopts, const char **pos, int npos_max, int *npos);
 
 /* Print "segloss CMD: message" on stderr as one line (control characters escaped) and return
  * code. */
@@ -39,13 +39,15 @@ __attribute__((format(printf, 3, 4)))
 int cli_fail(const char *cmd, int code, const char *fmt, ...);
 
 /* Number parsers: return CLI_OK, or print a line naming the option and return CLI_USAGE. */
-int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
+            int64_t *out);
 int cli_double(const char *cmd, const char *opt, const char *s, double *out);
 /* A comma-separated list of exactly n (n > 0) or, with n == 0, of 1..max finite numbers. */
 int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max, double *out,
                 int *count);
 /* "H,W" with 1 <= H, W <= max. */
-int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h, int64_t *w);
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
+              int64_t *w);
 
 /* A required option is missing: print and return CLI_USAGE. */
 int cli_missing(const char *cmd, const char *opt);

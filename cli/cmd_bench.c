@@ -94,8 +94,7 @@ static int data_make(bench_data *d, const sl_shape *s)
     if (!d->x || !d->grad || !d->gref || !d->g1 || !d->y || !d->yign) return -1;
     sl_rng r;
     sl_rng_seed(&r, 2026);
-    for (int64_t i = 0; i < d->numel; i++)
-        d->x[i] = (float)(2.0 * sl_rng_normal(&r));
+    for (int64_t i = 0; i < d->numel; i++) d->x[i] = (float)(2.0 * sl_rng_normal(&r));
     for (int64_t i = 0; i < d->np; i++) {
         d->y[i] = (int32_t)sl_rng_randint(&r, s->dim[1]);
         d->yign[i] = sl_rng_uniform(&r) < 0.05 ? -1 : d->y[i];
@@ -128,8 +127,7 @@ static void pick_labels(bench_data *d, const sl_spec *spec)
     }
     d->b.labels = d->y;
     if (ign < 0) return;
-    for (int64_t i = 0; i < d->np; i++)
-        d->yign[i] = d->yign[i] < 0 || d->yign[i] == ign ? (int32_t)ign : d->y[i];
+    for (int64_t i = 0; i < d->np; i++) d->yign[i] = d->yign[i] < 0 || d->yign[i] == ign ? (int32_t)ign : d->y[i];
     d->b.labels = d->yign;
 }
 
@@ -174,7 +172,8 @@ static int run_one(const char *text, bench_data *d, const int *threads, int nthr
         double cs;
         /* warm-up */
         if ((st = sl_spec_eval(spec, &d->b, SL_IMPL_FAST, &out, &err)) != SL_OK ||
-            (st = sl_bench_floor(&d->b, d->grad, threads[ti], &cs, &err)) != SL_OK) {
+            (st = sl_bench_floor(&d->b, d->grad, threads[ti], &cs,
+                                 &err)) != SL_OK) {
             rc = cli_status("bench", st, &err);
             goto done;
         }
@@ -250,8 +249,9 @@ int cmd_bench(int argc, char **argv)
     const char *loss_s = NULL, *size_s = NULL, *threads_s = NULL, *reps_s = NULL;
     int json = 0;
     cli_opt opts[] = {
-        {"loss", 1, &loss_s, NULL}, {"size", 1, &size_s, NULL}, {"threads", 1, &threads_s, NULL},
-        {"reps", 1, &reps_s, NULL}, {"json", 0, NULL, &json},
+        {"loss", 1, &loss_s, NULL},       {"size", 1, &size_s, NULL},
+        {"threads", 1, &threads_s, NULL}, {"reps", 1, &reps_s, NULL},
+        {"json", 0, NULL, &json},
     };
     int npos, rc = cli_parse("bench", bench_usage, argc, argv, opts, 5, NULL, 0, &npos);
     if (rc != CLI_OK) return rc;
@@ -266,14 +266,13 @@ int cmd_bench(int argc, char **argv)
         s.ndim = n;
         for (int i = 0; i < n; i++) {
             if (v[i] < 1 || v[i] > 1e6 || v[i] != floor(v[i]))
-                return cli_fail("bench", CLI_USAGE,
-                                "--size: '%s': sizes are integers in [1, "
-                                "1000000]",
-                                size_s);
+                return cli_fail("bench", CLI_USAGE, "--size: '%s': sizes are integers in [1, "
+                                "1000000]", size_s);
             s.dim[i] = (int64_t)v[i];
         }
         if (sl_shape_numel(&s) > ((int64_t)1 << 31))
-            return cli_fail("bench", CLI_USAGE, "--size: '%s' has more than 2^31 elements", size_s);
+            return cli_fail("bench", CLI_USAGE, "--size: '%s' has more than 2^31 elements",
+                            size_s);
     }
     int threads[16], nthreads = 2;
     threads[0] = 1;
@@ -284,10 +283,8 @@ int cmd_bench(int argc, char **argv)
             return rc;
         for (int i = 0; i < nthreads; i++) {
             if (v[i] < 1 || v[i] > 1024 || v[i] != floor(v[i]))
-                return cli_fail("bench", CLI_USAGE,
-                                "--threads: '%s': counts are integers in "
-                                "[1, 1024]",
-                                threads_s);
+                return cli_fail("bench", CLI_USAGE, "--threads: '%s': counts are integers in "
+                                "[1, 1024]", threads_s);
             threads[i] = (int)v[i];
         }
     }
@@ -296,8 +293,7 @@ int cmd_bench(int argc, char **argv)
     char defaults[1024];
     if (!loss_s) {
         if (default_specs(s.dim[1], defaults, sizeof defaults) != 0)
-            return cli_fail("bench", CLI_USAGE,
-                            "too many classes for the default list; give "
+            return cli_fail("bench", CLI_USAGE, "too many classes for the default list; give "
                             "--loss");
         loss_s = defaults;
     }
@@ -315,8 +311,7 @@ int cmd_bench(int argc, char **argv)
     for (char *p = specs, *e; rc == CLI_OK && p && *p; p = e) {
         e = strchr(p, ';');
         if (e) *e++ = 0;
-        while (*p == ' ')
-            p++;
+        while (*p == ' ') p++;
         if (!*p) continue;
         rc = run_one(p, &d, threads, nthreads, (int)reps, json);
     }

@@ -96,15 +96,14 @@ int cmd_demo(int argc, char **argv)
     if (n_s && (rc = cli_int("demo", "n", n_s, 1, 1000, &n)) != CLI_OK) return rc;
     if (size_s && (rc = cli_size2("demo", "size", size_s, 2048, &h, &w)) != CLI_OK) return rc;
     if (h < 12 || w < 12)
-        return cli_fail("demo", CLI_USAGE,
-                        "--size: at least 12,12 so that every object has "
-                        "pixels, got %lld,%lld",
-                        (long long)h, (long long)w);
+        return cli_fail("demo", CLI_USAGE, "--size: at least 12,12 so that every object has "
+                        "pixels, got %lld,%lld", (long long)h, (long long)w);
     if (n * h * w > (int64_t)1 << 26)
         return cli_fail("demo", CLI_USAGE, "--n times --size is too large (at most 2^26 pixels)");
     if (miss_s && (rc = cli_int("demo", "missing", miss_s, 0, 3 * n, &missing)) != CLI_OK)
         return rc;
-    if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK) return rc;
+    if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK)
+        return rc;
     const char *dir = out_s ? out_s : "out/demo";
     if (strlen(dir) > 4000) return cli_fail("demo", CLI_USAGE, "--out: directory name too long");
     cli_outs outs;
@@ -179,8 +178,8 @@ int cmd_demo(int argc, char **argv)
     printf("\nWith annotations missing, the standard loss punishes correct predictions "
            "(%.6f -> %.6f);\nthe custom loss does not (%.6f -> %.6f).\n",
            v[0][0], v[0][1], v[1][0], v[1][1]);
-    printf("Pictures: %s/ground_truth.png, %s/predictions.png, %s/ground_truth_missing.png\n", dir,
-           dir, dir);
+    printf("Pictures: %s/ground_truth.png, %s/predictions.png, %s/ground_truth_missing.png\n",
+           dir, dir, dir);
     if (json) {
         static const char *const keys[6] = {"standard_full", "standard_missing",
                                             "custom_full",   "custom_missing",

@@ -70,22 +70,17 @@ int cmd_loss(int argc, char **argv)
     if (!target) return cli_missing("loss", "target");
     sl_input_kind ik = SL_INPUT_LOGITS;
     if (kind) {
-        if (strcmp(kind, "logits") == 0)
-            ik = SL_INPUT_LOGITS;
-        else if (strcmp(kind, "probs") == 0)
-            ik = SL_INPUT_PROBS;
+        if (strcmp(kind, "logits") == 0) ik = SL_INPUT_LOGITS;
+        else if (strcmp(kind, "probs") == 0) ik = SL_INPUT_PROBS;
         else
             return cli_fail("loss", CLI_USAGE, "--input-kind must be logits or probs, got '%s'",
                             kind);
     }
     sl_impl impl = SL_IMPL_FAST;
     if (impl_s) {
-        if (strcmp(impl_s, "fast") == 0)
-            impl = SL_IMPL_FAST;
-        else if (strcmp(impl_s, "ref") == 0)
-            impl = SL_IMPL_REF;
-        else
-            return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
+        if (strcmp(impl_s, "fast") == 0) impl = SL_IMPL_FAST;
+        else if (strcmp(impl_s, "ref") == 0) impl = SL_IMPL_REF;
+        else return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
     }
     int64_t threads = 0;
     if (threads_s && (rc = cli_int("loss", "threads", threads_s, 1, 1024, &threads)) != CLI_OK)
@@ -118,42 +113,34 @@ int cmd_loss(int argc, char **argv)
     if ((rc = cli_load("loss", input, &x)) != CLI_OK) goto done;
     cli_shape_str(&x, sx, sizeof sx);
     if (x.dtype != SL_DT_F32 && x.dtype != SL_DT_F64) {
-        rc = cli_fail("loss", CLI_RUNTIME,
-                      "%s: input dtype %s is not supported: need float32 "
-                      "or float64",
-                      input, sl_dtype_name(x.dtype));
+        rc = cli_fail("loss", CLI_RUNTIME, "%s: input dtype %s is not supported: need float32 "
+                      "or float64", input, sl_dtype_name(x.dtype));
         goto done;
     }
     if (x.ndim < 3 || x.ndim > 5) {
-        rc = cli_fail("loss", CLI_RUNTIME,
-                      "%s: input shape %s: need [N, C, spatial...] with 1 "
-                      "to 3 spatial axes",
-                      input, sx);
+        rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s: need [N, C, spatial...] with 1 "
+                      "to 3 spatial axes", input, sx);
         goto done;
     }
     for (int i = 0; i < x.ndim; i++)
         if (x.shape[i] < 1) {
-            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input, sx,
-                          i);
+            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input,
+                          sx, i);
             goto done;
         }
     if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
     cli_shape_str(&t, stt, sizeof stt);
     int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1;
-    for (int i = 0; same && i < x.ndim; i++)
-        same = t.shape[i] == x.shape[i];
-    for (int i = 0; lab && i < t.ndim; i++)
-        lab = t.shape[i] == x.shape[i ? i + 1 : 0];
+    for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
+    for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
     if (!same && !lab) {
         rc = cli_fail("loss", CLI_RUNTIME,
                       "%s: target shape %s matches neither the input's %s (per-class map) nor "
-                      "[N, spatial...] (label map)",
-                      target, stt, sx);
+                      "[N, spatial...] (label map)", target, stt, sx);
         goto done;
     }
     b.shape.ndim = x.ndim;
-    for (int i = 0; i < x.ndim; i++)
-        b.shape.dim[i] = x.shape[i];
+    for (int i = 0; i < x.ndim; i++) b.shape.dim[i] = x.shape[i];
     b.input_kind = ik;
     /* float32 is used in place; float64 is converted */
     if (x.dtype == SL_DT_F32) {
@@ -198,10 +185,9 @@ int cmd_loss(int argc, char **argv)
         if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
         cli_shape_str(&a, sa, sizeof sa);
         if (a.ndim != 2 || a.shape[0] != b.shape.dim[0] || a.shape[1] != b.shape.dim[1]) {
-            rc = cli_fail("loss", CLI_RUNTIME,
-                          "%s: annotation matrix shape %s: need [N, C] = "
-                          "[%lld, %lld]",
-                          annot, sa, (long long)b.shape.dim[0], (long long)b.shape.dim[1]);
+            rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
+                          "[%lld, %lld]", annot, sa, (long long)b.shape.dim[0],
+                          (long long)b.shape.dim[1]);
             goto done;
         }
         int64_t na = sl_array_numel(&a);
@@ -213,10 +199,9 @@ int cmd_loss(int argc, char **argv)
         for (int64_t i = 0; i < na; i++) {
             double v = cli_elem(&a, i);
             if (v != 0.0 && v != 1.0) {
-                rc = cli_fail("loss", CLI_RUNTIME,
-                              "%s: annotation matrix [%lld, %lld] = %g: "
-                              "must be 0 or 1",
-                              annot, (long long)(i / a.shape[1]), (long long)(i % a.shape[1]), v);
+                rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix [%lld, %lld] = %g: "
+                              "must be 0 or 1", annot, (long long)(i / a.shape[1]),
+                              (long long)(i % a.shape[1]), v);
                 goto done;
             }
             ann[i] = (uint8_t)v;
@@ -315,8 +300,7 @@ int cmd_list(int argc, char **argv)
         sl_shape ms;
         sl_loss_map_shape(l, &o, &ex, &ms);
         printf("    unreduced map of an input [2, 4, 8, 8]: [");
-        for (int d = 0; d < ms.ndim; d++)
-            printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
+        for (int d = 0; d < ms.ndim; d++) printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
         printf("]\n");
         for (int k = 0; k < l->nparams; k++) {
             const sl_param_info *p = &l->params[k];

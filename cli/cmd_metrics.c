@@ -82,7 +82,8 @@ static double class_mean(const double *m, int64_t N, int64_t C, int64_t c)
 
 int cmd_metrics(int argc, char **argv)
 {
-    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL, *spacing_s = NULL;
+    const char *predp = NULL, *targp = NULL, *kind = NULL, *classes_s = NULL,
+               *spacing_s = NULL;
     int json = 0;
     cli_opt opts[] = {
         {"pred", 1, &predp, NULL},        {"target", 1, &targp, NULL},
@@ -97,13 +98,11 @@ int cmd_metrics(int argc, char **argv)
     if (!targp) return cli_missing("metrics", "target");
     int scores_kind = -1; /* -1: by dtype */
     if (kind) {
-        if (strcmp(kind, "scores") == 0)
-            scores_kind = 1;
-        else if (strcmp(kind, "labels") == 0)
-            scores_kind = 0;
+        if (strcmp(kind, "scores") == 0) scores_kind = 1;
+        else if (strcmp(kind, "labels") == 0) scores_kind = 0;
         else
-            return cli_fail("metrics", CLI_USAGE, "--pred-kind must be scores or labels, got '%s'",
-                            kind);
+            return cli_fail("metrics", CLI_USAGE,
+                            "--pred-kind must be scores or labels, got '%s'", kind);
     }
     int64_t classes_opt = 0;
     if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, MAX_CLASSES, &classes_opt)))
@@ -114,8 +113,8 @@ int cmd_metrics(int argc, char **argv)
         return rc;
     for (int i = 0; i < nsp; i++)
         if (!(spacing[i] > 0.0))
-            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0", i + 1,
-                            spacing[i]);
+            return cli_fail("metrics", CLI_USAGE, "--spacing: value %d is %g: must be > 0",
+                            i + 1, spacing[i]);
 
     sl_array pa = {0}, ta = {0};
     int32_t *yp = NULL, *yt = NULL;
@@ -142,8 +141,7 @@ int cmd_metrics(int argc, char **argv)
         }
     const int64_t *S = pa.shape + (pscores ? 2 : 1);
     int64_t N = pa.shape[0], P = 1;
-    for (int i = 0; i < nd; i++)
-        P *= S[i];
+    for (int i = 0; i < nd; i++) P *= S[i];
     /* The target: a label map [N, S] or a per-class map [N, C', S]. */
     int tlab = ta.ndim == nd + 1 && ta.shape[0] == N, tone = ta.ndim == nd + 2 && ta.shape[0] == N;
     for (int i = 0; i < nd; i++) {
@@ -169,10 +167,8 @@ int cmd_metrics(int argc, char **argv)
         C = ta.shape[1];
     }
     if (C && classes_opt && classes_opt != C) {
-        rc = cli_fail("metrics", CLI_USAGE,
-                      "--classes %lld contradicts the %lld classes of the "
-                      "arrays",
-                      (long long)classes_opt, (long long)C);
+        rc = cli_fail("metrics", CLI_USAGE, "--classes %lld contradicts the %lld classes of the "
+                      "arrays", (long long)classes_opt, (long long)C);
         goto done;
     }
     yp = malloc((size_t)(N * P) * sizeof(int32_t));
@@ -233,18 +229,15 @@ int cmd_metrics(int argc, char **argv)
             }
     }
     if (spacing_s && nsp != nd) {
-        rc = cli_fail("metrics", CLI_USAGE,
-                      "--spacing has %d values but the images have %d "
-                      "spatial axes",
-                      nsp, nd);
+        rc = cli_fail("metrics", CLI_USAGE, "--spacing has %d values but the images have %d "
+                      "spatial axes", nsp, nd);
         goto done;
     }
 
     sl_shape ls;
     ls.ndim = nd + 1;
     ls.dim[0] = N;
-    for (int i = 0; i < nd; i++)
-        ls.dim[i + 1] = S[i];
+    for (int i = 0; i < nd; i++) ls.dim[i + 1] = S[i];
     size_t wsz = sl_metrics_workspace_size(&ls, C);
     ws = malloc(wsz ? wsz : 1);
     res = malloc((size_t)(4 * N * C) * sizeof(double));
@@ -262,7 +255,8 @@ int cmd_metrics(int argc, char **argv)
     static const char *const names[4] = {"dice", "iou", "hd95", "assd"};
     const double *m[4] = {mo.dice, mo.iou, mo.hd95, mo.assd};
     if (json) {
-        printf("{\"images\": %lld, \"classes\": %lld, \"spacing\": [", (long long)N, (long long)C);
+        printf("{\"images\": %lld, \"classes\": %lld, \"spacing\": [", (long long)N,
+               (long long)C);
         for (int i = 0; i < nd; i++) {
             if (i) printf(", ");
             cli_json_number(spacing_s ? spacing[i] : 1.0, 1);

@@ -89,10 +89,12 @@ static const struct {
     {"erode", "k: pixels shrunk", "k", " px", "perfect"},
     {"missed_object", "s: the circle's logits moved toward background (1: missed)", "s", "",
      "perfect"},
-    {"false_positive", "r: radius in pixels of a disk predicted as class 1", "r", " px", "perfect"},
+    {"false_positive", "r: radius in pixels of a disk predicted as class 1", "r", " px",
+     "perfect"},
     {"blur", "sigma: Gaussian blur of the probabilities in pixels", "sigma", " px", "perfect"},
     {"noise", "std: Gaussian noise added to the logits", "std", "", "perfect"},
-    {"over_confidence", "t: typical prediction's log-probabilities times t", "t", "", "typical"},
+    {"over_confidence", "t: typical prediction's log-probabilities times t", "t", "",
+     "typical"},
     {"under_confidence", "t: typical prediction's log-probabilities divided by t", "t", "",
      "typical"},
     {"missing_annotation", "k: annotations dropped from the target", "k", "",
@@ -103,21 +105,21 @@ static const struct {
 typedef struct {
     int64_t n, h, w, P;
     int steps;
-    int32_t *truth;  /* [n, P] ground truth */
-    float *perfect;  /* [n, C, P] perfect logits */
-    float *typical;  /* [n, C, P] log-probabilities of a typical prediction */
-    float *noise;    /* [n, C, P] standard normal */
-    float *input;    /* [n, C, P] the spoiled prediction */
-    int32_t *pred;   /* [n, P] a spoiled label map */
-    int32_t *target; /* [n, P] the target (missing_annotation changes it) */
-    double *dist;    /* [3, n, P] distances (dilate, erode) */
-    uint8_t *mask;   /* [P] the mask a distance is taken from */
-    void *edt_ws;    /* sl_edt's workspace for one image */
+    int32_t *truth;    /* [n, P] ground truth */
+    float *perfect;    /* [n, C, P] perfect logits */
+    float *typical;    /* [n, C, P] log-probabilities of a typical prediction */
+    float *noise;      /* [n, C, P] standard normal */
+    float *input;      /* [n, C, P] the spoiled prediction */
+    int32_t *pred;     /* [n, P] a spoiled label map */
+    int32_t *target;   /* [n, P] the target (missing_annotation changes it) */
+    double *dist;      /* [3, n, P] distances (dilate, erode) */
+    uint8_t *mask;     /* [P] the mask a distance is taken from */
+    void *edt_ws;      /* sl_edt's workspace for one image */
     size_t edt_wsz;
-    double *line;       /* scratch for the blur: a row or column, and the kernel */
-    uint8_t *disk;      /* [h, w] */
-    double *plane;      /* [P] a probability plane while blurring */
-    sl_rng rng;         /* for the annotations dropped */
+    double *line;      /* scratch for the blur: a row or column, and the kernel */
+    uint8_t *disk;     /* [h, w] */
+    double *plane;     /* [P] a probability plane while blurring */
+    sl_rng rng;        /* for the annotations dropped */
     uint32_t drop_seed; /* rng's seed at missing_annotation's first step */
 } play_ctx;
 
@@ -134,8 +136,7 @@ static void labels_to_logits(const int32_t *labels, int64_t n, int64_t P, float 
         for (int64_t c = 0; c < SL_NCLASS; c++) {
             float *out = logits + (i * SL_NCLASS + c) * P;
             const int32_t *lab = labels + i * P;
-            for (int64_t p = 0; p < P; p++)
-                out[p] = lab[p] == c ? hi : lo;
+            for (int64_t p = 0; p < P; p++) out[p] = lab[p] == c ? hi : lo;
         }
 }
 
@@ -144,8 +145,7 @@ static void labels_to_logits(const int32_t *labels, int64_t n, int64_t P, float 
 static void edt_2d(play_ctx *x, const int32_t *lab, int32_t c, int want_equal, double *dist)
 {
     int64_t dim[2] = {x->h, x->w};
-    for (int64_t p = 0; p < x->P; p++)
-        x->mask[p] = (lab[p] == c) != want_equal;
+    for (int64_t p = 0; p < x->P; p++) x->mask[p] = (lab[p] == c) != want_equal;
     sl_error err;
     /* Cannot fail: the grid and the workspace were sized for this image. */
     sl_edt(x->mask, 2, dim, NULL, dist, x->edt_ws, x->edt_wsz, &err);
@@ -171,8 +171,7 @@ static void softmax_pixelwise(const float *logits, int64_t P, double *probs /* [
             probs[c * P + p] = e;
             s += e;
         }
-        for (int c = 0; c < SL_NCLASS; c++)
-            probs[c * P + p] /= s;
+        for (int c = 0; c < SL_NCLASS; c++) probs[c * P + p] /= s;
     }
 }
 
@@ -189,8 +188,7 @@ static void blur_plane(play_ctx *x, double *plane, double sigma)
         kern[j] = exp(-0.5 * (double)(j * j) / (sigma * sigma));
         ks += j ? 2 * kern[j] : kern[j];
     }
-    for (int64_t j = 0; j <= rad; j++)
-        kern[j] /= ks;
+    for (int64_t j = 0; j <= rad; j++) kern[j] /= ks;
     for (int64_t r = 0; r < h; r++) {
         double *row = plane + r * w;
         for (int64_t col = 0; col < w; col++) {
@@ -214,8 +212,7 @@ static void blur_plane(play_ctx *x, double *plane, double sigma)
             }
             tmp[r] = s;
         }
-        for (int64_t r = 0; r < h; r++)
-            plane[r * w + col] = tmp[r];
+        for (int64_t r = 0; r < h; r++) plane[r * w + col] = tmp[r];
     }
 }
 
@@ -228,8 +225,7 @@ static int strengths(const play_ctx *x, int m, int64_t present, double *s)
     if (kmax < 1) kmax = 1;
     if (m == M_MISSING) {
         int cnt = (int)min64(S - 1, present) + 1;
-        for (int i = 0; i < cnt; i++)
-            s[i] = i;
+        for (int i = 0; i < cnt; i++) s[i] = i;
         return cnt;
     }
     for (int i = 0; i < S; i++) {
@@ -334,8 +330,7 @@ static int spoil(play_ctx *x, int m, int step, double s, sl_error *err)
                     for (int cc = 1; cc < SL_NCLASS; cc++)
                         if (lg[cc * P + p] > mx) mx = lg[cc * P + p];
                     double sum = 0;
-                    for (int cc = 0; cc < SL_NCLASS; cc++)
-                        sum += exp(lg[cc * P + p] - mx);
+                    for (int cc = 0; cc < SL_NCLASS; cc++) sum += exp(lg[cc * P + p] - mx);
                     x->plane[p] = exp(lg[c * P + p] - mx) / sum;
                 }
                 blur_plane(x, x->plane, s);
@@ -353,8 +348,8 @@ static int spoil(play_ctx *x, int m, int step, double s, sl_error *err)
     case M_OVER:
     case M_UNDER:
         for (int64_t q = 0; q < NCP; q++)
-            x->input[q] =
-                (float)(m == M_OVER ? (double)x->typical[q] * s : (double)x->typical[q] / s);
+            x->input[q] = (float)(m == M_OVER ? (double)x->typical[q] * s
+                                              : (double)x->typical[q] / s);
         break;
     case M_MISSING:
         memcpy(x->input, x->perfect, (size_t)NCP * sizeof(float));
@@ -445,8 +440,8 @@ static void pred_picture_free(pred_picture *pp)
 static void pred_picture_cell(pred_picture *pp, const play_ctx *x, int m, int col, double s)
 {
     int y0 = pp->top + m * pp->row_h;
-    if (col == 0)
-        plot_text(&pp->img, 8, y0 + PLOT_CHAR_H + 4 + pp->cell_h / 2 - 4, mistakes[m].name, ink, 1);
+    if (col == 0) plot_text(&pp->img, 8, y0 + PLOT_CHAR_H + 4 + pp->cell_h / 2 - 4,
+                            mistakes[m].name, ink, 1);
     int cx = pp->left + col * (pp->cell_w + 8);
     char buf[64];
     strength_text(m, s, buf, sizeof buf);
@@ -455,8 +450,7 @@ static void pred_picture_cell(pred_picture *pp, const play_ctx *x, int m, int co
         sl_render_labels(x->target, 1, x->h, x->w, 0, pp->cell);
     } else {
         softmax_pixelwise(x->input, x->P, pp->dprobs);
-        for (int64_t q = 0; q < SL_NCLASS * x->P; q++)
-            pp->probs[q] = (float)pp->dprobs[q];
+        for (int64_t q = 0; q < SL_NCLASS * x->P; q++) pp->probs[q] = (float)pp->dprobs[q];
         sl_render_probs(pp->probs, 1, SL_NCLASS, x->h, x->w, 0, pp->cell);
     }
     int ix = cx + (pp->cell_w - (int)x->w * pp->scale) / 2;
@@ -570,13 +564,12 @@ int cmd_play(int argc, char **argv)
     if (n_s && (rc = cli_int("play", "n", n_s, 1, 64, &n)) != CLI_OK) return rc;
     if (size_s && (rc = cli_size2("play", "size", size_s, 512, &h, &w)) != CLI_OK) return rc;
     if (h < 12 || w < 12)
-        return cli_fail("play", CLI_USAGE,
-                        "--size: at least 12,12 so that every object has "
-                        "pixels, got %lld,%lld",
-                        (long long)h, (long long)w);
+        return cli_fail("play", CLI_USAGE, "--size: at least 12,12 so that every object has "
+                        "pixels, got %lld,%lld", (long long)h, (long long)w);
     if (n * h * w > (int64_t)1 << 22)
         return cli_fail("play", CLI_USAGE, "--n times --size is too large (at most 2^22 pixels)");
-    if (seed_s && (rc = cli_int("play", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK) return rc;
+    if (seed_s && (rc = cli_int("play", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK)
+        return rc;
     if (steps_s && (rc = cli_int("play", "steps", steps_s, 2, MAX_STEPS, &steps)) != CLI_OK)
         return rc;
     const char *dir = out_s ? out_s : "out/play";
@@ -613,16 +606,12 @@ int cmd_play(int argc, char **argv)
         for (;;) {
             char *semi = strchr(p, ';');
             if (semi) *semi = 0;
-            while (*p == ' ' || *p == '\t')
-                p++;
+            while (*p == ' ' || *p == '\t') p++;
             char *e = p + strlen(p);
-            while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-                *--e = 0;
+            while (e > p && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
             if (!*p) {
-                rc = cli_fail("play", CLI_USAGE,
-                              "--losses: empty spec in '%s' (specs are "
-                              "separated by ';')",
-                              losses_s);
+                rc = cli_fail("play", CLI_USAGE, "--losses: empty spec in '%s' (specs are "
+                              "separated by ';')", losses_s);
                 goto done;
             }
             if (nloss >= MAX_LOSSES) {
@@ -691,8 +680,7 @@ int cmd_play(int argc, char **argv)
     pws = malloc(pwsz ? pwsz : 1);
     base = malloc((size_t)(2 * nloss) * sizeof(double));
     int ok = x.truth && x.pred && x.target && x.perfect && x.typical && x.noise && x.input &&
-             x.dist && x.line && x.mask && x.edt_ws && x.disk && x.plane && masks && probs && pws &&
-             base;
+             x.dist && x.line && x.mask && x.edt_ws && x.disk && x.plane && masks && probs && pws && base;
     for (int m = 0; m < NMISTAKE; m++) {
         values[m] = malloc((size_t)nloss * MAX_STEPS * sizeof(double));
         ok = ok && values[m];
@@ -721,15 +709,13 @@ int cmd_play(int argc, char **argv)
         double p = probs[q];
         x.typical[q] = (float)(p > 1e-30 ? log(p) : log(1e-30));
     }
-    for (int64_t q = 0; q < NCP; q++)
-        x.noise[q] = (float)sl_rng_normal(&rng);
+    for (int64_t q = 0; q < NCP; q++) x.noise[q] = (float)sl_rng_normal(&rng);
     x.drop_seed = sl_rng_u32(&rng);
     uint8_t *ann = masks; /* reused: n * C <= n * SL_NOBJ * P bytes */
     sl_annotated_from_labels(x.truth, n, SL_NCLASS, P, ann);
     int64_t present = 0;
     for (int64_t i = 0; i < n; i++)
-        for (int c = 1; c < SL_NCLASS; c++)
-            present += ann[i * SL_NCLASS + c] != 0;
+        for (int c = 1; c < SL_NCLASS; c++) present += ann[i * SL_NCLASS + c] != 0;
 
     /* One workspace for every spec. */
     {
@@ -780,8 +766,8 @@ int cmd_play(int argc, char **argv)
             for (int i = 0; i < nstr[m]; i++) {
                 double s = str[m * MAX_STEPS + i];
                 if (spoil(&x, m, i, s, &err)) {
-                    rc =
-                        cli_fail("play", CLI_RUNTIME, "%s (mistake %s)", err.msg, mistakes[m].name);
+                    rc = cli_fail("play", CLI_RUNTIME, "%s (mistake %s)", err.msg,
+                                  mistakes[m].name);
                     goto done;
                 }
                 for (int l = 0; l < nloss; l++)
@@ -914,8 +900,7 @@ done:
     free(pws);
     free(base);
     free(ws);
-    for (int m = 0; m < NMISTAKE; m++)
-        free(values[m]);
+    for (int m = 0; m < NMISTAKE; m++) free(values[m]);
     pred_picture_free(&pp);
     plot_img_free(&chart);
     return rc;

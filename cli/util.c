@@ -35,8 +35,8 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
     return code;
 }
 
-int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
-              const char **pos, int npos_max, int *npos)
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
+              int nopts, const char **pos, int npos_max, int *npos)
 {
     *npos = 0;
     for (int i = 0; i < nopts; i++) {
@@ -89,7 +89,8 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt
     return CLI_OK;
 }
 
-int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
+            int64_t *out)
 {
     char *end;
     errno = 0;
@@ -140,7 +141,8 @@ int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max,
     return CLI_OK;
 }
 
-int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h, int64_t *w)
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
+              int64_t *w)
 {
     char *end;
     errno = 0;
@@ -149,7 +151,8 @@ int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int6
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     const char *q = end + 1;
     long long b = strtoll(q, &end, 10);
-    if (end == q || *end || errno) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
+    if (end == q || *end || errno)
+        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     if (a < 1 || b < 1 || a > max || b > max)
         return cli_fail(cmd, CLI_USAGE, "--%s: sizes must be in [1, %lld], got %lld,%lld", opt,
                         (long long)max, a, b);
@@ -184,8 +187,7 @@ int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int6
     memset(&a, 0, sizeof a);
     a.dtype = t;
     a.ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        a.shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
     a.data = (void *)data;
     sl_error err;
     sl_status st = sl_npy_save(path, &a, &err);
@@ -295,8 +297,8 @@ int cli_make_dirs(const char *cmd, const char *dir)
         char keep = buf[i];
         buf[i] = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            int rc =
-                cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf, strerror(errno));
+            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf,
+                              strerror(errno));
             free(buf);
             return rc;
         }

@@ -30,8 +30,7 @@ const char *sl_status_str(sl_status s)
 int64_t sl_shape_numel(const sl_shape *s)
 {
     int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= s->dim[i];
+    for (int i = 0; i < s->ndim; i++) n *= s->dim[i];
     return n;
 }
 
@@ -81,8 +80,7 @@ void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len)
         flat = s->dim[i] ? flat / s->dim[i] : 0;
     }
     sl_shape t = *s;
-    for (int i = 0; i < s->ndim; i++)
-        t.dim[i] = idx[i];
+    for (int i = 0; i < s->ndim; i++) t.dim[i] = idx[i];
     sl__shape_str(&t, buf, len);
 }
 
@@ -198,8 +196,7 @@ void sl__annotated(const sl_batch *b, uint8_t *ann)
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
     if (b->annotated) {
         memcpy(ann, b->annotated, (size_t)(N * C));
-        for (int64_t n = 0; n < N; n++)
-            ann[n * C] = 1;
+        for (int64_t n = 0; n < N; n++) ann[n * C] = 1;
         return;
     }
     memset(ann, 0, (size_t)(N * C));
@@ -221,3 +218,4 @@ void sl__annotated(const sl_batch *b, uint8_t *ann)
         }
     }
 }
+

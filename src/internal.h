@@ -12,8 +12,7 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-sl_status
-sl__fail(sl_error *err, sl_status s, const char *fmt, ...);
+sl_status sl__fail(sl_error *err, sl_status s, const char *fmt, ...);
 
 /* Write "[i0, i1, ...]" for a flat index of a shape into buf (for messages). */
 void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len);
@@ -47,12 +46,12 @@ struct sl_call {
     const sl_loss_info *loss;
     const sl_options *o;
     const sl_batch *b;
-    int64_t N, C, P; /* batch, classes, pixels per image */
-    float *grad;     /* [N, C, P] or NULL */
-    float *map;      /* the loss's map, or NULL */
-    double k;        /* factor of grad and map */
-    int accumulate;  /* add into grad and map instead of writing them */
-    void *ws;        /* workspace, sl_loss_workspace_size bytes */
+    int64_t N, C, P;      /* batch, classes, pixels per image */
+    float *grad;          /* [N, C, P] or NULL */
+    float *map;           /* the loss's map, or NULL */
+    double k;             /* factor of grad and map */
+    int accumulate;       /* add into grad and map instead of writing them */
+    void *ws;             /* workspace, sl_loss_workspace_size bytes */
     size_t ws_size;
     int threads;          /* >= 1 */
     const sl__kern *kern; /* the vector kernels of the chosen ISA */
@@ -210,8 +209,9 @@ static inline double sl__w(const sl_options *o, int64_t c)
 int sl__ellipse_visit(double r, double c, double r_radius, double c_radius, double rotation,
                       const int64_t *shape, int64_t max_box,
                       int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
-int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints, const int64_t *shape,
-                      int64_t max_box, int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
+int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints,
+                      const int64_t *shape, int64_t max_box,
+                      int (*put)(void *ctx, int64_t row, int64_t col), void *ctx);
 
 /* Align a byte count up to 64. */
 static inline size_t sl__align(size_t n)

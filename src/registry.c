@@ -78,16 +78,19 @@ void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl
         out->dim[0] = b->shape.dim[0];
         out->dim[1] = b->shape.dim[1];
         return;
-    case SL_MAP_ELEMENT: *out = b->shape; return;
-    case SL_MAP_PIXEL: break;
+    case SL_MAP_ELEMENT:
+        *out = b->shape;
+        return;
+    case SL_MAP_PIXEL:
+        break;
     }
     out->ndim = b->shape.ndim - 1;
     out->dim[0] = b->shape.dim[0];
-    for (int i = 2; i < b->shape.ndim; i++)
-        out->dim[i - 1] = b->shape.dim[i];
+    for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
 }
 
-size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b)
+size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
+                              const sl_batch *b)
 {
     return loss->workspace ? loss->workspace(opt, b) : 0;
 }
@@ -123,10 +126,8 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     if (b->annotated) {
         for (int64_t i = 0; i < N * C; i++)
             if (b->annotated[i] > 1)
-                return sl__fail(err, SL_E_VALUE,
-                                "annotation matrix [%lld, %lld] = %d: must be 0 "
-                                "or 1",
-                                (long long)(i / C), (long long)(i % C), b->annotated[i]);
+                return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
+                                "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
     }
     if (!scan) return loss->check ? loss->check(loss, o, b, err) : SL_OK;
 
@@ -134,7 +135,8 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
         float v = b->input[i];
         if (!isfinite(v)) {
             sl__index_str(s, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf", where);
+            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf",
+                            where);
         }
         if (b->input_kind == SL_INPUT_PROBS && v < 0.0f) {
             sl__index_str(s, i, where, sizeof where);
@@ -148,8 +150,7 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
         for (int64_t n = 0; n < N; n++)
             for (int64_t i = 0; i < P; i++) {
                 double sum = 0.0;
-                for (int64_t c = 0; c < C; c++)
-                    sum += b->input[(n * C + c) * P + i];
+                for (int64_t c = 0; c < C; c++) sum += b->input[(n * C + c) * P + i];
                 if (!(sum > 0.0)) {
                     sl__index_str(s, n * C * P + i, where, sizeof where);
                     return sl__fail(err, SL_E_VALUE,
@@ -161,8 +162,7 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
 
     if (b->target_kind == SL_TARGET_LABELS) {
         sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
-        for (int i = 1; i + 1 < s->ndim; i++)
-            ls.dim[i] = s->dim[i + 1];
+        for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
         ls.ndim = s->ndim - 1;
         for (int64_t i = 0; i < N * P; i++) {
             int64_t y = b->labels[i];
@@ -180,9 +180,9 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
             if (!isfinite(v) || v < 0.0f) {
                 sl__index_str(s, i, where, sizeof where);
                 return sl__fail(err, SL_E_VALUE, "target has %s at %s",
-                                isnan(v)   ? "NaN"
-                                : isinf(v) ? "Inf"
-                                           : "a negative value",
+                                isnan(v)    ? "NaN"
+                                : isinf(v)  ? "Inf"
+                                            : "a negative value",
                                 where);
             }
         }
@@ -282,11 +282,12 @@ sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double v
 }
 
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
-                       size_t ws_size, int threads, sl_error *err, double *value)
+                       sl_impl impl, float *grad, float *map, double k, int accumulate,
+                       void *ws, size_t ws_size, int threads, sl_error *err, double *value)
 {
     int fast = impl != SL_IMPL_REF;
-    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)), err);
+    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
+                               err);
     if (st != SL_OK) return st;
     size_t need = sl_loss_workspace_size(loss, opt, b);
     if (ws_size < need || (need && !ws))

@@ -40,8 +40,7 @@ typedef struct {
 
 static void skip_ws(parser *ps)
 {
-    while (isspace((unsigned char)*ps->p))
-        ps->p++;
+    while (isspace((unsigned char)*ps->p)) ps->p++;
 }
 
 static sl_status fail_at(parser *ps, const char *what)
@@ -144,7 +143,8 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
             ps->p = save;
         }
         if (*ps->p != '[')
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name, pi->key);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
+                            pi->key);
         ps->p++;
         double vals[1024];
         int64_t n = 0;
@@ -179,7 +179,8 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
         const char *words = pi->type == SL_PARAM_BOOL ? "false|true" : pi->words;
         char w[64];
         if (!parse_word(ps, w, sizeof w))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key, words);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
+                            words);
         int idx = sl__word_index(words, w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
@@ -216,8 +217,8 @@ static sl_status parse_term(parser *ps, spec_term *t)
     if (!parse_word(ps, name, sizeof name)) {
         valid_names(valid, sizeof valid);
         return sl__fail(ps->err, SL_E_PARSE,
-                        "loss spec '%s': expected a loss name at position %d (valid: %s)", ps->text,
-                        (int)(ps->p - ps->text) + 1, valid);
+                        "loss spec '%s': expected a loss name at position %d (valid: %s)",
+                        ps->text, (int)(ps->p - ps->text) + 1, valid);
     }
     t->loss = sl_loss_find(name);
     if (!t->loss) {
@@ -304,8 +305,7 @@ void sl_spec_free(sl_spec *s)
 {
     if (!s) return;
     for (int i = 0; i < s->n; i++)
-        for (int k = 0; k < s->t[i].nlists; k++)
-            free(s->t[i].lists[k]);
+        for (int k = 0; k < s->t[i].nlists; k++) free(s->t[i].lists[k]);
     free(s);
 }
 
@@ -329,8 +329,7 @@ sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, 
         sl_shape o;
         sl_loss_map_shape(s->t[i].loss, &s->t[i].opt, b, &o);
         int same = o.ndim == out->ndim;
-        for (int d = 0; same && d < o.ndim; d++)
-            same = o.dim[d] == out->dim[d];
+        for (int d = 0; same && d < o.ndim; d++) same = o.dim[d] == out->dim[d];
         if (!same)
             return sl__fail(err, SL_E_ARG,
                             "%s and %s have unreduced maps of different shapes: no common map",
@@ -363,9 +362,9 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
         double v;
-        sl_status st =
-            sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k, i > 0,
-                         out->workspace, out->workspace_size, out->threads, err, &v);
+        sl_status st = sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k,
+                                    i > 0, out->workspace, out->workspace_size, out->threads, err,
+                                    &v);
         if (st != SL_OK) return st;
         double kv = t->k * v;
         if (isfinite(v) && !isfinite(kv))
