@@ -1,5 +1,5 @@
 # segloss: library, CLI, tests. `make` builds, `make test` tests, `make demo` runs the post's
-# experiment, `make sanitize` runs the tests under ASan and UBSan.
+# experiment, `make sanitize` runs the tests under ASan and UBSan, `make fuzz` fuzzes the parsers.
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
@@ -59,10 +59,14 @@ $(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(TRAIN_HDR) $(BUILD)/libsegtra
 	$(CC) $(ALL_CFLAGS) -Icli -Itrain -o $@ $(CLI_SRC) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
 		$(LDLIBS) $(BLAS_LIBS)
 
+# test_alloc wraps the allocator (link-time --wrap) to make each of the library's allocations fail
+# in turn; the library is the same static archive as everywhere else.
+LDFLAGS_test_alloc := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
+
 $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
-		$(LDLIBS) $(BLAS_LIBS)
+		$(LDLIBS) $(BLAS_LIBS) $(LDFLAGS_$*)
 
 tests: $(TEST_BIN)
 
@@ -110,6 +114,60 @@ bench-quick: deps-test all
 	/usr/bin/python3 bench/peers.py --quick --segloss $(BUILD)/segloss
 	/usr/bin/python3 bench/memory.py --segloss $(BUILD)/segloss
 
+# Fuzzing (libFuzzer, Debian's clang): one harness per parser of untrusted input (fuzz/*.c), built
+# with AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/. `make fuzz` runs each
+# for FUZZ_TIME seconds from its seed corpus fuzz/corpus/NAME (new finds go to
+# build-fuzz/corpus/NAME; copy the useful ones into fuzz/corpus/NAME). `make fuzz-smoke` (CI)
+# replays every committed corpus file once, then runs each harness for FUZZ_SMOKE seconds.
+FUZZ_CC    ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_SMOKE ?= 10
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
+              -ffp-contract=off -Iinclude -Isrc -Icli -Wno-unknown-pragmas
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+# The vector kernels are not parsers and take clang minutes to build: the fuzzers link the
+# regular build's objects of them (gcc, uninstrumented); everything else is instrumented.
+FUZZ_KERN  := $(filter $(BUILD)/obj/kernels/kern_%.o,$(LIB_OBJ))
+FUZZ_LIB   := $(filter-out src/kernels/kern_%.c,$(LIB_SRC))
+FUZZ_LIB   := $(FUZZ_LIB:src/%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_KERN) $(FUZZ_BUILD)/obj/cli_util.o
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/obj/cli_util.o: cli/util.c cli/cli.h include/segloss.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) -lz -lm
+
+fuzz-build: deps-fuzz $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== $$f for $(FUZZ_TIME) s"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 || \
+	    { tail -n 40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	  tail -n 2 $(FUZZ_BUILD)/$$n.log; done
+
+fuzz-smoke: fuzz-build
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/smoke/$$n; \
+	  echo "== $$f: replay fuzz/corpus/$$n, then $(FUZZ_SMOKE) s"; \
+	  $$f -runs=0 fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.replay.log 2>&1 || \
+	    { tail -n 40 $(FUZZ_BUILD)/$$n.replay.log; exit 1; }; \
+	  $$f -max_total_time=$(FUZZ_SMOKE) -timeout=10 -rss_limit_mb=2048 \
+	    $(FUZZ_BUILD)/smoke/$$n fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 || \
+	    { tail -n 40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	  tail -n 1 $(FUZZ_BUILD)/$$n.log; done
+
+deps-fuzz:
+	@bash scripts/setup.sh fuzz
+
 deps:
 	@bash scripts/setup.sh build
 
@@ -121,8 +179,8 @@ format:
 		train/*.c train/*.h bench/*.c
 
 clean:
-	rm -rf build build-san out
+	rm -rf build build-san build-fuzz out
 
-.PHONY: all tests test sanitize demo deps deps-test format clean bench bench-quick train-check \
-        compare compare-quick
+.PHONY: all tests test sanitize demo deps deps-test deps-fuzz format clean bench bench-quick \
+        train-check compare compare-quick fuzz fuzz-build fuzz-smoke
 .SECONDARY:

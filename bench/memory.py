@@ -7,7 +7,12 @@ peak resident set (from wait4's rusage) is compared with inputs + outputs (the g
 difference is what segloss itself costs: the program, its libraries, the workspace (the
 program alone, `segloss list`, is shown for scale; its figure includes this script's share).
 
-    /usr/bin/python3 bench/memory.py [--segloss build/segloss] [--size 8,4,512,512] [SPEC ...]
+The bound segloss aims at (issue 11) is inputs + outputs + one input-sized workspace, over the
+program alone: each row says whether the spec is within it, and with --check the script exits 1
+when one is not.
+
+    /usr/bin/python3 bench/memory.py [--segloss build/segloss] [--size 8,4,512,512] [--check]
+                                     [SPEC ...]
 """
 import argparse
 import os
@@ -42,6 +47,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segloss", default="build/segloss")
     ap.add_argument("--size", default="8,4,512,512")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 when a spec's peak exceeds the bound")
     ap.add_argument("specs", nargs="*",
                     default=["ce", "missing_ce", "dice + ce", "bce", "lovasz", "boundary"])
     args = ap.parse_args()
@@ -60,11 +67,24 @@ def main():
         print("segloss loss at %s: inputs %.1f MiB (logits float32, labels int32), output %.1f MiB "
               "(the gradient); the program alone (segloss list) %.1f MiB"
               % ("x".join(map(str, shape)), (nx + ny) / mib, nx / mib, base / mib))
-        print("%-16s %9s %11s %18s" % ("spec", "peak MiB", "in+out MiB", "peak - in - out MiB"))
+        # the bound: inputs + outputs + one input-sized workspace (the logits), over the program
+        bound = base + io + nx
+        print("%-16s %9s %11s %18s %10s" % ("spec", "peak MiB", "in+out MiB",
+                                            "peak - in - out MiB", "bound MiB"))
+        over = []
         for spec in args.specs:
             peak = peak_kib([args.segloss, "loss", spec, "--input", xp, "--target", yp,
                              "--grad", gp]) * 1024.0
-            print("%-16s %9.1f %11.1f %18.1f" % (spec, peak / mib, io / mib, (peak - io) / mib))
+            within = peak <= bound
+            if not within:
+                over.append(spec)
+            print("%-16s %9.1f %11.1f %18.1f %10.1f %s" % (
+                spec, peak / mib, io / mib, (peak - io) / mib, bound / mib,
+                "within" if within else "OVER"))
+        if over:
+            print("memory.py: over the bound: %s" % ", ".join(over))
+        if over and args.check:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

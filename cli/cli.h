@@ -31,7 +31,8 @@ typedef struct {
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
               const char **pos, int npos_max, int *npos);
 
-/* Print "segloss CMD: message" on stderr and return code. */
+/* Print "segloss CMD: message" on stderr as one line (control characters escaped) and return
+ * code. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -65,17 +66,23 @@ double cli_elem(const sl_array *a, int64_t i);
 /* A label map as int32 into y (numel values): integers of any dtype (floats with integral values
  * too when allow_float); values that are not integers or do not fit are errors (CLI_RUNTIME). */
 int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_float, int32_t *y);
-/* JSON output: a number (non-finite as null, or as NaN/Infinity), a quoted string. */
+/* JSON output, strict: a number (%.17g; a non-finite value is null whatever the second
+ * argument, kept for old callers), a quoted string. */
 void cli_json_number(double v, int nonfinite_as_null);
+/* A JSON number as %.*f (style 'f') or %.*g (style 'g') with `digits`, null when not finite. */
+void cli_json_fixed(int digits, char style, double v);
+/* Plain output of a value: %.9g, and "nan", "inf", "-inf" (never "-nan"). */
+void cli_print_number(double v);
 void cli_json_string(const char *s);
 /* mkdir -p; CLI_RUNTIME with a line when it cannot. */
 int cli_make_dirs(const char *cmd, const char *dir);
 
 /* Write a picture of label maps [n, h, w] or of probabilities [n, nclass, h, w] (exactly one
- * non-NULL) to path: a title (may be NULL), the images in a grid, magnified when small and
- * numbered from 0, and a legend of the class colours. Prints and returns CLI_RUNTIME on
- * failure. */
-int cli_class_picture(const char *cmd, const char *path, const char *title,
+ * non-NULL) to the output path named in outs (cli/out.h): a title (may be NULL), the images in
+ * a grid, magnified when small and numbered from 0, and a legend of the class colours. Prints
+ * and returns CLI_RUNTIME on failure. */
+struct cli_outs;
+int cli_class_picture(struct cli_outs *outs, const char *path, const char *title,
                       const int32_t *labels, const float *probs, int64_t n, int64_t nclass,
                       int64_t h, int64_t w);
 

@@ -21,7 +21,8 @@ static const char bench_usage[] =
     "Inputs: logits ~ N(0, 2^2) and uniform labels from a fixed seed; 5% of the labels are the\n"
     "spec's ignore_index when it sets one.\n"
     "\n"
-    "  --loss SPECS      ';'-separated specs (default: the cross-entropy family, the sigmoid pair,\n"
+    "  --loss SPECS      ';'-separated specs (default: the cross-entropy family, the sigmoid "
+    "pair,\n"
     "                    dice, tversky, generalized_dice, lovasz, boundary, hausdorff_dt)\n"
     "  --size SIZE       N,C,H,W or N,C,D,H,W (default 8,4,512,512)\n"
     "  --threads LIST    thread counts (default 1,2)\n"
@@ -212,12 +213,21 @@ static int run_one(const char *text, bench_data *d, const int *threads, int nthr
         if (json) {
             printf("{\"loss\": ");
             cli_json_string(text);
-            printf(", \"size\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"t_med_ms\": %.4f, "
-                   "\"t_min_ms\": %.4f, \"floor_ms\": %.4f, \"floor_ratio\": %.3f, "
-                   "\"max_abs_diff\": %.3g, \"ref_ms\": %.1f, \"same_bits_as_first\": %s, "
-                   "\"loss_value\": %.9g, \"reps\": %d, \"peak_rss_mb\": %.1f}\n",
-                   sz, threads[ti], sl_isa(), tmed, tmin, fmed, rmed, diff, ref_ms,
-                   same ? "true" : "false", out.loss, reps, (double)ru.ru_maxrss / 1024.0);
+            printf(", \"size\": \"%s\", \"threads\": %d, \"isa\": \"%s\"", sz, threads[ti],
+                   sl_isa());
+            /* strict JSON: a value that is not finite (a zero timing) is null */
+            static const char *const keys[6] = {"t_med_ms",    "t_min_ms",     "floor_ms",
+                                                "floor_ratio", "max_abs_diff", "ref_ms"};
+            static const int digits[6] = {4, 4, 4, 3, 3, 1};
+            static const char styles[6] = {'f', 'f', 'f', 'f', 'g', 'f'};
+            const double vals[6] = {tmed, tmin, fmed, rmed, diff, ref_ms};
+            for (int q = 0; q < 6; q++) {
+                printf(", \"%s\": ", keys[q]);
+                cli_json_fixed(digits[q], styles[q], vals[q]);
+            }
+            printf(", \"same_bits_as_first\": %s, \"loss_value\": ", same ? "true" : "false");
+            cli_json_fixed(9, 'g', out.loss);
+            printf(", \"reps\": %d, \"peak_rss_mb\": %.1f}\n", reps, (double)ru.ru_maxrss / 1024.0);
         } else {
             printf("loss=%s size=%s T=%d isa=%s t_med=%.3fms t_min=%.3fms floor=%.3fms "
                    "floor_ratio=%.2f max_abs_diff=%.2g same_bits=%s\n",

@@ -1,5 +1,6 @@
 /* segloss draw, masks, predict, drop: the post's data from the command line. */
 #include "cli.h"
+#include "out.h"
 
 #include <float.h>
 #include <math.h>
@@ -184,7 +185,12 @@ int cmd_draw(int argc, char **argv)
     }
     if (!rc) {
         int64_t shape[2] = {h, w};
-        rc = cli_save("draw", out, SL_DT_U8, 2, shape, img);
+        cli_outs outs;
+        cli_outs_init(&outs, "draw");
+        if (!(rc = cli_outs_add(&outs, "out", out)) &&
+            !(rc = cli_outs_npy(&outs, out, SL_DT_U8, 2, shape, img)))
+            rc = cli_outs_commit(&outs);
+        cli_outs_end(&outs);
     }
     free(img);
     return rc;
@@ -211,10 +217,10 @@ static int parse_angles(const char *s, int64_t n, int *angles)
 }
 
 /* Write the picture of label maps or of probabilities (exactly one is non-NULL). */
-static int write_png(const char *cmd, const char *path, const int32_t *labels, const float *probs,
+static int write_png(cli_outs *outs, const char *path, const int32_t *labels, const float *probs,
                      int64_t n, int64_t nclass, int64_t h, int64_t w)
 {
-    return cli_class_picture(cmd, path,
+    return cli_class_picture(outs, path,
                              labels ? "Label maps" : "Predictions (class colours mixed by "
                                                      "probability)",
                              labels, probs, n, nclass, h, w);
@@ -252,6 +258,15 @@ int cmd_masks(int argc, char **argv)
                         "of masks",
                         (long long)n, (long long)h, (long long)w);
     if ((rc = parse_seed("masks", seed_s, &seed))) return rc;
+    cli_outs outs;
+    cli_outs_init(&outs, "masks");
+    if ((rc = cli_outs_add(&outs, "out", out)) ||
+        (rc = cli_outs_add(&outs, "labels", labels_path)) ||
+        (rc = cli_outs_add(&outs, "onehot", onehot_path)) ||
+        (rc = cli_outs_add(&outs, "png", png_path))) {
+        cli_outs_end(&outs);
+        return rc;
+    }
 
     int64_t p = h * w;
     int *angles = NULL;
@@ -281,12 +296,12 @@ int cmd_masks(int argc, char **argv)
     sl_masks_to_labels(masks, n, SL_NOBJ, p, labels);
 
     int64_t mshape[4] = {n, SL_NOBJ, h, w};
-    if ((rc = cli_save("masks", out, SL_DT_U8, 4, mshape, masks))) goto done;
+    if ((rc = cli_outs_npy(&outs, out, SL_DT_U8, 4, mshape, masks))) goto done;
     if (labels_path) {
         for (int64_t i = 0; i < n * p; i++)
             bytes[i] = (uint8_t)labels[i];
         int64_t lshape[3] = {n, h, w};
-        if ((rc = cli_save("masks", labels_path, SL_DT_U8, 3, lshape, bytes))) goto done;
+        if ((rc = cli_outs_npy(&outs, labels_path, SL_DT_U8, 3, lshape, bytes))) goto done;
     }
     if (onehot_path) {
         for (int64_t i = 0; i < n; i++)
@@ -294,10 +309,12 @@ int cmd_masks(int argc, char **argv)
                 for (int64_t j = 0; j < p; j++)
                     bytes[(i * SL_NCLASS + c) * p + j] = labels[i * p + j] == c;
         int64_t oshape[4] = {n, SL_NCLASS, h, w};
-        if ((rc = cli_save("masks", onehot_path, SL_DT_U8, 4, oshape, bytes))) goto done;
+        if ((rc = cli_outs_npy(&outs, onehot_path, SL_DT_U8, 4, oshape, bytes))) goto done;
     }
-    if (png_path) rc = write_png("masks", png_path, labels, NULL, n, SL_NCLASS, h, w);
+    if (png_path && (rc = write_png(&outs, png_path, labels, NULL, n, SL_NCLASS, h, w))) goto done;
+    rc = cli_outs_commit(&outs);
 done:
+    cli_outs_end(&outs);
     free(angles);
     free(masks);
     free(labels);
@@ -356,9 +373,15 @@ int cmd_predict(int argc, char **argv)
     if (o.confidence <= 0)
         return cli_fail("predict", CLI_USAGE, "--confidence: %g must be > 0", o.confidence);
     if (o.noise < 0) return cli_fail("predict", CLI_USAGE, "--noise: %g must be >= 0", o.noise);
-
+    cli_outs outs;
+    cli_outs_init(&outs, "predict");
     sl_array a;
-    if ((rc = cli_load("predict", labels_path, &a))) return rc;
+    memset(&a, 0, sizeof a);
+    if ((rc = cli_outs_add(&outs, "out", out)) || (rc = cli_outs_add(&outs, "png", png_path)) ||
+        (rc = cli_load("predict", labels_path, &a))) {
+        cli_outs_end(&outs);
+        return rc;
+    }
     int32_t *labels = NULL;
     float *probs = NULL;
     void *ws = NULL;
@@ -404,7 +427,7 @@ int cmd_predict(int argc, char **argv)
         goto done;
     }
     /* The picture shows probabilities either way, so it is made before --logits. */
-    if (png_path && (rc = write_png("predict", png_path, NULL, probs, n, nclass, h, w))) goto done;
+    if (png_path && (rc = write_png(&outs, png_path, NULL, probs, n, nclass, h, w))) goto done;
     if (logits) {
         /* log(p) are logits whose softmax is p; a probability that underflowed to 0 is
          * floored so that the logits stay finite. */
@@ -412,8 +435,10 @@ int cmd_predict(int argc, char **argv)
             probs[i] = logf(probs[i] > FLT_MIN ? probs[i] : FLT_MIN);
     }
     int64_t shape[4] = {n, nclass, h, w};
-    rc = cli_save("predict", out, SL_DT_F32, 4, shape, probs);
+    if ((rc = cli_outs_npy(&outs, out, SL_DT_F32, 4, shape, probs))) goto done;
+    rc = cli_outs_commit(&outs);
 done:
+    cli_outs_end(&outs);
     sl_array_free(&a);
     free(labels);
     free(probs);
@@ -444,9 +469,16 @@ int cmd_drop(int argc, char **argv)
     if ((rc = cli_int("drop", "k", k_s, 0, INT32_MAX, &k))) return rc;
     if ((rc = parse_classes("drop", classes_s, &nclass))) return rc;
     if ((rc = parse_seed("drop", seed_s, &seed))) return rc;
-
+    cli_outs outs;
+    cli_outs_init(&outs, "drop");
     sl_array a;
-    if ((rc = cli_load("drop", labels_path, &a))) return rc;
+    memset(&a, 0, sizeof a);
+    if ((rc = cli_outs_add(&outs, "out", out)) ||
+        (rc = cli_outs_add(&outs, "dropped", dropped_path)) ||
+        (rc = cli_load("drop", labels_path, &a))) {
+        cli_outs_end(&outs);
+        return rc;
+    }
     int32_t *labels = NULL;
     int64_t *dropped = NULL;
     if (a.ndim < 2) {
@@ -484,12 +516,14 @@ int cmd_drop(int argc, char **argv)
         else
             ((int64_t *)a.data)[i] = labels[i];
     }
-    if ((rc = cli_save("drop", out, a.dtype, a.ndim, a.shape, a.data))) goto done;
+    if ((rc = cli_outs_npy(&outs, out, a.dtype, a.ndim, a.shape, a.data))) goto done;
     if (dropped_path) {
         int64_t dshape[2] = {k, 2};
-        rc = cli_save("drop", dropped_path, SL_DT_I64, 2, dshape, dropped);
+        if ((rc = cli_outs_npy(&outs, dropped_path, SL_DT_I64, 2, dshape, dropped))) goto done;
     }
+    rc = cli_outs_commit(&outs);
 done:
+    cli_outs_end(&outs);
     sl_array_free(&a);
     free(labels);
     free(dropped);

@@ -2,6 +2,7 @@
  * annotations dropped from the ground truth (the predictions stay); the standard loss again,
  * the post's custom loss and the marginal loss beside them. */
 #include "cli.h"
+#include "out.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,12 +61,15 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
     return CLI_OK;
 }
 
-static int picture(const char *dir, const char *name, const char *title, const int32_t *labels,
+static int picture(cli_outs *outs, const char *dir, const char *name, const char *title,
+                   const int32_t *labels,
                    const float *probs, int64_t n, int64_t h, int64_t w)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cli_class_picture("demo", path, title, labels, probs, n, SL_NCLASS, h, w);
+    int rc = cli_outs_add(outs, "out", path);
+    if (rc == CLI_OK) rc = cli_class_picture(outs, path, title, labels, probs, n, SL_NCLASS, h, w);
+    return rc;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -93,6 +97,9 @@ int cmd_demo(int argc, char **argv)
     if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &seed)) != CLI_OK)
         return rc;
     const char *dir = out_s ? out_s : "out/demo";
+    if (strlen(dir) > 4000) return cli_fail("demo", CLI_USAGE, "--out: directory name too long");
+    cli_outs outs;
+    cli_outs_init(&outs, "demo");
 
     int64_t P = h * w;
     uint8_t *masks = malloc((size_t)(n * SL_NOBJ * P));
@@ -140,10 +147,12 @@ int cmd_demo(int argc, char **argv)
         if ((rc = eval_loss(specs[i], probs, onehot_m, n, h, w, &v[i][1])) != CLI_OK) goto done;
     }
     if ((rc = cli_make_dirs("demo", dir)) != CLI_OK) goto done;
+    /* the three pictures: all or none */
     char title[512];
     snprintf(title, sizeof title, "The ground truth (seed %lld)", (long long)seed);
-    if ((rc = picture(dir, "ground_truth.png", title, labels, NULL, n, h, w)) != CLI_OK) goto done;
-    if ((rc = picture(dir, "predictions.png",
+    if ((rc = picture(&outs, dir, "ground_truth.png", title, labels, NULL, n, h, w)) != CLI_OK)
+        goto done;
+    if ((rc = picture(&outs, dir, "predictions.png",
                       "Simulated predictions (class colours mixed by probability)", NULL, probs, n,
                       h, w)) != CLI_OK)
         goto done;
@@ -152,8 +161,10 @@ int cmd_demo(int argc, char **argv)
     for (int64_t i = 0; i < missing && tl > 0 && (size_t)tl < sizeof title - 40; i++)
         tl += snprintf(title + tl, sizeof title - (size_t)tl, "%s image %lld %s", i ? "," : ":",
                        (long long)dropped[2 * i], object_names[dropped[2 * i + 1]]);
-    if ((rc = picture(dir, "ground_truth_missing.png", title, labels_m, NULL, n, h, w)) != CLI_OK)
+    if ((rc = picture(&outs, dir, "ground_truth_missing.png", title, labels_m, NULL, n, h, w)) !=
+        CLI_OK)
         goto done;
+    if ((rc = cli_outs_commit(&outs)) != CLI_OK) goto done;
 
     printf("The post's experiment: %lld images of %lldx%lld, seed %lld.\n", (long long)n,
            (long long)h, (long long)w, (long long)seed);
@@ -174,12 +185,16 @@ int cmd_demo(int argc, char **argv)
     printf("Pictures: %s/ground_truth.png, %s/predictions.png, %s/ground_truth_missing.png\n",
            dir, dir, dir);
     if (json) {
-        printf("{\"standard_full\": %.17g, \"standard_missing\": %.17g, \"custom_full\": %.17g, "
-               "\"custom_missing\": %.17g, \"marginal_full\": %.17g, \"marginal_missing\": "
-               "%.17g, \"n\": %lld, \"size\": [%lld, %lld], \"seed\": %lld, \"missing\": %lld, "
+        static const char *const keys[6] = {"standard_full", "standard_missing",
+                                            "custom_full",   "custom_missing",
+                                            "marginal_full", "marginal_missing"};
+        for (int i = 0; i < 6; i++) {
+            printf("%s\"%s\": ", i ? ", " : "{", keys[i]);
+            cli_json_number(v[i / 2][i % 2], 1);
+        }
+        printf(", \"n\": %lld, \"size\": [%lld, %lld], \"seed\": %lld, \"missing\": %lld, "
                "\"dropped\": [",
-               v[0][0], v[0][1], v[1][0], v[1][1], v[2][0], v[2][1], (long long)n, (long long)h,
-               (long long)w, (long long)seed, (long long)missing);
+               (long long)n, (long long)h, (long long)w, (long long)seed, (long long)missing);
         for (int64_t i = 0; i < missing; i++)
             printf("%s[%lld, %lld]", i ? ", " : "", (long long)dropped[2 * i],
                    (long long)dropped[2 * i + 1]);
@@ -187,6 +202,7 @@ int cmd_demo(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     free(masks);
     free(labels);
     free(labels_m);

@@ -1,11 +1,11 @@
 /* segloss loss: evaluate a loss spec on .npy files; segloss list: the registry. */
 #include "cli.h"
+#include "out.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char loss_usage[] =
     "usage: segloss loss SPEC --input X.npy --target T.npy [options]\n"
@@ -85,10 +85,21 @@ int cmd_loss(int argc, char **argv)
     int64_t threads = 0;
     if (threads_s && (rc = cli_int("loss", "threads", threads_s, 1, 1024, &threads)) != CLI_OK)
         return rc;
+    /* every output is named before any work: two options naming one file are refused */
+    cli_outs outs;
+    cli_outs_init(&outs, "loss");
+    if ((rc = cli_outs_add(&outs, "grad", gradp)) != CLI_OK ||
+        (rc = cli_outs_add(&outs, "loss-map", mapp)) != CLI_OK) {
+        cli_outs_end(&outs);
+        return rc;
+    }
     sl_error err;
     sl_spec *spec = NULL;
     sl_status st = sl_spec_parse(pos[0], &spec, &err);
-    if (st != SL_OK) return cli_status("loss", st, &err);
+    if (st != SL_OK) {
+        cli_outs_end(&outs);
+        return cli_status("loss", st, &err);
+    }
 
     sl_array x = {0}, t = {0}, a = {0};
     float *xf = NULL, *tf = NULL, *grad = NULL, *map = NULL;
@@ -223,20 +234,21 @@ int cmd_loss(int argc, char **argv)
     }
     if (gradp) {
         int64_t gs[SL_MAX_DIMS];
-        for (int i = 0; i < b.shape.ndim; i++) gs[i] = b.shape.dim[i];
-        if ((rc = cli_save("loss", gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK) goto done;
+        for (int i = 0; i < b.shape.ndim; i++)
+            gs[i] = b.shape.dim[i];
+        if ((rc = cli_outs_npy(&outs, gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK)
+            goto done;
     }
     if (mapp) {
         int64_t mshape[SL_MAX_DIMS];
-        for (int i = 0; i < ms.ndim; i++) mshape[i] = ms.dim[i];
-        if ((rc = cli_save("loss", mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) {
-            if (gradp) unlink(gradp); /* all outputs or none */
-            goto done;
-        }
+        for (int i = 0; i < ms.ndim; i++)
+            mshape[i] = ms.dim[i];
+        if ((rc = cli_outs_npy(&outs, mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) goto done;
     }
+    if ((rc = cli_outs_commit(&outs)) != CLI_OK) goto done; /* all outputs or none */
     if (json) {
         printf("{\"loss\": ");
-        cli_json_number(out.loss, 0);
+        cli_json_number(out.loss, 1);
         printf(", \"spec\": ");
         cli_json_string(pos[0]);
         printf(", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
@@ -244,10 +256,12 @@ int cmd_loss(int argc, char **argv)
                impl == SL_IMPL_REF ? "ref" : "fast", ik == SL_INPUT_PROBS ? "probs" : "logits",
                same ? "per-class" : "labels", sx);
     } else {
-        printf("%.9g\n", out.loss);
+        cli_print_number(out.loss);
+        putchar('\n');
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     sl_spec_free(spec);
     sl_array_free(&x);
     sl_array_free(&t);

@@ -20,8 +20,8 @@ static const char metrics_usage[] =
     "  --target T.npy         label map [N, spatial...], or one-hot [N, C, spatial...] (argmax)\n"
     "  --pred-kind KIND       scores or labels (default: scores for float arrays, labels for\n"
     "                         integer arrays)\n"
-    "  --classes C            number of classes when neither array has a class axis (default:\n"
-    "                         the largest label + 1, at least 2)\n"
+    "  --classes C            number of classes when neither array has a class axis, at most\n"
+    "                         65536 (default: the largest label + 1, at least 2, at most 1024)\n"
     "  --spacing S1,S2,...    pixel spacing, one value > 0 per spatial axis (default all 1)\n"
     "  --include-background   evaluate class 0 too (with a single class it always is)\n"
     "  --ignore-index K       pixels whose target label is K count for no class, in neither\n"
@@ -34,6 +34,14 @@ static const char metrics_usage[] =
     "\n"
     "Undefined values: Dice and IoU where the target has no pixel of the class; HD95 and ASSD\n"
     "where the prediction or the target has none.\n";
+
+/* Bounds on the work a file can ask for: classes found from the largest label (--classes may
+ * allow more), and the per-class sweeps (images x classes x pixels) and results (images x
+ * classes) whatever the classes' origin. */
+#define MAX_INFERRED_CLASSES 1024
+#define MAX_CLASSES 65536
+#define MAX_SWEEP ((int64_t)1 << 34)
+#define MAX_RESULTS ((int64_t)1 << 22)
 
 static int is_float(const sl_array *a)
 {
@@ -110,7 +118,7 @@ int cmd_metrics(int argc, char **argv)
                             kind);
     }
     int64_t classes_opt = 0;
-    if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, 1000000, &classes_opt)))
+    if (classes_s && (rc = cli_int("metrics", "classes", classes_s, 1, MAX_CLASSES, &classes_opt)))
         return rc;
     int64_t ignore_v = 0;
     if (ignore_s &&
@@ -203,13 +211,32 @@ int cmd_metrics(int argc, char **argv)
         if (classes_opt) {
             C = classes_opt;
         } else {
-            int64_t mx = 1;
+            int64_t mx = 1, at = 0;
+            int which = 0;
             for (int64_t i = 0; i < N * P; i++) {
-                if (yp[i] > mx) mx = yp[i];
-                if (yt[i] > mx && !(ignore_s && yt[i] == ignore_v)) mx = yt[i];
+                if (yp[i] > mx) mx = yp[i], at = i, which = 0;
+                if (yt[i] > mx && !(ignore_s && yt[i] == ignore_v)) mx = yt[i], at = i, which = 1;
+            }
+            if (mx >= MAX_INFERRED_CLASSES) {
+                rc = cli_fail("metrics", CLI_RUNTIME,
+                              "%s: label %lld at flat index %lld would make %lld classes, more "
+                              "than the %d reported without --classes (give --classes, at most "
+                              "%d)",
+                              which ? targp : predp, (long long)mx, (long long)at,
+                              (long long)mx + 1, MAX_INFERRED_CLASSES, MAX_CLASSES);
+                goto done;
             }
             C = mx + 1;
         }
+    }
+    /* what the classes will cost, before anything is allocated for them */
+    if (C > MAX_CLASSES || N * C > MAX_RESULTS ||
+        (double)N * (double)C * (double)P > (double)MAX_SWEEP) {
+        rc = cli_fail("metrics", CLI_RUNTIME,
+                      "%lld images x %lld classes x %lld pixels is too much work (at most %d "
+                      "classes, 2^22 image-class results and 2^34 pixel visits)",
+                      (long long)N, (long long)C, (long long)P, MAX_CLASSES);
+        goto done;
     }
     for (int k = 0; k < 2; k++) {
         const int32_t *y = k ? yt : yp;

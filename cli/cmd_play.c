@@ -3,6 +3,7 @@
  * evaluated on each: a table (or JSON), a chart of loss against strength, and a picture of the
  * spoiled predictions. */
 #include "cli.h"
+#include "out.h"
 #include "plot.h"
 
 #include <math.h>
@@ -709,6 +710,8 @@ int cmd_play(int argc, char **argv)
     void *pws = NULL;
     float *probs = NULL;
     char chart_path[4200], pred_path[4200];
+    cli_outs outs;
+    cli_outs_init(&outs, "play");
     if (losses_s) {
         size_t len = strlen(losses_s);
         lbuf = malloc(len + 1);
@@ -907,17 +910,12 @@ int cmd_play(int argc, char **argv)
         rc = cli_fail("play", CLI_USAGE, "--out: directory name too long");
         goto done;
     }
-    st = sl_png_write(chart_path, chart.rgb, chart.h, chart.w, &err);
-    if (st != SL_OK) {
-        rc = cli_fail("play", CLI_RUNTIME, "%s", err.msg);
+    if ((rc = cli_outs_add(&outs, "out", chart_path)) != CLI_OK ||
+        (rc = cli_outs_add(&outs, "out", pred_path)) != CLI_OK ||
+        (rc = cli_outs_png(&outs, chart_path, chart.rgb, chart.h, chart.w)) != CLI_OK ||
+        (rc = cli_outs_png(&outs, pred_path, pp.img.rgb, pp.img.h, pp.img.w)) != CLI_OK ||
+        (rc = cli_outs_commit(&outs)) != CLI_OK)
         goto done;
-    }
-    st = sl_png_write(pred_path, pp.img.rgb, pp.img.h, pp.img.w, &err);
-    if (st != SL_OK) {
-        unlink(chart_path);
-        rc = cli_fail("play", CLI_RUNTIME, "%s", err.msg);
-        goto done;
-    }
 
     if (json) {
         printf("{\"losses\": [");
@@ -995,7 +993,9 @@ int cmd_play(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
-    for (int l = 0; l < nloss; l++) sl_spec_free(specs[l]);
+    cli_outs_end(&outs);
+    for (int l = 0; l < nloss; l++)
+        sl_spec_free(specs[l]);
     free(lbuf);
     free(x.truth);
     free(x.pred);

@@ -2,6 +2,7 @@
  * images in a grid, small ones magnified, each numbered as the text counts them (from 0), with
  * a title and a legend of the class colours. */
 #include "cli.h"
+#include "out.h"
 #include "plot.h"
 
 #include <math.h>
@@ -24,9 +25,10 @@ static void class_name(int64_t c, int64_t nclass, char *buf, size_t len)
         snprintf(buf, len, "class %lld", (long long)c);
 }
 
-int cli_class_picture(const char *cmd, const char *path, const char *title, const int32_t *labels,
+int cli_class_picture(cli_outs *outs, const char *path, const char *title, const int32_t *labels,
                       const float *probs, int64_t n, int64_t nclass, int64_t h, int64_t w)
 {
+    const char *cmd = outs->cmd;
     /* Magnify so that an image is about 256 pixels across (at most 16 times), less when the
      * picture would be too large. */
     int64_t side = h > w ? h : w;
@@ -124,9 +126,7 @@ int cli_class_picture(const char *cmd, const char *path, const char *title, cons
         lx += item;
     }
     free(one);
-    sl_error err;
-    sl_status st = sl_png_write(path, img.rgb, img.h, img.w, &err);
+    int rc = cli_outs_png(outs, path, img.rgb, img.h, img.w);
     plot_img_free(&img);
-    if (st != SL_OK) return cli_status(cmd, st, &err);
-    return CLI_OK;
+    return rc;
 }

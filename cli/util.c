@@ -11,11 +11,26 @@
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
+    /* One line whatever the message holds: file names, specs and values come from the user, so
+     * control characters (a newline, an escape sequence) are written as \n, \t, \r or \xHH. */
+    char buf[4096];
     va_list ap;
-    fprintf(stderr, "segloss %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "segloss %s: ", cmd);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p == '\t')
+            fputs("\\t", stderr);
+        else if (*p == '\r')
+            fputs("\\r", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
     fputc('\n', stderr);
     return code;
 }
@@ -229,12 +244,31 @@ int cli_labels(const char *cmd, const char *path, const sl_array *a, int allow_f
 
 void cli_json_number(double v, int nonfinite_as_null)
 {
+    (void)nonfinite_as_null; /* strict JSON has no NaN or Infinity: always null */
     if (isfinite(v))
         printf("%.17g", v);
-    else if (nonfinite_as_null)
-        printf("null");
     else
-        printf(isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+        printf("null");
+}
+
+void cli_json_fixed(int digits, char style, double v)
+{
+    if (!isfinite(v))
+        printf("null");
+    else if (style == 'f')
+        printf("%.*f", digits, v);
+    else
+        printf("%.*g", digits, v);
+}
+
+void cli_print_number(double v)
+{
+    if (isnan(v))
+        printf("nan"); /* never "-nan": the sign of a NaN means nothing */
+    else if (isinf(v))
+        printf(v > 0 ? "inf" : "-inf");
+    else
+        printf("%.9g", v);
 }
 
 void cli_json_string(const char *s)

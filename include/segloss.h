@@ -29,8 +29,16 @@
  *
  * Errors
  *   Every function that can fail returns an sl_status (SL_OK == 0) and, when given an sl_error,
- *   fills it with one line that names the problem. The library never prints and never exits.
- *   There is no global state; randomness travels in an explicit sl_rng.
+ *   fills it with one line that names the problem (control characters from the caller's text,
+ *   a spec or a file header, are written as \n, \t, \r or \xHH). The library never prints and
+ *   never exits. There is no global state; randomness travels in an explicit sl_rng.
+ *
+ * Non-finite results
+ *   On finite inputs, a loss whose value, loss-map entry or gradient entry is not finite (an
+ *   overflow: a huge factor, weight or exponent) fails with SL_E_OVERFLOW and a message naming
+ *   the loss, what overflowed and where; it never returns Inf. The one NaN returned is a mean
+ *   over nothing (every pixel ignored, or a zero total weight): NaN as in PyTorch, with a zero
+ *   gradient and a finite map.
  */
 #ifndef SEGLOSS_H
 #define SEGLOSS_H
@@ -54,7 +62,8 @@ typedef enum {
     SL_E_NOMEM,  /* an allocation failed */
     SL_E_IO,     /* a file could not be opened, read or written */
     SL_E_FORMAT, /* a file is malformed or of an unsupported kind */
-    SL_E_PARSE   /* a loss spec does not parse, or names an unknown loss, key or value */
+    SL_E_PARSE,  /* a loss spec does not parse, or names an unknown loss, key or value */
+    SL_E_OVERFLOW /* a result (value, map entry, gradient entry) is not finite on finite inputs */
 } sl_status;
 
 #define SL_ERR_LEN 512
@@ -412,9 +421,14 @@ void sl_array_free(sl_array *a);
 sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err);
 /* Read a .npy file. Errors name the file. */
 sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err);
-/* Write a .npy file (version 1.0) atomically: a temporary file in the same directory, then
- * rename; on failure nothing is left behind. */
+/* Write a .npy file (version 1.0) atomically: a new temporary file in the same directory, made
+ * exclusively with a short name (".sl-" and 12 random letters; an existing name or a planted
+ * symbolic link is skipped, never followed), then renamed over path; on failure nothing is left
+ * behind and an existing file at path is untouched. */
 sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err);
+/* The same file written to an open descriptor (left open; nothing is renamed): for callers that
+ * make their own temporary files, as the CLI does to commit several outputs together. */
+sl_status sl_npy_write_fd(int fd, const sl_array *a, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Pictures, like the post's figures: one colour per class, images side by side.
@@ -433,6 +447,8 @@ void sl_render_probs(const float *probs, int64_t n, int64_t nclass, int64_t h, i
 /* Write an 8-bit RGB PNG atomically (temporary file, then rename). */
 sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w,
                        sl_error *err);
+/* The same PNG written to an open descriptor (left open). */
+sl_status sl_png_write_fd(int fd, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 #   setup.sh build   a C compiler with OpenMP, make, zlib (header and library), OpenBLAS (the
 #                    trainer's matrix products)
 #   setup.sh test    the above, plus /usr/bin/python3 with numpy, torch, scikit-image and scipy
+#   setup.sh fuzz    the build's, plus clang and its runtime with libFuzzer
 # Each need is one line below: the Debian package that provides it, what it is, and a probe (a
 # shell command that succeeds when the need is met). Nothing is installed when every probe passes.
 set -euo pipefail
@@ -18,6 +19,13 @@ ctest() {
     shift
     printf '#include <%s>\nint main(void) { return 0; }\n' "$inc" >"$tmp/t.c"
     "$CC" "$tmp/t.c" -o "$tmp/t" "$@" >/dev/null 2>&1
+}
+# clang builds and links a libFuzzer harness.
+fuzztest() {
+    printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s\n' \
+        'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return d && n; }' \
+        >"$tmp/f.c"
+    command -v clang >/dev/null && clang -fsanitize=fuzzer "$tmp/f.c" -o "$tmp/f" >/dev/null 2>&1
 }
 # /usr/bin/python3 imports module $1.
 pyimport() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" >/dev/null 2>&1; }
@@ -44,6 +52,10 @@ probe_all() {
     want make "make" 'command -v make >/dev/null'
     want zlib1g-dev "zlib's header and library (zlib.h, -lz)" 'ctest zlib.h -lz'
     want libopenblas-dev "OpenBLAS (cblas.h, -lopenblas)" 'ctest cblas.h -lopenblas'
+    if [ "$mode" = fuzz ]; then
+        want clang "clang" 'command -v clang >/dev/null'
+        want libclang-rt-14-dev "libFuzzer (clang -fsanitize=fuzzer)" 'fuzztest'
+    fi
     if [ "$mode" = test ]; then
         want python3 "/usr/bin/python3" '[ -x /usr/bin/python3 ]'
         want python3-numpy "numpy for /usr/bin/python3" 'pyimport numpy'

@@ -2,9 +2,12 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *sl_status_str(sl_status s)
@@ -19,6 +22,7 @@ const char *sl_status_str(sl_status s)
     case SL_E_IO: return "i/o error";
     case SL_E_FORMAT: return "bad file format";
     case SL_E_PARSE: return "bad loss spec";
+    case SL_E_OVERFLOW: return "overflow";
     }
     return "unknown status";
 }
@@ -33,10 +37,28 @@ int64_t sl_shape_numel(const sl_shape *s)
 sl_status sl__fail(sl_error *err, sl_status s, const char *fmt, ...)
 {
     if (err) {
+        char raw[SL_ERR_LEN];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        /* One line: control characters from the caller's text (a spec, a file header, a path)
+         * are written as \n, \t, \r or \xHH, cut short rather than split. */
+        size_t o = 0;
+        for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+            char esc[8];
+            int el;
+            if (*p == '\n' || *p == '\t' || *p == '\r')
+                el = snprintf(esc, sizeof esc, "\\%c", *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
+            else if (*p < 0x20 || *p == 0x7f)
+                el = snprintf(esc, sizeof esc, "\\x%02x", *p);
+            else
+                el = snprintf(esc, sizeof esc, "%c", *p);
+            if (o + (size_t)el >= sizeof err->msg) break;
+            memcpy(err->msg + o, esc, (size_t)el);
+            o += (size_t)el;
+        }
+        err->msg[o] = 0;
     }
     return s;
 }
@@ -62,23 +84,88 @@ void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len)
     sl__shape_str(&t, buf, len);
 }
 
-sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const void *b,
-                           size_t blen, sl_error *err)
+int sl__temp_open(const char *path, char **tmp_out)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) return sl__fail(err, SL_E_NOMEM, "out of memory writing %s", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        sl_status st = sl__fail(err, SL_E_IO, "cannot write %s: %s", path, strerror(errno));
-        free(tmp);
-        return st;
+    /* The folder of path (up to and including its last '/'), then ".sl-" and 12 letters: a
+     * short name, so that any legal destination name leaves room for it. */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *tmp = malloc(dlen + 32);
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
     }
-    int ok = (alen == 0 || fwrite(a, 1, alen, f) == alen) &&
-             (blen == 0 || fwrite(b, 1, blen, f) == blen);
+    memcpy(tmp, path, dlen);
+    /* No state is kept between calls: each name mixes the clock, the process, the buffer's
+     * address and the attempt; O_CREAT | O_EXCL refuses any name that exists, a symbolic link
+     * (even a dangling one) included, so a planted name is never opened, only skipped. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                    ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)tmp;
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        char *q = tmp + dlen;
+        memcpy(q, ".sl-", 4);
+        for (int i = 0; i < 12; i++) {
+            q[4 + i] = letters[z % 62];
+            z /= 62;
+            if (i == 9) z ^= (uint64_t)attempt * 0x2545f4914f6cdd1dull;
+        }
+        q[16] = 0;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST) break;
+    }
     int e = errno;
-    if (fclose(f) != 0 && ok) {
+    free(tmp);
+    errno = e;
+    return -1;
+}
+
+int sl__write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        size_t chunk = len < ((size_t)1 << 30) ? len : ((size_t)1 << 30);
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+sl_status sl__write_out(const char *path, int fd, const void *a, size_t alen, const void *b,
+                        size_t blen, sl_error *err)
+{
+    if (fd >= 0) {
+        if (sl__write_all(fd, a, alen) != 0 || sl__write_all(fd, b, blen) != 0)
+            return sl__fail(err, SL_E_IO, "cannot write: %s", strerror(errno));
+        return SL_OK;
+    }
+    char *tmp = NULL;
+    int t = sl__temp_open(path, &tmp);
+    if (t < 0)
+        return sl__fail(err, errno == ENOMEM ? SL_E_NOMEM : SL_E_IO, "cannot write %s: %s", path,
+                        strerror(errno));
+    int ok = sl__write_all(t, a, alen) == 0 && sl__write_all(t, b, blen) == 0;
+    int e = errno;
+    if (close(t) != 0 && ok) {
         ok = 0;
         e = errno;
     }
@@ -87,7 +174,7 @@ sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const v
         e = errno;
     }
     if (!ok) {
-        remove(tmp);
+        unlink(tmp);
         free(tmp);
         return sl__fail(err, SL_E_IO, "cannot write %s: %s", path, strerror(e));
     }

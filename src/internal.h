@@ -4,6 +4,7 @@
 
 #include "segloss.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -19,10 +20,18 @@ void sl__index_str(const sl_shape *s, int64_t flat, char *buf, size_t len);
 /* Write "[d0, d1, ...]" for a shape into buf. */
 void sl__shape_str(const sl_shape *s, char *buf, size_t len);
 
-/* Write a file atomically: data of len bytes (in up to two pieces) goes to a temporary file in
- * the same directory, then is renamed over path. On failure nothing is left behind. */
-sl_status sl__write_atomic(const char *path, const void *a, size_t alen, const void *b,
-                           size_t blen, sl_error *err);
+/* Create a new temporary file in the folder of path, with a short random name (".sl-" and 12
+ * letters), exclusively (O_CREAT | O_EXCL | O_NOFOLLOW): an existing name or a planted symbolic
+ * link is skipped, never opened. Returns the descriptor and *tmp (malloc'd name), or -1 with
+ * errno. */
+int sl__temp_open(const char *path, char **tmp);
+/* write() all of data, retrying short writes and EINTR; 0, or -1 with errno. */
+int sl__write_all(int fd, const void *data, size_t len);
+/* Write data of len bytes (in up to two pieces). With fd >= 0, to that descriptor (left open).
+ * Otherwise atomically to path: into a new temporary file in its folder (sl__temp_open), renamed
+ * over path when everything is written; on failure nothing is left behind. */
+sl_status sl__write_out(const char *path, int fd, const void *a, size_t alen, const void *b,
+                        size_t blen, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * One call of a loss (src/registry.c builds it after the checks; implementations receive it).
@@ -48,7 +57,19 @@ struct sl_call {
     const sl__kern *kern; /* the vector kernels of the chosen ISA */
     int fast;             /* the fast path (else the reference) */
     sl_error *err;
+    int *empty_mean; /* out: set when the value is a mean over nothing (sl__mean) */
 };
+
+/* A mean: total / D. A mean over nothing (D == 0: every pixel ignored, or every weight zero)
+ * is NaN, as in PyTorch; it is recorded so that this NaN is told apart from an overflow. */
+static inline double sl__mean(const sl_call *c, double total, double D)
+{
+    if (D == 0.0) {
+        *c->empty_mean = 1;
+        return (double)NAN;
+    }
+    return total / D;
+}
 
 /* Store k * v at dst[i] (or add it, with accumulate). */
 static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
@@ -59,8 +80,15 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
 
 /* Check, build the call and run one loss (sl_loss_eval and sl_spec_eval). */
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate,
-                       void *ws, size_t ws_size, int threads, sl_error *err, double *value);
+                       sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
+                       size_t ws_size, int threads, sl_error *err, double *value);
+
+/* After a loss ran: the value must be finite (or the NaN of a mean over nothing, `empty`), and
+ * every entry of grad and map (when not NULL) finite; otherwise SL_E_OVERFLOW naming the loss,
+ * what overflowed and where. */
+sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double value, int empty,
+                           const float *grad, const float *map, const sl_options *opt,
+                           sl_error *err);
 
 /* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
 int sl__threads(int requested);

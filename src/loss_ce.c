@@ -126,7 +126,7 @@ sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const do
     if (sl__for_chunks(c->threads, c->N, c->P, c->kern->ce, &a, w->parts, 1))
         return sl__recheck(c);
     double total = sl__sum_parts(w->parts, sl__nchunks(c->N, c->P), 1, 0);
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 
@@ -184,7 +184,7 @@ static sl_status ce_ref(const sl_call *c, double *loss)
             total += l;
             sl__ref_chain(c, px, n, i, scale);
         }
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 

@@ -68,7 +68,7 @@ static sl_status focal_ref(const sl_call *c, double *loss)
             total += l;
             sl__ref_chain(c, px, n, i, scale);
         }
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 

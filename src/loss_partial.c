@@ -80,7 +80,7 @@ static sl_status missing_ref(const sl_call *c, double *loss)
             total += l;
             sl__ref_chain(c, px, n, i, scale);
         }
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 
@@ -192,7 +192,7 @@ static sl_status marginal_ref(const sl_call *c, double *loss)
             sl__ref_chain(c, px, n, i, scale);
         }
     }
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 

@@ -160,7 +160,7 @@ static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
             }
         }
     }
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 
@@ -223,7 +223,7 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
     a.map = c->map;
     if (sl__for_chunks(c->threads, c->N, c->P, c->kern->sig, &a, parts, 1)) return sl__recheck(c);
     double total = sl__sum_parts(parts, sl__nchunks(c->N, c->P), 1, 0);
-    *loss = mean ? total / D : total;
+    *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
 

@@ -163,6 +163,7 @@ typedef struct {
     const char *s;
     size_t n, i;
     sl_error *err;
+    int python2_long; /* versions 1.0 and 2.0: numpy drops an 'L' after a number */
 } hdr_reader;
 
 static void hdr_space(hdr_reader *r)
@@ -235,8 +236,12 @@ static sl_status hdr_bool(hdr_reader *r, int *out)
     return hdr_expected(r, "True or False for 'fortran_order'");
 }
 
-/* One size in the shape tuple: decimal digits, with Python 2's 'L' suffix tolerated (old numpy
- * wrote "(3L, 4L)"). Anything else that looks like a number is named as non-integer. */
+/* One size in the shape tuple: a Python decimal literal, as numpy reads it: no leading zero
+ * before other digits ("08" is a syntax error, "0" and "00" are 0), and in versions 1.0 and 2.0
+ * only, Python 2's 'L' suffix (old numpy wrote "(3L, 4L)"; version 3.0 and a lowercase 'l' are
+ * refused, as numpy refuses them). Anything else that looks like a number is named as
+ * non-integer (numpy also takes "+2", "1_0", "0x2" or "True" as sizes; those are refused here,
+ * stricter than numpy, never looser). */
 static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
 {
     size_t start = r->i;
@@ -249,7 +254,7 @@ static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
         return hdr_expected(r, "a size or ')' in 'shape'");
     }
     size_t dl = len;
-    if (dl > 1 && (t[dl - 1] == 'L' || t[dl - 1] == 'l')) dl--;
+    if (dl > 1 && t[dl - 1] == 'L' && r->python2_long) dl--;
     int neg = t[0] == '-';
     size_t k = neg ? 1 : 0;
     int digits = k < dl;
@@ -262,6 +267,11 @@ static sl_status hdr_size(hdr_reader *r, int dim, int64_t *out)
     if (neg)
         return sl__fail(r->err, SL_E_FORMAT, "bad .npy shape: negative size %.*s in dimension %d",
                         (int)(len > 40 ? 40 : len), t, dim);
+    for (size_t j = 1; t[0] == '0' && j < dl; j++)
+        if (t[j] != '0')
+            return sl__fail(r->err, SL_E_FORMAT,
+                            "bad .npy shape: size '%.*s' in dimension %d has a leading zero",
+                            (int)(len > 40 ? 40 : len), t, dim);
     int64_t v = 0;
     for (size_t j = k; j < dl; j++) {
         int c = t[j] - '0';
@@ -348,10 +358,10 @@ static sl_status descr_dtype(const char *d, size_t n, sl_dtype *out, sl_error *e
 }
 
 /* Parse the dict. On success *dt, *ndim, shape are set. */
-static sl_status parse_header(const char *h, size_t n, sl_dtype *dt, int *ndim, int64_t *shape,
-                              sl_error *err)
+static sl_status parse_header(const char *h, size_t n, int major, sl_dtype *dt, int *ndim,
+                              int64_t *shape, sl_error *err)
 {
-    hdr_reader r = {h, n, 0, err};
+    hdr_reader r = {h, n, 0, err, major < 3};
     int have_descr = 0, have_fortran = 0, have_shape = 0, fortran = 0;
     sl_status st;
     hdr_space(&r);
@@ -458,7 +468,8 @@ sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err
     sl_dtype dt = SL_DT_F32;
     int ndim = 0;
     int64_t shape[SL_NPY_MAX_DIMS];
-    sl_status st = parse_header((const char *)b + hstart, (size_t)hlen, &dt, &ndim, shape, err);
+    sl_status st =
+        parse_header((const char *)b + hstart, (size_t)hlen, major, &dt, &ndim, shape, err);
     if (st != SL_OK) return st;
     int64_t numel;
     size_t bytes;
@@ -540,19 +551,21 @@ sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err)
     return SL_OK;
 }
 
-sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
+/* sl_npy_save (path) and sl_npy_write_fd (fd >= 0, path NULL). */
+static sl_status npy_write(const char *path, int fd, const sl_array *a, sl_error *err)
 {
-    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_save: path is NULL");
-    if (!a) return sl__fail(err, SL_E_ARG, "cannot write %s: array is NULL", path);
+    /* for messages: "cannot write PATH" or "cannot write" */
+    const char *sp = path ? " " : "", *pn = path ? path : "";
+    if (!a) return sl__fail(err, SL_E_ARG, "cannot write%s%s: array is NULL", sp, pn);
     if (!dtype_valid(a->dtype))
-        return sl__fail(err, SL_E_ARG, "cannot write %s: unknown dtype %d", path, (int)a->dtype);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: unknown dtype %d", sp, pn, (int)a->dtype);
     int64_t numel;
     size_t bytes;
     sl_error local;
     sl_status st = shape_counts(a->dtype, a->ndim, a->shape, SL_E_ARG, &numel, &bytes, &local);
-    if (st != SL_OK) return sl__fail(err, st, "cannot write %s: %s", path, local.msg);
+    if (st != SL_OK) return sl__fail(err, st, "cannot write%s%s: %s", sp, pn, local.msg);
     if (bytes && !a->data)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: array data is NULL", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: array data is NULL", sp, pn);
 
     /* 32 sizes of at most 19 digits plus the fixed text fit easily; the header length field
      * of version 1.0 (65535) is never a limit. */
@@ -566,7 +579,7 @@ sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
                      "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
                      dtype_descr(a->dtype), sh);
     if (n < 0 || (size_t)n >= sizeof h - 10 - NPY_ALIGN)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: header too long", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: header too long", sp, pn);
     /* Pad with spaces and a final '\n' so that the data starts on a 64-byte boundary. */
     size_t total = 10 + (size_t)n + 1;
     size_t padded = (total + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
@@ -575,5 +588,17 @@ sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
     size_t hlen = padded - 10;
     h[8] = (char)(hlen & 0xff);
     h[9] = (char)(hlen >> 8);
-    return sl__write_atomic(path, h, padded, a->data, bytes, err);
+    return sl__write_out(path, fd, h, padded, a->data, bytes, err);
+}
+
+sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
+{
+    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_save: path is NULL");
+    return npy_write(path, -1, a, err);
+}
+
+sl_status sl_npy_write_fd(int fd, const sl_array *a, sl_error *err)
+{
+    if (fd < 0) return sl__fail(err, SL_E_ARG, "sl_npy_write_fd: bad file descriptor %d", fd);
+    return npy_write(NULL, fd, a, err);
 }

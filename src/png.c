@@ -132,25 +132,28 @@ static size_t end_chunk(uint8_t *p, size_t datalen)
     return 12 + datalen;
 }
 
-sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err)
+/* sl_png_write (path) and sl_png_write_fd (fd >= 0, path NULL). */
+static sl_status png_write(const char *path, int fd, const uint8_t *rgb, int64_t h, int64_t w,
+                           sl_error *err)
 {
-    if (!path) return sl__fail(err, SL_E_ARG, "sl_png_write: path is NULL");
+    /* for messages: "cannot write PATH" or "cannot write" */
+    const char *sp = path ? " " : "", *pn = path ? path : "";
     if (h < 1 || w < 1)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: image size %lld x %lld must be >= 1", path,
-                        (long long)h, (long long)w);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: image size %lld x %lld must be >= 1", sp,
+                        pn, (long long)h, (long long)w);
     /* PNG sizes are 31-bit; and the raw image (a filter byte per row) must fit in memory
      * sizes and in zlib's uLong without overflowing. */
     if (h > 0x7fffffff || w > 0x7fffffff || (uint64_t)w > (SIZE_MAX - 1) / 3 ||
         (uint64_t)h > SIZE_MAX / (1 + 3 * (uint64_t)w) ||
         (uint64_t)h * (1 + 3 * (uint64_t)w) > (uint64_t)(uLong)-1 / 2)
-        return sl__fail(err, SL_E_ARG, "cannot write %s: image size %lld x %lld is too large", path,
-                        (long long)h, (long long)w);
-    if (!rgb) return sl__fail(err, SL_E_ARG, "cannot write %s: pixel buffer is NULL", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: image size %lld x %lld is too large", sp,
+                        pn, (long long)h, (long long)w);
+    if (!rgb) return sl__fail(err, SL_E_ARG, "cannot write%s%s: pixel buffer is NULL", sp, pn);
 
     size_t stride = 1 + 3 * (size_t)w;
     size_t rawlen = (size_t)h * stride;
     uint8_t *raw = malloc(rawlen);
-    if (!raw) return sl__fail(err, SL_E_NOMEM, "out of memory writing %s", path);
+    if (!raw) return sl__fail(err, SL_E_NOMEM, "out of memory writing%s%s", sp, pn);
     for (int64_t y = 0; y < h; y++) {
         raw[(size_t)y * stride] = 0; /* filter type 0: the row as is */
         memcpy(raw + (size_t)y * stride + 1, rgb + (size_t)y * 3 * (size_t)w, 3 * (size_t)w);
@@ -161,12 +164,12 @@ sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t 
     size_t head = 8 + 25 + 8;
     if (bound > SIZE_MAX - head - 4 - 12) {
         free(raw);
-        return sl__fail(err, SL_E_ARG, "cannot write %s: image too large", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: image too large", sp, pn);
     }
     uint8_t *file = malloc(head + (size_t)bound + 4 + 12);
     if (!file) {
         free(raw);
-        return sl__fail(err, SL_E_NOMEM, "out of memory writing %s", path);
+        return sl__fail(err, SL_E_NOMEM, "out of memory writing%s%s", sp, pn);
     }
     uLongf clen = bound;
     int zr = compress2(file + head, &clen, raw, (uLong)rawlen, 6);
@@ -174,11 +177,11 @@ sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t 
     if (zr != Z_OK) {
         free(file);
         return sl__fail(err, zr == Z_MEM_ERROR ? SL_E_NOMEM : SL_E_IO,
-                        "cannot write %s: zlib compression failed (%d)", path, zr);
+                        "cannot write%s%s: zlib compression failed (%d)", sp, pn, zr);
     }
     if (clen > 0x7fffffff) {
         free(file);
-        return sl__fail(err, SL_E_ARG, "cannot write %s: image too large for one chunk", path);
+        return sl__fail(err, SL_E_ARG, "cannot write%s%s: image too large for one chunk", sp, pn);
     }
 
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -201,7 +204,19 @@ sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t 
     memcpy(p + 4, "IEND", 4);
     p += end_chunk(p, 0);
 
-    sl_status st = sl__write_atomic(path, file, (size_t)(p - file), NULL, 0, err);
+    sl_status st = sl__write_out(path, fd, file, (size_t)(p - file), NULL, 0, err);
     free(file);
     return st;
+}
+
+sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err)
+{
+    if (!path) return sl__fail(err, SL_E_ARG, "sl_png_write: path is NULL");
+    return png_write(path, -1, rgb, h, w, err);
+}
+
+sl_status sl_png_write_fd(int fd, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err)
+{
+    if (fd < 0) return sl__fail(err, SL_E_ARG, "sl_png_write_fd: bad file descriptor %d", fd);
+    return png_write(NULL, fd, rgb, h, w, err);
 }

@@ -221,6 +221,66 @@ const char *sl_isa(void)
     return sl__kern_select()->name;
 }
 
+/* The first entry of x[0..n) that is not finite, or -1. A bit test on the exponent, so that the
+ * pass vectorises. */
+static int64_t first_nonfinite(const float *x, int64_t n)
+{
+    const int64_t block = 4096;
+    for (int64_t i0 = 0; i0 < n; i0 += block) {
+        int64_t i1 = i0 + block < n ? i0 + block : n;
+        uint32_t any = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            any |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (int64_t i = i0; i < i1; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double value, int empty,
+                           const float *grad, const float *map, const sl_options *opt,
+                           sl_error *err)
+{
+    if (!isfinite(value) && !(isnan(value) && empty))
+        return sl__fail(err, SL_E_OVERFLOW, "%s: the loss value overflowed (%s) on finite inputs",
+                        loss->name,
+                        isnan(value) ? "NaN"
+                        : value > 0  ? "+Inf"
+                                     : "-Inf");
+    char at[128];
+    if (grad) {
+        int64_t i = first_nonfinite(grad, sl_shape_numel(&b->shape));
+        if (i >= 0) {
+            sl__index_str(&b->shape, i, at, sizeof at);
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the gradient overflowed (%s at %s)",
+                            loss->name,
+                            isnan(grad[i]) ? "NaN"
+                            : grad[i] > 0  ? "+Inf"
+                                           : "-Inf",
+                            at);
+        }
+    }
+    if (map) {
+        sl_shape ms;
+        sl_loss_map_shape(loss, opt, b, &ms);
+        int64_t i = first_nonfinite(map, sl_shape_numel(&ms));
+        if (i >= 0) {
+            sl__index_str(&ms, i, at, sizeof at);
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the loss map overflowed (%s at %s)",
+                            loss->name,
+                            isnan(map[i]) ? "NaN"
+                            : map[i] > 0  ? "+Inf"
+                                          : "-Inf",
+                            at);
+        }
+    }
+    return SL_OK;
+}
+
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, float *grad, float *map, double k, int accumulate,
                        void *ws, size_t ws_size, int threads, sl_error *err, double *value)
@@ -251,8 +311,12 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
     c.kern = sl__kern_select();
     c.fast = fast;
     c.err = err;
+    int empty = 0;
+    c.empty_mean = &empty;
     *value = 0.0;
-    return (fast ? loss->fast : loss->ref)(&c, value);
+    st = (fast ? loss->fast : loss->ref)(&c, value);
+    if (st != SL_OK) return st;
+    return sl__check_finite(loss, b, *value, empty, grad, map, opt, err);
 }
 
 sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,

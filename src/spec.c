@@ -2,6 +2,9 @@
  *   spec  := term ('+' term)*
  *   term  := [number '*'] name ['(' [key '=' value (',' key '=' value)*] ')']
  *   value := number | '[' [number (',' number)*] ']' | word
+ *   number := ['+' | '-'] (digits ['.' [digits]] | '.' digits) [('e' | 'E') ['+' | '-'] digits]
+ *   word  := [A-Za-z_][A-Za-z0-9_]*
+ * Numbers are decimal only: no hex floats, no inf or nan, at most 64 characters, finite.
  * Whitespace may stand between tokens. Unknown names, keys and values are errors that list
  * what is valid. */
 #include "internal.h"
@@ -52,15 +55,45 @@ static int starts_number(const char *p)
                                             (isdigit((unsigned char)p[1]) || p[1] == '.'));
 }
 
+/* The length of the `number` (see the grammar above) at p, 0 when there is none. */
+static size_t scan_number(const char *p)
+{
+    size_t i = 0, digits = 0;
+    if (p[i] == '+' || p[i] == '-') i++;
+    while (isdigit((unsigned char)p[i]))
+        i++, digits++;
+    if (p[i] == '.') {
+        i++;
+        while (isdigit((unsigned char)p[i]))
+            i++, digits++;
+    }
+    if (!digits) return 0;
+    if (p[i] == 'e' || p[i] == 'E') {
+        size_t j = i + 1;
+        if (p[j] == '+' || p[j] == '-') j++;
+        if (!isdigit((unsigned char)p[j])) return i; /* "2e" is 2 followed by a stray 'e' */
+        while (isdigit((unsigned char)p[j]))
+            j++;
+        i = j;
+    }
+    return i;
+}
+
 static sl_status parse_number(parser *ps, double *out)
 {
     skip_ws(ps);
     if (!starts_number(ps->p)) return fail_at(ps, "expected a number");
+    size_t len = scan_number(ps->p);
+    char buf[65];
+    if (len == 0 || len >= sizeof buf) return fail_at(ps, "bad number");
+    /* strtod on exactly the scanned text: it reads no further than the grammar allows */
+    memcpy(buf, ps->p, len);
+    buf[len] = 0;
     char *end;
     errno = 0;
-    double v = strtod(ps->p, &end);
-    if (end == ps->p || errno == ERANGE || !isfinite(v)) return fail_at(ps, "bad number");
-    ps->p = end;
+    double v = strtod(buf, &end);
+    if (end != buf + len || errno == ERANGE || !isfinite(v)) return fail_at(ps, "bad number");
+    ps->p += len;
     *out = v;
     return SL_OK;
 }
@@ -333,7 +366,16 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
                                     i > 0, out->workspace, out->workspace_size, out->threads, err,
                                     &v);
         if (st != SL_OK) return st;
-        total += t->k * v;
+        double kv = t->k * v;
+        if (isfinite(v) && !isfinite(kv))
+            return sl__fail(err, SL_E_OVERFLOW, "%s: its factor %g times its value %g overflowed",
+                            t->loss->name, t->k, v);
+        double before = total;
+        total += kv;
+        /* a NaN carried from a mean over nothing stays NaN; finite plus finite must be finite */
+        if (isfinite(before) && isfinite(kv) && !isfinite(total))
+            return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
+                            t->loss->name);
     }
     out->loss = total;
     return SL_OK;

@@ -23,7 +23,6 @@ The CLI reads float32, so the reference starts from the float32-rounded input. R
 /usr/bin/python3 (python3-torch). The binary is $SEGLOSS (default build/segloss). Ends with
 `check_focal: N passed, M failed` (N, M count individual comparisons); exits 1 when M > 0.
 """
-import json
 import math
 import os
 import sys
@@ -358,7 +357,7 @@ def anchors(tmp):
             if rc != 0:
                 fail("anchor %s [%s]: %s" % (spec, impl, err.strip()))
                 continue
-            v = float(json.loads(out)["loss"])
+            v = checklib.loss_of_json(out)
             if abs(v - want) <= tol * max(1.0, abs(want)):
                 ok()
             else:

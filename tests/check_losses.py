@@ -17,7 +17,6 @@ The CLI reads float32, so the reference starts from the float32-rounded input. R
 /usr/bin/python3 (python3-torch). The binary is $SEGLOSS (default build/segloss). Ends with
 `check_losses: N passed, M failed` (N, M count individual comparisons); exits 1 when M > 0.
 """
-import json
 import os
 import sys
 
@@ -349,7 +348,7 @@ def anchors(tmp):
             if rc != 0:
                 res.append((impl, None, None, None, err.strip()))
                 continue
-            res.append((impl, float(json.loads(out)["loss"]), np.load(mp), np.load(gp), None))
+            res.append((impl, checklib.loss_of_json(out), np.load(mp), np.load(gp), None))
         return res
 
     def expect(spec, xx, tt, want, extra_args=(), want_map=None, want_grad=None, tol=2e-6):

@@ -124,6 +124,41 @@ def bad_cases():
     ) + a.tobytes()[:4], ["more than 32 dimensions"]
 
 
+def numpy_reads(data):
+    """numpy's own verdict on a file's header: True when np.load would parse it."""
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        np.lib.format._read_array_header(f, version)
+        return True
+    except Exception:  # noqa: BLE001 - any refusal counts
+        return False
+
+
+def header_variants():
+    """Headers at the edge of numpy's grammar: (name, file bytes). Each has data for the shape it
+    means, so that only the header decides."""
+    base = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }"
+    sizes = {"(2, 08)": 16, "(2, 00)": 0, "(2, 0)": 0, "(2L, 3L)": 6, "(2l, 3)": 6,
+             "(2 L, 3)": 6, "(1_0,)": 10, "(+2, 3)": 6, "(True, 3)": 3, "(0x2, 3)": 6,
+             "(2, 3)": 6, "( 2 , 3 )": 6, "(007,)": 7, "(0,)": 0}
+    for shape, n in sizes.items():
+        for version in [(1, 0), (2, 0), (3, 0)]:
+            yield "shape %s v%d" % (shape, version[0]), \
+                header_bytes(base % shape, version) + b"\0" * (4 * n)
+    # what follows the dict: numpy's padding is spaces then one newline
+    for tail in [" ", "\t", "\r", "\n ", "\n\t", "\n\r", "\x0c", "\x0b", "\x00", "\n\x0c"]:
+        h = (base % "(2, 3)" + tail).encode("latin1")
+        raw = h + b" " * ((-(10 + len(h) + 1)) % 64) + b"\n"
+        raw = b"\x93NUMPY\x01\x00" + len(raw).to_bytes(2, "little") + raw
+        yield "tail %r" % tail, raw + b"\0" * 24
+    for lead in [" ", "\t", "\n", "\r", "\x0c"]:
+        yield "lead %r" % lead, header_bytes(lead + base % "(2, 3)") + b"\0" * 24
+    for inner in ["\t", "\n", "\r", "\x0c", "\x1b"]:
+        yield "inside %r" % inner, header_bytes(
+            "{'descr':%s'<f4', 'fortran_order': False, 'shape': (2, 3), }" % inner) + b"\0" * 24
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         print("check_npy: %s is missing; build it with `make tests`" % BIN)
@@ -165,6 +200,32 @@ def main():
                 check(n in msg, "%s: message %r lacks %r" % (name, msg, n))
             check(inp in msg, "%s: message %r does not name the file" % (name, msg))
             check(not os.path.exists(out), "%s: an output file was written" % name)
+        # never looser than numpy: a header numpy refuses is refused, in one line
+        for name, data in header_variants():
+            with open(inp, "wb") as f:
+                f.write(data)
+            if os.path.exists(out):
+                os.remove(out)
+            rc, so, se = run_roundtrip(inp, out)
+            theirs = numpy_reads(data)
+            if not theirs:
+                check(rc == 1, "%s: numpy refuses it, segloss exits %d" % (name, rc))
+                check(checklib.one_line(se), "%s: want one line on stderr, got %r" % (name, se))
+            else:
+                check(rc in (0, 1), "%s: exit %d" % (name, rc))
+        # the cases of issue 11, by name: numpy refuses each
+        for name, data in [
+                ("leading zero", header_bytes(
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 08, 8), }") +
+                 b"\0" * 512),
+                ("L in version 3", header_bytes(
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }", (3, 0)) +
+                 b"\0" * 24)]:
+            with open(inp, "wb") as f:
+                f.write(data)
+            rc, so, se = run_roundtrip(inp, out)
+            check(not numpy_reads(data) and rc == 1,
+                  "%s: numpy %s, segloss exit %d" % (name, numpy_reads(data), rc))
         # a missing file and a directory
         for name, path, needle in [("missing file", os.path.join(d, "nope.npy"),
                                     "No such file"),

@@ -161,10 +161,21 @@ def loss_input_args(tmp, x, tgt, ann=None, kind="logits"):
     return args
 
 
+def _no_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def loss_of_json(out):
+    """The "loss" of the JSON printed by --json, read as strict JSON (NaN or Infinity there is
+    an error): null, the NaN of a mean over nothing, is returned as NaN."""
+    v = json.loads(out, parse_constant=_no_constant)["loss"]
+    return float("nan") if v is None else float(v)
+
+
 def json_loss(out):
     """(the "loss" of the JSON printed by --json, None), or (None, why it cannot be read)."""
     try:
-        return float(json.loads(out)["loss"]), None
+        return loss_of_json(out), None
     except (ValueError, KeyError, TypeError) as e:
         return None, "bad JSON %r (%s)" % (out, e)
 

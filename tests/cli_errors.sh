@@ -39,7 +39,7 @@ expect() {
     [ "$lines" -eq 1 ] || why="$why; $lines stderr lines"
     grep -qi -- "$pat" "$T/stderr" || why="$why; stderr lacks '$pat'"
     [ "$out" != - ] && [ -e "$out" ] && why="$why; $out was written"
-    ls "$T" | grep -q '\.tmp\.' && why="$why; a temporary file was left"
+    ls -a "$T" | grep -q '\.tmp\.\|^\.sl-' && why="$why; a temporary file was left"
     if [ -z "$why" ]; then
         pass=$((pass + 1))
     else
@@ -165,6 +165,52 @@ else
     fail=$((fail + 1))
     echo "FAIL: a valid loss run"
 fi
+# Overflow: finite inputs and in-range parameters whose result is not finite are errors that name
+# the loss and what overflowed (issue 11), with no output written.
+expect 1 "hausdorff_dt.*loss value overflowed" "$G" -- $L 'hausdorff_dt(alpha=1e3)' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"
+expect 1 "bce.*overflowed" "$G" -- $L 'bce(pos_weight=[10,1e300,0.5,0.5])' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"
+expect 1 "ce.*gradient overflowed" "$G" -- $L '1e300*ce' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"
+expect 1 "overflowed" "$G" -- $L '1e300*ce' --input "$T/p.npy" --target "$T/y.npy" --loss-map "$G"
+expect 1 "overflowed" - -- $L '1e308*ce + 1e308*ce' --input "$T/p.npy" --target "$T/y.npy"
+# A mean over nothing (every pixel ignored) is NaN as in PyTorch, not an error: plain output prints
+# "nan" (never "-nan"), --json prints null (strict JSON), the gradient is zero.
+npy "$T/yign.npy" '|u1' '(1, 2)' '\xff\xff'
+out=$($L 'ce(ignore_index=255)' --input "$T/x.npy" --target "$T/yign.npy" 2>&1)
+if [ "$out" = nan ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: a mean over nothing prints '$out', want nan"
+fi
+out=$($L 'ce(ignore_index=255)' --input "$T/x.npy" --target "$T/yign.npy" --json 2>&1)
+if /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1], parse_constant=lambda c: 1/0); sys.exit(d["loss"] is not None)' "$out" 2>/dev/null; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1))
+    echo "FAIL: --json of a mean over nothing is not strict JSON with loss null: $out"
+fi
+# The spec accepts exactly its grammar: no hex floats, no inf.
+expect 2 "loss spec" - -- $L '0x1p3*ce' --input "$T/x.npy" --target "$T/y2.npy"
+expect 2 "loss spec" - -- $L 'ce(weight=[0x1,1])' --input "$T/x.npy" --target "$T/y2.npy"
+expect 2 "loss spec\|unknown loss" - -- $L 'inf*ce' --input "$T/x.npy" --target "$T/y2.npy"
+# One line whatever the user typed: a newline or an escape in a spec or a file name is escaped.
+expect 2 "loss spec" - -- $L $'ce\nnope' --input "$T/x.npy" --target "$T/y2.npy"
+expect 2 'x1b' - -- $L $'\x1b[31mce' --input "$T/x.npy" --target "$T/y2.npy"
+expect 1 'no such file' - -- $L ce --input "$T/a"$'\n'"b.npy" --target "$T/y2.npy"
+printf '\x93NUMPY\x01\x00\x10\x00{\x07\n\x1b[2J        \n' >"$T/ctl.npy"
+expect 1 'x07\|x1b' - -- $L ce --input "$T/ctl.npy" --target "$T/y2.npy"
+# The same file for two outputs is refused before anything runs; an existing one is kept.
+echo keep >"$G"
+expect 2 "same file" - -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --grad "$G" --loss-map "$G"
+expect 2 "same file" - -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --grad "$G" --loss-map "$T/./g.npy"
+if [ "$(cat "$G")" = keep ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: --grad and --loss-map on one file changed it"
+fi
+rm -f "$G"
+# metrics trusts no label: a huge one is refused at once, before anything is allocated for it
+npy "$T/ybig.npy" '<i4' '(1, 2)' '\x00\x2d\x31\x01\x00\x00\x00\x00'
+expect 1 "20000000.*classes" - -- "$SEGLOSS" metrics --pred "$T/ybig.npy" --target "$T/y2.npy"
+expect 1 "out of range" - -- "$SEGLOSS" metrics --pred "$T/ybig.npy" --target "$T/y2.npy" --classes 4
+expect 2 "classes" - -- "$SEGLOSS" metrics --pred "$T/y2.npy" --target "$T/y2.npy" --classes 1000000
 # threads and the benchmark's sizes
 expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads 0 --grad "$G"
 expect 2 "threads" "$G" -- $L ce --input "$T/p.npy" --target "$T/y.npy" --threads two --grad "$G"

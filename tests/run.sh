@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the C test programs (once per vector path the CPU has), the CLI error tests
+# Runs every test: the C test programs (once per vector path the CPU has), the CLI error and
+# output tests
 # and, unless SKIP_PYTHON=1, the cross-checks against PyTorch, numpy and scikit-image. Each prints "name: N passed, M failed";
 # this script adds them up, prints the total as its last line, and fails when anything failed.
 set -u
@@ -49,6 +50,7 @@ for isa in $isas; do
     done
 done
 run cli_errors bash tests/cli_errors.sh
+run cli_outputs bash tests/cli_outputs.sh
 if [ "${SKIP_PYTHON:-0}" != 1 ]; then
     for s in tests/check_*.py; do
         [ -f "$s" ] && run "$(basename "$s" .py)" "$PY" "$s"

@@ -1,0 +1,19 @@
+/* Shared by the libFuzzer harnesses: the invariants every parser of untrusted input keeps. */
+#ifndef SEGLOSS_FUZZ_H
+#define SEGLOSS_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* An error message is one line of printable text: no control character, whatever the input. */
+static inline void fuzz_one_line(const char *msg)
+{
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) abort();
+    if (!msg[0]) abort(); /* and never empty */
+}
+
+#endif
