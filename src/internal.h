@@ -48,7 +48,26 @@ struct sl_call {
     const sl__kern *kern; /* the vector kernels of the chosen ISA */
     int fast;             /* the fast path (else the reference) */
     sl_error *err;
+    /* Sharded evaluation (src/shard.c): 0 a whole evaluation; SL__PHASE_STATS: compute this
+     * shard's statistics into stats and stop; SL__PHASE_FINISH: value and gradient with the
+     * statistics in stats (summed over the shards) in place of this shard's own. */
+    int phase;
+    double *stats; /* stats[0]: the number of shards; the loss's own from stats[1] */
 };
+#define SL__PHASE_STATS 1
+#define SL__PHASE_FINISH 2
+
+/* A mean's normaliser under sharding: with SL__PHASE_STATS stores *D as the statistic and
+ * returns 1 (the caller stops there); with SL__PHASE_FINISH replaces *D by the global one. */
+static inline int sl__shard_norm(const sl_call *c, double *D)
+{
+    if (c->phase == SL__PHASE_STATS) {
+        c->stats[1] = *D;
+        return 1;
+    }
+    if (c->phase == SL__PHASE_FINISH) *D = c->stats[1];
+    return 0;
+}
 
 /* Store k * v at dst[i] (or add it, with accumulate). */
 static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
@@ -61,6 +80,11 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, float *grad, float *map, double k, int accumulate,
                        void *ws, size_t ws_size, int threads, sl_error *err, double *value);
+/* The same with a phase of sharded evaluation and its statistics (src/shard.c). */
+sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             sl_impl impl, float *grad, float *map, double k, int accumulate,
+                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
+                             int phase, double *stats);
 
 /* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
 int sl__threads(int requested);

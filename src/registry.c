@@ -225,6 +225,15 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
                        sl_impl impl, float *grad, float *map, double k, int accumulate,
                        void *ws, size_t ws_size, int threads, sl_error *err, double *value)
 {
+    return sl__loss_run_phase(loss, opt, b, impl, grad, map, k, accumulate, ws, ws_size, threads,
+                              err, value, 0, NULL);
+}
+
+sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             sl_impl impl, float *grad, float *map, double k, int accumulate,
+                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
+                             int phase, double *stats)
+{
     int fast = impl != SL_IMPL_REF;
     sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
                                err);
@@ -251,6 +260,8 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
     c.kern = sl__kern_select();
     c.fast = fast;
     c.err = err;
+    c.phase = phase;
+    c.stats = stats;
     *value = 0.0;
     return (fast ? loss->fast : loss->ref)(&c, value);
 }
