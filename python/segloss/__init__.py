@@ -169,6 +169,15 @@ def _threads(threads):
     return threads
 
 
+def _stats_size(spec, batch):
+    """Doubles of the spec's statistics (sharded evaluation); ValueError when a term has none."""
+    n = ctypes.c_size_t()
+    err = _lib.Error()
+    _lib.check(lib.sl_spec_stats_size(spec.ptr, ctypes.byref(batch.c), ctypes.byref(n),
+                                      ctypes.byref(err)), err)
+    return n.value
+
+
 def _run(spec, batch, grad, want_map, threads, impl="fast", phase=0, stats=None):
     """sl_spec_eval (phase 0), sl_spec_stats (1) or sl_spec_finish (2). Returns
     (value, grad or None, map or None), or the statistics for phase 1."""
@@ -182,10 +191,7 @@ def _run(spec, batch, grad, want_map, threads, impl="fast", phase=0, stats=None)
     out.workspace = _ptr(ws)
     out.workspace_size = size
     if phase == 1:
-        n = ctypes.c_size_t()
-        _lib.check(lib.sl_spec_stats_size(spec.ptr, ctypes.byref(batch.c), ctypes.byref(n),
-                                          ctypes.byref(err)), err)
-        st = np.zeros(n.value, dtype=np.float64)
+        st = np.zeros(_stats_size(spec, batch), dtype=np.float64)
         _lib.check(lib.sl_spec_stats(spec.ptr, ctypes.byref(batch.c), _lib.IMPLS[impl], _ptr(st),
                                      ctypes.byref(out), ctypes.byref(err)), err)
         return st
@@ -195,12 +201,10 @@ def _run(spec, batch, grad, want_map, threads, impl="fast", phase=0, stats=None)
     out.loss_map = _ptr(m)
     if phase == 2:
         stats = np.ascontiguousarray(stats, dtype=np.float64)
-        n = ctypes.c_size_t()
-        _lib.check(lib.sl_spec_stats_size(spec.ptr, ctypes.byref(batch.c), ctypes.byref(n),
-                                          ctypes.byref(err)), err)
-        if stats.shape != (n.value,):
+        n = _stats_size(spec, batch)
+        if stats.shape != (n,):
             raise ValueError("statistics of shape %s: this spec and batch need %d"
-                             % (_shape_str(stats.shape), n.value))
+                             % (_shape_str(stats.shape), n))
         status = lib.sl_spec_finish(spec.ptr, ctypes.byref(batch.c), _lib.IMPLS[impl],
                                     _ptr(stats), ctypes.byref(out), ctypes.byref(err))
     else:
