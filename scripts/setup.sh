@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only when they are missing.
 #   setup.sh build   a C compiler, make, zlib headers
-#   setup.sh test    the above, plus Python with numpy, torch, scikit-image, scipy and pytest
+#   setup.sh test    the above, plus Python with numpy, torch, scikit-image, scipy, pytest and pkg-config
 set -euo pipefail
 want=(gcc make zlib1g-dev)
 if [ "${1:-build}" = test ]; then
-    want+=(python3 python3-numpy python3-torch python3-skimage python3-scipy python3-pytest)
+    want+=(python3 python3-numpy python3-torch python3-skimage python3-scipy python3-pytest pkg-config)
 fi
 missing=()
 for p in "${want[@]}"; do
