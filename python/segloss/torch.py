@@ -84,7 +84,7 @@ def _numpy_other(t, what):
     return t.contiguous().numpy()
 
 
-class _Apply(torch.autograd.Function):
+class SegLossFunction(torch.autograd.Function):
     """value (a 0-d tensor or a map) with the library's gradient; backward scales it."""
 
     @staticmethod
@@ -192,4 +192,4 @@ class SegLoss(torch.nn.Module):
         if not want_grad:
             return value
         grad = torch.from_numpy(g).to(input.dtype)
-        return _Apply.apply(input, value, grad, self._map_kind)
+        return SegLossFunction.apply(input, value, grad, self._map_kind)
