@@ -146,12 +146,14 @@ class SegLoss(torch.nn.Module):
         self._spec = _sl._Spec(spec)
         self.input_kind = input_kind
         self.reduction = reduction
+        # the map comes back with reduction="none", as an argument or in the spec
+        self._unreduced = reduction == "none" or "reduction=none" in spec.replace(" ", "")
         self.threads = threads
         self.process_group = process_group
         kinds = {kind for _, _, kind in self._spec.terms()}
         self._map_kind = kinds.pop() if len(kinds) == 1 else "mixed"
         if process_group is not None:
-            if reduction == "none":
+            if self._unreduced:
                 raise ValueError("reduction='none' gives each rank its own map; with a "
                                  "process_group use 'mean' or 'sum'")
             # fail now, not at the first batch, when a term has no statistics
@@ -171,7 +173,7 @@ class SegLoss(torch.nn.Module):
         t = _numpy_other(target, "target")
         a = _numpy_other(annotated, "annotated")
         batch = _sl._Batch(x, t, self.input_kind, a)
-        unreduced = self.reduction == "none"
+        unreduced = self._unreduced
         want_grad = input.requires_grad and torch.is_grad_enabled()
         if self.process_group is None:
             v, g, m = _sl._run(self._spec, batch, want_grad, unreduced, self.threads)

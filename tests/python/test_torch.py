@@ -146,6 +146,7 @@ def test_reduction_none():
     xi = x.clone().requires_grad_(True)
     m = st.SegLoss("ce", reduction="none")(xi, y)
     assert m.shape == y.shape
+    assert torch.equal(st.SegLoss("ce(reduction=none)")(x, y), m.detach())
     (m.double() * w).sum().backward()
     want = theirs(lambda z: (F.cross_entropy(z, y, reduction="none") * w).sum(), x)
     assert same(((m.double() * w).sum().detach(), xi.grad.double()), want)
