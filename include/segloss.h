@@ -289,8 +289,8 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *                   value (a per-pixel sum's own share, or value / shards when the statistics
  *                   decide the value alone);
  *        out->loss_map this shard's unreduced map (with batch=true: the whole batch's matrix).
- * stats[0] counts the shards (each writes 1); the rest is the loss's own and is documented
- * only as "add it up". Every shard must use the same spec and the same C (the statistics'
+ * stats[0] counts the shards (each writes 1); the rest is the loss's own (docs/sharded.md
+ * lists them): a caller only adds them up. Every shard must use the same spec and the same C (the statistics'
  * size depends on both); shards may hold different numbers of images and pixels. A shard
  * alone (statistics not added to any) gives sl_loss_eval's result.
  *
