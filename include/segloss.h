@@ -296,9 +296,9 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *
  * The losses that have statistics: ce, focal, bce, sigmoid_focal, missing_ce, marginal_ce (a
  * mean's normaliser), dice, tversky, focal_tversky, log_cosh_dice, generalized_dice (per-class
- * sums with batch=true; per image, the entries' sum and count). The others (lovasz, whose
- * value sorts the whole batch's errors; the distance losses; the partial-label Dice losses)
- * fail with SL_E_ARG here. Value checks (NaN, labels) may be left to the finishing phase.
+ * sums with batch=true; per image, the entries' sum and count), lovasz with per_image=true
+ * (the number of images). The others (lovasz over the batch, whose value sorts every shard's
+ * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG. Value checks (NaN, labels) may be left to the finishing phase.
  * Both phases use out->workspace (sl_loss_workspace_size / sl_spec_workspace_size bytes) and
  * out->threads; phase 1 writes no gradient and no map.
  */

@@ -20,6 +20,9 @@ static int64_t own_stats(const sl_loss_info *loss, const sl_options *o, int64_t 
         if (strcmp(loss->name, norm[i]) == 0) return 1;
     for (size_t i = 0; i < sizeof overlap / sizeof overlap[0]; i++)
         if (strcmp(loss->name, overlap[i]) == 0) return o->batch ? 3 * C : 2;
+    /* Lovasz per image: the number of images of the mean. Over the batch it sorts every
+     * shard's errors together: no sums can stand for that. */
+    if (strcmp(loss->name, "lovasz") == 0) return o->per_image ? 1 : -1;
     return -1;
 }
 

@@ -139,8 +139,8 @@ static void check_one(const char *text, sl_input_kind ik, sl_target_kind tk, sl_
 
 static void test_refusals(void)
 {
-    static const char *const no[] = {"lovasz", "lovasz(per_image=true)", "boundary",
-                                     "marginal_dice", "ce + lovasz"};
+    static const char *const no[] = {"lovasz", "lovasz(reduction=sum)", "boundary", "marginal_dice",
+                                     "ce + lovasz"};
     sl_batch b;
     memset(&b, 0, sizeof b);
     b.shape.ndim = 4;
@@ -207,6 +207,9 @@ int main(void)
         "generalized_dice",
         "generalized_dice(batch=true,w_type=simple,include_background=false)",
         "dice(batch=true,ignore_index=255) + 0.5*ce(weight=[0.2,1,2,0.5],ignore_index=255)",
+        "lovasz(per_image=true)",
+        "lovasz(per_image=true,classes=all,ignore_index=255)",
+        "lovasz(per_image=true) + ce",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         for (int impl = 0; impl < 2; impl++) {

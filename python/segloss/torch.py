@@ -16,8 +16,8 @@ normaliser, Dice sums with batch=true, ...) are all-reduced across the group, th
 returned is the global loss on every rank, and each rank's input gradient is the global loss's
 gradient times the group's size, so that DDP's averaging of parameter gradients reproduces
 single-process training on the concatenated batch. Losses whose value is not a function of
-summed statistics (lovasz, the distance losses, the partial-label Dice losses) raise
-ValueError then.
+summed statistics (lovasz over the batch, the distance losses, the partial-label Dice losses)
+raise ValueError then.
 """
 
 import numpy as np

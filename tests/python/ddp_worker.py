@@ -21,6 +21,7 @@ SPECS = [
     "log_cosh_dice",
     "generalized_dice(batch=true)",
     "generalized_dice",
+    "lovasz(per_image=true)",
     "dice(batch=true,ignore_index=255) + 0.5*ce(weight=[0.2,1,2,0.5],ignore_index=255)",
 ]
 SHARDS = [(0, 3), (3, 5)]  # unequal on purpose
