@@ -27,6 +27,11 @@ LIB_HDR  := include/segloss.h $(wildcard src/*.h src/kernels/*.h)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
+# The version is the header's (SL_VERSION_STRING); the shared library's soname carries the major.
+VERSION := $(shell sed -n 's/^\#define SL_VERSION_STRING "\(.*\)"/\1/p' include/segloss.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libsegloss.so.$(SOMAJOR)
+
 all: $(BUILD)/libsegloss.a $(BUILD)/libsegloss.so $(BUILD)/segloss $(BUILD)/train_speed
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
@@ -36,8 +41,15 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 $(BUILD)/libsegloss.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/libsegloss.so: $(LIB_OBJ)
-	$(CC) -shared $(SAN) -o $@ $^ $(LDLIBS)
+# The shared library exports only the public sl_ names (src/segloss.map); the internal sl__
+# ones stay inside. libsegloss.so -> libsegloss.so.MAJOR -> libsegloss.so.VERSION.
+$(BUILD)/libsegloss.so.$(VERSION): $(LIB_OBJ) src/segloss.map
+	$(CC) -shared $(SAN) -Wl,-soname,$(SONAME) -Wl,--version-script=src/segloss.map -o $@ \
+		$(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/libsegloss.so: $(BUILD)/libsegloss.so.$(VERSION)
+	ln -sf libsegloss.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 # The trainer (train/): the network, its data and its loop, on top of the library's public API.
 # It links OpenBLAS explicitly; the library itself does not need it.
@@ -168,6 +180,44 @@ fuzz-smoke: fuzz-build
 deps-fuzz:
 	@bash scripts/setup.sh fuzz
 
+# make install PREFIX=/usr/local DESTDIR=: the header, both libraries (the shared one versioned,
+# with its soname links), segloss.pc, the CLI and the Python package (into the system Python's
+# package directory of PREFIX, with the library's installed path written into it).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+PCDIR   ?= $(LIBDIR)/pkgconfig
+PYTHON  ?= /usr/bin/python3
+PYDIR   ?= $(shell $(PYTHON) -c 'import sys; print("$(PREFIX)/lib/python%d.%d/dist-packages" % sys.version_info[:2])' 2>/dev/null)
+PY_SRC  := $(wildcard python/segloss/*.py)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
+	install -m 755 $(BUILD)/segloss $(DESTDIR)$(BINDIR)/segloss
+	install -m 644 include/segloss.h $(DESTDIR)$(INCDIR)/segloss.h
+	install -m 644 $(BUILD)/libsegloss.a $(DESTDIR)$(LIBDIR)/libsegloss.a
+	install -m 755 $(BUILD)/libsegloss.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsegloss.so.$(VERSION)
+	ln -sf libsegloss.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsegloss.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' segloss.pc.in > $(DESTDIR)$(PCDIR)/segloss.pc
+	chmod 644 $(DESTDIR)$(PCDIR)/segloss.pc
+	@if [ -n "$(PYDIR)" ]; then \
+		install -d $(DESTDIR)$(PYDIR)/segloss && \
+		install -m 644 $(PY_SRC) $(DESTDIR)$(PYDIR)/segloss/ && \
+		echo 'LIBRARY = "$(LIBDIR)/$(SONAME)"' > $(DESTDIR)$(PYDIR)/segloss/_installed.py && \
+		echo "installed the Python package in $(DESTDIR)$(PYDIR)/segloss"; \
+	else echo "no $(PYTHON): the Python package is not installed"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/segloss $(DESTDIR)$(INCDIR)/segloss.h \
+		$(DESTDIR)$(LIBDIR)/libsegloss.a $(DESTDIR)$(LIBDIR)/libsegloss.so \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libsegloss.so.$(VERSION) \
+		$(DESTDIR)$(PCDIR)/segloss.pc
+	@if [ -n "$(PYDIR)" ]; then rm -rf $(DESTDIR)$(PYDIR)/segloss; fi
+
 deps:
 	@bash scripts/setup.sh build
 
@@ -182,5 +232,5 @@ clean:
 	rm -rf build build-san build-fuzz out
 
 .PHONY: all tests test sanitize demo deps deps-test deps-fuzz format clean bench bench-quick \
-        train-check compare compare-quick fuzz fuzz-build fuzz-smoke
+        train-check compare compare-quick fuzz fuzz-build fuzz-smoke install uninstall
 .SECONDARY:

@@ -29,7 +29,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: segloss COMMAND [options]   (segloss COMMAND --help for its options)\n\n");
+    fprintf(f, "usage: segloss COMMAND [options]   (segloss COMMAND --help for its options)\n");
+    fprintf(f, "       segloss --version\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 }
@@ -43,6 +44,10 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("segloss %s\n", sl_version());
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -51,6 +51,17 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------------------------------
+ * Version: of the header at compile time, and of the library a program runs with.
+ */
+#define SL_VERSION_MAJOR 0
+#define SL_VERSION_MINOR 1
+#define SL_VERSION_PATCH 0
+#define SL_VERSION_STRING "0.1.0"
+/* (major * 10000 + minor * 100 + patch), for #if */
+#define SL_VERSION (SL_VERSION_MAJOR * 10000 + SL_VERSION_MINOR * 100 + SL_VERSION_PATCH)
+const char *sl_version(void); /* SL_VERSION_STRING of the library */
+
+/* ---------------------------------------------------------------------------------------------
  * Status and errors
  */
 typedef enum {
@@ -269,6 +280,52 @@ sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, 
 /* Evaluate sum_i k_i * loss_i. Maps and gradients are summed the same way. */
 sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
                        sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sharded evaluation: one batch split across processes (data-parallel training, e.g. PyTorch
+ * DDP), with the value and gradient of the loss of the WHOLE batch.
+ *
+ * A loss that couples pixels (a mean's normaliser with weights or ignore_index, Dice sums with
+ * batch=true, a mean over every image's entries) is not the mean of its shards' losses. Its
+ * value is a function of sums over pixels: its statistics, a fixed number of doubles that add
+ * up across shards. Two phases:
+ *   1. each shard: sl_loss_stats (or sl_spec_stats) writes its statistics;
+ *   2. the shards add their statistics element-wise (an all-reduce with SUM);
+ *   3. each shard: sl_loss_finish (or sl_spec_finish) with the summed statistics writes
+ *        out->grad  d(loss of the whole batch) / d(this shard's input): the whole batch's
+ *                   gradient, restricted to this shard;
+ *        out->loss  this shard's part: the parts of all shards add up to the whole batch's
+ *                   value (a per-pixel sum's own share, or value / shards when the statistics
+ *                   decide the value alone);
+ *        out->loss_map this shard's unreduced map (with batch=true: the whole batch's matrix).
+ * stats[0] counts the shards (each writes 1); the rest is the loss's own (docs/sharded.md
+ * lists them): a caller only adds them up. Every shard must use the same spec and the same C (the statistics'
+ * size depends on both); shards may hold different numbers of images and pixels. A shard
+ * alone (statistics not added to any) gives sl_loss_eval's result.
+ *
+ * The losses that have statistics: ce, focal, bce, sigmoid_focal, missing_ce, marginal_ce (a
+ * mean's normaliser), dice, tversky, focal_tversky, log_cosh_dice, generalized_dice (per-class
+ * sums with batch=true; per image, the entries' sum and count), lovasz with per_image=true
+ * (the number of images). The others (lovasz over the batch, whose value sorts every shard's
+ * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG. Value checks (NaN, labels) may be left to the finishing phase.
+ * Both phases use out->workspace (sl_loss_workspace_size / sl_spec_workspace_size bytes) and
+ * out->threads; phase 1 writes no gradient and no map.
+ */
+/* Number of doubles of a loss's statistics for a batch of this C, or SL_E_ARG (and a message)
+ * when the loss has none. */
+sl_status sl_loss_stats_size(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             size_t *n, sl_error *err);
+sl_status sl_loss_stats(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                        sl_impl impl, double *stats, sl_output *out, sl_error *err);
+sl_status sl_loss_finish(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                         sl_impl impl, const double *stats, sl_output *out, sl_error *err);
+/* The same for a spec: its terms' statistics one after another; the value part is
+ * sum_i k_i * part_i, the gradient and map summed the same way. */
+sl_status sl_spec_stats_size(const sl_spec *s, const sl_batch *b, size_t *n, sl_error *err);
+sl_status sl_spec_stats(const sl_spec *s, const sl_batch *b, sl_impl impl, double *stats,
+                        sl_output *out, sl_error *err);
+sl_status sl_spec_finish(const sl_spec *s, const sl_batch *b, sl_impl impl, const double *stats,
+                         sl_output *out, sl_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Metrics, with MONAI's conventions, per (image, class) of two label maps [N, spatial...]:

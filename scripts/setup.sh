@@ -3,7 +3,8 @@
 # exists (Debian and derivatives); elsewhere it names what is missing and fails.
 #   setup.sh build   a C compiler with OpenMP, make, zlib (header and library), OpenBLAS (the
 #                    trainer's matrix products)
-#   setup.sh test    the above, plus /usr/bin/python3 with numpy, torch, scikit-image and scipy
+#   setup.sh test    the above, plus /usr/bin/python3 with numpy, torch, scikit-image, scipy and
+#                    pytest, and pkg-config (the install test)
 #   setup.sh fuzz    the build's, plus clang and its runtime with libFuzzer
 # Each need is one line below: the Debian package that provides it, what it is, and a probe (a
 # shell command that succeeds when the need is met). Nothing is installed when every probe passes.
@@ -62,6 +63,8 @@ probe_all() {
         want python3-torch "PyTorch for /usr/bin/python3" 'pyimport torch'
         want python3-skimage "scikit-image for /usr/bin/python3" 'pyimport skimage'
         want python3-scipy "SciPy for /usr/bin/python3" 'pyimport scipy'
+        want python3-pytest "pytest for /usr/bin/python3" 'pyimport pytest'
+        want pkg-config "pkg-config" 'command -v pkg-config >/dev/null'
     fi
 }
 

@@ -219,3 +219,7 @@ void sl__annotated(const sl_batch *b, uint8_t *ann)
     }
 }
 
+const char *sl_version(void)
+{
+    return SL_VERSION_STRING;
+}

@@ -62,6 +62,10 @@ typedef enum {
  * otherwise the map has C - drop_bg columns and every entry exists. */
 double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind);
 
+/* A shard's part of a value its statistics decide alone: the value over the number of shards
+ * (sharded evaluation, src/shard.c); the value itself otherwise. */
+double sl__ov_shard_part(const sl__ov *v, double value);
+
 /* Map shape [NG, C - drop_bg] (OWN) of the dice-like losses. */
 void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out);
 

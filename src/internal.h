@@ -58,7 +58,26 @@ struct sl_call {
     int fast;             /* the fast path (else the reference) */
     sl_error *err;
     int *empty_mean; /* out: set when the value is a mean over nothing (sl__mean) */
+    /* Sharded evaluation (src/shard.c): 0 a whole evaluation; SL__PHASE_STATS: compute this
+     * shard's statistics into stats and stop; SL__PHASE_FINISH: value and gradient with the
+     * statistics in stats (summed over the shards) in place of this shard's own. */
+    int phase;
+    double *stats; /* stats[0]: the number of shards; the loss's own from stats[1] */
 };
+#define SL__PHASE_STATS 1
+#define SL__PHASE_FINISH 2
+
+/* A mean's normaliser under sharding: with SL__PHASE_STATS stores *D as the statistic and
+ * returns 1 (the caller stops there); with SL__PHASE_FINISH replaces *D by the global one. */
+static inline int sl__shard_norm(const sl_call *c, double *D)
+{
+    if (c->phase == SL__PHASE_STATS) {
+        c->stats[1] = *D;
+        return 1;
+    }
+    if (c->phase == SL__PHASE_FINISH) *D = c->stats[1];
+    return 0;
+}
 
 /* A mean: total / D. A mean over nothing (D == 0: every pixel ignored, or every weight zero)
  * is NaN, as in PyTorch; it is recorded so that this NaN is told apart from an overflow. */
@@ -82,6 +101,11 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
 sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
                        size_t ws_size, int threads, sl_error *err, double *value);
+/* The same with a phase of sharded evaluation and its statistics (src/shard.c). */
+sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             sl_impl impl, float *grad, float *map, double k, int accumulate,
+                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
+                             int phase, double *stats);
 
 /* After a loss ran: the value must be finite (or the NaN of a mean over nothing, `empty`), and
  * every entry of grad and map (when not NULL) finite; otherwise SL_E_OVERFLOW naming the loss,

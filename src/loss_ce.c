@@ -99,6 +99,7 @@ sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const do
 {
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
+    if (sl__shard_norm(c, &D)) return SL_OK;
     sl__ce_args a;
     memset(&a, 0, sizeof a);
     a.kind = kind;
@@ -158,6 +159,7 @@ static sl_status ce_ref(const sl_call *c, double *loss)
     else
         for (int64_t i = 0; i < N * P; i++)
             if (b->labels[i] != o->ignore_index) D += sl__w(o, b->labels[i]);
+    if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {

@@ -392,6 +392,37 @@ sl_status sl__ov_grad(const sl__ov *v)
     return SL_OK;
 }
 
+/* Sharded evaluation with batch=true: the sums of every shard come in the statistics
+ * [1 + 3C] (the number of shards, then I, S, G); each shard's part of a value that the
+ * statistics decide alone is that value over the number of shards. */
+static sl_status ov_shard_sums(sl__ov *v)
+{
+    const sl_call *c = v->c;
+    int64_t C = v->C;
+    if (!(v->batch && c->phase == SL__PHASE_FINISH)) {
+        sl_status st = sl__ov_sums(v);
+        if (st != SL_OK || !(v->batch && c->phase == SL__PHASE_STATS)) return st;
+        for (int64_t k = 0; k < C; k++) {
+            c->stats[1 + k] = v->I[k];
+            c->stats[1 + C + k] = v->S[k];
+            c->stats[1 + 2 * C + k] = v->G[k];
+        }
+        return SL_OK;
+    }
+    for (int64_t k = 0; k < C; k++) {
+        v->I[k] = c->stats[1 + k];
+        v->S[k] = c->stats[1 + C + k];
+        v->G[k] = c->stats[1 + 2 * C + k];
+    }
+    return SL_OK;
+}
+
+double sl__ov_shard_part(const sl__ov *v, double value)
+{
+    const sl_call *c = v->c;
+    return c->phase == SL__PHASE_FINISH && c->stats[0] > 0.0 ? value / c->stats[0] : value;
+}
+
 /* 1 - Dice (MONAI; Jaccard with its factor 2) of one entry and its partials. */
 static double dice_entry(const sl_options *o, double I, double S, double G, double *dI,
                          double *dS)
@@ -447,6 +478,10 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind)
     int64_t M = 0;
     for (int64_t g = 0; g < NG; g++)
         for (int64_t k = 0; k < C; k++) M += entry_exists(v, g, k);
+    /* Sharded, per image: the mean runs over every shard's entries. */
+    const sl_call *c = v->c;
+    int shard_images = c->phase == SL__PHASE_FINISH && !v->batch;
+    if (shard_images) M = (int64_t)c->stats[2];
     double scale = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? 1.0 / (double)M : 0.0) : 1.0;
     double total = 0.0;
     for (int64_t g = 0; g < NG; g++) {
@@ -486,7 +521,15 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind)
             v->kS[e] = scale * dF * dS;
         }
     }
+    if (c->phase == SL__PHASE_STATS) { /* per image: the entries' sum and count */
+        c->stats[1] = total;
+        c->stats[2] = (double)M;
+        return 0.0;
+    }
+    int coupled = kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE;
+    if (shard_images && coupled) total = c->stats[1]; /* log cosh of every shard's mean */
     double reduced = o->reduction == SL_REDUCE_MEAN ? (M > 0 ? total / (double)M : 0.0) : total;
+    if (shard_images && !coupled) return reduced; /* additive: this shard's part */
     if (kind == SL__OVF_LOGCOSH && o->reduction != SL_REDUCE_NONE) {
         /* log cosh(D) of the reduced dice D: d/dD = tanh(D) scales every entry's partials. */
         double t = tanh(reduced);
@@ -494,9 +537,9 @@ double sl__ov_matrix(sl__ov *v, const sl_options *o, sl__ovf_kind kind)
             v->kI[e] *= t;
             v->kS[e] *= t;
         }
-        return log_cosh(reduced);
+        return sl__ov_shard_part(v, log_cosh(reduced));
     }
-    return reduced;
+    return sl__ov_shard_part(v, reduced);
 }
 
 void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
@@ -516,9 +559,10 @@ static sl_status matrix_run(const sl_call *c, double *loss, sl__ovf_kind kind)
     sl__ov v;
     int squared = (kind == SL__OVF_DICE || kind == SL__OVF_LOGCOSH) && o->squared;
     sl__ov_setup(&v, c, SL__OV_OWN, squared, !o->include_background, o->batch, o->ignore_index);
-    sl_status st = sl__ov_sums(&v);
-    if (st != SL_OK) return st;
+    sl_status st = ov_shard_sums(&v);
+    if (st != SL_OK || (c->phase == SL__PHASE_STATS && o->batch)) return st;
     *loss = sl__ov_matrix(&v, o, kind);
+    if (c->phase == SL__PHASE_STATS) return SL_OK;
     return sl__ov_grad(&v);
 }
 
@@ -644,10 +688,15 @@ static sl_status gdice_run(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     sl__ov v;
     sl__ov_setup(&v, c, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
-    sl_status st = sl__ov_sums(&v);
-    if (st != SL_OK) return st;
+    sl_status st = ov_shard_sums(&v);
+    if (st != SL_OK || (c->phase == SL__PHASE_STATS && o->batch)) return st;
     int64_t C = v.C, NG = v.NG, k0 = o->include_background ? 0 : 1;
-    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)NG : 1.0;
+    if (c->phase == SL__PHASE_STATS) { /* per image: the mean runs over every shard's images */
+        c->stats[2] = (double)NG;
+        return SL_OK;
+    }
+    double ng = c->phase == SL__PHASE_FINISH && !o->batch ? c->stats[2] : (double)NG;
+    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / ng : 1.0;
     double total = 0.0;
     for (int64_t g = 0; g < NG; g++) {
         const double *I = v.I + g * C, *S = v.S + g * C, *G = v.G + g * C;
@@ -677,7 +726,8 @@ static sl_status gdice_run(const sl_call *c, double *loss)
             v.kS[g * C + k] = scale * (w[k] * num / (den * den));
         }
     }
-    *loss = o->reduction == SL_REDUCE_MEAN ? total / (double)NG : total;
+    *loss = o->reduction == SL_REDUCE_MEAN ? total / ng : total;
+    if (o->batch) *loss = sl__ov_shard_part(&v, *loss);
     return sl__ov_grad(&v);
 }
 

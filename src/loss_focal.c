@@ -44,6 +44,7 @@ static sl_status focal_ref(const sl_call *c, double *loss)
     double D = (double)(N * P), total = 0.0, d;
     if (b->target_kind == SL_TARGET_LABELS)
         for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
+    if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {

@@ -27,6 +27,7 @@ typedef struct {
     int64_t N, C, P;
     int64_t G, M; /* groups, and pixels per group */
     int64_t ipg;  /* images per group */
+    double nmean; /* images in per_image's mean: N, or every shard's (sharded evaluation) */
 } lz_dims;
 
 static void lz_dims_of(const sl_options *o, const sl_batch *b, lz_dims *d)
@@ -37,6 +38,7 @@ static void lz_dims_of(const sl_options *o, const sl_batch *b, lz_dims *d)
     d->G = o->per_image ? d->N : 1;
     d->M = o->per_image ? d->P : d->N * d->P;
     d->ipg = o->per_image ? 1 : d->N;
+    d->nmean = (double)d->N;
 }
 
 static void lovasz_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
@@ -51,7 +53,7 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
 {
     if (o->reduction != SL_REDUCE_MEAN) return 1.0;
     if (K == 0) return 0.0;
-    return o->per_image ? 1.0 / ((double)d->N * (double)K) : 1.0 / (double)K;
+    return o->per_image ? 1.0 / (d->nmean * (double)K) : 1.0 / (double)K;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -574,6 +576,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     const sl_batch *b = c->b;
     lz_dims d;
     lz_dims_of(o, b, &d);
+    if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
     const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
     const int probs = b->input_kind == SL_INPUT_PROBS;
     lz_fast_ws w;
@@ -728,6 +731,7 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     const sl_batch *b = c->b;
     lz_dims d;
     lz_dims_of(o, b, &d);
+    if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
     const int64_t N = d.N, C = d.C, P = d.P;
     lz_ref_ws w;
     lz_ref_carve(&d, c->ws, &w);

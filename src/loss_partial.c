@@ -57,6 +57,7 @@ static sl_status missing_ref(const sl_call *c, double *loss)
     sl__refpx *px = &w.px;
     int mean = o->reduction == SL_REDUCE_MEAN;
     double D = mean ? missing_denominator(o, b, w.ann) : 1.0, total = 0.0;
+    if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
@@ -152,6 +153,7 @@ static sl_status marginal_ref(const sl_call *c, double *loss)
     double D = (double)(N * P), total = 0.0;
     if (labels)
         for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
+    if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     for (int64_t n = 0; n < N; n++) {
         const uint8_t *an = w.ann + n * C;

@@ -138,6 +138,7 @@ static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
     int64_t N = c->N, C = c->C, P = c->P;
     int labels = b->target_kind == SL_TARGET_LABELS, mean = o->reduction == SL_REDUCE_MEAN;
     double D = sig_denominator(c);
+    if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
     double total = 0.0;
     for (int64_t n = 0; n < N; n++) {
@@ -196,6 +197,7 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
         if (st != SL_OK) return st;
         D = sl__counts_weighted(c, counts, NULL) * (double)c->C;
     }
+    if (sl__shard_norm(c, &D)) return SL_OK;
     sl__sig_args a;
     memset(&a, 0, sizeof a);
     a.focal = kind == SIG_FOCAL;

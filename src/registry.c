@@ -285,6 +285,15 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
                        sl_impl impl, float *grad, float *map, double k, int accumulate,
                        void *ws, size_t ws_size, int threads, sl_error *err, double *value)
 {
+    return sl__loss_run_phase(loss, opt, b, impl, grad, map, k, accumulate, ws, ws_size, threads,
+                              err, value, 0, NULL);
+}
+
+sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             sl_impl impl, float *grad, float *map, double k, int accumulate,
+                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
+                             int phase, double *stats)
+{
     int fast = impl != SL_IMPL_REF;
     sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
                                err);
@@ -313,9 +322,13 @@ sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl
     c.err = err;
     int empty = 0;
     c.empty_mean = &empty;
+    c.phase = phase;
+    c.stats = stats;
     *value = 0.0;
     st = (fast ? loss->fast : loss->ref)(&c, value);
     if (st != SL_OK) return st;
+    /* The statistics phase writes no value, gradient or map: nothing to check yet. */
+    if (phase == SL__PHASE_STATS) return SL_OK;
     return sl__check_finite(loss, b, *value, empty, grad, map, opt, err);
 }
 

@@ -1,0 +1,139 @@
+/* Sharded evaluation: one batch split across processes (data-parallel training), each shard's
+ * loss statistics summed across them, then every shard's value part and gradient of the loss of
+ * the whole batch. The losses that can be evaluated this way, and the size of their
+ * statistics, are listed here; a loss runs its two phases through sl_call.phase. */
+#include "internal.h"
+
+#include <string.h>
+
+/* Statistics of a loss for C classes beyond stats[0] (the number of shards); -1: none exist. */
+static int64_t own_stats(const sl_loss_info *loss, const sl_options *o, int64_t C)
+{
+    /* The per-pixel losses: a mean's normaliser (weights, ignore_index, valid pixels). */
+    static const char *const norm[] = {"ce",  "focal",         "missing_ce",
+                                       "bce", "sigmoid_focal", "marginal_ce"};
+    /* The overlap losses: the sums I, S, G per class with batch=true; per image, the sum of the
+     * entries and their count (a mean over every shard's entries). */
+    static const char *const overlap[] = {"dice", "tversky", "focal_tversky", "log_cosh_dice",
+                                          "generalized_dice"};
+    for (size_t i = 0; i < sizeof norm / sizeof norm[0]; i++)
+        if (strcmp(loss->name, norm[i]) == 0) return 1;
+    for (size_t i = 0; i < sizeof overlap / sizeof overlap[0]; i++)
+        if (strcmp(loss->name, overlap[i]) == 0) return o->batch ? 3 * C : 2;
+    /* Lovasz per image: the number of images of the mean. Over the batch it sorts every
+     * shard's errors together: no sums can stand for that. */
+    if (strcmp(loss->name, "lovasz") == 0) return o->per_image ? 1 : -1;
+    return -1;
+}
+
+static sl_status stats_size(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                            size_t *n, sl_error *err)
+{
+    if (b->shape.ndim < 3 || b->shape.ndim > 5 || b->shape.dim[1] < 1)
+        return sl__fail(err, SL_E_SHAPE, "input: need [N, C, spatial...] with 1 to 3 spatial axes");
+    int64_t k = own_stats(loss, o, b->shape.dim[1]);
+    if (k < 0)
+        return sl__fail(err, SL_E_ARG,
+                        "%s cannot be evaluated in shards: its value is not a function of sums "
+                        "over the shards",
+                        loss->name);
+    *n = (size_t)(1 + k);
+    return SL_OK;
+}
+
+sl_status sl_loss_stats_size(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                             size_t *n, sl_error *err)
+{
+    return stats_size(loss, opt, b, n, err);
+}
+
+sl_status sl_loss_stats(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                        sl_impl impl, double *stats, sl_output *out, sl_error *err)
+{
+    size_t n;
+    sl_status st = stats_size(loss, opt, b, &n, err);
+    if (st != SL_OK) return st;
+    memset(stats, 0, n * sizeof *stats);
+    stats[0] = 1.0;
+    double v;
+    return sl__loss_run_phase(loss, opt, b, impl, NULL, NULL, 1.0, 0, out->workspace,
+                              out->workspace_size, out->threads, err, &v, SL__PHASE_STATS, stats);
+}
+
+sl_status sl_loss_finish(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                         sl_impl impl, const double *stats, sl_output *out, sl_error *err)
+{
+    size_t n;
+    sl_status st = stats_size(loss, opt, b, &n, err);
+    if (st != SL_OK) return st;
+    if (!(stats[0] >= 1.0))
+        return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1", loss->name,
+                        stats[0]);
+    return sl__loss_run_phase(loss, opt, b, impl, out->grad, out->loss_map, 1.0, 0, out->workspace,
+                              out->workspace_size, out->threads, err, &out->loss, SL__PHASE_FINISH,
+                              (double *)(uintptr_t)stats);
+}
+
+sl_status sl_spec_stats_size(const sl_spec *s, const sl_batch *b, size_t *n, sl_error *err)
+{
+    *n = 0;
+    for (int i = 0; i < sl_spec_nterms(s); i++) {
+        const sl_loss_info *loss;
+        const sl_options *o;
+        sl_spec_term(s, i, NULL, &loss, &o);
+        size_t k;
+        sl_status st = stats_size(loss, o, b, &k, err);
+        if (st != SL_OK) return st;
+        *n += k;
+    }
+    return SL_OK;
+}
+
+sl_status sl_spec_stats(const sl_spec *s, const sl_batch *b, sl_impl impl, double *stats,
+                        sl_output *out, sl_error *err)
+{
+    size_t at = 0;
+    for (int i = 0; i < sl_spec_nterms(s); i++) {
+        const sl_loss_info *loss;
+        const sl_options *o;
+        sl_spec_term(s, i, NULL, &loss, &o);
+        size_t k;
+        sl_status st = stats_size(loss, o, b, &k, err);
+        if (st == SL_OK) st = sl_loss_stats(loss, o, b, impl, stats + at, out, err);
+        if (st != SL_OK) return st;
+        at += k;
+    }
+    return SL_OK;
+}
+
+sl_status sl_spec_finish(const sl_spec *s, const sl_batch *b, sl_impl impl, const double *stats,
+                         sl_output *out, sl_error *err)
+{
+    if (out->loss_map) {
+        sl_shape ms;
+        sl_status st = sl_spec_map_shape(s, b, &ms, err);
+        if (st != SL_OK) return st;
+    }
+    size_t at = 0;
+    double total = 0.0;
+    for (int i = 0; i < sl_spec_nterms(s); i++) {
+        const sl_loss_info *loss;
+        const sl_options *o;
+        double k, v;
+        sl_spec_term(s, i, &k, &loss, &o);
+        size_t n;
+        sl_status st = stats_size(loss, o, b, &n, err);
+        if (st != SL_OK) return st;
+        if (!(stats[at] >= 1.0))
+            return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1",
+                            loss->name, stats[at]);
+        st = sl__loss_run_phase(loss, o, b, impl, out->grad, out->loss_map, k, i > 0,
+                                out->workspace, out->workspace_size, out->threads, err, &v,
+                                SL__PHASE_FINISH, (double *)(uintptr_t)(stats + at));
+        if (st != SL_OK) return st;
+        total += k * v;
+        at += n;
+    }
+    out->loss = total;
+    return SL_OK;
+}
