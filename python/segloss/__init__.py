@@ -266,10 +266,13 @@ def losses():
 # Metrics
 
 
-def metrics(pred, target, spacing=None, num_classes=None):
+def metrics(pred, target, spacing=None, num_classes=None, include_background=True,
+            ignore_index=None):
     """Dice, IoU, HD95 and ASSD per (image, class) of two label maps [N, spatial...] (MONAI's
-    conventions; NaN where undefined). num_classes: C (default: the largest label + 1).
-    Returns {"dice", "iou", "hd95", "assd"}: arrays [N, C]."""
+    conventions; NaN where undefined). num_classes: C (default: the largest label + 1, leaving
+    out ignore_index). include_background=False leaves class 0 out (its column is NaN), as
+    MONAI's include_background=False; ignore_index: target pixels with that label count for no
+    class. Returns {"dice", "iou", "hd95", "assd"}: arrays [N, C]."""
     p = _as_labels(np.asarray(pred), "pred")
     t = _as_labels(np.asarray(target), "target")
     if p.shape != t.shape:
@@ -279,7 +282,10 @@ def metrics(pred, target, spacing=None, num_classes=None):
         raise ValueError("label maps of shape %s: need [N, spatial...] with 1 to 3 spatial axes"
                          % _shape_str(p.shape))
     if num_classes is None:
-        num_classes = int(max(p.max(initial=0), t.max(initial=0))) + 1
+        tk = t if ignore_index is None else t[t != ignore_index]
+        num_classes = int(max(p.max(initial=0), tk.max(initial=0))) + 1
+    opts = _lib.MetricsOpts(1 if include_background else 0, 0 if ignore_index is None else 1,
+                            0 if ignore_index is None else int(ignore_index))
     s = _lib.Shape()
     s.ndim = p.ndim
     for i, d in enumerate(p.shape):
@@ -295,7 +301,8 @@ def metrics(pred, target, spacing=None, num_classes=None):
     ws = np.empty(max(size, 1), dtype=np.uint8)
     err = _lib.Error()
     _lib.check(lib.sl_metrics(_ptr(p), _ptr(t), ctypes.byref(s), num_classes, _ptr(sp),
-                              ctypes.byref(mo), _ptr(ws), size, ctypes.byref(err)), err)
+                              ctypes.byref(opts), ctypes.byref(mo), _ptr(ws), size,
+                              ctypes.byref(err)), err)
     return res
 
 

@@ -78,6 +78,11 @@ class MetricsOut(ctypes.Structure):
     _fields_ = [(k, ctypes.c_void_p) for k in ("dice", "iou", "hd95", "assd")]
 
 
+class MetricsOpts(ctypes.Structure):
+    _fields_ = [("include_background", ctypes.c_int), ("use_ignore_index", ctypes.c_int),
+                ("ignore_index", ctypes.c_int32)]
+
+
 class Rng(ctypes.Structure):
     _fields_ = [
         ("mt", ctypes.c_uint32 * 624),
@@ -147,7 +152,8 @@ def _load():
     fn("sl_spec_stats", st, P, pBatch, st, P, pOut, pErr)
     fn("sl_spec_finish", st, P, pBatch, st, P, pOut, pErr)
     fn("sl_metrics_workspace_size", SZ, pShape, I64)
-    fn("sl_metrics", st, P, P, pShape, I64, P, ctypes.POINTER(MetricsOut), P, SZ, pErr)
+    fn("sl_metrics", st, P, P, pShape, I64, P, ctypes.POINTER(MetricsOpts), ctypes.POINTER(MetricsOut), P,
+       SZ, pErr)
     fn("sl_rng_seed", vp, ctypes.POINTER(Rng), ctypes.c_uint32)
     fn("sl_masks_generate", st, P, I64, I64, I64, P, ctypes.POINTER(Rng), pErr)
     fn("sl_masks_to_labels", vp, P, I64, I64, I64, P)

@@ -112,6 +112,23 @@ def test_metrics_against_numpy():
     assert m["hd95"].shape == (2, 3)
 
 
+def test_metrics_options():
+    r = rng(5)
+    p = r.randint(0, 3, (2, 16, 16))
+    t = r.randint(0, 3, (2, 16, 16))
+    t[:, :4, :] = 255  # ignored rows: in neither mask
+    m = segloss.metrics(p, t, include_background=False, ignore_index=255)
+    assert m["dice"].shape == (2, 3) and np.all(np.isnan(m["dice"][:, 0]))
+    keep = t != 255
+    for n in range(2):
+        for c in (1, 2):
+            pc, tc = (p[n] == c) & keep[n], (t[n] == c)
+            d = 2 * np.sum(pc & tc) / (np.sum(pc) + np.sum(tc))
+            assert close(m["dice"][n, c], d)
+    # without ignore_index, 255 is a class: 256 columns, and the ignored rows count for it
+    assert segloss.metrics(p, t)["dice"].shape == (2, 256)
+
+
 def test_post_data():
     m = segloss.masks(3, 64, 64, rng=0)
     assert m.shape == (3, 3, 64, 64) and m.dtype == np.uint8
