@@ -80,7 +80,16 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libse
 	$(CC) $(ALL_CFLAGS) -Itests -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
 		$(LDLIBS) $(BLAS_LIBS) $(LDFLAGS_$*)
 
-tests: $(TEST_BIN)
+# Helpers of the Python checks that need the library's internal functions (the shared library
+# exports only the public ones): $(BUILD)/tools/NAME from tests/tools/NAME.c.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsegloss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libsegloss.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(TOOL_BIN)
 
 # The trainer's step timer for `make bench` (bench/train_peers.py).
 $(BUILD)/train_speed: bench/train_speed.c $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
