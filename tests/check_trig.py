@@ -9,7 +9,6 @@ differently (numpy takes them from SVML on CPUs with AVX-512, from libm elsewher
 only prints. The library is $BUILD/libsegloss.so (default build). Run with /usr/bin/python3;
 ends with `check_trig: N passed, M failed`.
 """
-import ctypes
 import math
 import os
 import random
