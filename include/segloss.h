@@ -5,8 +5,15 @@
  * Tensors
  *   float32, contiguous, C order. An input is [N, C, spatial...] with 1 to 3 spatial axes
  *   (so ndim is 3, 4 or 5). P is the product of the spatial sizes. A target is either
- *     - a label map [N, spatial...] of int32 class indices (SL_TARGET_LABELS), or
- *     - a per-class map of the input's own shape: one-hot or soft probabilities (SL_TARGET_PROBS).
+ *     - a label map [N, spatial...] of int32 class indices (SL_TARGET_LABELS); MONAI's
+ *       [N, 1, spatial...] is the same memory and is taken as it is, or
+ *     - a per-class map of the input's own shape: one-hot or soft probabilities (SL_TARGET_PROBS);
+ *       for the sigmoid (multi-label) losses any values in [0, 1], channels may overlap.
+ *   Binary segmentation is one channel, [N, 1, spatial...], with a sigmoid loss (bce,
+ *   sigmoid_focal, lovasz_hinge, an overlap loss with sigmoid=true); its label map holds 0 and 1
+ *   and is the channel's target. A softmax loss on one channel of logits (or of probabilities
+ *   it renormalises) is refused: a softmax over one channel is constant, and the message names
+ *   the sigmoid form.
  *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
  *   background (class 0) is always annotated whatever column 0 says.
  *
@@ -118,6 +125,9 @@ typedef struct {
     int per_image;              /* lovasz: per image, then the mean */
     const double *idc;          /* boundary: class indices, NULL for every object class */
     int64_t nidc;
+    /* Sigmoid (multi-label) mode of the overlap family: each channel is a sigmoid of its logit
+     * (or a probability as given) with a target of its own; channels may overlap. */
+    int sigmoid;
 } sl_options;
 
 /* Generic defaults (those of ce); sl_options_for gives a loss's own. */
@@ -157,7 +167,7 @@ typedef enum {
     SL_PARAM_INT,
     SL_PARAM_LIST, /* numbers [a,b,...]; "none" for no list */
     SL_PARAM_WORD,
-    SL_PARAM_BOOL /* true|false */
+    SL_PARAM_BOOL /* true|false (Python's True|False too) */
 } sl_param_type;
 
 typedef struct {
@@ -182,6 +192,12 @@ typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
 /* sl_loss_info.flags */
 #define SL_LOSS_KERNEL_CHECKS 1u /* its fast path refuses bad values and labels in its own sweep */
 
+/* A per-channel sigmoid loss (also any loss whose `sigmoid` key is true): one channel takes a
+ * binary label map {0, 1}. */
+#define SL_LOSS_SIGMOID 2u
+/* Takes one channel as given, without a softmax (MONAI's single-channel rule); any other loss
+ * refuses one channel of logits. */
+#define SL_LOSS_ONE_CHANNEL 4u
 struct sl_loss_info {
     const char *name;            /* as written in a spec */
     const char *summary;         /* one line */
@@ -241,8 +257,8 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const 
 
 /* ---------------------------------------------------------------------------------------------
  * The loss spec language: `[k*]name[(key=value,...)]` terms joined by `+`. Values are numbers,
- * lists `[a,b,...]` or words. Examples: `ce(weight=[0.2,1,1,2],ignore_index=255)`,
- * `0.5*ce + missing_ce(denominator=valid)`.
+ * lists `[a,b,...]` or words; booleans are true|false (Python's True|False too). Examples:
+ * `ce(weight=[0.2,1,1,2],ignore_index=255)`, `0.5*ce + missing_ce(denominator=valid)`.
  */
 typedef struct sl_spec sl_spec; /* opaque; owns its option lists */
 

@@ -125,11 +125,16 @@ static int fast_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
     if (b->target_kind == SL_TARGET_LABELS) {
         int64_t y = b->labels[n * P + i];
         if (y == v->ignore) return 0;
-        for (int64_t c = 0; c < C; c++) t[c] = c == y ? 1.0f : 0.0f;
+        for (int64_t c = 0; c < C; c++) t[c] = c + v->binary == y ? 1.0f : 0.0f;
     } else {
         for (int64_t c = 0; c < C; c++) t[c] = b->target[(n * C + c) * P + i];
     }
-    if (b->input_kind == SL_INPUT_LOGITS) {
+    if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
+        for (int64_t c = 0; c < C; c++) {
+            float xc = x[c * P], e = expf(-fabsf(xc)), sp = 1.0f / (1.0f + e);
+            p[c] = xc >= 0.0f ? sp : e * sp;
+        }
+    } else if (b->input_kind == SL_INPUT_LOGITS) {
         float m = x[0], z = 0.0f;
         for (int64_t c = 1; c < C; c++) m = fmaxf(m, x[c * P]);
         for (int64_t c = 0; c < C; c++) {
@@ -172,12 +177,16 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
         if (b->target_kind == SL_TARGET_LABELS) {
             int64_t y = b->labels[n * P + i];
             if (y == v->ignore) return 0;
-            t[c] = (c == y) ? 1.0 : 0.0;
+            t[c] = (c + v->binary == y) ? 1.0 : 0.0;
         } else {
             t[c] = (double)b->target[(n * C + c) * P + i];
         }
     }
-    if (b->input_kind == SL_INPUT_LOGITS) {
+    if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
+        /* p_c = 1 / (1 + exp(-x_c)), each channel on its own */
+        for (int64_t c = 0; c < C; c++)
+            p[c] = 1.0 / (1.0 + exp(-(double)b->input[(n * C + c) * P + i]));
+    } else if (b->input_kind == SL_INPUT_LOGITS) {
         /* p_c = exp(x_c - logsumexp(x)) */
         double m = -INFINITY;
         for (int64_t c = 0; c < C; c++) m = fmax(m, (double)b->input[(n * C + c) * P + i]);
@@ -278,7 +287,10 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
                     dp[c] = s.ch[c] >= 0 ? d[s.ch[c]] : 0.0f;
                     tot += (double)p[c] * (double)dp[c];
                 }
-                if (logits) {
+                if (logits && v->sigmoid) {
+                    for (int64_t c = 0; c < C; c++)
+                        sl__put(v->c, gr, c * P + i, p[c] * (1.0f - p[c]) * dp[c]);
+                } else if (logits) {
                     float ft = (float)tot;
                     for (int64_t c = 0; c < C; c++) sl__put(v->c, gr, c * P + i, p[c] * (dp[c] - ft));
                 } else {
@@ -305,7 +317,9 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
             }
             for (int64_t j = 0; j < C; j++) {
                 double d = 0.0;
-                if (logits) {
+                if (logits && v->sigmoid) {
+                    d = s.dg[j] * s.dp[j] * (1.0 - s.dp[j]); /* dsigmoid/dx = p (1 - p) */
+                } else if (logits) {
                     /* dp_c/dz_j = p_c ([c = j] - p_j) */
                     for (int64_t c = 0; c < C; c++)
                         d += s.dg[c] * s.dp[c] * ((c == j ? 1.0 : 0.0) - s.dp[j]);
@@ -335,6 +349,8 @@ static void kernel_args(const sl__ov *v, sl__ov_args *a)
     a->has_ignore = v->ignore >= INT32_MIN && v->ignore <= INT32_MAX;
     a->ignore = a->has_ignore ? (int32_t)v->ignore : 0;
     a->squared = v->squared;
+    a->sigmoid = v->sigmoid;
+    a->binary = v->binary;
 }
 
 sl_status sl__ov_sums(sl__ov *v)
@@ -510,12 +526,21 @@ void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * dice, tversky, focal_tversky, log_cosh_dice: the (image, class) matrix
  */
 
+/* The sigmoid (multi-label) mode: MONAI's sigmoid=True. A label map is one-hot over the C
+ * channels, or, on one channel, the channel's own {0, 1} target. */
+static void ov_sigmoid(sl__ov *v, const sl_options *o)
+{
+    v->sigmoid = o->sigmoid;
+    v->binary = o->sigmoid && v->C == 1;
+}
+
 static sl_status matrix_run(const sl_call *c, double *loss, sl__ovf_kind kind)
 {
     const sl_options *o = c->o;
     sl__ov v;
     int squared = (kind == SL__OVF_DICE || kind == SL__OVF_LOGCOSH) && o->squared;
     sl__ov_setup(&v, c, SL__OV_OWN, squared, !o->include_background, o->batch, o->ignore_index);
+    ov_sigmoid(&v, o);
     sl_status st = sl__ov_sums(&v);
     if (st != SL_OK) return st;
     *loss = sl__ov_matrix(&v, o, kind);
@@ -550,7 +575,7 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
 #define P_IGNORE {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0}
 #define P_BG                                                                                     \
     {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
-     "false drops channel 0 after the softmax", 0, 0}
+     "false drops channel 0 after the softmax (or sigmoid)", 0, 0}
 #define P_BATCH {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0}
 #define P_SNR {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300}
 #define P_SDR {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300}
@@ -559,11 +584,14 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
      "one non-negative weight per class (background included)", 0, 1e300}
 #define P_SQUARED                                                                                \
     {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum p^2 + sum g^2 (squared_pred)", 0, 0}
+#define P_SIGMOID                                                                                \
+    {"sigmoid", SL_PARAM_BOOL, "false", NULL,                                                   \
+     "multi-label: a sigmoid per channel, targets per channel (MONAI sigmoid=True)", 0, 0}
 #define P_JACCARD                                                                                \
     {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0}
 
 static const sl_param_info dice_params[] = {
-    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION,
+    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID,
 };
 
 const sl_loss_info sl__loss_dice = {
@@ -583,7 +611,7 @@ const sl_loss_info sl__loss_dice = {
 static const sl_param_info tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID,
 };
 
 const sl_loss_info sl__loss_tversky = {
@@ -604,7 +632,7 @@ static const sl_param_info focal_tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
     {"gamma", SL_PARAM_NUMBER, "0.75", NULL, "exponent of 1 - Tversky", 0, 1e3},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID,
 };
 
 const sl_loss_info sl__loss_focal_tversky = {
@@ -644,6 +672,7 @@ static sl_status gdice_run(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     sl__ov v;
     sl__ov_setup(&v, c, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
+    ov_sigmoid(&v, o);
     sl_status st = sl__ov_sums(&v);
     if (st != SL_OK) return st;
     int64_t C = v.C, NG = v.NG, k0 = o->include_background ? 0 : 1;
@@ -693,6 +722,7 @@ static const sl_param_info gdice_params[] = {
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE,
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
      "over the per-image values; none: the map is those values", 0, 0},
+    P_SIGMOID,
 };
 
 const sl_loss_info sl__loss_generalized_dice = {

@@ -754,5 +754,5 @@ const sl_loss_info sl__loss_hausdorff_dt = {
     distance_workspace,
     NULL,
     hd_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL,
 };

@@ -31,6 +31,7 @@ static const scalar_field scalars[] = {
     {"gamma", offsetof(sl_options, gamma), 'd'},
     {"classes", offsetof(sl_options, classes), 'e'},
     {"per_image", offsetof(sl_options, per_image), 'b'},
+    {"sigmoid", offsetof(sl_options, sigmoid), 'b'},
 };
 
 typedef struct {

@@ -149,6 +149,8 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
                             words);
         int idx = sl__word_index(words, w, strlen(w));
+        /* Python's spellings of a boolean, as a spec pasted from Python code has them */
+        if (idx < 0 && pi->type == SL_PARAM_BOOL) idx = sl__word_index("False|True", w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
                             pi->key, words, w);

@@ -47,15 +47,23 @@ NAMES = ["dice", "tversky", "focal_tversky", "generalized_dice", "log_cosh_dice"
 PROBS = []  # the masked probabilities of the last reference, for the gradient's tolerance
 
 
-def prep(x, kind, tgt, tkind, ignore):
-    """p (softmax or as given) and the one-hot / per-class target g, both zeroed at ignored
-    pixels, so that those pixels leave every sum."""
+def prep(x, kind, tgt, tkind, ignore, sigmoid=False):
+    """p (softmax, sigmoid or as given) and the one-hot / per-class target g, both zeroed at
+    ignored pixels, so that those pixels leave every sum. MONAI's sigmoid=True: a sigmoid per
+    channel; a label map is one-hot (to_onehot_y), except on one channel, where MONAI skips the
+    one-hot and the {0, 1} label is the channel's target."""
     C = x.shape[1]
-    p = torch.softmax(x, dim=1) if kind == "logits" else x
+    if kind == "logits":
+        p = torch.sigmoid(x) if sigmoid else torch.softmax(x, dim=1)
+    else:
+        p = x
     if tkind == "labels":
         valid = tgt != ignore
         ysafe = torch.where(valid, tgt, torch.zeros_like(tgt))
-        g = torch.nn.functional.one_hot(ysafe, C).movedim(-1, 1).double()
+        if sigmoid and C == 1:
+            g = (ysafe == 1).unsqueeze(1).double()
+        else:
+            g = torch.nn.functional.one_hot(ysafe, C).movedim(-1, 1).double()
         v = valid.unsqueeze(1).double()
         return p * v, g * v
     return p, tgt
@@ -107,7 +115,7 @@ def reduce(f, red, count=None):
 def ref_loss(name, x, kind, tgt, tkind, o, ann):
     """Value, map of one loss in torch float64."""
     C = x.shape[1]
-    p, g = prep(x, kind, tgt, tkind, o["ignore_index"])
+    p, g = prep(x, kind, tgt, tkind, o["ignore_index"], o["sigmoid"])
     p.retain_grad()
     PROBS.append(p)
     if name in ("dice", "log_cosh_dice", "tversky", "focal_tversky"):
@@ -239,7 +247,7 @@ def default_options():
     return {"reduction": "mean", "ignore_index": -100, "include_background": True,
             "squared": False, "jaccard": False, "batch": False, "smooth_nr": 1e-5,
             "smooth_dr": 1e-5, "weight": None, "alpha": 0.5, "beta": 0.5, "gamma": 0.75,
-            "w_type": "square"}
+            "w_type": "square", "sigmoid": False}
 
 
 KEYS = {
@@ -251,9 +259,12 @@ KEYS = {
                          "ignore_index", "reduction"],
     "exclusion": ["smooth_nr", "smooth_dr", "ignore_index", "reduction"],
 }
-KEYS["log_cosh_dice"] = KEYS["dice"]
 KEYS["marginal_dice"] = KEYS["dice"]
 KEYS["focal_tversky"] = KEYS["tversky"] + ["gamma"]
+SIGMOID_NAMES = ("dice", "tversky", "focal_tversky", "generalized_dice", "log_cosh_dice")
+for _n in ("dice", "tversky", "focal_tversky", "generalized_dice"):
+    KEYS[_n] = KEYS[_n] + ["sigmoid"]
+KEYS["log_cosh_dice"] = KEYS["dice"]
 
 
 def spec_string(name, o, say=()):
@@ -266,7 +277,8 @@ def spec_string(name, o, say=()):
         if k == "weight":
             kv.append("weight=[%s]" % ",".join("%g" % float(w) for w in v))
         elif isinstance(v, bool):
-            kv.append("%s=%s" % (k, "true" if v else "false"))
+            kv.append("%s=%s" % (k, ("True" if v else "False") if k == "sigmoid" and say
+                                 else "true" if v else "false"))
         elif isinstance(v, float):
             kv.append("%s=%.10g" % (k, v))
         else:
@@ -459,7 +471,70 @@ def random_case(rng, tmp, idx):
     check_case(tmp, "case %d" % idx, name, o, x, kind, tgt, tkind, ann, rtol, atol, say)
 
 
+def sigmoid_case(rng, tmp, idx):
+    """MONAI's sigmoid=True: multi-label targets (channels overlap), one channel with a {0, 1}
+    label map [N, spatial...] or [N, 1, spatial...] (binary segmentation)."""
+    name = SIGMOID_NAMES[idx % len(SIGMOID_NAMES)]
+    nsp = int(rng.randint(1, 4))
+    N, C = int(rng.randint(1, 4)), int(rng.choice([1, 1, 2, 3, 4]))
+    sp = rand_spatial(rng, nsp)
+    shape = [N, C] + sp
+    kind = "probs" if rng.random_sample() < 0.3 else "logits"
+    if kind == "logits":
+        x = (rng.randn(*shape) * float(rng.choice([0.5, 2.0, 5.0]))).astype(np.float32)
+    else:
+        x = rng.random_sample(shape).astype(np.float32)
+        x[rng.random_sample(shape) < 0.1] = 0.0
+    tkind = "labels" if rng.random_sample() < 0.5 else "perclass"
+    ignore = None
+    if tkind == "labels":
+        y = rng.randint(0, 2 if C == 1 else C, size=[N] + sp).astype(np.int64)
+        if rng.random_sample() < 0.4:
+            ignore = int(rng.choice([255, -1]))
+            y[rng.random_sample(y.shape) < 0.15] = ignore
+        tgt = y[:, None] if rng.random_sample() < 0.5 else y  # MONAI's [N, 1, spatial...] too
+        tgt = tgt.astype(str(rng.choice(["int32", "int64"])))
+    elif rng.random_sample() < 0.6:
+        tgt = (rng.random_sample(shape) < 0.4).astype(np.float32)  # overlapping 0/1 channels
+    else:
+        tgt = rng.random_sample(shape).astype(np.float32)
+    o = rand_options(rng, name, C, ignore)
+    o["sigmoid"] = True
+    if C == 1:
+        o["include_background"] = True
+    say = ("sigmoid",) if rng.random_sample() < 0.3 else ()
+    sigmoid_check(tmp, idx, name, o, x, kind, tgt, tkind, say)
+
+
+def sigmoid_check(tmp, idx, name, o, x, kind, tgt, tkind, say):
+    """check_case, with a label map [N, 1, spatial...] given to the CLI as it is and to the
+    reference squeezed."""
+    x32 = x.astype(np.float32)
+    squeezed = tgt[:, 0] if tkind == "labels" and tgt.ndim == x.ndim else tgt
+    exp_v, exp_m, exp_g, exp_s = reference(name, x32, kind, squeezed, tkind, o, None)
+    spec = spec_string(name, o, say)
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, None, kind)
+    desc = "sigmoid case %d: spec '%s' input %s %s target %s %s %s" % (
+        idx, spec, kind, list(x.shape), tkind, list(tgt.shape), tgt.dtype)
+    rtol, atol = 1e-4, 2e-5
+
+    def value_problem(got_v):
+        if abs(got_v - exp_v) <= rtol * abs(exp_v) + atol * max(1.0, abs(exp_v)):
+            return None
+        return "got %.12g expected %.12g" % (got_v, exp_v)
+
+    checklib.check_loss_cli(tmp, desc, args, value_problem,
+                            lambda m: cmp_arr(m, exp_m, rtol, atol),
+                            lambda g: cmp_grad(g, exp_g, exp_s, rtol, atol * 10))
+
+
 def error_cases(tmp, rng):
+    # a softmax over one channel is constant: refused, naming the sigmoid form
+    x1 = rng.randn(2, 1, 5).astype(np.float32)
+    yb = np.array([[0, 1, 1, 0, 1], [1, 0, 0, 0, 1]], np.int64)
+    for name in SIGMOID_NAMES:
+        check_error(tmp, "error: %s on one channel without sigmoid" % name, name, x1, yb, None)
+    check_error(tmp, "error: label 2 of a binary map", "dice(sigmoid=true)", x1, yb * 2, None)
     x = rng.randn(2, 3, 5).astype(np.float32)
     y = np.array([[0, 1, 2, 0, 1], [0, 0, 2, 2, 0]], np.int64)
     ann = np.array([[1, 1, 0], [1, 1, 1]], np.uint8)
@@ -486,6 +561,9 @@ def main():
         rng = np.random.RandomState(SEED)
         for i in range(NCASES):
             random_case(rng, tmp, i)
+        srng = np.random.RandomState(SEED + 1)
+        for i in range(NCASES // 4):
+            sigmoid_case(srng, tmp, i)
         error_cases(tmp, rng)
     return checklib.summary("check_dice")
 

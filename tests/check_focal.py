@@ -56,7 +56,10 @@ def onehot_target(tgt, tkind, C, ignore):
     if tkind == "labels":
         valid = tgt != ignore
         ysafe = torch.where(valid, tgt, torch.zeros_like(tgt))
-        t = F.one_hot(ysafe, C).movedim(-1, 1).double()
+        if C == 1:  # binary segmentation: the {0, 1} label is the one channel's target
+            t = (ysafe == 1).unsqueeze(1).double()
+        else:
+            t = F.one_hot(ysafe, C).movedim(-1, 1).double()
         t = t * valid.unsqueeze(1)
         return t, valid
     return tgt, torch.ones(tgt.shape[:1] + tgt.shape[2:], dtype=torch.bool)
@@ -427,7 +430,7 @@ def make_target(rng, N, C, sp, tkind, soft, ignore_mode, ignore_index):
     P = int(np.prod(sp))
     y = np.zeros([N, P], np.int64)
     for n in range(N):
-        pool = [0] + [c for c in range(1, C) if rng.random_sample() < 0.6]
+        pool = [0] + [c for c in range(1, max(C, 2)) if rng.random_sample() < 0.6]
         y[n] = rng.choice(pool, size=P)
     if tkind == "labels":
         if ignore_mode != "none":
@@ -441,7 +444,8 @@ def make_target(rng, N, C, sp, tkind, soft, ignore_mode, ignore_index):
             s = t.sum(1, keepdims=True)
             t = np.where(s > 0, t / np.where(s > 0, s, 1), 0)
         return t.reshape([N, C] + sp).astype(np.float32)
-    t = np.eye(C)[y].transpose(0, 2, 1)
+    t = np.eye(max(C, 2))[y][:, :, 1:] if C == 1 else np.eye(C)[y]  # binary: [y == 1]
+    t = t.transpose(0, 2, 1)
     return np.ascontiguousarray(t).reshape([N, C] + sp).astype(np.float32)
 
 
