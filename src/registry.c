@@ -15,6 +15,7 @@ extern const sl_loss_info sl__loss_focal_tversky;
 extern const sl_loss_info sl__loss_generalized_dice;
 extern const sl_loss_info sl__loss_log_cosh_dice;
 extern const sl_loss_info sl__loss_lovasz;
+extern const sl_loss_info sl__loss_lovasz_hinge;
 extern const sl_loss_info sl__loss_boundary;
 extern const sl_loss_info sl__loss_hausdorff_dt;
 extern const sl_loss_info sl__loss_missing_ce;
@@ -33,6 +34,7 @@ static const sl_loss_info *const losses[] = {
     &sl__loss_generalized_dice,
     &sl__loss_log_cosh_dice,
     &sl__loss_lovasz,
+    &sl__loss_lovasz_hinge,
     &sl__loss_boundary,
     &sl__loss_hausdorff_dt,
     &sl__loss_missing_ce,

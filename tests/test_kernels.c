@@ -205,6 +205,7 @@ static void test_same_bits(void)
         "lovasz(ignore_index=255)", "lovasz(per_image=true,ignore_index=255)",
         "dice(sigmoid=true,ignore_index=255)", "tversky(sigmoid=true,ignore_index=255)",
         "generalized_dice(sigmoid=true,batch=true,ignore_index=255)",
+        "lovasz_hinge(ignore_index=255)", "lovasz_hinge(per_image=false,ignore_index=255)",
         "0.5*ce(ignore_index=255) + 2*dice(ignore_index=255)",
         "dice(ignore_index=255) + ce(ignore_index=255) + 0.3*focal(ignore_index=255)",
     };
@@ -236,6 +237,7 @@ static void test_same_bits(void)
         same_bits("dice(sigmoid=true,ignore_index=255) + tversky(sigmoid=true,ignore_index=255)",
                   &p);
         same_bits("generalized_dice(sigmoid=true,ignore_index=255)", &p);
+        same_bits("lovasz_hinge(ignore_index=255)", &p);
         unmake(&p);
         make(&p, sizes[s][0], sizes[s][1], sizes[s][2], sizes[s][3], SL_INPUT_PROBS,
              SL_TARGET_LABELS, 11u + (uint32_t)s);

@@ -440,6 +440,8 @@ static void test_binary(void)
         "focal_tversky(sigmoid=true)",
         "generalized_dice(sigmoid=true)",
         "log_cosh_dice(sigmoid=true)",
+        "lovasz_hinge",
+        "lovasz_hinge(per_image=false)",
         "0.5*dice(sigmoid=true) + tversky(sigmoid=true)",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
