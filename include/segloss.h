@@ -128,6 +128,10 @@ typedef struct {
     /* Sigmoid (multi-label) mode of the overlap family: each channel is a sigmoid of its logit
      * (or a probability as given) with a target of its own; channels may overlap. */
     int sigmoid;
+    /* Overlap family: MONAI soft_label, the intersection as sum min(p, g) (the L1 form
+     * (|p| + |g| - |p - g|) / 2), right for soft targets; the same as sum p g for hard ones. */
+    int soft_label;
+    /* sigmoid_focal: per-class weights (`weight` above) multiply each channel's elements. */
 } sl_options;
 
 /* Generic defaults (those of ce); sl_options_for gives a loss's own. */

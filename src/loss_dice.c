@@ -237,7 +237,7 @@ static void loops_sums(sl__ov *v, const sl_batch *b, int fast)
                     }
                 } else {
                     for (int64_t k = 0; k < C; k++) {
-                        I[k] += (double)(q[k] * r[k]);
+                        I[k] += (double)(v->soft ? fminf(q[k], r[k]) : q[k] * r[k]);
                         S[k] += (double)q[k];
                         G[k] += (double)r[k];
                     }
@@ -252,11 +252,24 @@ static void loops_sums(sl__ov *v, const sl_batch *b, int fast)
             int64_t g = v->batch ? 0 : n;
             for (int64_t k = 0; k < C; k++) {
                 double q = s.dq[k], r = s.dr[k];
-                v->I[g * C + k] += q * r;
+                v->I[g * C + k] += v->soft ? fmin(q, r) : q * r; /* soft: (q + r - |q - r|) / 2 */
                 v->S[g * C + k] += v->squared ? q * q : q;
                 v->G[g * C + k] += v->squared ? r * r : r;
             }
         }
+}
+
+/* dI/dq of one pixel: r, or with soft_label MONAI's L1 form I = (|q| + |r| - |q - r|) / 2 with
+ * autograd's sign(0) = 0: (sign(q) - sign(q - r)) / 2; and dS/dq = sign(q) there. */
+static double soft_dI(const sl__ov *v, double q, double r)
+{
+    if (!v->soft) return r;
+    return 0.5 * ((q > 0.0) - ((q > r) - (q < r)));
+}
+
+static double soft_dS(const sl__ov *v, double q)
+{
+    return !v->soft || q > 0.0 ? 1.0 : 0.0;
 }
 
 static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
@@ -279,8 +292,8 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
                 const float *p = s.fp, *q = s.fq, *r = s.fr;
                 float *d = s.fd; /* dL/dq per channel, then dL/dp per class in place of t */
                 for (int64_t k = 0; k < C; k++)
-                    d[k] = (float)(kI[k] * (double)r[k] +
-                                   kS[k] * (v->squared ? 2.0 * (double)q[k] : 1.0));
+                    d[k] = (float)(kI[k] * soft_dI(v, q[k], r[k]) +
+                                   kS[k] * (v->squared ? 2.0 * (double)q[k] : soft_dS(v, q[k])));
                 float *dp = s.ft;
                 double tot = 0.0;
                 for (int64_t c = 0; c < C; c++) {
@@ -312,8 +325,8 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
                 int64_t k = sl__ov_chan(v, n, c);
                 s.dg[c] = 0.0;
                 if (k < 0) continue;
-                double dS = v->squared ? 2.0 * s.dq[k] : 1.0;
-                s.dg[c] = v->kI[g * C + k] * s.dr[k] + v->kS[g * C + k] * dS;
+                double dS = v->squared ? 2.0 * s.dq[k] : soft_dS(v, s.dq[k]);
+                s.dg[c] = v->kI[g * C + k] * soft_dI(v, s.dq[k], s.dr[k]) + v->kS[g * C + k] * dS;
             }
             for (int64_t j = 0; j < C; j++) {
                 double d = 0.0;
@@ -351,6 +364,7 @@ static void kernel_args(const sl__ov *v, sl__ov_args *a)
     a->squared = v->squared;
     a->sigmoid = v->sigmoid;
     a->binary = v->binary;
+    a->soft = v->soft;
 }
 
 sl_status sl__ov_sums(sl__ov *v)
@@ -532,6 +546,7 @@ static void ov_sigmoid(sl__ov *v, const sl_options *o)
 {
     v->sigmoid = o->sigmoid;
     v->binary = o->sigmoid && v->C == 1;
+    v->soft = o->soft_label && !v->squared; /* squared: the L2 form is sum p r already */
 }
 
 static sl_status matrix_run(const sl_call *c, double *loss, sl__ovf_kind kind)
@@ -587,11 +602,14 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
 #define P_SIGMOID                                                                                \
     {"sigmoid", SL_PARAM_BOOL, "false", NULL,                                                   \
      "multi-label: a sigmoid per channel, targets per channel (MONAI sigmoid=True)", 0, 0}
+#define P_SOFT                                                                                   \
+    {"soft_label", SL_PARAM_BOOL, "false", NULL,                                                \
+     "MONAI soft_label: I = sum min(p, g), right for soft targets", 0, 0}
 #define P_JACCARD                                                                                \
     {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0}
 
 static const sl_param_info dice_params[] = {
-    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID,
+    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_dice = {
@@ -611,7 +629,7 @@ const sl_loss_info sl__loss_dice = {
 static const sl_param_info tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_tversky = {
@@ -632,7 +650,7 @@ static const sl_param_info focal_tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
     {"gamma", SL_PARAM_NUMBER, "0.75", NULL, "exponent of 1 - Tversky", 0, 1e3},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_focal_tversky = {
@@ -722,7 +740,7 @@ static const sl_param_info gdice_params[] = {
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE,
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
      "over the per-image values; none: the map is those values", 0, 0},
-    P_SIGMOID,
+    P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_generalized_dice = {

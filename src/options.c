@@ -32,6 +32,7 @@ static const scalar_field scalars[] = {
     {"classes", offsetof(sl_options, classes), 'e'},
     {"per_image", offsetof(sl_options, per_image), 'b'},
     {"sigmoid", offsetof(sl_options, sigmoid), 'b'},
+    {"soft_label", offsetof(sl_options, soft_label), 'b'},
 };
 
 typedef struct {

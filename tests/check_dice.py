@@ -69,8 +69,14 @@ def prep(x, kind, tgt, tkind, ignore, sigmoid=False):
     return p, tgt
 
 
-def tp_fp_fn(p, g, axes, squared, decoupled=True):
-    """MONAI's compute_tp_fp_fn with soft_label=False."""
+def tp_fp_fn(p, g, axes, squared, decoupled=True, soft=False):
+    """MONAI's compute_tp_fp_fn: ord 1 (ord 2 with squared) and soft_label."""
+    if soft and not squared:  # the L1 form: tp = (|p|_1 + |g|_1 - |p - g|_1) / 2
+        pred_o = p.abs().sum(axes)
+        ground_o = g.abs().sum(axes)
+        diff = (p - g).abs().sum(axes)
+        tp = (pred_o + ground_o - diff) / 2
+        return tp, pred_o - tp, ground_o - tp
     if not squared:
         tp = (p * g).sum(axes)
         if decoupled:
@@ -90,7 +96,7 @@ def reduce_axes(x, batch):
 
 def monai_dice(p, g, o):
     axes = reduce_axes(p, o["batch"])
-    tp, fp, fn = tp_fp_fn(p, g, axes, o["squared"])
+    tp, fp, fn = tp_fp_fn(p, g, axes, o["squared"], soft=o["soft_label"])
     if not o["jaccard"]:
         fp = fp * 0.5
         fn = fn * 0.5
@@ -135,7 +141,7 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
                 f = log_cosh(f)
         else:
             axes = reduce_axes(p, o["batch"])
-            tp, fp, fn = tp_fp_fn(p, g, axes, False, decoupled=False)
+            tp, fp, fn = tp_fp_fn(p, g, axes, False, decoupled=False, soft=o["soft_label"])
             f = 1 - (tp + o["smooth_nr"]) / (tp + o["alpha"] * fp + o["beta"] * fn + o["smooth_dr"])
             if f.dim() == 1:
                 f = f.unsqueeze(0)
@@ -150,7 +156,7 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
         if not o["include_background"]:
             p, g = p[:, 1:], g[:, 1:]
         axes = reduce_axes(p, o["batch"])
-        tp, fp, fn = tp_fp_fn(p, g, axes, False)
+        tp, fp, fn = tp_fp_fn(p, g, axes, False, soft=o["soft_label"])
         den = 2 * (tp + 0.5 * fp + 0.5 * fn)
         G = g.sum(axes).detach()
         wt = o["w_type"]
@@ -247,7 +253,7 @@ def default_options():
     return {"reduction": "mean", "ignore_index": -100, "include_background": True,
             "squared": False, "jaccard": False, "batch": False, "smooth_nr": 1e-5,
             "smooth_dr": 1e-5, "weight": None, "alpha": 0.5, "beta": 0.5, "gamma": 0.75,
-            "w_type": "square", "sigmoid": False}
+            "w_type": "square", "sigmoid": False, "soft_label": False}
 
 
 KEYS = {
@@ -263,7 +269,7 @@ KEYS["marginal_dice"] = KEYS["dice"]
 KEYS["focal_tversky"] = KEYS["tversky"] + ["gamma"]
 SIGMOID_NAMES = ("dice", "tversky", "focal_tversky", "generalized_dice", "log_cosh_dice")
 for _n in ("dice", "tversky", "focal_tversky", "generalized_dice"):
-    KEYS[_n] = KEYS[_n] + ["sigmoid"]
+    KEYS[_n] = KEYS[_n] + ["sigmoid", "soft_label"]
 KEYS["log_cosh_dice"] = KEYS["dice"]
 
 
@@ -425,7 +431,7 @@ def rand_options(rng, name, C, ignore):
     for k in keys:
         if rng.random_sample() > 0.35:
             continue
-        if k in ("include_background", "squared", "jaccard", "batch"):
+        if k in ("include_background", "squared", "jaccard", "batch", "soft_label"):
             o[k] = bool(rng.random_sample() < 0.5)
         elif k in ("smooth_nr", "smooth_dr"):
             o[k] = float(rng.choice([0.0, 1e-5, 0.5, 1.0])) if k == "smooth_nr" else float(

@@ -227,6 +227,7 @@ static void test_same_bits(void)
         same_bits("ce(label_smoothing=0.2) + focal + missing_ce + marginal_ce", &p);
         same_bits("bce + sigmoid_focal + dice", &p);
         same_bits("dice(sigmoid=true,squared=true) + focal_tversky(sigmoid=true)", &p);
+        same_bits("dice(soft_label=true) + tversky(soft_label=true,sigmoid=true)", &p);
         unmake(&p);
         /* binary: one channel, a {0, 1} label map */
         make(&p, sizes[s][0], 1, sizes[s][2], sizes[s][3], SL_INPUT_LOGITS, SL_TARGET_LABELS,

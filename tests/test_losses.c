@@ -197,6 +197,7 @@ static const char *sample_value(const sl_param_info *pi, int which)
         {"classes", SL_PARAM_WORD, {"all", "present"}},
         {"per_image", SL_PARAM_BOOL, {"true", NULL}},
         {"sigmoid", SL_PARAM_BOOL, {"true", "True"}},
+        {"soft_label", SL_PARAM_BOOL, {"true", NULL}},
         {"idc", SL_PARAM_LIST, {"[1,3]", NULL}},
     };
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)

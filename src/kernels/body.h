@@ -650,7 +650,7 @@ SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const int64_t C, const float *
     SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
         vf q = vsel(valid, p[c], zero), rr = vsel(valid, r[c], zero);
-        vacc(acc[3 * c], off, q * rr);
+        vacc(acc[3 * c], off, a->soft ? vmin(q, rr) : q * rr);
         vacc(acc[3 * c + 1], off, a->squared ? q * q : q);
         vacc(acc[3 * c + 2], off, a->squared ? rr * rr : rr);
     }
@@ -668,7 +668,17 @@ SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const int64_t C, const float *
     SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
         vf dS = a->squared ? vset(2.0f * kS[c]) * p[c] : vset(kS[c]);
-        d[c] = vfma(vset(kI[c]), r[c], dS);
+        vf dI = r[c];
+        if (a->soft) {
+            /* MONAI's L1 form, S = sum |p|, I = (sum |p| + sum |r| - sum |p - r|) / 2, with
+             * autograd's sign(0) = 0: dS/dp = sign(p), dI/dp = (sign(p) - sign(p - r)) / 2 */
+            const vf one = vset(1.0f), half = vset(0.5f);
+            vf sgp = vsel(vgt(p[c], zero), one, zero);
+            vf sgd = vsel(vgt(p[c], r[c]), one, zero) - vsel(vlt(p[c], r[c]), one, zero);
+            dI = half * (sgp - sgd);
+            dS = dS * sgp;
+        }
+        d[c] = vfma(vset(kI[c]), dI, dS);
         sp = vfma(p[c], d[c], sp);
     }
     SL_UNROLL
