@@ -102,8 +102,8 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
     double mod = k->gamma == 0.0 ? 1.0 : pow(m, k->gamma);
     double dmod = (k->gamma != 0.0 && m > 0.0) ? k->gamma * (mod / m) * dm : 0.0;
     double at = k->alpha >= 0.0 ? k->alpha * t + (1.0 - k->alpha) * (1.0 - t) : 1.0;
-    *d = at * (dce * mod + ce * dmod);
-    return at * ce * mod;
+    *d = k->w * at * (dce * mod + ce * dmod);
+    return k->w * at * ce * mod;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
 static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c,
                        sig_par *k)
 {
-    k->w = kind == SIG_BCE ? sl__w(o, c) : 1.0;
+    k->w = sl__w(o, c); /* bce's weight; sigmoid_focal's per-class weight (MONAI FocalLoss) */
     k->pw = kind == SIG_BCE && o->pos_weight ? o->pos_weight[c] : 1.0;
     k->alpha = o->alpha;
     k->gamma = o->gamma;
@@ -212,7 +212,7 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
     a.has_ignore = o->ignore_index >= INT32_MIN && o->ignore_index <= INT32_MAX;
     a.ignore = a.has_ignore ? (int32_t)o->ignore_index : 0;
     a.binary = binary;
-    if (kind == SIG_BCE && o->weight) {
+    if (o->weight) {
         for (int64_t k = 0; k < c->C; k++) wf[k] = (float)o->weight[k];
         a.w = wf;
     }
@@ -323,6 +323,9 @@ static const sl_param_info sfocal_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.25", NULL,
      "weight of positives (1 - alpha of negatives); negative: no weighting", -1, 1},
     {"gamma", SL_PARAM_NUMBER, "2", NULL, "focusing exponent of (1 - p_t)", 0, 1e300},
+    {"weight", SL_PARAM_LIST, "none", NULL,
+     "one non-negative weight per class, multiplying its elements (MONAI FocalLoss weight)", 0,
+     1e300},
     {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
     {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
      1e-300, 0.4999},

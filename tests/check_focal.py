@@ -156,6 +156,8 @@ def ref_sigmoid_focal(x, kind, tgt, tkind, o):
     m = ce * mod
     if al >= 0:
         m = (al * t + (1 - al) * (1 - t)) * m
+    if o.get("weight") is not None:  # MONAI FocalLoss weight: a per-class multiplier
+        m = m * cshape(torch.tensor(o["weight"]), x.dim())
     m = m * valid.unsqueeze(1)
     d = valid.sum().double() * C
     return reduce(m, o["reduction"], d), m.detach()
@@ -484,6 +486,10 @@ def rand_options(rng, name, C, kind, tkind, ignore_index, say_ignore):
         if rng.random_sample() < 0.5:
             o["gamma"] = float(rng.choice([0.0, 0.5, 1.0, 3.0]))
             o["say"].append("gamma")
+        o["weight"] = None
+        if rng.random_sample() < 0.3:
+            o["weight"] = [float(v) for v in np.round(rng.uniform(0, 3, C), 3)]
+            o["say"].append("weight")
     else:
         o["classes"] = str(rng.choice(["present", "all"]))
         if o["classes"] != "present" or rng.random_sample() < 0.3:

@@ -527,6 +527,7 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
                         zero);
         }
         vf at = a->alpha >= 0.0f ? vset(a->alpha) * t + vset(1.0f - a->alpha) * (one - t) : one;
+        if (a->w) at = vset(a->w[c]) * at; /* per-class weight */
         l = at * ce * mod;
         d = at * (((one - t) * sig - t * sign) * mod + ce * dmod);
     }
