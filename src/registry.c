@@ -18,6 +18,7 @@ extern const sl_loss_info sl__loss_lovasz;
 extern const sl_loss_info sl__loss_lovasz_hinge;
 extern const sl_loss_info sl__loss_boundary;
 extern const sl_loss_info sl__loss_hausdorff_dt;
+extern const sl_loss_info sl__loss_log_hausdorff_dt;
 extern const sl_loss_info sl__loss_missing_ce;
 extern const sl_loss_info sl__loss_marginal_ce;
 extern const sl_loss_info sl__loss_marginal_dice;
@@ -37,6 +38,7 @@ static const sl_loss_info *const losses[] = {
     &sl__loss_lovasz_hinge,
     &sl__loss_boundary,
     &sl__loss_hausdorff_dt,
+    &sl__loss_log_hausdorff_dt,
     &sl__loss_missing_ce,
     &sl__loss_marginal_ce,
     &sl__loss_marginal_dice,

@@ -222,6 +222,7 @@ static void test_same_bits(void)
             if (p.y[i] == 255) p.y[i] = 0;
         same_bits("boundary", &p);
         same_bits("hausdorff_dt", &p);
+        same_bits("log_hausdorff_dt", &p);
         same_bits("marginal_dice + exclusion", &p);
         p.b.target_kind = SL_TARGET_PROBS;
         same_bits("ce(label_smoothing=0.2) + focal + missing_ce + marginal_ce", &p);
