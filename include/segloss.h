@@ -261,7 +261,11 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const 
 
 /* ---------------------------------------------------------------------------------------------
  * The loss spec language: `[k*]name[(key=value,...)]` terms joined by `+`. Values are numbers,
- * lists `[a,b,...]` or words; booleans are true|false (Python's True|False too). Examples:
+ * lists `[a,b,...]` or words; booleans are true|false (Python's True|False too). Besides its
+ * loss's keys, any term takes `input=logits|probs`: how that term reads the input tensor,
+ * overriding sl_batch.input_kind for it. So MONAI's DiceCELoss(softmax=False), whose Dice reads
+ * the tensor as given and whose cross-entropy reads it as logits, is one spec:
+ * `dice(input=probs) + ce(input=logits)`. Examples:
  * `ce(weight=[0.2,1,1,2],ignore_index=255)`, `0.5*ce + missing_ce(denominator=valid)`.
  */
 typedef struct sl_spec sl_spec; /* opaque; owns its option lists */
@@ -273,6 +277,8 @@ int sl_spec_nterms(const sl_spec *s);
 /* Term i: its factor, its loss and its options (valid while s lives). */
 void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
                   const sl_options **opt);
+/* Term i's input kind (SL_INPUT_LOGITS or SL_INPUT_PROBS) when it names one, else -1. */
+int sl_spec_term_input(const sl_spec *s, int i);
 /* Bytes of workspace sl_spec_eval needs. */
 size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b);
 /* The map shape of a spec: its terms' common map shape. SL_E_ARG when they differ. */

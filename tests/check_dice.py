@@ -534,6 +534,39 @@ def sigmoid_check(tmp, idx, name, o, x, kind, tgt, tkind, say):
                             lambda g: cmp_grad(g, exp_g, exp_s, rtol, atol * 10))
 
 
+def dice_ce_cases(tmp, rng):
+    """A term's own input kind: MONAI DiceCELoss(softmax=False, to_onehot_y=True), whose Dice
+    reads the tensor as given and whose cross-entropy reads it as logits, is the spec
+    `dice(input=probs) + ce(input=logits)` (the map shapes differ, so no --loss-map)."""
+    gp = os.path.join(tmp, "g_dce.npy")
+    for idx in range(12):
+        N, C = int(rng.randint(1, 3)), int(rng.randint(2, 5))
+        sp = rand_spatial(rng, int(rng.randint(1, 3)))
+        x = (rng.random_sample([N, C] + sp) * 2).astype(np.float32)
+        y = rng.randint(0, C, size=[N] + sp).astype(np.int64)
+        lam = float(rng.choice([1.0, 0.5, 2.0]))
+        xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+        o = default_options()
+        p, g = prep(xt, "probs", torch.from_numpy(y), "labels", -100)
+        v = monai_dice(p, g, o).mean() + lam * torch.nn.functional.cross_entropy(
+            xt, torch.from_numpy(y))
+        v.backward()
+        spec = "dice(input=probs) + %g*ce(input=logits)" % lam
+        args = ["loss", spec] + checklib.loss_input_args(tmp, x, y) + ["--json", "--grad", gp]
+        for impl in ("fast", "ref"):
+            rc, out, err = checklib.run_segloss(args + ["--impl", impl])
+            tag = "DiceCE case %d '%s' [impl %s]" % (idx, spec, impl)
+            if rc != 0:
+                fail("%s: exit %d: %s" % (tag, rc, err.strip()))
+                continue
+            got, why = checklib.json_loss(out)
+            checklib.check(why is None and checklib.close_scalar(got, float(v), 1e-5, 1e-6),
+                           "%s: got %s expected %.10g" % (tag, got if why is None else why,
+                                                         float(v)))
+            r = checklib.compare_scaled(np.load(gp), xt.grad.numpy(), 1e-4, 1e-5, 1e-12)
+            checklib.check(r is None, "%s: grad %s" % (tag, r))
+
+
 def error_cases(tmp, rng):
     # a softmax over one channel is constant: refused, naming the sigmoid form
     x1 = rng.randn(2, 1, 5).astype(np.float32)
@@ -570,6 +603,7 @@ def main():
         srng = np.random.RandomState(SEED + 1)
         for i in range(NCASES // 4):
             sigmoid_case(srng, tmp, i)
+        dice_ce_cases(tmp, rng)
         error_cases(tmp, rng)
     return checklib.summary("check_dice")
 

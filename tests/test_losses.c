@@ -276,6 +276,32 @@ static void test_registry_battery(void)
     run(b1, &pr.b, SL_IMPL_FAST, &l1, NULL, NULL);
     run(b2, &pr.b, SL_IMPL_FAST, &l2, NULL, NULL);
     CHECK_CLOSE(la, 0.5 * l1 + 2 * l2, 1e-9, 1e-9, "sum of terms");
+    /* A term's own input kind: one tensor read as probabilities by dice and as logits by ce
+     * (MONAI's DiceCELoss without softmax) is the sum of the two read each way. */
+    {
+        problem pp;
+        make_problem(&pp, SL_INPUT_PROBS, SL_TARGET_LABELS, 0, 0, 0);
+        check_spec("dice(input=probs) + tversky(input=logits)", &pp);
+        sl_spec *s3;
+        sl_spec_parse("dice(input=probs) + 0.5*ce(input=logits)", &s3, &err);
+        CHECK(sl_spec_term_input(s3, 0) == SL_INPUT_PROBS &&
+                  sl_spec_term_input(s3, 1) == SL_INPUT_LOGITS,
+              "terms' input kinds");
+        double l3, ld, lc;
+        run(s3, &pp.b, SL_IMPL_FAST, &l3, NULL, NULL);
+        sl_spec_free(s3);
+        sl_spec_parse("dice", &s3, &err);
+        run(s3, &pp.b, SL_IMPL_FAST, &ld, NULL, NULL);
+        sl_spec_free(s3);
+        pp.b.input_kind = SL_INPUT_LOGITS;
+        sl_spec_parse("ce", &s3, &err);
+        run(s3, &pp.b, SL_IMPL_FAST, &lc, NULL, NULL);
+        sl_spec_free(s3);
+        CHECK_CLOSE(l3, ld + 0.5 * lc, 1e-9, 1e-9, "dice(input=probs) + 0.5*ce(input=logits)");
+        CHECK(sl_spec_parse("ce(input=softmax)", &s3, &err) == SL_E_PARSE &&
+                  strstr(err.msg, "logits|probs"),
+              "input=softmax refused");
+    }
     sl_spec_free(a);
     sl_spec_free(b1);
     sl_spec_free(b2);
