@@ -132,6 +132,9 @@ typedef struct {
      * (|p| + |g| - |p - g|) / 2), right for soft targets; the same as sum p g for hard ones. */
     int soft_label;
     /* sigmoid_focal: per-class weights (`weight` above) multiply each channel's elements. */
+    /* asymmetric_unified_focal: the focal part's weight (its key `weight`, a number) and the
+     * background/foreground balance */
+    double uweight, delta;
 } sl_options;
 
 /* Generic defaults (those of ce); sl_options_for gives a loss's own. */

@@ -33,6 +33,8 @@ static const scalar_field scalars[] = {
     {"per_image", offsetof(sl_options, per_image), 'b'},
     {"sigmoid", offsetof(sl_options, sigmoid), 'b'},
     {"soft_label", offsetof(sl_options, soft_label), 'b'},
+    {"weight", offsetof(sl_options, uweight), 'd'}, /* a number: asymmetric_unified_focal */
+    {"delta", offsetof(sl_options, delta), 'd'},
 };
 
 typedef struct {

@@ -23,6 +23,7 @@ extern const sl_loss_info sl__loss_missing_ce;
 extern const sl_loss_info sl__loss_marginal_ce;
 extern const sl_loss_info sl__loss_marginal_dice;
 extern const sl_loss_info sl__loss_exclusion;
+extern const sl_loss_info sl__loss_asymmetric_unified_focal;
 
 static const sl_loss_info *const losses[] = {
     &sl__loss_ce,
@@ -43,6 +44,7 @@ static const sl_loss_info *const losses[] = {
     &sl__loss_marginal_ce,
     &sl__loss_marginal_dice,
     &sl__loss_exclusion,
+    &sl__loss_asymmetric_unified_focal,
 };
 
 int sl_loss_count(void)

@@ -206,6 +206,7 @@ static void test_same_bits(void)
         "dice(sigmoid=true,ignore_index=255)", "tversky(sigmoid=true,ignore_index=255)",
         "generalized_dice(sigmoid=true,batch=true,ignore_index=255)",
         "lovasz_hinge(ignore_index=255)", "lovasz_hinge(per_image=false,ignore_index=255)",
+        "asymmetric_unified_focal(ignore_index=255)",
         "0.5*ce(ignore_index=255) + 2*dice(ignore_index=255)",
         "dice(ignore_index=255) + ce(ignore_index=255) + 0.3*focal(ignore_index=255)",
     };

@@ -198,6 +198,8 @@ static const char *sample_value(const sl_param_info *pi, int which)
         {"per_image", SL_PARAM_BOOL, {"true", NULL}},
         {"sigmoid", SL_PARAM_BOOL, {"true", "True"}},
         {"soft_label", SL_PARAM_BOOL, {"true", NULL}},
+        {"weight", SL_PARAM_NUMBER, {"0.3", "1"}},
+        {"delta", SL_PARAM_NUMBER, {"0.7", NULL}},
         {"idc", SL_PARAM_LIST, {"[1,3]", NULL}},
     };
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
