@@ -14,8 +14,9 @@ static const char loss_usage[] =
     "'0.5*ce + missing_ce(denominator=valid)'; see segloss list) on the input and target.\n"
     "\n"
     "  --input X.npy          float32/float64 [N, C, spatial...], 1 to 3 spatial axes\n"
-    "  --target T.npy         label map [N, spatial...] (integers), or a per-class map of the\n"
-    "                         input's shape (one-hot or probabilities)\n"
+    "  --target T.npy         label map [N, spatial...] or [N, 1, spatial...] (integers; {0, 1}\n"
+    "                         for a sigmoid loss on one channel), or a per-class map of the\n"
+    "                         input's shape (one-hot, probabilities, or multi-label 0/1)\n"
     "  --input-kind KIND      logits (default; softmax inside) or probs (Keras: renormalised,\n"
     "                         clipped to [eps, 1 - eps])\n"
     "  --annotated A.npy      [N, C] 0/1: which classes are annotated in which image\n"
@@ -130,13 +131,21 @@ int cmd_loss(int argc, char **argv)
         }
     if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
     cli_shape_str(&t, stt, sizeof stt);
-    int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1;
+    int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1, lab1 = t.ndim == x.ndim;
     for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
     for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
+    /* MONAI's label map [N, 1, spatial...]: the same pixels as [N, spatial...] */
+    for (int i = 0; lab1 && i < t.ndim; i++) lab1 = t.shape[i] == (i == 1 ? 1 : x.shape[i]);
+    /* With one channel an integer [N, 1, spatial...] is a label map, a float one a per-class
+     * map; both give the same numbers for a {0, 1} target. */
+    if (lab1 && (!same || !(t.dtype == SL_DT_F32 || t.dtype == SL_DT_F64))) {
+        lab = 1;
+        same = 0;
+    }
     if (!same && !lab) {
         rc = cli_fail("loss", CLI_RUNTIME,
                       "%s: target shape %s matches neither the input's %s (per-class map) nor "
-                      "[N, spatial...] (label map)", target, stt, sx);
+                      "[N, spatial...] or [N, 1, spatial...] (label map)", target, stt, sx);
         goto done;
     }
     b.shape.ndim = x.ndim;

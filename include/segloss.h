@@ -5,8 +5,15 @@
  * Tensors
  *   float32, contiguous, C order. An input is [N, C, spatial...] with 1 to 3 spatial axes
  *   (so ndim is 3, 4 or 5). P is the product of the spatial sizes. A target is either
- *     - a label map [N, spatial...] of int32 class indices (SL_TARGET_LABELS), or
- *     - a per-class map of the input's own shape: one-hot or soft probabilities (SL_TARGET_PROBS).
+ *     - a label map [N, spatial...] of int32 class indices (SL_TARGET_LABELS); MONAI's
+ *       [N, 1, spatial...] is the same memory and is taken as it is, or
+ *     - a per-class map of the input's own shape: one-hot or soft probabilities (SL_TARGET_PROBS);
+ *       for the sigmoid (multi-label) losses any values in [0, 1], channels may overlap.
+ *   Binary segmentation is one channel, [N, 1, spatial...], with a sigmoid loss (bce,
+ *   sigmoid_focal, lovasz_hinge, an overlap loss with sigmoid=true); its label map holds 0 and 1
+ *   and is the channel's target. A softmax loss on one channel of logits (or of probabilities
+ *   it renormalises) is refused: a softmax over one channel is constant, and the message names
+ *   the sigmoid form.
  *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
  *   background (class 0) is always annotated whatever column 0 says.
  *
@@ -138,6 +145,16 @@ typedef struct {
     int per_image;              /* lovasz: per image, then the mean */
     const double *idc;          /* boundary: class indices, NULL for every object class */
     int64_t nidc;
+    /* Sigmoid (multi-label) mode of the overlap family: each channel is a sigmoid of its logit
+     * (or a probability as given) with a target of its own; channels may overlap. */
+    int sigmoid;
+    /* Overlap family: MONAI soft_label, the intersection as sum min(p, g) (the L1 form
+     * (|p| + |g| - |p - g|) / 2), right for soft targets; the same as sum p g for hard ones. */
+    int soft_label;
+    /* sigmoid_focal: per-class weights (`weight` above) multiply each channel's elements. */
+    /* asymmetric_unified_focal: the focal part's weight (its key `weight`, a number) and the
+     * background/foreground balance */
+    double uweight, delta;
 } sl_options;
 
 /* Generic defaults (those of ce); sl_options_for gives a loss's own. */
@@ -177,7 +194,7 @@ typedef enum {
     SL_PARAM_INT,
     SL_PARAM_LIST, /* numbers [a,b,...]; "none" for no list */
     SL_PARAM_WORD,
-    SL_PARAM_BOOL /* true|false */
+    SL_PARAM_BOOL /* true|false (Python's True|False too) */
 } sl_param_type;
 
 typedef struct {
@@ -202,6 +219,12 @@ typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
 /* sl_loss_info.flags */
 #define SL_LOSS_KERNEL_CHECKS 1u /* its fast path refuses bad values and labels in its own sweep */
 
+/* A per-channel sigmoid loss (also any loss whose `sigmoid` key is true): one channel takes a
+ * binary label map {0, 1}. */
+#define SL_LOSS_SIGMOID 2u
+/* Takes one channel as given, without a softmax (MONAI's single-channel rule); any other loss
+ * refuses one channel of logits. */
+#define SL_LOSS_ONE_CHANNEL 4u
 struct sl_loss_info {
     const char *name;            /* as written in a spec */
     const char *summary;         /* one line */
@@ -261,8 +284,12 @@ sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const 
 
 /* ---------------------------------------------------------------------------------------------
  * The loss spec language: `[k*]name[(key=value,...)]` terms joined by `+`. Values are numbers,
- * lists `[a,b,...]` or words. Examples: `ce(weight=[0.2,1,1,2],ignore_index=255)`,
- * `0.5*ce + missing_ce(denominator=valid)`.
+ * lists `[a,b,...]` or words; booleans are true|false (Python's True|False too). Besides its
+ * loss's keys, any term takes `input=logits|probs`: how that term reads the input tensor,
+ * overriding sl_batch.input_kind for it. So MONAI's DiceCELoss(softmax=False), whose Dice reads
+ * the tensor as given and whose cross-entropy reads it as logits, is one spec:
+ * `dice(input=probs) + ce(input=logits)`. Examples:
+ * `ce(weight=[0.2,1,1,2],ignore_index=255)`, `0.5*ce + missing_ce(denominator=valid)`.
  */
 typedef struct sl_spec sl_spec; /* opaque; owns its option lists */
 
@@ -273,6 +300,8 @@ int sl_spec_nterms(const sl_spec *s);
 /* Term i: its factor, its loss and its options (valid while s lives). */
 void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
                   const sl_options **opt);
+/* Term i's input kind (SL_INPUT_LOGITS or SL_INPUT_PROBS) when it names one, else -1. */
+int sl_spec_term_input(const sl_spec *s, int i);
 /* Bytes of workspace sl_spec_eval needs. */
 size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b);
 /* The map shape of a spec: its terms' common map shape. SL_E_ARG when they differ. */

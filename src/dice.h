@@ -26,6 +26,9 @@ typedef struct {
     int64_t N, C, P, NG; /* NG groups: 1 with batch, else N */
     sl__ov_mode mode;
     int squared, drop_bg, batch;
+    int sigmoid;        /* per channel: sigmoid of logits (probabilities as given); OWN only */
+    int binary;         /* sigmoid on one channel: label y is the target (y in {0, 1}) */
+    int soft;           /* soft_label: I = sum min(q, r) (not with squared) */
     int64_t ignore;      /* ignore_index (label maps) */
     const uint8_t *ann;  /* [N * C] annotation matrix (MERGE, UNION), else NULL */
     double *I, *S, *G;   /* [NG * C] sums */

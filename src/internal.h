@@ -114,6 +114,10 @@ sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double v
                            const float *grad, const float *map, const sl_options *opt,
                            sl_error *err);
 
+/* The batch as term i of a spec reads it: the spec's input=logits|probs for that term, when it
+ * names one, in place of the batch's input kind (tmp holds the copy). */
+const sl_batch *sl__spec_term_batch(const sl_spec *s, int i, const sl_batch *b, sl_batch *tmp);
+
 /* Threads for a call: the caller's request, or OpenMP's default (OMP_NUM_THREADS). */
 int sl__threads(int requested);
 
@@ -168,6 +172,13 @@ sl_status sl__label_counts(const sl_call *c, double *parts, double *counts);
 double sl__counts_weighted(const sl_call *c, const double *counts, const double *w);
 /* The annotation matrix [N * C]: the batch's own if given, else the classes with a pixel. */
 void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *ann);
+
+/* Whether a loss with these options is per-channel sigmoid (SL_LOSS_SIGMOID, or its `sigmoid`
+ * key set); such a loss takes a binary label map {0, 1} on a one-channel input. */
+int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o);
+/* Labels a map may hold: [0, C), or {0, 1} for a sigmoid loss on one channel (the label is then
+ * the channel's target: class c's target is [y == c + binary], binary = 1 there). */
+int64_t sl__label_classes(const sl_loss_info *loss, const sl_options *o, int64_t C);
 
 /* The full checks of a batch, for the message when a kernel saw input it must refuse (an error
  * always). */

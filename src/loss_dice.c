@@ -125,11 +125,16 @@ static int fast_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
     if (b->target_kind == SL_TARGET_LABELS) {
         int64_t y = b->labels[n * P + i];
         if (y == v->ignore) return 0;
-        for (int64_t c = 0; c < C; c++) t[c] = c == y ? 1.0f : 0.0f;
+        for (int64_t c = 0; c < C; c++) t[c] = c + v->binary == y ? 1.0f : 0.0f;
     } else {
         for (int64_t c = 0; c < C; c++) t[c] = b->target[(n * C + c) * P + i];
     }
-    if (b->input_kind == SL_INPUT_LOGITS) {
+    if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
+        for (int64_t c = 0; c < C; c++) {
+            float xc = x[c * P], e = expf(-fabsf(xc)), sp = 1.0f / (1.0f + e);
+            p[c] = xc >= 0.0f ? sp : e * sp;
+        }
+    } else if (b->input_kind == SL_INPUT_LOGITS) {
         float m = x[0], z = 0.0f;
         for (int64_t c = 1; c < C; c++) m = fmaxf(m, x[c * P]);
         for (int64_t c = 0; c < C; c++) {
@@ -172,12 +177,16 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
         if (b->target_kind == SL_TARGET_LABELS) {
             int64_t y = b->labels[n * P + i];
             if (y == v->ignore) return 0;
-            t[c] = (c == y) ? 1.0 : 0.0;
+            t[c] = (c + v->binary == y) ? 1.0 : 0.0;
         } else {
             t[c] = (double)b->target[(n * C + c) * P + i];
         }
     }
-    if (b->input_kind == SL_INPUT_LOGITS) {
+    if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
+        /* p_c = 1 / (1 + exp(-x_c)), each channel on its own */
+        for (int64_t c = 0; c < C; c++)
+            p[c] = 1.0 / (1.0 + exp(-(double)b->input[(n * C + c) * P + i]));
+    } else if (b->input_kind == SL_INPUT_LOGITS) {
         /* p_c = exp(x_c - logsumexp(x)) */
         double m = -INFINITY;
         for (int64_t c = 0; c < C; c++) m = fmax(m, (double)b->input[(n * C + c) * P + i]);
@@ -228,7 +237,7 @@ static void loops_sums(sl__ov *v, const sl_batch *b, int fast)
                     }
                 } else {
                     for (int64_t k = 0; k < C; k++) {
-                        I[k] += (double)(q[k] * r[k]);
+                        I[k] += (double)(v->soft ? fminf(q[k], r[k]) : q[k] * r[k]);
                         S[k] += (double)q[k];
                         G[k] += (double)r[k];
                     }
@@ -243,11 +252,24 @@ static void loops_sums(sl__ov *v, const sl_batch *b, int fast)
             int64_t g = v->batch ? 0 : n;
             for (int64_t k = 0; k < C; k++) {
                 double q = s.dq[k], r = s.dr[k];
-                v->I[g * C + k] += q * r;
+                v->I[g * C + k] += v->soft ? fmin(q, r) : q * r; /* soft: (q + r - |q - r|) / 2 */
                 v->S[g * C + k] += v->squared ? q * q : q;
                 v->G[g * C + k] += v->squared ? r * r : r;
             }
         }
+}
+
+/* dI/dq of one pixel: r, or with soft_label MONAI's L1 form I = (|q| + |r| - |q - r|) / 2 with
+ * autograd's sign(0) = 0: (sign(q) - sign(q - r)) / 2; and dS/dq = sign(q) there. */
+static double soft_dI(const sl__ov *v, double q, double r)
+{
+    if (!v->soft) return r;
+    return 0.5 * ((q > 0.0) - ((q > r) - (q < r)));
+}
+
+static double soft_dS(const sl__ov *v, double q)
+{
+    return !v->soft || q > 0.0 ? 1.0 : 0.0;
 }
 
 static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast)
@@ -270,15 +292,18 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
                 const float *p = s.fp, *q = s.fq, *r = s.fr;
                 float *d = s.fd; /* dL/dq per channel, then dL/dp per class in place of t */
                 for (int64_t k = 0; k < C; k++)
-                    d[k] = (float)(kI[k] * (double)r[k] +
-                                   kS[k] * (v->squared ? 2.0 * (double)q[k] : 1.0));
+                    d[k] = (float)(kI[k] * soft_dI(v, q[k], r[k]) +
+                                   kS[k] * (v->squared ? 2.0 * (double)q[k] : soft_dS(v, q[k])));
                 float *dp = s.ft;
                 double tot = 0.0;
                 for (int64_t c = 0; c < C; c++) {
                     dp[c] = s.ch[c] >= 0 ? d[s.ch[c]] : 0.0f;
                     tot += (double)p[c] * (double)dp[c];
                 }
-                if (logits) {
+                if (logits && v->sigmoid) {
+                    for (int64_t c = 0; c < C; c++)
+                        sl__put(v->c, gr, c * P + i, p[c] * (1.0f - p[c]) * dp[c]);
+                } else if (logits) {
                     float ft = (float)tot;
                     for (int64_t c = 0; c < C; c++) sl__put(v->c, gr, c * P + i, p[c] * (dp[c] - ft));
                 } else {
@@ -300,12 +325,14 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
                 int64_t k = sl__ov_chan(v, n, c);
                 s.dg[c] = 0.0;
                 if (k < 0) continue;
-                double dS = v->squared ? 2.0 * s.dq[k] : 1.0;
-                s.dg[c] = v->kI[g * C + k] * s.dr[k] + v->kS[g * C + k] * dS;
+                double dS = v->squared ? 2.0 * s.dq[k] : soft_dS(v, s.dq[k]);
+                s.dg[c] = v->kI[g * C + k] * soft_dI(v, s.dq[k], s.dr[k]) + v->kS[g * C + k] * dS;
             }
             for (int64_t j = 0; j < C; j++) {
                 double d = 0.0;
-                if (logits) {
+                if (logits && v->sigmoid) {
+                    d = s.dg[j] * s.dp[j] * (1.0 - s.dp[j]); /* dsigmoid/dx = p (1 - p) */
+                } else if (logits) {
                     /* dp_c/dz_j = p_c ([c = j] - p_j) */
                     for (int64_t c = 0; c < C; c++)
                         d += s.dg[c] * s.dp[c] * ((c == j ? 1.0 : 0.0) - s.dp[j]);
@@ -335,6 +362,9 @@ static void kernel_args(const sl__ov *v, sl__ov_args *a)
     a->has_ignore = v->ignore >= INT32_MIN && v->ignore <= INT32_MAX;
     a->ignore = a->has_ignore ? (int32_t)v->ignore : 0;
     a->squared = v->squared;
+    a->sigmoid = v->sigmoid;
+    a->binary = v->binary;
+    a->soft = v->soft;
 }
 
 sl_status sl__ov_sums(sl__ov *v)
@@ -553,12 +583,22 @@ void sl__ov_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * dice, tversky, focal_tversky, log_cosh_dice: the (image, class) matrix
  */
 
+/* The sigmoid (multi-label) mode: MONAI's sigmoid=True. A label map is one-hot over the C
+ * channels, or, on one channel, the channel's own {0, 1} target. */
+static void ov_sigmoid(sl__ov *v, const sl_options *o)
+{
+    v->sigmoid = o->sigmoid;
+    v->binary = o->sigmoid && v->C == 1;
+    v->soft = o->soft_label && !v->squared; /* squared: the L2 form is sum p r already */
+}
+
 static sl_status matrix_run(const sl_call *c, double *loss, sl__ovf_kind kind)
 {
     const sl_options *o = c->o;
     sl__ov v;
     int squared = (kind == SL__OVF_DICE || kind == SL__OVF_LOGCOSH) && o->squared;
     sl__ov_setup(&v, c, SL__OV_OWN, squared, !o->include_background, o->batch, o->ignore_index);
+    ov_sigmoid(&v, o);
     sl_status st = ov_shard_sums(&v);
     if (st != SL_OK || (c->phase == SL__PHASE_STATS && o->batch)) return st;
     *loss = sl__ov_matrix(&v, o, kind);
@@ -594,7 +634,7 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
 #define P_IGNORE {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0}
 #define P_BG                                                                                     \
     {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
-     "false drops channel 0 after the softmax", 0, 0}
+     "false drops channel 0 after the softmax (or sigmoid)", 0, 0}
 #define P_BATCH {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0}
 #define P_SNR {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300}
 #define P_SDR {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300}
@@ -603,11 +643,17 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
      "one non-negative weight per class (background included)", 0, 1e300}
 #define P_SQUARED                                                                                \
     {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum p^2 + sum g^2 (squared_pred)", 0, 0}
+#define P_SIGMOID                                                                                \
+    {"sigmoid", SL_PARAM_BOOL, "false", NULL,                                                   \
+     "multi-label: a sigmoid per channel, targets per channel (MONAI sigmoid=True)", 0, 0}
+#define P_SOFT                                                                                   \
+    {"soft_label", SL_PARAM_BOOL, "false", NULL,                                                \
+     "MONAI soft_label: I = sum min(p, g), right for soft targets", 0, 0}
 #define P_JACCARD                                                                                \
     {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0}
 
 static const sl_param_info dice_params[] = {
-    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION,
+    P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_dice = {
@@ -627,7 +673,7 @@ const sl_loss_info sl__loss_dice = {
 static const sl_param_info tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_tversky = {
@@ -648,7 +694,7 @@ static const sl_param_info focal_tversky_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
     {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
     {"gamma", SL_PARAM_NUMBER, "0.75", NULL, "exponent of 1 - Tversky", 0, 1e3},
-    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION,
+    P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_focal_tversky = {
@@ -688,6 +734,7 @@ static sl_status gdice_run(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     sl__ov v;
     sl__ov_setup(&v, c, SL__OV_OWN, 0, !o->include_background, o->batch, o->ignore_index);
+    ov_sigmoid(&v, o);
     sl_status st = ov_shard_sums(&v);
     if (st != SL_OK || (c->phase == SL__PHASE_STATS && o->batch)) return st;
     int64_t C = v.C, NG = v.NG, k0 = o->include_background ? 0 : 1;
@@ -743,6 +790,7 @@ static const sl_param_info gdice_params[] = {
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE,
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
      "over the per-image values; none: the map is those values", 0, 0},
+    P_SIGMOID, P_SOFT,
 };
 
 const sl_loss_info sl__loss_generalized_dice = {

@@ -754,5 +754,86 @@ const sl_loss_info sl__loss_hausdorff_dt = {
     distance_workspace,
     NULL,
     hd_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL,
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * log_hausdorff_dt: MONAI's LogHausdorffDTLoss, log(HD + 1) of hausdorff_dt's reduced value HD.
+ * One pass computes HD and its map (no gradient) into the head of the workspace; a second
+ * writes hausdorff_dt's gradient at the factor k / (1 + HD), since d log(1 + HD) = dHD / (1 +
+ * HD). The map holds log(1 + f) of each (image, class) entry f (MONAI's value with
+ * reduction="none"); reduction none is not offered: the gradient of a sum of logs of entries
+ * would need a factor per entry. */
+
+static size_t loghd_map_bytes(const sl_batch *b)
+{
+    return sl__align((size_t)(b->shape.dim[0] * b->shape.dim[1]) * sizeof(float) + 64);
+}
+
+static size_t loghd_workspace(const sl_options *o, const sl_batch *b)
+{
+    return loghd_map_bytes(b) + distance_workspace(o, b);
+}
+
+static sl_status loghd_run(const sl_call *c, double *loss, sl_loss_fn fn)
+{
+    size_t mb = loghd_map_bytes(c->b);
+    float *m = (float *)(void *)sl__align((size_t)(uintptr_t)c->ws);
+    sl_call c1 = *c;
+    c1.ws = (unsigned char *)c->ws + mb;
+    c1.ws_size = c->ws_size - mb;
+    c1.grad = NULL;
+    c1.map = m;
+    c1.k = 1.0;
+    c1.accumulate = 0;
+    double hd = 0.0;
+    sl_status st = fn(&c1, &hd);
+    if (st != SL_OK) return st;
+    if (c->map) {
+        sl_shape ms;
+        hd_map_shape(c->o, c->b, &ms);
+        for (int64_t e = 0; e < sl_shape_numel(&ms); e++)
+            sl__put(c, c->map, e, log1p((double)m[e]));
+    }
+    *loss = log1p(hd);
+    if (!c->grad) return SL_OK;
+    c1.grad = c->grad;
+    c1.map = NULL;
+    c1.k = c->k / (1.0 + hd);
+    c1.accumulate = c->accumulate;
+    double again;
+    return fn(&c1, &again);
+}
+
+static sl_status loghd_fast(const sl_call *c, double *loss)
+{
+    return loghd_run(c, loss, hd_fast);
+}
+
+static sl_status loghd_ref(const sl_call *c, double *loss)
+{
+    return loghd_run(c, loss, hd_ref);
+}
+
+static const sl_param_info loghd_params[] = {
+    {"alpha", SL_PARAM_NUMBER, "2", NULL, "power of the distance fields", 0, 1e300},
+    {"include_background", SL_PARAM_BOOL, "false", NULL, "score channel 0 too", 0, 0},
+    {"batch", SL_PARAM_BOOL, "false", NULL,
+     "one term per class, averaged over the batch too (map [1, C'])", 0, 0},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum",
+     "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI", 0, 0},
+};
+
+const sl_loss_info sl__loss_log_hausdorff_dt = {
+    "log_hausdorff_dt",
+    "log(1 + hausdorff_dt), as MONAI's LogHausdorffDTLoss",
+    loghd_params,
+    (int)(sizeof loghd_params / sizeof loghd_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    loghd_fast,
+    loghd_ref,
+    loghd_workspace,
+    NULL,
+    hd_map_shape,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL,
 };

@@ -874,3 +874,164 @@ const sl_loss_info sl__loss_lovasz = {
     lovasz_map_shape,
     0,
 };
+
+/* ---------------------------------------------------------------------------------------------
+ * lovasz_hinge: the binary Lovasz hinge of Berman et al., with the values and gradients of the
+ * authors' lovasz_hinge (lovasz_losses.py).
+ *
+ * Each element (channel, pixel) is a binary problem with score x (the logit; probabilities are
+ * taken as given) and target t in [0, 1]: a label map is one-hot over C > 1 channels and, on one
+ * channel, the {0, 1} label itself (binary segmentation). A group is one image (per_image=true,
+ * the authors' default) or the whole batch; all its non-ignored elements are one flat problem,
+ * as the authors flatten theirs (and as smp's multilabel mode does over channels):
+ *     s = 2 t - 1,   e = 1 - x s,   e sorted in decreasing order (ties: lower index first),
+ *     loss = sum_k relu(e_(k)) g_k,  g = lovasz_grad(t sorted)   (as in lovasz),
+ * and the gradient treats the sort as a constant: dloss/dx_i = -s_i g_k [e_i > 0] at i's rank
+ * k (relu'(0) = 0, as torch). An empty group (every pixel ignored) scores 0 and still counts
+ * in the mean over images. Both paths run the same plain code; the fast one takes the errors
+ * in float, as the authors' float32 code does, the reference in double, and groups run in
+ * parallel. Formulas: docs/focal.md, "lovasz_hinge". */
+
+typedef struct {
+    double e;
+    int64_t idx; /* the flat element index: the tie order */
+    double t;
+} lh_ent;
+
+static int lh_cmp(const void *a, const void *b)
+{
+    const lh_ent *x = a, *y = b;
+    if (x->e != y->e) return x->e > y->e ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Target of element (n, ch, i), or -1 when its pixel is ignored. */
+static double lh_target(const sl_call *c, int64_t n, int64_t ch, int64_t i)
+{
+    const sl_batch *b = c->b;
+    if (b->target_kind == SL_TARGET_PROBS) return (double)b->target[(n * c->C + ch) * c->P + i];
+    int64_t y = b->labels[n * c->P + i];
+    if (y == c->o->ignore_index) return -1.0;
+    return (double)(y == ch + (c->C == 1));
+}
+
+static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
+{
+    out->ndim = 1;
+    out->dim[0] = o->per_image ? b->shape.dim[0] : 1;
+}
+
+static size_t lh_workspace(const sl_options *o, const sl_batch *b)
+{
+    (void)o;
+    sl__arena a = sl__arena_of(NULL);
+    sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(lh_ent));
+    sl__take(&a, (size_t)b->shape.dim[0] * sizeof(double));
+    return sl__arena_size(&a);
+}
+
+/* One group: images [n0, n0 + ni), entries at ent; returns the group's loss and writes
+ * scale * its gradient. */
+static double lh_group(const sl_call *c, int64_t n0, int64_t ni, lh_ent *ent, double scale)
+{
+    int64_t C = c->C, P = c->P, m = 0;
+    const float *x = c->b->input;
+    double G = 0.0;
+    for (int64_t n = n0; n < n0 + ni; n++)
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t i = 0; i < P; i++) {
+                int64_t idx = (n * C + ch) * P + i;
+                double t = lh_target(c, n, ch, i);
+                if (t < 0.0) {
+                    if (c->grad) sl__put(c, c->grad, idx, 0.0);
+                    continue;
+                }
+                double s = 2.0 * t - 1.0;
+                ent[m].e = c->fast ? (double)(1.0f - x[idx] * (float)s) : 1.0 - (double)x[idx] * s;
+                ent[m].idx = idx;
+                ent[m].t = t;
+                G += t;
+                m++;
+            }
+    qsort(ent, (size_t)m, sizeof *ent, lh_cmp);
+    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
+    for (int64_t k = 0; k < m; k++) {
+        /* J_k = 1 - (G - cumsum t) / (G + cumsum (1 - t)); g_k = J_k - J_{k-1} */
+        cfg += ent[k].t;
+        cbg += 1.0 - ent[k].t;
+        double J = 1.0 - (G - cfg) / (G + cbg), g = J - jprev;
+        jprev = J;
+        double e = ent[k].e;
+        if (e > 0.0) loss += e * g;
+        if (c->grad) {
+            double s = 2.0 * ent[k].t - 1.0;
+            sl__put(c, c->grad, ent[k].idx, e > 0.0 ? -s * g * scale : 0.0);
+        }
+    }
+    return loss;
+}
+
+static sl_status lh_run(const sl_call *c, double *loss)
+{
+    const sl_options *o = c->o;
+    int64_t ipg = o->per_image ? 1 : c->N, G = c->N / ipg, per = ipg * c->C * c->P;
+    sl__arena a = sl__arena_of(c->ws);
+    lh_ent *ent = sl__take(&a, (size_t)(c->N * c->C * c->P) * sizeof(lh_ent));
+    double *gl = sl__take(&a, (size_t)c->N * sizeof(double));
+    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)G : 1.0;
+    int threads = (int)(G < c->threads ? G : c->threads);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#else
+    (void)threads;
+#endif
+    for (int64_t g = 0; g < G; g++) gl[g] = lh_group(c, g * ipg, ipg, ent + g * per, scale);
+    double total = 0.0;
+    for (int64_t g = 0; g < G; g++) {
+        if (c->map) sl__put(c, c->map, g, gl[g]);
+        total += gl[g];
+    }
+    *loss = total * scale;
+    return SL_OK;
+}
+
+/* Per-channel targets are in [0, 1] (the hinge's sign 2 t - 1). */
+static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                          sl_error *err)
+{
+    (void)o;
+    if (b->target_kind != SL_TARGET_PROBS) return SL_OK;
+    int64_t numel = sl_shape_numel(&b->shape);
+    char where[160];
+    for (int64_t i = 0; i < numel; i++)
+        if (b->target[i] > 1.0f) {
+            sl__index_str(&b->shape, i, where, sizeof where);
+            return sl__fail(err, SL_E_VALUE,
+                            "%s: target %g at %s is above 1 (targets must be in [0, 1])",
+                            loss->name, b->target[i], where);
+        }
+    return SL_OK;
+}
+
+static const sl_param_info lh_params[] = {
+    {"per_image", SL_PARAM_BOOL, "true", NULL,
+     "per image, then the mean over images (the authors' default); false: one batch problem", 0,
+     0},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
+     "over the per-image values (one value with per_image=false); none: the map", 0, 0},
+};
+
+const sl_loss_info sl__loss_lovasz_hinge = {
+    "lovasz_hinge",
+    "binary Lovasz hinge (Berman et al. 2018) per channel, as the authors' lovasz_hinge",
+    lh_params,
+    (int)(sizeof lh_params / sizeof lh_params[0]),
+    SL_MAP_IMAGE_CLASS,
+    lh_run,
+    lh_run,
+    lh_workspace,
+    lh_check,
+    lh_map_shape,
+    SL_LOSS_SIGMOID,
+};

@@ -6,8 +6,9 @@
  * sigmoid_focal - torchvision.ops.sigmoid_focal_loss exactly; on probabilities Keras'
  *                 binary_focal_crossentropy (the cross-entropy as bce's, p_t from p as given).
  *
- * A label map becomes a one-hot target over the C channels; ignore_index pixels leave every sum
- * (all C of their elements). The map is per element, the input's shape.
+ * A label map becomes a one-hot target over the C channels; on one channel it is that channel's
+ * own {0, 1} target (binary segmentation). ignore_index pixels leave every sum (all C of their
+ * elements). The map is per element, the input's shape.
  * Formulas and gradients: docs/focal.md, "bce" and "sigmoid_focal". */
 #include "internal.h"
 
@@ -101,8 +102,8 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
     double mod = k->gamma == 0.0 ? 1.0 : pow(m, k->gamma);
     double dmod = (k->gamma != 0.0 && m > 0.0) ? k->gamma * (mod / m) * dm : 0.0;
     double at = k->alpha >= 0.0 ? k->alpha * t + (1.0 - k->alpha) * (1.0 - t) : 1.0;
-    *d = at * (dce * mod + ce * dmod);
-    return at * ce * mod;
+    *d = k->w * at * (dce * mod + ce * dmod);
+    return k->w * at * ce * mod;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
 static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c,
                        sig_par *k)
 {
-    k->w = kind == SIG_BCE ? sl__w(o, c) : 1.0;
+    k->w = sl__w(o, c); /* bce's weight; sigmoid_focal's per-class weight (MONAI FocalLoss) */
     k->pw = kind == SIG_BCE && o->pos_weight ? o->pos_weight[c] : 1.0;
     k->alpha = o->alpha;
     k->gamma = o->gamma;
@@ -137,6 +138,7 @@ static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
     const sl_batch *b = c->b;
     int64_t N = c->N, C = c->C, P = c->P;
     int labels = b->target_kind == SL_TARGET_LABELS, mean = o->reduction == SL_REDUCE_MEAN;
+    int64_t binary = C == 1; /* one channel: the label is its {0, 1} target */
     double D = sig_denominator(c);
     if (sl__shard_norm(c, &D)) return SL_OK;
     double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
@@ -152,7 +154,7 @@ static sl_status sig_ref(sig_kind kind, const sl_call *c, double *loss)
             for (int64_t i = 0; i < P; i++) {
                 double d = 0.0, l = 0.0;
                 if (!(y && y[i] == o->ignore_index)) {
-                    double tt = y ? (double)(y[i] == ch) : (double)t[i];
+                    double tt = y ? (double)(y[i] == ch + binary) : (double)t[i];
                     l = kind == SIG_BCE ? ref_bce(&k, x[i], tt, &d) : ref_focal(&k, x[i], tt, &d);
                 }
                 if (c->map) sl__put(c, c->map, off + i, l);
@@ -192,7 +194,10 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
     float *wf = sl__take(&ar, 2 * (size_t)c->C * sizeof(float));
     int mean = o->reduction == SL_REDUCE_MEAN;
     double D = (double)(c->N * c->P * c->C);
-    if (mean && b->target_kind == SL_TARGET_LABELS) {
+    int binary = c->C == 1; /* one channel: the label is its {0, 1} target */
+    if (mean && b->target_kind == SL_TARGET_LABELS && binary) {
+        D = sig_denominator(c); /* the label pass below counts classes [0, C) only */
+    } else if (mean && b->target_kind == SL_TARGET_LABELS) {
         sl_status st = sl__label_counts(c, parts, counts);
         if (st != SL_OK) return st;
         D = sl__counts_weighted(c, counts, NULL) * (double)c->C;
@@ -208,7 +213,8 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
     a.t = b->target_kind == SL_TARGET_LABELS ? NULL : b->target;
     a.has_ignore = o->ignore_index >= INT32_MIN && o->ignore_index <= INT32_MAX;
     a.ignore = a.has_ignore ? (int32_t)o->ignore_index : 0;
-    if (kind == SIG_BCE && o->weight) {
+    a.binary = binary;
+    if (o->weight) {
         for (int64_t k = 0; k < c->C; k++) wf[k] = (float)o->weight[k];
         a.w = wf;
     }
@@ -312,13 +318,16 @@ const sl_loss_info sl__loss_bce = {
     sig_workspace,
     bce_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
 };
 
 static const sl_param_info sfocal_params[] = {
     {"alpha", SL_PARAM_NUMBER, "0.25", NULL,
      "weight of positives (1 - alpha of negatives); negative: no weighting", -1, 1},
     {"gamma", SL_PARAM_NUMBER, "2", NULL, "focusing exponent of (1 - p_t)", 0, 1e300},
+    {"weight", SL_PARAM_LIST, "none", NULL,
+     "one non-negative weight per class, multiplying its elements (MONAI FocalLoss weight)", 0,
+     1e300},
     {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
     {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
      1e-300, 0.4999},
@@ -337,5 +346,5 @@ const sl_loss_info sl__loss_sigmoid_focal = {
     sig_workspace,
     sfocal_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
 };

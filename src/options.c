@@ -31,6 +31,10 @@ static const scalar_field scalars[] = {
     {"gamma", offsetof(sl_options, gamma), 'd'},
     {"classes", offsetof(sl_options, classes), 'e'},
     {"per_image", offsetof(sl_options, per_image), 'b'},
+    {"sigmoid", offsetof(sl_options, sigmoid), 'b'},
+    {"soft_label", offsetof(sl_options, soft_label), 'b'},
+    {"weight", offsetof(sl_options, uweight), 'd'}, /* a number: asymmetric_unified_focal */
+    {"delta", offsetof(sl_options, delta), 'd'},
 };
 
 typedef struct {

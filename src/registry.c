@@ -15,12 +15,15 @@ extern const sl_loss_info sl__loss_focal_tversky;
 extern const sl_loss_info sl__loss_generalized_dice;
 extern const sl_loss_info sl__loss_log_cosh_dice;
 extern const sl_loss_info sl__loss_lovasz;
+extern const sl_loss_info sl__loss_lovasz_hinge;
 extern const sl_loss_info sl__loss_boundary;
 extern const sl_loss_info sl__loss_hausdorff_dt;
+extern const sl_loss_info sl__loss_log_hausdorff_dt;
 extern const sl_loss_info sl__loss_missing_ce;
 extern const sl_loss_info sl__loss_marginal_ce;
 extern const sl_loss_info sl__loss_marginal_dice;
 extern const sl_loss_info sl__loss_exclusion;
+extern const sl_loss_info sl__loss_asymmetric_unified_focal;
 
 static const sl_loss_info *const losses[] = {
     &sl__loss_ce,
@@ -33,12 +36,15 @@ static const sl_loss_info *const losses[] = {
     &sl__loss_generalized_dice,
     &sl__loss_log_cosh_dice,
     &sl__loss_lovasz,
+    &sl__loss_lovasz_hinge,
     &sl__loss_boundary,
     &sl__loss_hausdorff_dt,
+    &sl__loss_log_hausdorff_dt,
     &sl__loss_missing_ce,
     &sl__loss_marginal_ce,
     &sl__loss_marginal_dice,
     &sl__loss_exclusion,
+    &sl__loss_asymmetric_unified_focal,
 };
 
 int sl_loss_count(void)
@@ -95,6 +101,41 @@ size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
     return loss->workspace ? loss->workspace(opt, b) : 0;
 }
 
+int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o)
+{
+    return (loss->flags & SL_LOSS_SIGMOID) || (takes(loss, "sigmoid") && o->sigmoid);
+}
+
+int64_t sl__label_classes(const sl_loss_info *loss, const sl_options *o, int64_t C)
+{
+    return C == 1 && sl__sigmoid_based(loss, o) ? 2 : C;
+}
+
+/* A softmax over one channel is 1 whatever the input: such a loss is constant and its
+ * gradient zero. Say which sigmoid form does what the user meant. Probabilities of one channel
+ * are a softmax only for the losses that renormalise them (those that clip with eps); a loss
+ * with SL_LOSS_ONE_CHANNEL takes one channel as given (MONAI's single-channel rule). */
+static sl_status one_channel_check(const sl_loss_info *loss, const sl_options *o,
+                                   const sl_batch *b, int64_t C, sl_error *err)
+{
+    if (C != 1 || sl__sigmoid_based(loss, o) || (loss->flags & SL_LOSS_ONE_CHANNEL))
+        return SL_OK;
+    if (b->input_kind == SL_INPUT_PROBS && !takes(loss, "eps")) return SL_OK;
+    const char *alt = takes(loss, "sigmoid")              ? NULL
+                      : strcmp(loss->name, "focal") == 0  ? "sigmoid_focal"
+                      : strcmp(loss->name, "lovasz") == 0 ? "lovasz_hinge"
+                                                          : "bce";
+    if (!alt)
+        return sl__fail(err, SL_E_ARG,
+                        "%s: the input has one channel, where a softmax is constant (the "
+                        "gradient would be 0); for binary segmentation use %s(sigmoid=true)",
+                        loss->name, loss->name);
+    return sl__fail(err, SL_E_ARG,
+                    "%s: the input has one channel, where a softmax is constant (the gradient "
+                    "would be 0); for binary segmentation use the sigmoid form %s",
+                    loss->name, alt);
+}
+
 /* The checks; with scan == 0 the pass over the input's values, labels and targets is left to
  * the loss's kernel (SL_LOSS_KERNEL_CHECKS). */
 static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
@@ -116,6 +157,7 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     int64_t N = s->dim[0], C = s->dim[1], numel = sl_shape_numel(s), P = numel / (N * C);
     sl_status st = sl_options_check(loss, o, C, err);
     if (st != SL_OK) return st;
+    if ((st = one_channel_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
         return sl__fail(err, SL_E_ARG, "no target");
     if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0)
@@ -146,7 +188,8 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     }
     /* Softmax-family losses renormalise a pixel's probabilities; per-element (sigmoid) losses
      * take each channel on its own, where all zeros is a valid pixel. */
-    if (b->input_kind == SL_INPUT_PROBS && loss->map != SL_MAP_ELEMENT) {
+    if (b->input_kind == SL_INPUT_PROBS && loss->map != SL_MAP_ELEMENT &&
+        !sl__sigmoid_based(loss, o)) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t i = 0; i < P; i++) {
                 double sum = 0.0;
@@ -164,14 +207,15 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
         sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
         for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
         ls.ndim = s->ndim - 1;
+        int64_t L = sl__label_classes(loss, o, C); /* 2 for a binary map of one channel */
         for (int64_t i = 0; i < N * P; i++) {
             int64_t y = b->labels[i];
-            if (y != o->ignore_index && (y < 0 || y >= C)) {
+            if (y != o->ignore_index && (y < 0 || y >= L)) {
                 sl__index_str(&ls, i, where, sizeof where);
                 return sl__fail(err, SL_E_LABEL,
                                 "label %lld at target%s is out of range [0, %lld) and is not "
                                 "ignore_index (%lld)",
-                                (long long)y, where, (long long)C, (long long)o->ignore_index);
+                                (long long)y, where, (long long)L, (long long)o->ignore_index);
             }
         }
     } else {

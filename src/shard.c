@@ -97,9 +97,11 @@ sl_status sl_spec_stats(const sl_spec *s, const sl_batch *b, sl_impl impl, doubl
         const sl_loss_info *loss;
         const sl_options *o;
         sl_spec_term(s, i, NULL, &loss, &o);
+        sl_batch tb;
+        const sl_batch *bi = sl__spec_term_batch(s, i, b, &tb);
         size_t k;
-        sl_status st = stats_size(loss, o, b, &k, err);
-        if (st == SL_OK) st = sl_loss_stats(loss, o, b, impl, stats + at, out, err);
+        sl_status st = stats_size(loss, o, bi, &k, err);
+        if (st == SL_OK) st = sl_loss_stats(loss, o, bi, impl, stats + at, out, err);
         if (st != SL_OK) return st;
         at += k;
     }
@@ -121,13 +123,15 @@ sl_status sl_spec_finish(const sl_spec *s, const sl_batch *b, sl_impl impl, cons
         const sl_options *o;
         double k, v;
         sl_spec_term(s, i, &k, &loss, &o);
+        sl_batch tb;
+        const sl_batch *bi = sl__spec_term_batch(s, i, b, &tb);
         size_t n;
-        sl_status st = stats_size(loss, o, b, &n, err);
+        sl_status st = stats_size(loss, o, bi, &n, err);
         if (st != SL_OK) return st;
         if (!(stats[at] >= 1.0))
             return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1",
                             loss->name, stats[at]);
-        st = sl__loss_run_phase(loss, o, b, impl, out->grad, out->loss_map, k, i > 0,
+        st = sl__loss_run_phase(loss, o, bi, impl, out->grad, out->loss_map, k, i > 0,
                                 out->workspace, out->workspace_size, out->threads, err, &v,
                                 SL__PHASE_FINISH, (double *)(uintptr_t)(stats + at));
         if (st != SL_OK) return st;

@@ -5,6 +5,10 @@
  *   number := ['+' | '-'] (digits ['.' [digits]] | '.' digits) [('e' | 'E') ['+' | '-'] digits]
  *   word  := [A-Za-z_][A-Za-z0-9_]*
  * Numbers are decimal only: no hex floats, no inf or nan, at most 64 characters, finite.
+ * Besides a loss's own keys, any term takes input=logits|probs: how that term reads the input
+ * tensor (default: the batch's input_kind), so one spec can score one tensor as logits in one
+ * term and as probabilities in another (MONAI's DiceCELoss without softmax: dice(input=probs) +
+ * ce). The options of every loss come from the registry.
  * Whitespace may stand between tokens. Unknown names, keys and values are errors that list
  * what is valid. */
 #include "internal.h"
@@ -26,6 +30,7 @@ typedef struct {
     sl_options opt;
     double *lists[SL_SPEC_MAX_LISTS]; /* owned storage of the term's list options */
     int nlists;
+    int input; /* the term's `input=logits|probs`, or -1: the batch's input kind */
 } spec_term;
 
 struct sl_spec {
@@ -182,6 +187,8 @@ static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
                             words);
         int idx = sl__word_index(words, w, strlen(w));
+        /* Python's spellings of a boolean, as a spec pasted from Python code has them */
+        if (idx < 0 && pi->type == SL_PARAM_BOOL) idx = sl__word_index("False|True", w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
                             pi->key, words, w);
@@ -205,6 +212,7 @@ static sl_status parse_term(parser *ps, spec_term *t)
     t->k = 1.0;
     sl_options_default(&t->opt);
     t->nlists = 0;
+    t->input = -1;
     skip_ws(ps);
     if (starts_number(ps->p)) {
         sl_status st = parse_number(ps, &t->k);
@@ -238,12 +246,40 @@ static sl_status parse_term(parser *ps, spec_term *t)
     for (;;) {
         char key[64];
         if (!parse_word(ps, key, sizeof key)) return fail_at(ps, "expected a parameter name");
+        if (strcmp(key, "input") == 0) {
+            /* The term's own reading of the input tensor (a key of the spec, not of a loss) */
+            char w[64];
+            skip_ws(ps);
+            if (*ps->p != '=') return fail_at(ps, "expected '=' after a parameter name");
+            ps->p++;
+            if (t->input >= 0)
+                return sl__fail(ps->err, SL_E_PARSE, "%s: parameter 'input' given twice",
+                                t->loss->name);
+            int idx = parse_word(ps, w, sizeof w) ? sl__word_index("logits|probs", w, strlen(w))
+                                                  : -1;
+            if (idx < 0)
+                return sl__fail(ps->err, SL_E_PARSE, "%s: input must be one of logits|probs",
+                                t->loss->name);
+            t->input = idx == 0 ? SL_INPUT_LOGITS : SL_INPUT_PROBS;
+            skip_ws(ps);
+            if (*ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (*ps->p == ')') {
+                ps->p++;
+                sl_status st = sl_options_check(t->loss, &t->opt, -1, ps->err);
+                return st == SL_OK ? SL_OK : SL_E_PARSE;
+            }
+            return fail_at(ps, "expected ',' or ')'");
+        }
         int pi = -1;
         for (int i = 0; i < t->loss->nparams; i++)
             if (strcmp(t->loss->params[i].key, key) == 0) pi = i;
         if (pi < 0) {
             valid_keys(t->loss, valid, sizeof valid);
-            return sl__fail(ps->err, SL_E_PARSE, "%s: unknown parameter '%s' (valid: %s)",
+            return sl__fail(ps->err, SL_E_PARSE,
+                            "%s: unknown parameter '%s' (valid: %s; and input=logits|probs)",
                             t->loss->name, key, valid);
         }
         if (seen & (1ull << pi))
@@ -314,6 +350,25 @@ int sl_spec_nterms(const sl_spec *s)
     return s->n;
 }
 
+/* The batch as term t reads it: its own input kind when it names one. */
+static const sl_batch *term_batch(const spec_term *t, const sl_batch *b, sl_batch *tmp)
+{
+    if (t->input < 0 || (int)b->input_kind == t->input) return b;
+    *tmp = *b;
+    tmp->input_kind = (sl_input_kind)t->input;
+    return tmp;
+}
+
+const sl_batch *sl__spec_term_batch(const sl_spec *s, int i, const sl_batch *b, sl_batch *tmp)
+{
+    return term_batch(&s->t[i], b, tmp);
+}
+
+int sl_spec_term_input(const sl_spec *s, int i)
+{
+    return s->t[i].input;
+}
+
 void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
                   const sl_options **opt)
 {
@@ -324,10 +379,11 @@ void sl_spec_term(const sl_spec *s, int i, double *k, const sl_loss_info **loss,
 
 sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, sl_error *err)
 {
-    sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, b, out);
+    sl_batch tmp;
+    sl_loss_map_shape(s->t[0].loss, &s->t[0].opt, term_batch(&s->t[0], b, &tmp), out);
     for (int i = 1; i < s->n; i++) {
         sl_shape o;
-        sl_loss_map_shape(s->t[i].loss, &s->t[i].opt, b, &o);
+        sl_loss_map_shape(s->t[i].loss, &s->t[i].opt, term_batch(&s->t[i], b, &tmp), &o);
         int same = o.ndim == out->ndim;
         for (int d = 0; same && d < o.ndim; d++) same = o.dim[d] == out->dim[d];
         if (!same)
@@ -344,7 +400,8 @@ size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
 {
     size_t w = 0;
     for (int i = 0; i < s->n; i++) {
-        size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, b);
+        sl_batch tmp;
+        size_t t = sl_loss_workspace_size(s->t[i].loss, &s->t[i].opt, term_batch(&s->t[i], b, &tmp));
         if (t > w) w = t;
     }
     return w;
@@ -362,7 +419,9 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
         double v;
-        sl_status st = sl__loss_run(t->loss, &t->opt, b, impl, out->grad, out->loss_map, t->k,
+        sl_batch tmp;
+        sl_status st = sl__loss_run(t->loss, &t->opt, term_batch(t, b, &tmp), impl, out->grad,
+                                    out->loss_map, t->k,
                                     i > 0, out->workspace, out->workspace_size, out->threads, err,
                                     &v);
         if (st != SL_OK) return st;

@@ -47,22 +47,36 @@ NAMES = ["dice", "tversky", "focal_tversky", "generalized_dice", "log_cosh_dice"
 PROBS = []  # the masked probabilities of the last reference, for the gradient's tolerance
 
 
-def prep(x, kind, tgt, tkind, ignore):
-    """p (softmax or as given) and the one-hot / per-class target g, both zeroed at ignored
-    pixels, so that those pixels leave every sum."""
+def prep(x, kind, tgt, tkind, ignore, sigmoid=False):
+    """p (softmax, sigmoid or as given) and the one-hot / per-class target g, both zeroed at
+    ignored pixels, so that those pixels leave every sum. MONAI's sigmoid=True: a sigmoid per
+    channel; a label map is one-hot (to_onehot_y), except on one channel, where MONAI skips the
+    one-hot and the {0, 1} label is the channel's target."""
     C = x.shape[1]
-    p = torch.softmax(x, dim=1) if kind == "logits" else x
+    if kind == "logits":
+        p = torch.sigmoid(x) if sigmoid else torch.softmax(x, dim=1)
+    else:
+        p = x
     if tkind == "labels":
         valid = tgt != ignore
         ysafe = torch.where(valid, tgt, torch.zeros_like(tgt))
-        g = torch.nn.functional.one_hot(ysafe, C).movedim(-1, 1).double()
+        if sigmoid and C == 1:
+            g = (ysafe == 1).unsqueeze(1).double()
+        else:
+            g = torch.nn.functional.one_hot(ysafe, C).movedim(-1, 1).double()
         v = valid.unsqueeze(1).double()
         return p * v, g * v
     return p, tgt
 
 
-def tp_fp_fn(p, g, axes, squared, decoupled=True):
-    """MONAI's compute_tp_fp_fn with soft_label=False."""
+def tp_fp_fn(p, g, axes, squared, decoupled=True, soft=False):
+    """MONAI's compute_tp_fp_fn: ord 1 (ord 2 with squared) and soft_label."""
+    if soft and not squared:  # the L1 form: tp = (|p|_1 + |g|_1 - |p - g|_1) / 2
+        pred_o = p.abs().sum(axes)
+        ground_o = g.abs().sum(axes)
+        diff = (p - g).abs().sum(axes)
+        tp = (pred_o + ground_o - diff) / 2
+        return tp, pred_o - tp, ground_o - tp
     if not squared:
         tp = (p * g).sum(axes)
         if decoupled:
@@ -82,7 +96,7 @@ def reduce_axes(x, batch):
 
 def monai_dice(p, g, o):
     axes = reduce_axes(p, o["batch"])
-    tp, fp, fn = tp_fp_fn(p, g, axes, o["squared"])
+    tp, fp, fn = tp_fp_fn(p, g, axes, o["squared"], soft=o["soft_label"])
     if not o["jaccard"]:
         fp = fp * 0.5
         fn = fn * 0.5
@@ -107,7 +121,7 @@ def reduce(f, red, count=None):
 def ref_loss(name, x, kind, tgt, tkind, o, ann):
     """Value, map of one loss in torch float64."""
     C = x.shape[1]
-    p, g = prep(x, kind, tgt, tkind, o["ignore_index"])
+    p, g = prep(x, kind, tgt, tkind, o["ignore_index"], o["sigmoid"])
     p.retain_grad()
     PROBS.append(p)
     if name in ("dice", "log_cosh_dice", "tversky", "focal_tversky"):
@@ -127,7 +141,7 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
                 f = log_cosh(f)
         else:
             axes = reduce_axes(p, o["batch"])
-            tp, fp, fn = tp_fp_fn(p, g, axes, False, decoupled=False)
+            tp, fp, fn = tp_fp_fn(p, g, axes, False, decoupled=False, soft=o["soft_label"])
             f = 1 - (tp + o["smooth_nr"]) / (tp + o["alpha"] * fp + o["beta"] * fn + o["smooth_dr"])
             if f.dim() == 1:
                 f = f.unsqueeze(0)
@@ -142,7 +156,7 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
         if not o["include_background"]:
             p, g = p[:, 1:], g[:, 1:]
         axes = reduce_axes(p, o["batch"])
-        tp, fp, fn = tp_fp_fn(p, g, axes, False)
+        tp, fp, fn = tp_fp_fn(p, g, axes, False, soft=o["soft_label"])
         den = 2 * (tp + 0.5 * fp + 0.5 * fn)
         G = g.sum(axes).detach()
         wt = o["w_type"]
@@ -239,7 +253,7 @@ def default_options():
     return {"reduction": "mean", "ignore_index": -100, "include_background": True,
             "squared": False, "jaccard": False, "batch": False, "smooth_nr": 1e-5,
             "smooth_dr": 1e-5, "weight": None, "alpha": 0.5, "beta": 0.5, "gamma": 0.75,
-            "w_type": "square"}
+            "w_type": "square", "sigmoid": False, "soft_label": False}
 
 
 KEYS = {
@@ -251,9 +265,12 @@ KEYS = {
                          "ignore_index", "reduction"],
     "exclusion": ["smooth_nr", "smooth_dr", "ignore_index", "reduction"],
 }
-KEYS["log_cosh_dice"] = KEYS["dice"]
 KEYS["marginal_dice"] = KEYS["dice"]
 KEYS["focal_tversky"] = KEYS["tversky"] + ["gamma"]
+SIGMOID_NAMES = ("dice", "tversky", "focal_tversky", "generalized_dice", "log_cosh_dice")
+for _n in ("dice", "tversky", "focal_tversky", "generalized_dice"):
+    KEYS[_n] = KEYS[_n] + ["sigmoid", "soft_label"]
+KEYS["log_cosh_dice"] = KEYS["dice"]
 
 
 def spec_string(name, o, say=()):
@@ -266,7 +283,8 @@ def spec_string(name, o, say=()):
         if k == "weight":
             kv.append("weight=[%s]" % ",".join("%g" % float(w) for w in v))
         elif isinstance(v, bool):
-            kv.append("%s=%s" % (k, "true" if v else "false"))
+            kv.append("%s=%s" % (k, ("True" if v else "False") if k == "sigmoid" and say
+                                 else "true" if v else "false"))
         elif isinstance(v, float):
             kv.append("%s=%.10g" % (k, v))
         else:
@@ -413,7 +431,7 @@ def rand_options(rng, name, C, ignore):
     for k in keys:
         if rng.random_sample() > 0.35:
             continue
-        if k in ("include_background", "squared", "jaccard", "batch"):
+        if k in ("include_background", "squared", "jaccard", "batch", "soft_label"):
             o[k] = bool(rng.random_sample() < 0.5)
         elif k in ("smooth_nr", "smooth_dr"):
             o[k] = float(rng.choice([0.0, 1e-5, 0.5, 1.0])) if k == "smooth_nr" else float(
@@ -459,7 +477,103 @@ def random_case(rng, tmp, idx):
     check_case(tmp, "case %d" % idx, name, o, x, kind, tgt, tkind, ann, rtol, atol, say)
 
 
+def sigmoid_case(rng, tmp, idx):
+    """MONAI's sigmoid=True: multi-label targets (channels overlap), one channel with a {0, 1}
+    label map [N, spatial...] or [N, 1, spatial...] (binary segmentation)."""
+    name = SIGMOID_NAMES[idx % len(SIGMOID_NAMES)]
+    nsp = int(rng.randint(1, 4))
+    N, C = int(rng.randint(1, 4)), int(rng.choice([1, 1, 2, 3, 4]))
+    sp = rand_spatial(rng, nsp)
+    shape = [N, C] + sp
+    kind = "probs" if rng.random_sample() < 0.3 else "logits"
+    if kind == "logits":
+        x = (rng.randn(*shape) * float(rng.choice([0.5, 2.0, 5.0]))).astype(np.float32)
+    else:
+        x = rng.random_sample(shape).astype(np.float32)
+        x[rng.random_sample(shape) < 0.1] = 0.0
+    tkind = "labels" if rng.random_sample() < 0.5 else "perclass"
+    ignore = None
+    if tkind == "labels":
+        y = rng.randint(0, 2 if C == 1 else C, size=[N] + sp).astype(np.int64)
+        if rng.random_sample() < 0.4:
+            ignore = int(rng.choice([255, -1]))
+            y[rng.random_sample(y.shape) < 0.15] = ignore
+        tgt = y[:, None] if rng.random_sample() < 0.5 else y  # MONAI's [N, 1, spatial...] too
+        tgt = tgt.astype(str(rng.choice(["int32", "int64"])))
+    elif rng.random_sample() < 0.6:
+        tgt = (rng.random_sample(shape) < 0.4).astype(np.float32)  # overlapping 0/1 channels
+    else:
+        tgt = rng.random_sample(shape).astype(np.float32)
+    o = rand_options(rng, name, C, ignore)
+    o["sigmoid"] = True
+    if C == 1:
+        o["include_background"] = True
+    say = ("sigmoid",) if rng.random_sample() < 0.3 else ()
+    sigmoid_check(tmp, idx, name, o, x, kind, tgt, tkind, say)
+
+
+def sigmoid_check(tmp, idx, name, o, x, kind, tgt, tkind, say):
+    """check_case, with a label map [N, 1, spatial...] given to the CLI as it is and to the
+    reference squeezed."""
+    x32 = x.astype(np.float32)
+    squeezed = tgt[:, 0] if tkind == "labels" and tgt.ndim == x.ndim else tgt
+    exp_v, exp_m, exp_g, exp_s = reference(name, x32, kind, squeezed, tkind, o, None)
+    spec = spec_string(name, o, say)
+    args = [spec] + checklib.loss_input_args(tmp, x, tgt, None, kind)
+    desc = "sigmoid case %d: spec '%s' input %s %s target %s %s %s" % (
+        idx, spec, kind, list(x.shape), tkind, list(tgt.shape), tgt.dtype)
+    rtol, atol = 1e-4, 2e-5
+
+    def value_problem(got_v):
+        if abs(got_v - exp_v) <= rtol * abs(exp_v) + atol * max(1.0, abs(exp_v)):
+            return None
+        return "got %.12g expected %.12g" % (got_v, exp_v)
+
+    checklib.check_loss_cli(tmp, desc, args, value_problem,
+                            lambda m: cmp_arr(m, exp_m, rtol, atol),
+                            lambda g: cmp_grad(g, exp_g, exp_s, rtol, atol * 10))
+
+
+def dice_ce_cases(tmp, rng):
+    """A term's own input kind: MONAI DiceCELoss(softmax=False, to_onehot_y=True), whose Dice
+    reads the tensor as given and whose cross-entropy reads it as logits, is the spec
+    `dice(input=probs) + ce(input=logits)` (the map shapes differ, so no --loss-map)."""
+    gp = os.path.join(tmp, "g_dce.npy")
+    for idx in range(12):
+        N, C = int(rng.randint(1, 3)), int(rng.randint(2, 5))
+        sp = rand_spatial(rng, int(rng.randint(1, 3)))
+        x = (rng.random_sample([N, C] + sp) * 2).astype(np.float32)
+        y = rng.randint(0, C, size=[N] + sp).astype(np.int64)
+        lam = float(rng.choice([1.0, 0.5, 2.0]))
+        xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+        o = default_options()
+        p, g = prep(xt, "probs", torch.from_numpy(y), "labels", -100)
+        v = monai_dice(p, g, o).mean() + lam * torch.nn.functional.cross_entropy(
+            xt, torch.from_numpy(y))
+        v.backward()
+        spec = "dice(input=probs) + %g*ce(input=logits)" % lam
+        args = ["loss", spec] + checklib.loss_input_args(tmp, x, y) + ["--json", "--grad", gp]
+        for impl in ("fast", "ref"):
+            rc, out, err = checklib.run_segloss(args + ["--impl", impl])
+            tag = "DiceCE case %d '%s' [impl %s]" % (idx, spec, impl)
+            if rc != 0:
+                fail("%s: exit %d: %s" % (tag, rc, err.strip()))
+                continue
+            got, why = checklib.json_loss(out)
+            checklib.check(why is None and checklib.close_scalar(got, float(v), 1e-5, 1e-6),
+                           "%s: got %s expected %.10g" % (tag, got if why is None else why,
+                                                         float(v)))
+            r = checklib.compare_scaled(np.load(gp), xt.grad.numpy(), 1e-4, 1e-5, 1e-12)
+            checklib.check(r is None, "%s: grad %s" % (tag, r))
+
+
 def error_cases(tmp, rng):
+    # a softmax over one channel is constant: refused, naming the sigmoid form
+    x1 = rng.randn(2, 1, 5).astype(np.float32)
+    yb = np.array([[0, 1, 1, 0, 1], [1, 0, 0, 0, 1]], np.int64)
+    for name in SIGMOID_NAMES:
+        check_error(tmp, "error: %s on one channel without sigmoid" % name, name, x1, yb, None)
+    check_error(tmp, "error: label 2 of a binary map", "dice(sigmoid=true)", x1, yb * 2, None)
     x = rng.randn(2, 3, 5).astype(np.float32)
     y = np.array([[0, 1, 2, 0, 1], [0, 0, 2, 2, 0]], np.int64)
     ann = np.array([[1, 1, 0], [1, 1, 1]], np.uint8)
@@ -486,6 +600,10 @@ def main():
         rng = np.random.RandomState(SEED)
         for i in range(NCASES):
             random_case(rng, tmp, i)
+        srng = np.random.RandomState(SEED + 1)
+        for i in range(NCASES // 4):
+            sigmoid_case(srng, tmp, i)
+        dice_ce_cases(tmp, rng)
         error_cases(tmp, rng)
     return checklib.summary("check_dice")
 

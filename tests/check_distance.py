@@ -212,6 +212,8 @@ def check_loss_case(tmp, label, name, o, x, kind, tgt, tkind):
         if ambiguous_hd(x, kind, C):
             return
         v, m = ref_hd(xt, kind, tgt, tkind, o)
+        if name == "log_hausdorff_dt":  # MONAI LogHausdorffDTLoss: log(HD + 1)
+            v, m = torch.log(v + 1), torch.log1p(m)
     v.backward()
     exp_v, exp_m, exp_g = float(v), m.detach().numpy(), xt.grad.numpy()
     spec = spec_of(name, o)
@@ -251,6 +253,12 @@ def loss_checks(tmp, rng):
                 idc = [C - 1, C - 1]
             o = {"idc": idc, "reduction": str(rng.choice(["mean", "sum", "none"])),
                  "say": rng.random() < 0.2}
+            if C == 1 and kind == "logits":
+                # a softmax over one channel is constant: refused, naming a sigmoid form
+                checklib.check_loss_refused(tmp, "case %d: boundary on one channel" % i,
+                                            spec_of("boundary", o),
+                                            checklib.loss_input_args(tmp, x, tgt, kind=kind))
+                continue
             check_loss_case(tmp, "case %d" % i, "boundary", o, x, kind, tgt, tkind)
         else:
             o = {"alpha": float(rng.choice([2.0, 2.0, 1.0, 0.5, 3.0])),
@@ -258,7 +266,11 @@ def loss_checks(tmp, rng):
                  "batch": bool(rng.random() < 0.4),
                  "reduction": str(rng.choice(["mean", "sum", "none"])),
                  "say": rng.random() < 0.2}
-            check_loss_case(tmp, "case %d" % i, "hausdorff_dt", o, x, kind, tgt, tkind)
+            name = "hausdorff_dt"
+            if i % 4 == 3:
+                name = "log_hausdorff_dt"
+                o["reduction"] = str(rng.choice(["mean", "sum"]))
+            check_loss_case(tmp, "case %d" % i, name, o, x, kind, tgt, tkind)
 
     # A hand case of boundary: 1-D, 1 image, C=2, labels [0,0,1,1,1,0], one-hot probabilities.
     lab = np.array([[0, 0, 1, 1, 1, 0]], np.int32)

@@ -55,7 +55,10 @@ def onehot_target(tgt, tkind, C, ignore):
     if tkind == "labels":
         valid = tgt != ignore
         ysafe = torch.where(valid, tgt, torch.zeros_like(tgt))
-        t = F.one_hot(ysafe, C).movedim(-1, 1).double()
+        if C == 1:  # binary segmentation: the {0, 1} label is the one channel's target
+            t = (ysafe == 1).unsqueeze(1).double()
+        else:
+            t = F.one_hot(ysafe, C).movedim(-1, 1).double()
         t = t * valid.unsqueeze(1)
         return t, valid
     return tgt, torch.ones(tgt.shape[:1] + tgt.shape[2:], dtype=torch.bool)
@@ -152,6 +155,8 @@ def ref_sigmoid_focal(x, kind, tgt, tkind, o):
     m = ce * mod
     if al >= 0:
         m = (al * t + (1 - al) * (1 - t)) * m
+    if o.get("weight") is not None:  # MONAI FocalLoss weight: a per-class multiplier
+        m = m * cshape(torch.tensor(o["weight"]), x.dim())
     m = m * valid.unsqueeze(1)
     d = valid.sum().double() * C
     return reduce(m, o["reduction"], d), m.detach()
@@ -426,7 +431,7 @@ def make_target(rng, N, C, sp, tkind, soft, ignore_mode, ignore_index):
     P = int(np.prod(sp))
     y = np.zeros([N, P], np.int64)
     for n in range(N):
-        pool = [0] + [c for c in range(1, C) if rng.random_sample() < 0.6]
+        pool = [0] + [c for c in range(1, max(C, 2)) if rng.random_sample() < 0.6]
         y[n] = rng.choice(pool, size=P)
     if tkind == "labels":
         if ignore_mode != "none":
@@ -440,7 +445,8 @@ def make_target(rng, N, C, sp, tkind, soft, ignore_mode, ignore_index):
             s = t.sum(1, keepdims=True)
             t = np.where(s > 0, t / np.where(s > 0, s, 1), 0)
         return t.reshape([N, C] + sp).astype(np.float32)
-    t = np.eye(C)[y].transpose(0, 2, 1)
+    t = np.eye(max(C, 2))[y][:, :, 1:] if C == 1 else np.eye(C)[y]  # binary: [y == 1]
+    t = t.transpose(0, 2, 1)
     return np.ascontiguousarray(t).reshape([N, C] + sp).astype(np.float32)
 
 
@@ -479,6 +485,10 @@ def rand_options(rng, name, C, kind, tkind, ignore_index, say_ignore):
         if rng.random_sample() < 0.5:
             o["gamma"] = float(rng.choice([0.0, 0.5, 1.0, 3.0]))
             o["say"].append("gamma")
+        o["weight"] = None
+        if rng.random_sample() < 0.3:
+            o["weight"] = [float(v) for v in np.round(rng.uniform(0, 3, C), 3)]
+            o["say"].append("weight")
     else:
         o["classes"] = str(rng.choice(["present", "all"]))
         if o["classes"] != "present" or rng.random_sample() < 0.3:

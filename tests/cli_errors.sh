@@ -76,6 +76,9 @@ npy "$T/huge.npy" '<f4' '(4611686018427387904, 4, 4)' '\x00\x00\x80\x3f'
 npy "$T/negdim.npy" '<f4' '(1, -2, 2)' '\x00\x00\x80\x3f'
 npy "$T/x2d.npy" '<f4' '(2, 2)' '\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x80\x3f'
 npy "$T/xu8.npy" '|u1' '(1, 2, 2)' '\x01\x02\x03\x04'
+npy "$T/x1.npy" '<f4' '(1, 1, 2)' '\x00\x00\x80\x3f\x00\x00\x00\xc0'
+npy "$T/yb2.npy" '|u1' '(1, 2)' '\x00\x02'
+npy "$T/y1c.npy" '|u1' '(1, 1, 3)' '\x00\x01\x01'
 head -c 30 "$T/x.npy" >"$T/trunc.npy"
 printf 'NOTNUMPY\x01\x00\x10\x00' >"$T/magic.npy"
 printf '\x93NUMPY\x01\x00\x20\x00{"descr": "<f4", "fortran_ord' >"$T/badhdr.npy"
@@ -122,6 +125,12 @@ expect 2 "reduction must be one of mean|sum|none" "$G" -- $L "ce(reduction=avg)"
 expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=1.5)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=-0.1)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "weight\[1\] = -1" "$G" -- $L "ce(weight=[1,-1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+# binary segmentation: a softmax over one channel is constant; labels of one channel are {0, 1}
+expect 2 "one channel.*sigmoid form bce" "$G" -- $L ce --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
+expect 2 "one channel.*dice(sigmoid=true)" "$G" -- $L dice --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
+expect 1 "label 2 .*out of range \[0, 2)" "$G" -- $L bce --input "$T/x1.npy" --target "$T/yb2.npy" --grad "$G"
+expect 1 "target shape \[1, 1, 3\] matches neither" "$G" -- $L "dice(sigmoid=True)" --input "$T/x1.npy" --target "$T/y1c.npy" --grad "$G"
+expect 2 "sigmoid must be one of false|true, got 'yes'" "$G" -- $L "dice(sigmoid=yes)" --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
 expect 1 "weight has 3 values but the input has 2 classes" "$G" -- $L "ce(weight=[1,1,1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "denominator" "$G" -- $L "missing_ce(denominator=some)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "position" "$G" -- $L "ce(weight=[1,1]" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"

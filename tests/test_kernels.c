@@ -203,6 +203,10 @@ static void test_same_bits(void)
         "dice(squared=true,batch=true,ignore_index=255)", "tversky(ignore_index=255)",
         "generalized_dice(ignore_index=255)", "log_cosh_dice(ignore_index=255)",
         "lovasz(ignore_index=255)", "lovasz(per_image=true,ignore_index=255)",
+        "dice(sigmoid=true,ignore_index=255)", "tversky(sigmoid=true,ignore_index=255)",
+        "generalized_dice(sigmoid=true,batch=true,ignore_index=255)",
+        "lovasz_hinge(ignore_index=255)", "lovasz_hinge(per_image=false,ignore_index=255)",
+        "asymmetric_unified_focal(ignore_index=255)",
         "0.5*ce(ignore_index=255) + 2*dice(ignore_index=255)",
         "dice(ignore_index=255) + ce(ignore_index=255) + 0.3*focal(ignore_index=255)",
     };
@@ -219,10 +223,24 @@ static void test_same_bits(void)
             if (p.y[i] == 255) p.y[i] = 0;
         same_bits("boundary", &p);
         same_bits("hausdorff_dt", &p);
+        same_bits("log_hausdorff_dt", &p);
         same_bits("marginal_dice + exclusion", &p);
         p.b.target_kind = SL_TARGET_PROBS;
         same_bits("ce(label_smoothing=0.2) + focal + missing_ce + marginal_ce", &p);
         same_bits("bce + sigmoid_focal + dice", &p);
+        same_bits("dice(sigmoid=true,squared=true) + focal_tversky(sigmoid=true)", &p);
+        same_bits("dice(soft_label=true) + tversky(soft_label=true,sigmoid=true)", &p);
+        unmake(&p);
+        /* binary: one channel, a {0, 1} label map */
+        make(&p, sizes[s][0], 1, sizes[s][2], sizes[s][3], SL_INPUT_LOGITS, SL_TARGET_LABELS,
+             13u + (uint32_t)s);
+        for (int64_t i = 0; i < sizes[s][0] * sizes[s][2] * sizes[s][3]; i++)
+            if (p.y[i] != 255) p.y[i] = (int32_t)(i % 3 == 0);
+        same_bits("bce(ignore_index=255) + sigmoid_focal(ignore_index=255)", &p);
+        same_bits("dice(sigmoid=true,ignore_index=255) + tversky(sigmoid=true,ignore_index=255)",
+                  &p);
+        same_bits("generalized_dice(sigmoid=true,ignore_index=255)", &p);
+        same_bits("lovasz_hinge(ignore_index=255)", &p);
         unmake(&p);
         make(&p, sizes[s][0], sizes[s][1], sizes[s][2], sizes[s][3], SL_INPUT_PROBS,
              SL_TARGET_LABELS, 11u + (uint32_t)s);

@@ -210,6 +210,9 @@ int main(void)
         "lovasz(per_image=true)",
         "lovasz(per_image=true,classes=all,ignore_index=255)",
         "lovasz(per_image=true) + ce",
+        "dice(batch=true,sigmoid=true)",
+        "tversky(sigmoid=true,alpha=0.3,beta=0.7)",
+        "dice(batch=true,input=logits) + ce(input=logits)",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         for (int impl = 0; impl < 2; impl++) {

@@ -493,8 +493,8 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
     vf t;
     if (ys) {
         vi yv = viload(ys);
-        valid = label_masks(yv, a->C, a->has_ignore, a->ignore, live, bad);
-        t = vmask01(vieq(yv, viset((int32_t)c)));
+        valid = label_masks(yv, a->C + a->binary, a->has_ignore, a->ignore, live, bad);
+        t = vmask01(vieq(yv, viset((int32_t)(c + a->binary))));
     } else {
         t = vload(ts);
         *bad |= nonfinite(t) | vlt(t, vset(0.0f));
@@ -527,6 +527,7 @@ SL_VINLINE void sig_vec(const sl__sig_args *a, int64_t c, const float *xs, const
                         zero);
         }
         vf at = a->alpha >= 0.0f ? vset(a->alpha) * t + vset(1.0f - a->alpha) * (one - t) : one;
+        if (a->w) at = vset(a->w[c]) * at; /* per-class weight */
         l = at * ce * mod;
         d = at * (((one - t) * sig - t * sign) * mod + ce * dmod);
     }
@@ -587,9 +588,10 @@ SL_VINLINE vi ov_load(const sl__ov_args *a, const int64_t C, const float *xs, co
     vi valid = live;
     if (ys) {
         vi yv = viload(ys);
-        valid = label_masks(yv, C, a->has_ignore, a->ignore, live, bad);
+        valid = label_masks(yv, C + a->binary, a->has_ignore, a->ignore, live, bad);
         SL_UNROLL
-        for (int64_t c = 0; c < C; c++) r[c] = vmask01(vieq(yv, viset((int32_t)c)));
+        for (int64_t c = 0; c < C; c++)
+            r[c] = vmask01(vieq(yv, viset((int32_t)(c + a->binary))));
     } else {
         SL_UNROLL
         for (int64_t c = 0; c < C; c++) {
@@ -605,7 +607,19 @@ SL_VINLINE vi ov_load(const sl__ov_args *a, const int64_t C, const float *xs, co
             *bad |= nonfinite(p[c]) | vlt(p[c], vset(0.0f));
             s += p[c];
         }
-        *bad |= live & ~vgt(s, vset(0.0f));
+        if (!a->sigmoid) *bad |= live & ~vgt(s, vset(0.0f));
+        return valid;
+    }
+    if (a->sigmoid) {
+        /* p = 1 / (1 + e^-x), from e^-|x| on either side of 0 */
+        const vf one = vset(1.0f), zero = vset(0.0f);
+        SL_UNROLL
+        for (int64_t c = 0; c < C; c++) {
+            vf x = vload(xs + c * S);
+            *bad |= nonfinite(x);
+            vf e = vexp(zero - vabs(x)), sp = one / (one + e);
+            p[c] = vsel(vge(x, zero), sp, e * sp);
+        }
         return valid;
     }
     vf m = vload(xs);
@@ -637,7 +651,7 @@ SL_VINLINE void ov_sums_vec(const sl__ov_args *a, const int64_t C, const float *
     SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
         vf q = vsel(valid, p[c], zero), rr = vsel(valid, r[c], zero);
-        vacc(acc[3 * c], off, q * rr);
+        vacc(acc[3 * c], off, a->soft ? vmin(q, rr) : q * rr);
         vacc(acc[3 * c + 1], off, a->squared ? q * q : q);
         vacc(acc[3 * c + 2], off, a->squared ? rr * rr : rr);
     }
@@ -655,12 +669,24 @@ SL_VINLINE void ov_grad_vec(const sl__ov_args *a, const int64_t C, const float *
     SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
         vf dS = a->squared ? vset(2.0f * kS[c]) * p[c] : vset(kS[c]);
-        d[c] = vfma(vset(kI[c]), r[c], dS);
+        vf dI = r[c];
+        if (a->soft) {
+            /* MONAI's L1 form, S = sum |p|, I = (sum |p| + sum |r| - sum |p - r|) / 2, with
+             * autograd's sign(0) = 0: dS/dp = sign(p), dI/dp = (sign(p) - sign(p - r)) / 2 */
+            const vf one = vset(1.0f), half = vset(0.5f);
+            vf sgp = vsel(vgt(p[c], zero), one, zero);
+            vf sgd = vsel(vgt(p[c], r[c]), one, zero) - vsel(vlt(p[c], r[c]), one, zero);
+            dI = half * (sgp - sgd);
+            dS = dS * sgp;
+        }
+        d[c] = vfma(vset(kI[c]), dI, dS);
         sp = vfma(p[c], d[c], sp);
     }
     SL_UNROLL
     for (int64_t c = 0; c < C; c++) {
-        vf dz = a->probs ? d[c] : p[c] * (d[c] - sp);
+        vf dz = a->probs     ? d[c]
+                : a->sigmoid ? p[c] * (vset(1.0f) - p[c]) * d[c]
+                             : p[c] * (d[c] - sp);
         put(gs + c * S, vsel(valid, dz, zero), 1.0f, a->accumulate);
     }
 }

@@ -54,6 +54,7 @@ typedef struct {
     const float *t;
     int32_t ignore;
     int has_ignore;
+    int binary;          /* one channel, labels {0, 1}: class c's target is [y == c + 1] */
     const float *w, *pw;  /* bce weight and pos_weight per class; NULL: all 1 */
     float alpha, gamma;   /* sigmoid_focal; alpha < 0: no weighting */
     float gk, mk;
@@ -71,6 +72,9 @@ typedef struct {
     int32_t ignore;
     int has_ignore;
     int squared;          /* sums of p^2 and r^2 */
+    int sigmoid;           /* per channel: p_c = sigmoid(x_c) (logits) or x_c as given (probs) */
+    int binary;            /* one channel, labels {0, 1}: class c's target is [y == c + 1] */
+    int soft;              /* I = sum min(p, r) (MONAI soft_label), dI/dp = [p < r] + [p = r] / 2 */
     const double *kI, *kS; /* pass 2: dL/dI and dL/dS per class, k included; [N or 1][C] */
     int64_t kstride;      /* C, or 0 when the sums run over the batch */
     int accumulate;
