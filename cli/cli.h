@@ -52,9 +52,6 @@ int cli_missing(const char *cmd, const char *opt);
 
 /* Load a .npy file; on failure print the library's message, return CLI_RUNTIME. */
 int cli_load(const char *cmd, const char *path, sl_array *a);
-/* Save a .npy file atomically; on failure print, return CLI_RUNTIME. */
-int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int64_t *shape,
-             const void *data);
 /* Report a library status: prints err.msg, returns CLI_RUNTIME (CLI_USAGE for SL_E_ARG and
  * SL_E_PARSE). */
 int cli_status(const char *cmd, sl_status st, const sl_error *err);

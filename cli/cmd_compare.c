@@ -124,16 +124,14 @@ static void stats(const run_result *runs, int nseeds, unsigned dropmask, double 
     cs->dsd = nseeds > 1 ? sqrt(v / (nseeds - 1)) : 0;
 }
 
-static int chart(const char *path, char specs[][MAX_SPEC], int nl, const double *rates, int nr,
-                 const cell_stats *cs, unsigned dropmask, const char *subtitle, sl_error *err)
+static int chart(cli_outs *o, const char *path, char specs[][MAX_SPEC], int nl, const double *rates,
+                 int nr, const cell_stats *cs, unsigned dropmask, const char *subtitle)
 {
     static const uint8_t white[3] = {255, 255, 255}, ink[3] = {40, 40, 40};
     int pw = 380, ph = 280, legend = 260;
     plot_img img;
-    if (plot_img_init(&img, 2 * pw + legend, 2 * ph + 40, white)) {
-        snprintf(err->msg, sizeof err->msg, "out of memory for %.400s", path);
-        return -1;
-    }
+    if (plot_img_init(&img, 2 * pw + legend, 2 * ph + 40, white))
+        return cli_fail(o->cmd, CLI_RUNTIME, "out of memory for %s", path);
     plot_text(&img, 8, 6,
               "segloss compare: held-out IoU against the missing-annotation rate "
               "(mean over seeds)",
@@ -168,9 +166,9 @@ static int chart(const char *path, char specs[][MAX_SPEC], int nl, const double 
         snprintf(buf, sizeof buf, "%.38s", specs[l]);
         plot_text(&img, 2 * pw + 30, yy, buf, col + 3 * l, 1);
     }
-    sl_status st = sl_png_write(path, img.rgb, img.h, img.w, err);
+    int rc = cli_outs_png(o, path, img.rgb, img.h, img.w);
     plot_img_free(&img);
-    return st == SL_OK ? 0 : -1;
+    return rc;
 }
 
 typedef struct {
@@ -180,10 +178,10 @@ typedef struct {
     int nruns;
 } csv_ctx;
 
-static int write_csv(void *ctx, void *file)
+static int write_csv(void *ctx, FILE *f, sl_error *err)
 {
+    (void)err;
     const csv_ctx *c = ctx;
-    FILE *f = file;
     fprintf(f, "loss,missing,seed,iou_ellipse,iou_square,iou_circle,dice_ellipse,dice_square,"
                "dice_circle,train_seconds\n");
     for (int i = 0; i < c->nruns; i++) {
@@ -302,15 +300,25 @@ int cmd_compare(int argc, char **argv)
         if ((st = sl_train_check(&c, &err)) != SL_OK) return cli_status("compare", st, &err);
     }
     const char *dir = out_s ? out_s : "out/compare";
+    if (strlen(dir) > 4000) return cli_fail("compare", CLI_USAGE, "--out: directory name too long");
+    /* The folder is made and the outputs named before the trainings; the files are written
+     * after them, into temporary files renamed into place together (cli/out.h). */
     if ((rc = cli_make_dirs("compare", dir))) return rc;
-
+    char csv_path[4200], png_path[4200];
+    snprintf(csv_path, sizeof csv_path, "%s/compare.csv", dir);
+    snprintf(png_path, sizeof png_path, "%s/compare.png", dir);
+    cli_outs outs;
+    cli_outs_init(&outs, "compare");
     int nruns = nl * nr * (int)nseeds;
-    run_result *runs = calloc((size_t)nruns, sizeof *runs);
-    cell_stats *cs = calloc((size_t)(nl * nr), sizeof *cs);
+    run_result *runs = NULL;
+    cell_stats *cs = NULL;
+    if ((rc = cli_outs_add(&outs, "out", csv_path)) || (rc = cli_outs_add(&outs, "out", png_path)))
+        goto done;
+    runs = calloc((size_t)nruns, sizeof *runs);
+    cs = calloc((size_t)(nl * nr), sizeof *cs);
     if (!runs || !cs) {
-        free(runs);
-        free(cs);
-        return cli_fail("compare", CLI_RUNTIME, "out of memory");
+        rc = cli_fail("compare", CLI_RUNTIME, "out of memory");
+        goto done;
     }
     if (jobs > nruns) jobs = nruns;
     FILE *info = json ? stderr : stdout;
@@ -392,17 +400,11 @@ int cmd_compare(int argc, char **argv)
         for (int r = 0; r < nr; r++)
             stats(runs + (l * nr + r) * nseeds, (int)nseeds, dropmask, rates[r], &cs[l * nr + r]);
 
-    char path[4200];
-    snprintf(path, sizeof path, "%s/compare.csv", dir);
     csv_ctx cc = {specs, rates, runs, nruns};
-    if ((rc = tu_write_atomic("compare", path, write_csv, &cc))) goto done;
-    snprintf(path, sizeof path, "%s/compare.png", dir);
-    if (chart(path, specs, nl, rates, nr, cs, dropmask, subtitle, &err)) {
-        snprintf(path, sizeof path, "%s/compare.csv", dir);
-        remove(path);
-        rc = cli_fail("compare", CLI_RUNTIME, "%s", err.msg);
+    if ((rc = cli_outs_stream(&outs, csv_path, write_csv, &cc)) ||
+        (rc = chart(&outs, png_path, specs, nl, rates, nr, cs, dropmask, subtitle)) ||
+        (rc = cli_outs_commit(&outs)))
         goto done;
-    }
 
     if (json) {
         printf("{\"losses\": [");
@@ -475,6 +477,7 @@ int cmd_compare(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     free(runs);
     free(cs);
     return rc;

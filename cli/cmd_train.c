@@ -73,13 +73,21 @@ int cmd_images(int argc, char **argv)
     if (mc_s && (rc = tu_classes("images", "missing-classes", mc_s, &mask))) return rc;
     if (mc_s && !miss_s) return cli_fail("images", CLI_USAGE, "--missing-classes needs --missing");
 
+    /* every output named before any work: the same file twice, or a missing folder, is
+     * refused here; nothing is written until all are (cli/out.h) */
+    cli_outs outs;
+    cli_outs_init(&outs, "images");
     int64_t p = h * w;
-    float *x = malloc((size_t)(n * p) * sizeof(float));
-    int32_t *y = malloc((size_t)(n * p) * sizeof(int32_t));
+    float *x = NULL;
+    int32_t *y = NULL;
+    if ((rc = cli_outs_add(&outs, "out", out_s)) || (rc = cli_outs_add(&outs, "labels", lab_s)) ||
+        (rc = cli_outs_add(&outs, "png", png_s)))
+        goto done;
+    x = malloc((size_t)(n * p) * sizeof(float));
+    y = malloc((size_t)(n * p) * sizeof(int32_t));
     if (!x || !y) {
-        free(x);
-        free(y);
-        return cli_fail("images", CLI_RUNTIME, "out of memory for %lld images", (long long)n);
+        rc = cli_fail("images", CLI_RUNTIME, "out of memory for %lld images", (long long)n);
+        goto done;
     }
     sl_error err;
     sl_status st = sl_images_render(x, y, n, h, w, (uint32_t)seed, SL_IMAGES_TRAIN, &err);
@@ -91,20 +99,10 @@ int cmd_images(int argc, char **argv)
         goto done;
     }
     int64_t shape_x[4] = {n, 1, h, w}, shape_y[3] = {n, h, w};
-    if ((rc = cli_save("images", out_s, SL_DT_F32, 4, shape_x, x))) goto done;
-    if ((rc = cli_save("images", lab_s, SL_DT_I32, 3, shape_y, y))) {
-        remove(out_s);
-        goto done;
-    }
-    if (png_s) {
-        int64_t k = n < 8 ? n : 8;
-        if (tu_picture(png_s, x, y, NULL, k, h, w, NULL, &err)) {
-            remove(out_s);
-            remove(lab_s);
-            rc = cli_fail("images", CLI_RUNTIME, "%s", err.msg);
-            goto done;
-        }
-    }
+    if ((rc = cli_outs_npy(&outs, out_s, SL_DT_F32, 4, shape_x, x))) goto done;
+    if ((rc = cli_outs_npy(&outs, lab_s, SL_DT_I32, 3, shape_y, y))) goto done;
+    if (png_s && (rc = tu_picture(&outs, png_s, x, y, NULL, n < 8 ? n : 8, h, w, NULL))) goto done;
+    if ((rc = cli_outs_commit(&outs))) goto done;
     printf("%lld images of %lldx%lld, seed %lld: %s (float32 [%lld, 1, %lld, %lld]), %s (int32)\n",
            (long long)n, (long long)h, (long long)w, (long long)seed, out_s, (long long)n,
            (long long)h, (long long)w, lab_s);
@@ -113,6 +111,7 @@ int cmd_images(int argc, char **argv)
                (long long)counts[1], (long long)counts[2], (long long)counts[3]);
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     free(x);
     free(y);
     return rc;
@@ -190,10 +189,10 @@ static void on_progress(void *ctx, const sl_train_event *ev)
     fflush(p->f);
 }
 
-static int write_log(void *ctx, void *file)
+static int write_log(void *ctx, FILE *f, sl_error *err)
 {
+    (void)err;
     const sl_train_result *r = ctx;
-    FILE *f = file;
     fprintf(f, "epoch,step,loss,train_seconds,iou_ellipse,iou_square,iou_circle,mean_iou,"
                "dice_ellipse,dice_square,dice_circle,mean_dice\n");
     for (int64_t i = 0; i < r->nlog; i++) {
@@ -205,14 +204,13 @@ static int write_log(void *ctx, void *file)
     return 0;
 }
 
-static int write_model(void *ctx, void *file)
+static int write_model(void *ctx, FILE *f, sl_error *err)
 {
-    sl_error err;
-    return sl_net_write(ctx, file, &err) == SL_OK ? 0 : -1;
+    return sl_net_write(ctx, f, err) == SL_OK ? 0 : -1;
 }
 
 /* curves.png: the training loss and the held-out IoU per evaluation. */
-static int curves(const char *path, const sl_train_result *r, const char *loss, sl_error *err)
+static int curves(cli_outs *o, const char *path, const sl_train_result *r, const char *loss)
 {
     static const uint8_t white[3] = {255, 255, 255}, ink[3] = {40, 40, 40};
     int64_t n = r->nlog;
@@ -221,8 +219,7 @@ static int curves(const char *path, const sl_train_result *r, const char *loss, 
     if (!x || !v || plot_img_init(&img, 940, 330, white)) {
         free(x);
         free(v);
-        snprintf(err->msg, sizeof err->msg, "out of memory for %.400s", path);
-        return -1;
+        return cli_fail(o->cmd, CLI_RUNTIME, "out of memory for %s", path);
     }
     double lmax = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -262,11 +259,11 @@ static int curves(const char *path, const sl_train_result *r, const char *loss, 
         plot_rect(&img, 838, yy + 2, 18, 3, col + 3 * (k + 1));
         plot_text(&img, 862, yy, names[k], col + 3 * (k + 1), 1);
     }
-    sl_status st = sl_png_write(path, img.rgb, img.h, img.w, err);
+    int rc = cli_outs_png(o, path, img.rgb, img.h, img.w);
     plot_img_free(&img);
     free(x);
     free(v);
-    return st == SL_OK ? 0 : -1;
+    return rc;
 }
 
 static void print_json_list(const double *v, int n)
@@ -374,7 +371,22 @@ int cmd_train(int argc, char **argv)
     sl_status st = sl_train_check(&cfg, &err);
     if (st != SL_OK) return cli_status("train", st, &err);
     const char *dir = out_s ? out_s : "out/train";
+    if (strlen(dir) > 4000) return cli_fail("train", CLI_USAGE, "--out: directory name too long");
+    /* The folder is made now, and the outputs named, so that a folder that cannot be made
+     * stops the command before the training; the files are written only after it, into
+     * temporary files renamed into place together (cli/out.h). */
     if ((rc = cli_make_dirs("train", dir))) return rc;
+    static const char *const names[4] = {"log.csv", "curves.png", "predictions.png", "model.slm"};
+    char paths[4][4200];
+    cli_outs outs;
+    cli_outs_init(&outs, "train");
+    for (int i = 0; i < 4; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+        if ((rc = cli_outs_add(&outs, "out", paths[i]))) {
+            cli_outs_end(&outs);
+            return rc;
+        }
+    }
 
     progress pr = {json ? stderr : stdout, isatty(2) && !json, now(), 0, 0};
     FILE *info = json ? stderr : stdout;
@@ -388,26 +400,18 @@ int cmd_train(int argc, char **argv)
     sl_train_result r;
     st = sl_train_run(&cfg, on_progress, &pr, &r, &err);
     if (pr.tty) fprintf(stderr, "\r%*s\r", 100, "");
-    if (st != SL_OK) return cli_status("train", st, &err);
+    if (st != SL_OK) {
+        cli_outs_end(&outs);
+        return cli_status("train", st, &err);
+    }
 
-    char path[4200];
-    char *written[4] = {NULL, NULL, NULL, NULL};
-    static const char *const names[4] = {"log.csv", "curves.png", "predictions.png", "model.slm"};
-    for (int i = 0; i < 4 && !rc; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (i == 0) rc = tu_write_atomic("train", path, write_log, &r);
-        if (i == 1 && curves(path, &r, cfg.loss, &err))
-            rc = cli_fail("train", CLI_RUNTIME, "%s", err.msg);
-        if (i == 2 && tu_picture(path, r.pic_images, r.pic_labels, r.pic_pred, r.npic, cfg.h, cfg.w,
-                                 "held-out images, ground truth, prediction", &err))
-            rc = cli_fail("train", CLI_RUNTIME, "%s", err.msg);
-        if (i == 3) rc = tu_write_atomic("train", path, write_model, r.net);
-        if (!rc) written[i] = strdup(path);
-    }
-    if (rc) { /* leave no partial set of outputs behind */
-        for (int i = 0; i < 4; i++)
-            if (written[i]) remove(written[i]);
-    }
+    if (!(rc = cli_outs_stream(&outs, paths[0], write_log, &r)) &&
+        !(rc = curves(&outs, paths[1], &r, cfg.loss)) &&
+        !(rc = tu_picture(&outs, paths[2], r.pic_images, r.pic_labels, r.pic_pred, r.npic, cfg.h,
+                          cfg.w, "held-out images, ground truth, prediction")) &&
+        !(rc = cli_outs_stream(&outs, paths[3], write_model, r.net)))
+        rc = cli_outs_commit(&outs);
+    cli_outs_end(&outs);
     double seconds = now() - t0;
     if (!rc && json) {
         printf("{\"loss\": ");
@@ -431,7 +435,7 @@ int cmd_train(int argc, char **argv)
             (long long)r.present[1], (long long)r.present[2], (long long)r.present[3], cfg.h, cfg.w,
             cfg.width, cfg.batch, (long long)cfg.n_train, cfg.lr, cfg.seed, cfg.threads,
             (long long)sl_net_param_count(r.net));
-        cli_json_string(written[3]);
+        cli_json_string(paths[3]);
         printf("}\n");
     } else if (!rc) {
         if (cfg.missing > 0)
@@ -450,8 +454,6 @@ int cmd_train(int argc, char **argv)
                r.train_seconds > 0 ? r.steps / r.train_seconds : 0.0, seconds);
         printf("wrote %s/log.csv, curves.png, predictions.png, model.slm\n", dir);
     }
-    for (int i = 0; i < 4; i++)
-        free(written[i]);
     sl_train_result_free(&r);
     return rc;
 }
@@ -501,8 +503,14 @@ int cmd_infer(int argc, char **argv)
     memset(&y, 0, sizeof y);
     float *probs = NULL;
     int32_t *pred = NULL, *lab = NULL;
+    cli_outs outs;
+    cli_outs_init(&outs, "infer");
+    if ((rc = cli_outs_add(&outs, "out", out_s))) goto done;
     sl_status st = sl_net_load(model_s, &net, &err);
-    if (st != SL_OK) return cli_fail("infer", CLI_RUNTIME, "%s", err.msg);
+    if (st != SL_OK) {
+        rc = cli_fail("infer", CLI_RUNTIME, "%s", err.msg);
+        goto done;
+    }
     sl_net_config nc = sl_net_get_config(net);
     if ((rc = cli_load("infer", in_s, &x))) goto done;
     char sh[256];
@@ -569,18 +577,14 @@ int cmd_infer(int argc, char **argv)
         goto done;
     }
     double secs = now() - t0;
-    int64_t shape[4] = {n, K, h, w};
-    if ((rc = cli_save("infer", out_s, SL_DT_F32, 4, shape, probs))) goto done;
     double iou[SL_NOBJ], dice[SL_NOBJ], miou = 0, mdice = 0;
     if (lab) {
         if (K != SL_NCLASS) {
             rc = cli_fail("infer", CLI_RUNTIME, "--labels needs a model of %d classes", SL_NCLASS);
-            remove(out_s);
             goto done;
         }
         if ((st = sl_train_evaluate(pred, lab, n, (int)h, (int)w, iou, dice, &err)) != SL_OK) {
             rc = cli_status("infer", st, &err);
-            remove(out_s);
             goto done;
         }
         for (int k = 0; k < SL_NOBJ; k++) {
@@ -588,6 +592,10 @@ int cmd_infer(int argc, char **argv)
             mdice += dice[k] / SL_NOBJ;
         }
     }
+    int64_t shape[4] = {n, K, h, w};
+    if ((rc = cli_outs_npy(&outs, out_s, SL_DT_F32, 4, shape, probs)) ||
+        (rc = cli_outs_commit(&outs)))
+        goto done;
     if (json) {
         printf("{\"images\": %lld, \"shape\": [%lld, %lld, %lld, %lld], \"seconds\": %.3f",
                (long long)n, (long long)n, (long long)K, (long long)h, (long long)w, secs);
@@ -614,6 +622,7 @@ int cmd_infer(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    cli_outs_end(&outs);
     if (net) sl_net_free(net);
     sl_array_free(&x);
     sl_array_free(&y);

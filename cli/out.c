@@ -211,6 +211,35 @@ int cli_outs_png(cli_outs *o, const char *path, const uint8_t *rgb, int64_t h, i
     return end_write(o, s, fd, st, &err);
 }
 
+int cli_outs_stream(cli_outs *o, const char *path, cli_out_writer write, void *ctx)
+{
+    cli_out_slot *s;
+    int fd = begin_write(o, path, &s);
+    if (fd < 0) return CLI_RUNTIME;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return cli_fail(o->cmd, CLI_RUNTIME, "cannot write %s: %s", path, strerror(e));
+    }
+    sl_error err;
+    err.msg[0] = 0;
+    errno = 0;
+    int failed = write(ctx, f, &err) != 0 || ferror(f);
+    int e = errno;
+    if (!failed && fflush(f) != 0) {
+        failed = 1;
+        e = errno;
+    }
+    if (fclose(f) != 0 && !failed) {
+        failed = 1;
+        e = errno;
+    }
+    if (!failed) return CLI_OK;
+    if (err.msg[0]) return cli_fail(o->cmd, CLI_RUNTIME, "cannot write %s: %s", path, err.msg);
+    return cli_fail(o->cmd, CLI_RUNTIME, "cannot write %s: %s", path, strerror(e ? e : EIO));
+}
+
 int cli_outs_commit(cli_outs *o)
 {
     for (int i = 0; i < o->n; i++)

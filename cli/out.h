@@ -13,6 +13,8 @@
  *   //    opened) with a short name (".sl-" and 12 letters), so any legal file name works.
  *   if ((rc = cli_outs_npy(&o, grad_path, SL_DT_F32, ndim, shape, grad)) != CLI_OK) goto done;
  *   if ((rc = cli_outs_png(&o, png_path, rgb, h, w)) != CLI_OK) goto done;
+ *   //    Any other file (a CSV, a model) through a stdio stream on its temporary file:
+ *   if ((rc = cli_outs_stream(&o, csv_path, write_csv, &ctx)) != CLI_OK) goto done;
  *   // 3. When everything is written: rename every temporary file into place.
  *   if ((rc = cli_outs_commit(&o)) != CLI_OK) goto done;
  * done:
@@ -37,6 +39,8 @@
 
 #include "cli.h"
 
+#include <stdio.h>
+
 #define CLI_MAX_OUTS 16
 
 typedef struct {
@@ -60,6 +64,14 @@ int cli_outs_add(cli_outs *o, const char *opt, const char *path);
 int cli_outs_npy(cli_outs *o, const char *path, sl_dtype t, int ndim, const int64_t *shape,
                  const void *data);
 int cli_outs_png(cli_outs *o, const char *path, const uint8_t *rgb, int64_t h, int64_t w);
+/* A writer of any other file: writes to f and returns 0, or -1 with err->msg set (or left
+ * empty: the stream's errno is reported). */
+typedef int (*cli_out_writer)(void *ctx, FILE *f, sl_error *err);
+/* Write an output named before through a stdio stream on its temporary file: write(ctx, f,
+ * err), then the stream is flushed and closed here, and an error of either (a full disk shows
+ * only there, when the buffer is written) fails the output like an error of write. CLI_OK, or
+ * a line and CLI_RUNTIME. */
+int cli_outs_stream(cli_outs *o, const char *path, cli_out_writer write, void *ctx);
 /* Rename every written output into place. CLI_OK, or a line and CLI_RUNTIME. */
 int cli_outs_commit(cli_outs *o);
 /* Remove every temporary file not committed; free. Safe to call more than once. */

@@ -3,12 +3,10 @@
 
 #include "cli.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 const char *const tu_class_names[SL_NCLASS] = {"background", "ellipse", "square", "circle"};
 
@@ -49,8 +47,8 @@ static void grey_to_rgb(const float *x, int64_t p, uint8_t *rgb)
     }
 }
 
-int tu_picture(const char *path, const float *images, const int32_t *labels, const int32_t *pred,
-               int64_t n, int64_t h, int64_t w, const char *title, sl_error *err)
+int tu_picture(cli_outs *o, const char *path, const float *images, const int32_t *labels,
+               const int32_t *pred, int64_t n, int64_t h, int64_t w, const char *title)
 {
     static const uint8_t white[3] = {255, 255, 255}, ink[3] = {40, 40, 40};
     int scale = h <= 48 ? 3 : h <= 96 ? 2 : 1;
@@ -62,8 +60,7 @@ int tu_picture(const char *path, const float *images, const int32_t *labels, con
     uint8_t *cell = malloc((size_t)(h * w * 3));
     if (!cell || plot_img_init(&img, width, height, white)) {
         free(cell);
-        snprintf(err->msg, sizeof err->msg, "out of memory for %.400s", path);
-        return -1;
+        return cli_fail(o->cmd, CLI_RUNTIME, "out of memory for %s", path);
     }
     if (title) plot_text(&img, 6, 6, title, ink, 1);
     static const char *const names[3] = {"image", "ground truth", "prediction"};
@@ -82,40 +79,8 @@ int tu_picture(const char *path, const float *images, const int32_t *labels, con
         }
         row++;
     }
-    sl_status st = sl_png_write(path, img.rgb, img.h, img.w, err);
+    int rc = cli_outs_png(o, path, img.rgb, img.h, img.w);
     plot_img_free(&img);
     free(cell);
-    return st == SL_OK ? 0 : -1;
-}
-
-int tu_write_atomic(const char *cmd, const char *path, int (*write)(void *ctx, void *file),
-                    void *ctx)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) return cli_fail(cmd, CLI_RUNTIME, "out of memory writing %s", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int rc = cli_fail(cmd, CLI_RUNTIME, "cannot write %s: %s", path, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    int ok = write(ctx, f) == 0 && !ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        remove(tmp);
-        free(tmp);
-        return cli_fail(cmd, CLI_RUNTIME, "cannot write %s: %s", path, e ? strerror(e) : "failed");
-    }
-    free(tmp);
-    return CLI_OK;
+    return rc;
 }

@@ -180,21 +180,6 @@ int cli_load(const char *cmd, const char *path, sl_array *a)
     return CLI_OK;
 }
 
-int cli_save(const char *cmd, const char *path, sl_dtype t, int ndim, const int64_t *shape,
-             const void *data)
-{
-    sl_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = t;
-    a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-    a.data = (void *)data;
-    sl_error err;
-    sl_status st = sl_npy_save(path, &a, &err);
-    if (st != SL_OK) return cli_fail(cmd, CLI_RUNTIME, "%s", err.msg);
-    return CLI_OK;
-}
-
 void cli_shape_str(const sl_array *a, char *buf, size_t len)
 {
     size_t o = (size_t)snprintf(buf, len, "[");

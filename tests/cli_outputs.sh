@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All or nothing, and nothing lost (issue 11), for every command that writes files: loss, masks,
-# predict, drop, draw, demo, play.
+# predict, drop, draw, demo, play, and the trainer's images, train, infer, compare (tiny runs).
 #   - a failed write of any output (a full disk: /dev/full through SEGLOSS_TEST_FULL_DISK, and a
 #     real small tmpfs when this test may mount one) exits 1 in one line, leaves every existing
 #     output as it was and no temporary file;
@@ -8,6 +8,7 @@
 #   - a symbolic link planted at the temporary name is never followed (SEGLOSS_TEST_TEMP_NAME
 #     makes the first name tried a known one), dangling or not;
 #   - a 255-byte file name works;
+#   - two outputs naming one file are refused before anything is written;
 #   - the outputs of a successful run are all there, and no temporary file is.
 set -u
 SEGLOSS=${SEGLOSS:-build/segloss}
@@ -30,6 +31,11 @@ bad() {
     { echo "cannot make masks"; echo "cli_outputs: 0 passed, 1 failed"; exit 1; }
 "$SEGLOSS" predict --labels "$T/y.npy" --out "$T/p.npy" --seed 2 >/dev/null ||
     { echo "cannot make predictions"; echo "cli_outputs: 0 passed, 1 failed"; exit 1; }
+# the trainer's: images and a tiny model to run
+TRAIN="train --loss ce --steps 1 --size 16,16 --width 2 --n 16 --threads 1"
+"$SEGLOSS" images --n 2 --size 16,16 --seed 6 --out "$T/im.npy" --labels "$T/iml.npy" >/dev/null &&
+    "$SEGLOSS" $TRAIN --out "$T/tm" >/dev/null ||
+    { echo "cannot make a tiny model"; echo "cli_outputs: 0 passed, 1 failed"; exit 1; }
 
 # run_CMD DIR FIRST: the command writing its outputs into DIR, the first named FIRST;
 # names_CMD: the other outputs' names (FIRST excluded). demo and play write fixed names into a
@@ -48,7 +54,15 @@ run_demo() { "$SEGLOSS" demo --n 1 --size 16,16 --out "$1"; }
 names_demo="ground_truth.png predictions.png ground_truth_missing.png"
 run_play() { "$SEGLOSS" play --n 1 --size 16,16 --steps 2 --out "$1"; }
 names_play="play_chart.png play_predictions.png"
-fixed_names() { [ "$1" = demo ] || [ "$1" = play ]; }
+run_images() { "$SEGLOSS" images --n 2 --size 16,16 --seed 7 --out "$1/$2" --labels "$1/l.npy" --png "$1/p.png"; }
+names_images="l.npy p.png"
+run_train() { "$SEGLOSS" $TRAIN --out "$1"; }
+names_train="log.csv curves.png predictions.png model.slm"
+run_infer() { "$SEGLOSS" infer --model "$T/tm/model.slm" --input "$T/im.npy" --threads 1 --out "$1/$2"; }
+names_infer=""
+run_compare() { "$SEGLOSS" compare --losses ce --missing 0 --seeds 1 --steps 1 --size 16,16 --width 2 --n 16 --jobs 1 --out "$1"; }
+names_compare="compare.csv compare.png"
+fixed_names() { case $1 in demo | play | train | compare) return 0 ;; esac; return 1; }
 
 # outputs CMD FIRST: every output's name
 outputs() {
@@ -78,7 +92,7 @@ one_error() { [ "$(wc -l <"$1")" -eq 1 ]; }
 
 long=$(printf 'a%.0s' $(seq 251)).npy # 255 bytes
 
-for c in loss masks predict drop draw demo play; do
+for c in loss masks predict drop draw demo play images train infer compare; do
     first=out.npy
     nout=$(outputs $c $first | wc -w)
 
@@ -116,6 +130,7 @@ for c in loss masks predict drop draw demo play; do
         masks) "$SEGLOSS" masks --n 2 --size 16,16 --seed 3 --out "$D/$first" --labels "$D/l.npy" --onehot "$D/o.npy" --png "$D/no/p.png" ;;
         predict) "$SEGLOSS" predict --labels "$T/y.npy" --seed 4 --out "$D/$first" --png "$D/no/p.png" ;;
         drop) "$SEGLOSS" drop --labels "$T/y.npy" --k 1 --seed 5 --out "$D/$first" --dropped "$D/no/d.npy" ;;
+        images) "$SEGLOSS" images --n 2 --size 16,16 --seed 7 --out "$D/$first" --labels "$D/l.npy" --png "$D/no/p.png" ;;
         esac >/dev/null 2>"$T/err"
         rc=$?
         if [ $rc -eq 1 ] && one_error "$T/err" && [ "$(cat "$D/$first")" = "old $first" ] &&
@@ -164,7 +179,39 @@ for c in loss masks predict drop draw demo play; do
     if [ $rc -eq 0 ] && [ "$there" = 1 ]; then ok; else bad "$c: a 255-byte name: exit $rc, $(cat "$T/err")"; fi
 done
 
-# 6. A real full disk: a 64 KiB tmpfs, where this test may mount one (root, outside most
+# 6. Two outputs naming one file (spelt alike or not): refused before anything is written, the
+#    existing file as it was
+D="$T/same"
+mkdir "$D"
+for pair in "$D/a.npy $D/a.npy" "$D/a.npy $D/./a.npy" "$D/a.npy $T/same/../same/a.npy"; do
+    set -- $pair
+    echo "old a" >"$D/a.npy"
+    "$SEGLOSS" images --n 2 --size 16,16 --out "$1" --labels "$2" >/dev/null 2>"$T/err"
+    rc=$?
+    if [ $rc -eq 2 ] && one_error "$T/err" && grep -q "same file" "$T/err" &&
+        [ "$(cat "$D/a.npy")" = "old a" ] && [ "$(ls -A "$D")" = a.npy ]; then ok; else
+        bad "images --out $1 --labels $2: exit $rc, $(cat "$T/err"), left: $(ls -A "$D")"
+    fi
+done
+echo "old a" >"$D/a.npy"
+"$SEGLOSS" images --n 2 --size 16,16 --out "$D/x.npy" --labels "$D/l.npy" --png "$D/x.npy" >/dev/null 2>"$T/err"
+rc=$?
+if [ $rc -eq 2 ] && one_error "$T/err" && [ "$(ls -A "$D")" = a.npy ]; then ok; else
+    bad "images --out and --png naming one file: exit $rc, $(cat "$T/err"), left: $(ls -A "$D")"
+fi
+
+# 7. A training that fails after its folder is made (a loss whose gradient overflows) leaves an
+#    earlier run's outputs as they were
+D="$T/diverge"
+mkdir "$D"
+plant "$D" train x
+"$SEGLOSS" train --loss "1e300*ce" --steps 3 --size 16,16 --width 2 --n 16 --threads 1 --out "$D" >/dev/null 2>"$T/err"
+rc=$?
+if [ $rc -ne 0 ] && one_error "$T/err" && unchanged "$D" train x && [ -z "$(leftovers "$D")" ]; then ok; else
+    bad "a failed training: exit $rc, $(cat "$T/err"), left: $(ls -A "$D")"
+fi
+
+# 8. A real full disk: a 64 KiB tmpfs, where this test may mount one (root, outside most
 #    containers). The outputs of loss there are larger than the disk.
 if [ "$(id -u)" -eq 0 ] && mkdir "$T/small" && mount -t tmpfs -o size=64k tmpfs "$T/small" 2>/dev/null; then
     MNT="$T/small"

@@ -79,9 +79,6 @@ void sl_net_step(sl_net *net, const sl_adamw *opt);
 sl_status sl_net_write(const sl_net *net, FILE *f, sl_error *err);
 sl_status sl_net_read(FILE *f, sl_net **out, sl_error *err);
 sl_status sl_net_load(const char *path, sl_net **out, sl_error *err);
-/* Writes the model file at path atomically (a temporary file in the same directory, then
- * rename): on failure nothing is left behind. */
-sl_status sl_net_save(const sl_net *net, const char *path, sl_error *err);
 /* The longest meta text, in bytes. */
 #define SL_NET_META_MAX 65536
 sl_status sl_net_set_meta(sl_net *net, const char *meta, sl_error *err);
