@@ -7,7 +7,7 @@ peak resident set (from wait4's rusage) is compared with inputs + outputs (the g
 difference is what segloss itself costs: the program, its libraries, the workspace (the
 program alone, `segloss list`, is shown for scale; its figure includes this script's share).
 
-The bound segloss aims at (issue 11) is inputs + outputs + one input-sized workspace, over the
+The bound segloss aims at is inputs + outputs + one input-sized workspace, over the
 program alone: each row says whether the spec is within it, and with --check the script exits 1
 when one is not.
 

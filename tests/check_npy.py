@@ -213,7 +213,7 @@ def main():
                 check(checklib.one_line(se), "%s: want one line on stderr, got %r" % (name, se))
             else:
                 check(rc in (0, 1), "%s: exit %d" % (name, rc))
-        # the cases of issue 11, by name: numpy refuses each
+        # the cases numpy refuses, by name: each
         for name, data in [
                 ("leading zero", header_bytes(
                     "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 08, 8), }") +

@@ -175,7 +175,7 @@ else
     echo "FAIL: a valid loss run"
 fi
 # Overflow: finite inputs and in-range parameters whose result is not finite are errors that name
-# the loss and what overflowed (issue 11), with no output written.
+# the loss and what overflowed, with no output written.
 expect 1 "hausdorff_dt.*loss value overflowed" "$G" -- $L 'hausdorff_dt(alpha=1e3)' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"
 expect 1 "bce.*overflowed" "$G" -- $L 'bce(pos_weight=[10,1e300,0.5,0.5])' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"
 expect 1 "ce.*gradient overflowed" "$G" -- $L '1e300*ce' --input "$T/p.npy" --target "$T/y.npy" --grad "$G"

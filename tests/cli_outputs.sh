@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All or nothing, and nothing lost (issue 11), for every command that writes files: loss, masks,
+# All or nothing, and nothing lost, for every command that writes files: loss, masks,
 # predict, drop, draw, demo, play, and the trainer's images, train, infer, compare (tiny runs).
 #   - a failed write of any output (a full disk: /dev/full through SEGLOSS_TEST_FULL_DISK, and a
 #     real small tmpfs when this test may mount one) exits 1 in one line, leaves every existing
