@@ -105,20 +105,27 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
 #define LZ_BBITS (30 - LZ_TBITS - LZ_ABITS)
 #define LZ_SMALL 32              /* a bucket up to this size: insertion sort */
 
-/* The sort buffers of one pair: two key arrays and the digits' counts. */
+/* The sort buffers. A pair sorts its keys in one array of the group's size; each bucket of the
+ * first digit is then sorted with a scratch array of LZ_SCRATCH(M) keys as room (a larger
+ * bucket, which takes an unusual pile of nearly equal errors, is sorted in place by qsort: the
+ * keys are unique, so any sort orders them the same way). A scratch slot also holds the
+ * digits' counts. */
+#define LZ_SCRATCH(M) ((M) / 4 + 1)
+
 typedef struct {
-    uint64_t *ka, *kb;
+    uint64_t *ka;  /* [LZ_SCRATCH(M)] room for one bucket */
     uint32_t *top; /* [LZ_TBUCKETS] */
     uint32_t *ca;  /* [1 << LZ_ABITS] */
     uint32_t *cb;  /* [1 << LZ_BBITS] */
+    int64_t room;  /* keys ka holds */
 } lz_slot;
 
-/* Sizes (mem NULL) and carves the sort buffers of one pair; mem is 64-byte aligned. */
+/* Sizes (mem NULL) and carves one scratch slot; mem is 64-byte aligned. */
 static size_t lz_slot_carve(int64_t M, void *mem, lz_slot *s)
 {
     sl__arena a = {(unsigned char *)mem, 0};
-    s->ka = sl__take(&a, (size_t)M * sizeof(uint64_t));
-    s->kb = sl__take(&a, (size_t)M * sizeof(uint64_t));
+    s->room = LZ_SCRATCH(M);
+    s->ka = sl__take(&a, (size_t)s->room * sizeof(uint64_t));
     s->top = sl__take(&a, (size_t)LZ_TBUCKETS * sizeof(uint32_t));
     s->ca = sl__take(&a, (size_t)(1 << LZ_ABITS) * sizeof(uint32_t));
     s->cb = sl__take(&a, (size_t)(1 << LZ_BBITS) * sizeof(uint32_t));
@@ -130,13 +137,19 @@ typedef struct {
     uint8_t *flags;        /* [G, C]: pair counted */
     double *fac;           /* [G]: factor of a counted loss */
     double *lc;            /* [G, C]: each pair's loss */
-    float *p;              /* [N, C, P] probabilities (or the words, see above) */
     unsigned char *region; /* the sort buffers; later the recomputed softmax */
-    int64_t slots;
-    size_t slot_bytes;
+    float *p;              /* [N, C, P] probabilities (or the words, see above); last, and
+                              untouched when the gradient holds them */
+    int64_t nk;            /* key arrays: pairs sorted at once */
+    int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
+    size_t key_bytes, slot_bytes;
 } lz_fast_ws;
 
-/* The same code sizes (mem NULL) and carves the fast path's workspace. */
+/* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
+ * most the input's size (beside a little for the counts) where one pair fits: as many pairs at
+ * once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a single
+ * pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
+ * by up to LZ_SLOTS threads, each with its own scratch slot. */
 static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *w)
 {
     sl__arena a = sl__arena_of(mem);
@@ -146,13 +159,30 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
     w->flags = sl__take(&a, (size_t)pairs);
     w->fac = sl__take(&a, (size_t)d->G * sizeof(double));
     w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
-    w->p = sl__take(&a, (size_t)numel * sizeof(float));
-    w->slots = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
+    w->key_bytes = ((size_t)d->M * sizeof(uint64_t) + 63) & ~(size_t)63;
     w->slot_bytes = lz_slot_carve(d->M, NULL, &sl);
-    size_t region = (size_t)w->slots * w->slot_bytes;
-    if (!probs && region < (size_t)numel * sizeof(float)) region = (size_t)numel * sizeof(float);
+    const size_t budget = (size_t)numel * sizeof(float);
+    int64_t most = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
+    int64_t nk = (int64_t)(budget / (w->key_bytes + w->slot_bytes));
+    if (nk >= 2) {
+        w->nk = w->ns = nk < most ? nk : most;
+    } else {
+        int64_t ns = budget > w->key_bytes ? (int64_t)((budget - w->key_bytes) / w->slot_bytes) : 0;
+        w->nk = 1;
+        w->ns = ns < 1 ? 1 : ns < LZ_SLOTS ? ns : LZ_SLOTS;
+    }
+    size_t region = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
+    if (!probs && region < budget) region = budget;
     w->region = sl__take(&a, region);
+    w->p = sl__take(&a, (size_t)numel * sizeof(float));
     return sl__arena_size(&a);
+}
+
+/* Scratch slot s of the workspace. */
+static void lz_slot_of(const lz_dims *d, const lz_fast_ws *w, int64_t s, lz_slot *out)
+{
+    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes,
+                  out);
 }
 
 static inline uint32_t lz_fbits(float e)
@@ -289,7 +319,7 @@ static void lz_words_target(uint32_t *wd, const float *p, const float *restrict 
 
 typedef struct {
     const sl_call *c;
-    const lz_fast_ws *w;
+    float *p;        /* [N, C, P] the probabilities (may be the words' buffer) */
     uint32_t *words; /* [N, C, P] */
 } lz_ctx;
 
@@ -302,7 +332,7 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
     const sl_call *c = k->c;
     const sl_batch *b = c->b;
     const int64_t C = c->C, P = c->P, len = p1 - p0;
-    float *p = k->w->p + n * C * P + p0;
+    float *p = k->p + n * C * P + p0;
     uint32_t *wd = k->words + n * C * P + p0;
     float om[SL_CHUNK];
     if (b->input_kind == SL_INPUT_PROBS) {
@@ -396,12 +426,24 @@ static void lz_pass(const uint64_t *restrict src, uint64_t *restrict dst, int64_
     }
 }
 
-/* Sort the n keys of one first-digit bucket, kb[0, n), on the rest of their 30 bits, with
- * ka[0, n) as room; the result ends in kb. An LSD radix sort of two digits (a digit every key
- * shares is skipped), or an insertion sort for a few keys. Keys are unique (the index), so
- * either sorts them the same way. */
-static void lz_bucket_sort(uint64_t *restrict kb, uint64_t *restrict ka, int64_t n, lz_slot *s)
+static int lz_key_cmp(const void *a, const void *b)
 {
+    uint64_t x = *(const uint64_t *)a & LZ_KEYMASK, y = *(const uint64_t *)b & LZ_KEYMASK;
+    return (x > y) - (x < y);
+}
+
+/* Sort the n keys of one first-digit bucket, kb[0, n), on the rest of their 30 bits, with the
+ * slot's scratch as room; the result ends in kb. An LSD radix sort of two digits (a digit
+ * every key shares is skipped), an insertion sort for a few keys, or qsort for more than the
+ * scratch holds. Keys are unique (the index), so each sorts them the same way. */
+
+static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
+{
+    uint64_t *restrict ka = s->ka;
+    if (n > s->room) {
+        qsort(kb, (size_t)n, sizeof *kb, lz_key_cmp);
+        return;
+    }
     if (n <= LZ_SMALL) {
         for (int64_t r = 1; r < n; r++) {
             uint64_t kk = kb[r], key = kk & LZ_KEYMASK;
@@ -441,11 +483,13 @@ static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
     return q;
 }
 
-/* Pair (g, k) on sort buffers `slot`: its loss from the words of its class rows; dL/dp into gd
- * (NULL: none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
+ * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
+ * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
  * counted. */
 static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
-                      const uint32_t *words, int64_t g, int64_t k, int64_t slot, float *gd)
+                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
+                      int nt, float *gd)
 {
     const sl_batch *b = c->b;
     const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
@@ -457,8 +501,8 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
         return 0.0;
     }
     lz_slot s;
-    lz_slot_carve(d->M, w->region + (size_t)slot * w->slot_bytes, &s);
-    uint64_t *restrict ka = s.ka, *restrict kb = s.kb;
+    lz_slot_of(d, w, slot, &s);
+    uint64_t *restrict kb = (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes);
     uint32_t *restrict top = s.top;
     memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
 
@@ -509,11 +553,30 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
             if (q + 16 < m) __builtin_prefetch(kb + q + 16, 1, 3); /* the bucket's next line */
         }
     }
-    /* Each bucket on the other digits. */
-    uint32_t start = 0;
-    for (int v = 0; v < LZ_TBUCKETS; v++) {
-        if (top[v] - start > 1) lz_bucket_sort(kb + start, ka + start, top[v] - start, &s);
-        start = top[v];
+    /* Each bucket on the other digits: on this slot, or (nt > 1) over nt threads, each on its
+     * own slot (thread t on slot t). Either way the same order. */
+    if (nt <= 1) {
+        uint32_t start = 0;
+        for (int v = 0; v < LZ_TBUCKETS; v++) {
+            if (top[v] - start > 1) lz_bucket_sort(kb + start, top[v] - start, &s);
+            start = top[v];
+        }
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
+#endif
+        for (int v = 0; v < LZ_TBUCKETS; v++) {
+            uint32_t start = v ? top[v - 1] : 0;
+            if (top[v] - start > 1) {
+                lz_slot st;
+#ifdef _OPENMP
+                lz_slot_of(d, w, omp_get_thread_num(), &st);
+#else
+                lz_slot_of(d, w, 0, &st);
+#endif
+                lz_bucket_sort(kb + start, top[v] - start, &st);
+            }
+        }
     }
     const uint64_t *restrict ks = kb;
 
@@ -584,14 +647,16 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     /* where the words and dL/dp go */
     float *gd = c->grad ? (c->accumulate ? w.p : c->grad) : NULL;
     uint32_t *words = (uint32_t *)(void *)(gd ? gd : w.p);
+    /* the probabilities: in the words' buffer, which the words then replace */
+    float *pb = (float *)(void *)words;
 
     /* 1, 2: probabilities, the words and the counts */
     if (!probs) {
-        sl__sm_args sa = {C, P, b->input, 0, w.p};
+        sl__sm_args sa = {C, P, b->input, 0, pb};
         if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa, w.parts, 1))
             return sl__recheck(c);
     }
-    lz_ctx ctx = {c, &w, words};
+    lz_ctx ctx = {c, pb, words};
     sl__for_chunks(c->threads, N, P, lz_prep_chunk, &ctx, w.parts, (int)(C + 1));
 
     /* Which pairs count, and the factor of each group's losses. */
@@ -612,19 +677,26 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     }
 
     /* 3: the pairs */
-    int nt = c->threads < w.slots ? c->threads : (int)w.slots;
+    if (w.nk == 1) {
+        /* one pair at a time, its buckets over the threads */
+        int nt = c->threads < w.ns ? c->threads : (int)w.ns;
+        for (int64_t q = 0; q < pairs; q++)
+            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, 0, 0, nt, gd);
+    } else {
+        int nt = c->threads < w.nk ? c->threads : (int)w.nk;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
 #endif
-    for (int64_t q = 0; q < pairs; q++) {
+        for (int64_t q = 0; q < pairs; q++) {
 #ifdef _OPENMP
-        int64_t slot = omp_get_thread_num();
+            int64_t slot = omp_get_thread_num();
 #else
-        int64_t slot = 0;
+            int64_t slot = 0;
 #endif
-        w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, slot, gd);
+            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, slot, slot, 1, gd);
+        }
+        (void)nt;
     }
-    (void)nt;
 
     double total = 0.0;
     for (int64_t q = 0; q < pairs; q++) {
@@ -640,15 +712,11 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
         sl__for_chunks(c->threads, N, P, lz_chain_probs_chunk, &cc, w.parts, 1);
         return SL_OK;
     }
-    const float *pc = w.p;
-    if (c->accumulate) {
-        /* w.p holds dL/dp: the probabilities again, in the sort buffers' room */
-        float *p2 = (float *)(void *)w.region;
-        sl__sm_args sa = {C, P, b->input, 0, p2};
-        if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa, w.parts, 1))
-            return sl__recheck(c);
-        pc = p2;
-    }
+    /* the words' buffer holds dL/dp: the probabilities again, in the sort buffers' room */
+    float *pc = (float *)(void *)w.region;
+    sl__sm_args sa2 = {C, P, b->input, 0, pc};
+    if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa2, w.parts, 1))
+        return sl__recheck(c);
     sl__chain_args ca = {C, P, pc, gd, 1, (float)c->k, c->accumulate, c->grad};
     sl__for_chunks(c->threads, N, P, c->kern->chain, &ca, w.parts, 1);
     return SL_OK;
