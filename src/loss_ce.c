@@ -158,7 +158,8 @@ static sl_status ce_ref(const sl_call *c, double *loss)
     if (b->target_kind == SL_TARGET_PROBS) {
         /* a mean over the pixels left in (all of them without the argmax rule) */
         for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++) D += !sl__probs_ignored(b, o->ignore_index, n, i);
+            for (int64_t i = 0; i < P; i++)
+                D += !sl__probs_ignored(b, o->ignore_index, n, i);
     } else
         for (int64_t i = 0; i < N * P; i++)
             if (b->labels[i] != o->ignore_index) D += sl__w(o, b->labels[i]);

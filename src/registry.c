@@ -176,8 +176,7 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     if ((st = one_channel_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
         return sl__fail(err, SL_E_ARG, "no target");
-    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") &&
-        o->ignore_index >= 0) {
+    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0) {
         if (!(loss->flags & SL_LOSS_PROBS_IGNORE))
             return sl__fail(err, SL_E_ARG,
                             "%s: ignore_index = %lld is not supported with a per-class target "

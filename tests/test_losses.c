@@ -582,8 +582,7 @@ static void test_probs_ignore(void)
                 double worst = 0;
                 for (size_t i = 0; i < sizeof gl / sizeof gl[0]; i++)
                     worst = fmax(worst, fabs((double)gp[i] - (double)gl[i]));
-                CHECK(worst <= 1e-6, "%s: one-hot = label map (gradient, off by %g)", spec,
-                      worst);
+                CHECK(worst <= 1e-6, "%s: one-hot = label map (gradient, off by %g)", spec, worst);
                 /* change the input at the ignored pixels */
                 int64_t C = 5, P = 21, zero = 1;
                 for (int64_t n = 0; n < 2; n++)
@@ -595,15 +594,15 @@ static void test_probs_ignore(void)
                             }
                 CHECK(zero, "%s: zero gradient at ignored pixels", spec);
                 run(s, &pr.b, im, &vq, NULL, NULL);
-                CHECK(vq == vp, "%s: ignored pixels change nothing (%.17g vs %.17g)", spec, vq,
-                      vp);
+                CHECK(vq == vp, "%s: ignored pixels change nothing (%.17g vs %.17g)", spec, vq, vp);
             }
         sl_spec_free(s);
     }
     /* every pixel ignored: a mean over nothing */
     problem pr;
     make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_PROBS, 0, 0, 0);
-    for (int64_t i = 0; i < 2 * 5 * 21; i++) pr.t[i] = (i / 21) % 5 == 1 ? 1.0f : 0.0f;
+    for (int64_t i = 0; i < 2 * 5 * 21; i++)
+        pr.t[i] = (i / 21) % 5 == 1 ? 1.0f : 0.0f;
     for (int impl = 0; impl < 2; impl++) {
         sl_spec *s;
         sl_error err;
@@ -613,7 +612,8 @@ static void test_probs_ignore(void)
         sl_status st = run(s, &pr.b, impl ? SL_IMPL_REF : SL_IMPL_FAST, &v, g, NULL);
         CHECK(st == SL_OK && isnan(v), "ce: every pixel ignored is NaN (%d, %g)", (int)st, v);
         int zero = 1;
-        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) zero &= g[i] == 0.0f;
+        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+            zero &= g[i] == 0.0f;
         CHECK(zero, "ce: every pixel ignored, zero gradient");
         sl_spec_free(s);
     }
@@ -652,7 +652,8 @@ static void test_errors(void)
     pr.b.target_kind = SL_TARGET_PROBS;
     CHECK(eval_status("ce(ignore_index=3)", &pr.b) == SL_OK, "ignore_index, per-class");
     CHECK(eval_status("ce(ignore_index=5)", &pr.b) == SL_E_ARG, "ignore_index >= C, per-class");
-    CHECK(eval_status("focal(ignore_index=3)", &pr.b) == SL_E_ARG, "focal: ignore_index, per-class");
+    CHECK(eval_status("focal(ignore_index=3)", &pr.b) == SL_E_ARG,
+          "focal: ignore_index, per-class");
     CHECK(eval_status("dice(sigmoid=true,ignore_index=3)", &pr.b) == SL_E_ARG,
           "dice sigmoid: ignore_index, per-class");
     pr.t[4] = NAN;
