@@ -213,7 +213,8 @@ static sl_status ce_fast(const sl_call *c, double *loss)
 
 static const sl_param_info ce_params[] = {
     {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL,
+     "label (per-class target: argmax channel) whose pixels are left out", 0, 0},
     {"label_smoothing", SL_PARAM_NUMBER, "0", NULL, "mix the target with uniform", 0, 1},
     {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
      0.4999},

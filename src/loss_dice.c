@@ -635,7 +635,9 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
 #define P_REDUCTION                                                                              \
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",                                       \
      "over the (image, class) matrix; none: the map is that matrix", 0, 0}
-#define P_IGNORE {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0}
+#define P_IGNORE                                                                                   \
+    {"ignore_index", SL_PARAM_INT, "-100", NULL,                                                   \
+     "label (per-class target: argmax channel) whose pixels leave every sum", 0, 0}
 #define P_BG                                                                                     \
     {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
      "false drops channel 0 after the softmax (or sigmoid)", 0, 0}
