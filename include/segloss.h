@@ -121,7 +121,12 @@ typedef enum { SL_CLASSES_PRESENT = 0, SL_CLASSES_ALL } sl_classes;
  * fields point at caller-owned arrays. */
 typedef struct {
     sl_reduction reduction;     /* mean, sum, none */
-    int64_t ignore_index;       /* label whose pixels are left out (-100) */
+    int64_t ignore_index;       /* label whose pixels are left out (-100); with a per-class
+                                 * target (ce and the Dice family only), the channel whose
+                                 * pixels are left out: a pixel is ignored where that channel
+                                 * is its target's largest (the first largest on a tie), i.e.
+                                 * where argmax_c target = ignore_index; it must then be
+                                 * below C (docs/losses.md, "ignore_index") */
     double label_smoothing;     /* ce: in [0, 1] */
     double eps;                 /* probability clip for SL_INPUT_PROBS (1e-7) */
     sl_denominator denominator; /* missing_ce: all or valid pixels */
@@ -225,6 +230,9 @@ typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
 /* Takes one channel as given, without a softmax (MONAI's single-channel rule); any other loss
  * refuses one channel of logits. */
 #define SL_LOSS_ONE_CHANNEL 4u
+/* Takes ignore_index in [0, C) with a per-class target (argmax rule of sl_options.ignore_index);
+ * any other loss that takes ignore_index refuses a non-negative one with a per-class target. */
+#define SL_LOSS_PROBS_IGNORE 8u
 struct sl_loss_info {
     const char *name;            /* as written in a spec */
     const char *summary;         /* one line */

@@ -178,6 +178,11 @@ void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *
 int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o);
 /* Labels a map may hold: [0, C), or {0, 1} for a sigmoid loss on one channel (the label is then
  * the channel's target: class c's target is [y == c + binary], binary = 1 there). */
+/* With a per-class target and 0 <= ignore < C: whether pixel i of image n is ignored, i.e. its
+ * target's first largest channel is `ignore` (torch.argmax's tie rule). 0 otherwise. */
+int sl__probs_ignored(const sl_batch *b, int64_t ignore, int64_t n, int64_t i);
+/* Whether the argmax rule is in force for this batch (a per-class target, 0 <= ignore < C). */
+int sl__probs_ignore_on(const sl_batch *b, int64_t ignore);
 int64_t sl__label_classes(const sl_loss_info *loss, const sl_options *o, int64_t C);
 
 /* The full checks of a batch, for the message when a kernel saw input it must refuse (an error

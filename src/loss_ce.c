@@ -135,7 +135,8 @@ sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const do
  * ce
  */
 
-/* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class). */
+/* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class; the
+ * argmax rule of ignore_index goes to the reference). */
 static sl_status ce_denominator(const sl_call *c, sl__ce_ws *w, double *D)
 {
     *D = (double)(c->N * c->P);
@@ -154,9 +155,12 @@ static sl_status ce_ref(const sl_call *c, double *loss)
     sl__ce_carve(c, &w);
     int mean = o->reduction == SL_REDUCE_MEAN;
     double D = 0.0, total = 0.0, ls = o->label_smoothing;
-    if (b->target_kind == SL_TARGET_PROBS)
-        D = (double)(N * P);
-    else
+    if (b->target_kind == SL_TARGET_PROBS) {
+        /* a mean over the pixels left in (all of them without the argmax rule) */
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < P; i++)
+                D += !sl__probs_ignored(b, o->ignore_index, n, i);
+    } else
         for (int64_t i = 0; i < N * P; i++)
             if (b->labels[i] != o->ignore_index) D += sl__w(o, b->labels[i]);
     if (sl__shard_norm(c, &D)) return SL_OK;
@@ -176,7 +180,8 @@ static sl_status ce_ref(const sl_call *c, double *loss)
                     l += px->g[k] * px->lp[k];
                 }
             } else {
-                for (int64_t k = 0; k < C; k++) {
+                skip = sl__probs_ignored(b, o->ignore_index, n, i);
+                for (int64_t k = 0; k < C && !skip; k++) {
                     double t = (double)b->target[(n * C + k) * P + i] * (1.0 - ls) + ls / (double)C;
                     px->g[k] = -sl__w(o, k) * t;
                     l += px->g[k] * px->lp[k];
@@ -192,7 +197,9 @@ static sl_status ce_ref(const sl_call *c, double *loss)
 
 static sl_status ce_fast(const sl_call *c, double *loss)
 {
-    if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, ce_ref, loss);
+    /* a per-class target with ignore_index (argmax rule): the reference, one thread */
+    if (!sl__ce_can_vectorise(c) || sl__probs_ignore_on(c->b, c->o->ignore_index))
+        return sl__fall_back(c, ce_ref, loss);
     sl__ce_ws w;
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;
@@ -206,7 +213,8 @@ static sl_status ce_fast(const sl_call *c, double *loss)
 
 static const sl_param_info ce_params[] = {
     {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
+    {"ignore_index", SL_PARAM_INT, "-100", NULL,
+     "label (per-class target: argmax channel) whose pixels are left out", 0, 0},
     {"label_smoothing", SL_PARAM_NUMBER, "0", NULL, "mix the target with uniform", 0, 1},
     {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
      0.4999},
@@ -224,5 +232,5 @@ const sl_loss_info sl__loss_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };

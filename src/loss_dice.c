@@ -127,6 +127,7 @@ static int fast_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
         if (y == v->ignore) return 0;
         for (int64_t c = 0; c < C; c++) t[c] = c + v->binary == y ? 1.0f : 0.0f;
     } else {
+        if (sl__probs_ignored(b, v->ignore, n, i)) return 0;
         for (int64_t c = 0; c < C; c++) t[c] = b->target[(n * C + c) * P + i];
     }
     if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
@@ -173,6 +174,7 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
 {
     int64_t C = v->C, P = v->P;
     double *p = s->dp, *t = s->dt, *q = s->dq, *r = s->dr;
+    if (sl__probs_ignored(b, v->ignore, n, i)) return 0; /* the argmax rule, per-class target */
     for (int64_t c = 0; c < C; c++) {
         if (b->target_kind == SL_TARGET_LABELS) {
             int64_t y = b->labels[n * P + i];
@@ -346,7 +348,9 @@ static void loops_grad(const sl__ov *v, const sl_batch *b, float *grad, int fast
 
 static int kernel_path(const sl__ov *v)
 {
-    return v->c->fast && v->mode == SL__OV_OWN && v->C <= SL_KERN_MAX_C;
+    /* the kernels know ignore_index for label maps only; the argmax rule takes the loops */
+    return v->c->fast && v->mode == SL__OV_OWN && v->C <= SL_KERN_MAX_C &&
+           !sl__probs_ignore_on(v->c->b, v->ignore);
 }
 
 static void kernel_args(const sl__ov *v, sl__ov_args *a)
@@ -631,7 +635,9 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
 #define P_REDUCTION                                                                              \
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",                                       \
      "over the (image, class) matrix; none: the map is that matrix", 0, 0}
-#define P_IGNORE {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0}
+#define P_IGNORE                                                                                   \
+    {"ignore_index", SL_PARAM_INT, "-100", NULL,                                                   \
+     "label (per-class target: argmax channel) whose pixels leave every sum", 0, 0}
 #define P_BG                                                                                     \
     {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
      "false drops channel 0 after the softmax (or sigmoid)", 0, 0}
@@ -667,7 +673,7 @@ const sl_loss_info sl__loss_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };
 
 static const sl_param_info tversky_params[] = {
@@ -687,7 +693,7 @@ const sl_loss_info sl__loss_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };
 
 static const sl_param_info focal_tversky_params[] = {
@@ -708,7 +714,7 @@ const sl_loss_info sl__loss_focal_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };
 
 const sl_loss_info sl__loss_log_cosh_dice = {
@@ -722,7 +728,7 @@ const sl_loss_info sl__loss_log_cosh_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -804,5 +810,5 @@ const sl_loss_info sl__loss_generalized_dice = {
     sl__ov_workspace,
     ov_check,
     gdice_map_shape,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
 };

@@ -111,6 +111,22 @@ int64_t sl__label_classes(const sl_loss_info *loss, const sl_options *o, int64_t
     return C == 1 && sl__sigmoid_based(loss, o) ? 2 : C;
 }
 
+int sl__probs_ignore_on(const sl_batch *b, int64_t ignore)
+{
+    return b->target_kind == SL_TARGET_PROBS && ignore >= 0 && ignore < b->shape.dim[1];
+}
+
+int sl__probs_ignored(const sl_batch *b, int64_t ignore, int64_t n, int64_t i)
+{
+    if (!sl__probs_ignore_on(b, ignore)) return 0;
+    int64_t C = b->shape.dim[1], P = sl_shape_numel(&b->shape) / (b->shape.dim[0] * C);
+    const float *t = b->target + n * C * P + i;
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; c++)
+        if (t[c * P] > t[best * P]) best = c;
+    return best == ignore;
+}
+
 /* A softmax over one channel is 1 whatever the input: such a loss is constant and its
  * gradient zero. Say which sigmoid form does what the user meant. Probabilities of one channel
  * are a softmax only for the losses that renormalise them (those that clip with eps); a loss
@@ -160,11 +176,25 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
     if ((st = one_channel_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
         return sl__fail(err, SL_E_ARG, "no target");
-    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0)
-        return sl__fail(err, SL_E_ARG,
-                        "%s: ignore_index = %lld is not supported with a per-class target "
-                        "(as in PyTorch, it must be negative)",
-                        loss->name, (long long)o->ignore_index);
+    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0) {
+        if (!(loss->flags & SL_LOSS_PROBS_IGNORE))
+            return sl__fail(err, SL_E_ARG,
+                            "%s: ignore_index = %lld is not supported with a per-class target "
+                            "(only ce and the Dice family take one there; use a label map)",
+                            loss->name, (long long)o->ignore_index);
+        if (sl__sigmoid_based(loss, o))
+            return sl__fail(err, SL_E_ARG,
+                            "%s: ignore_index = %lld is not supported with sigmoid=true and a "
+                            "per-class target (its channels overlap, so no channel is a pixel's "
+                            "label; use a label map)",
+                            loss->name, (long long)o->ignore_index);
+        if (o->ignore_index >= C)
+            return sl__fail(err, SL_E_ARG,
+                            "%s: ignore_index = %lld names no channel of the per-class target "
+                            "(it has %lld); a pixel is ignored where that channel is its "
+                            "target's largest",
+                            loss->name, (long long)o->ignore_index, (long long)C);
+    }
     if (b->annotated) {
         for (int64_t i = 0; i < N * C; i++)
             if (b->annotated[i] > 1)

@@ -66,6 +66,11 @@ def prep(x, kind, tgt, tkind, ignore, sigmoid=False):
             g = torch.nn.functional.one_hot(ysafe, C).movedim(-1, 1).double()
         v = valid.unsqueeze(1).double()
         return p * v, g * v
+    if ignore is not None and 0 <= ignore < C:
+        # a per-class target: the pixels whose target's first largest channel is ignore_index
+        # (torch.argmax's tie rule), the pixels the label map argmax(target) would mark
+        v = (torch.argmax(tgt, dim=1) != ignore).unsqueeze(1).double()
+        return p * v, tgt * v
     return p, tgt
 
 

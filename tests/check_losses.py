@@ -588,7 +588,8 @@ def error_cases(tmp, rng):
     check_error(tmp, "error: marginal_ce label not annotated in a sum", "ce + marginal_ce", x, y, ann)
     t = np.ascontiguousarray(np.eye(3, dtype=np.float32)[y].transpose(0, 2, 1))
     check_error(tmp, "error: marginal_ce per-class target not annotated", "marginal_ce", x, t, ann)
-    # ignore_index >= 0 with a per-class target (PyTorch refuses it too).
+    # ignore_index >= C with a per-class target names no channel (tests/check_ignore_probs.py
+    # checks 0 <= ignore_index < C).
     check_error(tmp, "error: ce per-class target with ignore_index=255",
                 "ce(ignore_index=255)", x, t, None)
     # A label out of range.

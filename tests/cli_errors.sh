@@ -118,6 +118,10 @@ expect 1 "annotation matrix shape \[2, 2\]" "$G" -- $L ce --input "$T/x.npy" --t
 expect 1 "must be 0 or 1" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann3.npy" --grad "$G"
 expect 1 "not annotated" "$G" -- $L marginal_ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann.npy" --grad "$G"
 expect 1 "label" "$G" -- $L "ce(ignore_index=3)" --input "$T/x.npy" --target "$T/ybad.npy" --grad "$G"
+# ignore_index with a per-class target (x.npy read as one): the losses and values that refuse it
+expect 2 "not supported with a per-class target" "$G" -- $L "focal(ignore_index=1)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
+expect 2 "names no channel" "$G" -- $L "ce(ignore_index=2)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
+expect 2 "sigmoid=true" "$G" -- $L "dice(sigmoid=true,ignore_index=0)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
 # Specs and options
 expect 2 "unknown loss 'foo'.*ce" "$G" -- $L foo --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "unknown parameter 'gamma'.*weight" "$G" -- $L "ce(gamma=2)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"

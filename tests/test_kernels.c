@@ -230,6 +230,11 @@ static void test_same_bits(void)
         same_bits("bce + sigmoid_focal + dice", &p);
         same_bits("dice(sigmoid=true,squared=true) + focal_tversky(sigmoid=true)", &p);
         same_bits("dice(soft_label=true) + tversky(soft_label=true,sigmoid=true)", &p);
+        /* ignore_index with a per-class target: pixels whose target's largest channel is 2 */
+        same_bits("ce(ignore_index=2) + dice(ignore_index=2) + tversky(ignore_index=2)", &p);
+        same_bits("generalized_dice(ignore_index=2,batch=true) + log_cosh_dice(ignore_index=2) + "
+                  "focal_tversky(ignore_index=2)",
+                  &p);
         unmake(&p);
         /* binary: one channel, a {0, 1} label map */
         make(&p, sizes[s][0], 1, sizes[s][2], sizes[s][3], SL_INPUT_LOGITS, SL_TARGET_LABELS,

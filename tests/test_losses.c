@@ -253,7 +253,11 @@ static void test_registry_battery(void)
                 int mark = strstr(spec, "ignore_index=255") != NULL;
                 for (int ik = 0; ik < 2; ik++)
                     for (int tk = 0; tk < 2; tk++) {
-                        if (ignore && tk == SL_TARGET_PROBS) continue;
+                        /* a per-class target takes ignore_index=2 (the argmax rule) where the
+                         * loss says so; 255 names no channel there (refused, tested below) */
+                        if (ignore && tk == SL_TARGET_PROBS &&
+                            (mark || !(loss->flags & SL_LOSS_PROBS_IGNORE)))
+                            continue;
                         for (int miss = 0; miss < 2; miss++) {
                             problem pr;
                             make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, mark,
@@ -576,6 +580,75 @@ static sl_status eval_status(const char *text, const sl_batch *b)
     return st;
 }
 
+/* ignore_index with a per-class target (the argmax rule): a one-hot target gives what its
+ * label map gives, value and gradient, on both paths; the ignored pixels' inputs change
+ * nothing and get a zero gradient; every pixel ignored is a mean over nothing (ce: NaN). */
+static void test_probs_ignore(void)
+{
+    for (int li = 0; li < sl_loss_count(); li++) {
+        const sl_loss_info *loss = sl_loss_at(li);
+        if (!(loss->flags & SL_LOSS_PROBS_IGNORE)) continue;
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s(ignore_index=2)", loss->name);
+        sl_spec *s;
+        sl_error err;
+        if (sl_spec_parse(spec, &s, &err) != SL_OK) {
+            CHECK(0, "parse %s", spec);
+            continue;
+        }
+        for (int ik = 0; ik < 2; ik++)
+            for (int impl = 0; impl < 2; impl++) {
+                sl_impl im = impl ? SL_IMPL_REF : SL_IMPL_FAST;
+                problem pr;
+                make_problem(&pr, (sl_input_kind)ik, SL_TARGET_LABELS, 0, 0, 0);
+                float gl[sizeof pr.x / sizeof pr.x[0]], gp[sizeof pr.x / sizeof pr.x[0]];
+                double vl, vp, vq;
+                sl_status a = run(s, &pr.b, im, &vl, gl, NULL);
+                pr.b.target_kind = SL_TARGET_PROBS; /* make_problem's t is y one-hot */
+                sl_status b = run(s, &pr.b, im, &vp, gp, NULL);
+                CHECK(a == SL_OK && b == SL_OK, "%s: runs", spec);
+                CHECK(fabs(vp - vl) <= 1e-6 * (1 + fabs(vl)),
+                      "%s: one-hot = label map (value %.9g vs %.9g)", spec, vp, vl);
+                double worst = 0;
+                for (size_t i = 0; i < sizeof gl / sizeof gl[0]; i++)
+                    worst = fmax(worst, fabs((double)gp[i] - (double)gl[i]));
+                CHECK(worst <= 1e-6, "%s: one-hot = label map (gradient, off by %g)", spec, worst);
+                /* change the input at the ignored pixels */
+                int64_t C = 5, P = 21, zero = 1;
+                for (int64_t n = 0; n < 2; n++)
+                    for (int64_t i = 0; i < P; i++)
+                        if (pr.y[n * P + i] == 2)
+                            for (int64_t c = 0; c < C; c++) {
+                                zero &= gp[(n * C + c) * P + i] == 0.0f;
+                                pr.x[(n * C + c) * P + i] *= 0.5f;
+                            }
+                CHECK(zero, "%s: zero gradient at ignored pixels", spec);
+                run(s, &pr.b, im, &vq, NULL, NULL);
+                CHECK(vq == vp, "%s: ignored pixels change nothing (%.17g vs %.17g)", spec, vq, vp);
+            }
+        sl_spec_free(s);
+    }
+    /* every pixel ignored: a mean over nothing */
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_PROBS, 0, 0, 0);
+    for (int64_t i = 0; i < 2 * 5 * 21; i++)
+        pr.t[i] = (i / 21) % 5 == 1 ? 1.0f : 0.0f;
+    for (int impl = 0; impl < 2; impl++) {
+        sl_spec *s;
+        sl_error err;
+        sl_spec_parse("ce(ignore_index=1)", &s, &err);
+        double v = 0;
+        float g[sizeof pr.x / sizeof pr.x[0]];
+        sl_status st = run(s, &pr.b, impl ? SL_IMPL_REF : SL_IMPL_FAST, &v, g, NULL);
+        CHECK(st == SL_OK && isnan(v), "ce: every pixel ignored is NaN (%d, %g)", (int)st, v);
+        int zero = 1;
+        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+            zero &= g[i] == 0.0f;
+        CHECK(zero, "ce: every pixel ignored, zero gradient");
+        sl_spec_free(s);
+    }
+}
+
 static void test_errors(void)
 {
     problem pr;
@@ -607,7 +680,12 @@ static void test_errors(void)
     CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "annotation matrix not 0/1");
     pr.b.annotated = NULL;
     pr.b.target_kind = SL_TARGET_PROBS;
-    CHECK(eval_status("ce(ignore_index=3)", &pr.b) == SL_E_ARG, "ignore_index, per-class");
+    CHECK(eval_status("ce(ignore_index=3)", &pr.b) == SL_OK, "ignore_index, per-class");
+    CHECK(eval_status("ce(ignore_index=5)", &pr.b) == SL_E_ARG, "ignore_index >= C, per-class");
+    CHECK(eval_status("focal(ignore_index=3)", &pr.b) == SL_E_ARG,
+          "focal: ignore_index, per-class");
+    CHECK(eval_status("dice(sigmoid=true,ignore_index=3)", &pr.b) == SL_E_ARG,
+          "dice sigmoid: ignore_index, per-class");
     pr.t[4] = NAN;
     CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "NaN target");
     pr.b.shape.ndim = 2;
@@ -657,5 +735,6 @@ int main(void)
     test_extremes();
     test_lovasz_ties();
     test_errors();
+    test_probs_ignore();
     return check_finish("test_losses");
 }

@@ -213,6 +213,9 @@ int main(void)
         "dice(batch=true,sigmoid=true)",
         "tversky(sigmoid=true,alpha=0.3,beta=0.7)",
         "dice(batch=true,input=logits) + ce(input=logits)",
+        "ce(ignore_index=2)",
+        "dice(batch=true,ignore_index=2) + 0.5*ce(weight=[0.2,1,2,0.5],ignore_index=2)",
+        "generalized_dice(batch=true,ignore_index=2)",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         for (int impl = 0; impl < 2; impl++) {
