@@ -20,7 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checklib  # noqa: E402
 from checklib import check, fail  # noqa: E402
 
-LIB = ctypes.CDLL(os.path.join(os.environ.get("BUILD", "build"), "libsegloss.so"))
+LIB_PATH = os.path.join(os.environ.get("BUILD", "build"), "libsegloss.so")
+checklib.preload_sanitizer(LIB_PATH)
+LIB = ctypes.CDLL(LIB_PATH)
 LIB.sl_class_colour.restype = None
 LIB.sl_class_colour.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_uint8)]
 

@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -241,3 +242,32 @@ def check_loss_refused(tmp, label, spec, args, want=None):
         check(good, "%s [impl %s]: spec '%s': expected a one-line error%s, got exit %d: %r" % (
             label, impl, spec, " naming '%s'" % want if want else "", rc, err.strip()))
         remove_if_there(gp)
+
+
+def sanitized(path):
+    """Whether the program or library at path was built with AddressSanitizer (it then links
+    the sanitizer's runtime)."""
+    try:
+        dyn = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "libasan.so" in dyn
+
+
+def preload_sanitizer(lib):
+    """A library built with -fsanitize=address can be loaded into Python only when the
+    sanitizer's runtime comes first: when lib is such a library and the runtime is not loaded
+    yet, run this script again with it preloaded (Python's own allocations live as long as the
+    process, so leaks are not checked)."""
+    if not sanitized(lib) or "libasan" in os.environ.get("LD_PRELOAD", ""):
+        return
+    path = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                          text=True).stdout.strip()
+    if not os.path.isabs(path):
+        return
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = (path + " " + env.get("LD_PRELOAD", "")).strip()
+    env["ASAN_OPTIONS"] = "detect_leaks=0:" + env.get("ASAN_OPTIONS", "")
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
