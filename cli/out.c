@@ -1,14 +1,14 @@
 /* All-or-nothing outputs (see out.h). */
 #include "out.h"
 
+#include "internal.h" /* sl__temp_open: the library's exclusive temporary file */
+
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 void cli_outs_init(cli_outs *o, const char *cmd)
@@ -79,65 +79,34 @@ int cli_outs_add(cli_outs *o, const char *opt, const char *path)
     return CLI_OK;
 }
 
-/* A new file next to path, created exclusively with a short random name. No state is kept
- * between calls: each name mixes the clock, the process, an address and the attempt; O_EXCL
- * skips any name that exists, a planted symbolic link (even a dangling one) included. */
+/* A new file next to path, created exclusively with a short name: the library's own
+ * sl__temp_open, after the testing hook (out.h), which names the first name tried so that a
+ * test can plant a link there and see it skipped. */
 static int temp_open(const char *path, char **tmp_out)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *tmp = malloc(dlen + 32);
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    memcpy(tmp, path, dlen);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                    ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)tmp;
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    /* testing hook (out.h): the first name tried, so that a test can plant a link there */
     const char *first = getenv("SEGLOSS_TEST_TEMP_NAME");
     if (first && strlen(first) == 12 && !strchr(first, '/')) {
+        const char *slash = strrchr(path, '/');
+        size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+        char *tmp = malloc(dlen + 17);
+        if (!tmp) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(tmp, path, dlen);
         memcpy(tmp + dlen, ".sl-", 4);
         memcpy(tmp + dlen + 4, first, 13);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        int e = errno;
         if (fd >= 0) {
             *tmp_out = tmp;
             return fd;
         }
-        if (errno != EEXIST) {
-            int e = errno;
-            free(tmp);
-            errno = e;
-            return -1;
-        }
+        free(tmp);
+        errno = e;
+        if (e != EEXIST) return -1;
     }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        char *q = tmp + dlen;
-        memcpy(q, ".sl-", 4);
-        for (int i = 0; i < 12; i++) {
-            q[4 + i] = letters[z % 62];
-            z /= 62;
-            if (i == 9) z ^= (uint64_t)attempt * 0x2545f4914f6cdd1dull;
-        }
-        q[16] = 0;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
-        }
-        if (errno != EEXIST) break;
-    }
-    int e = errno;
-    free(tmp);
-    errno = e;
-    return -1;
+    return sl__temp_open(path, tmp_out);
 }
 
 static cli_out_slot *find(cli_outs *o, const char *path)
