@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,4 +223,17 @@ void sl__annotated(const sl_batch *b, uint8_t *ann)
 const char *sl_version(void)
 {
     return SL_VERSION_STRING;
+}
+
+void sl__softmax(double *v, int64_t C, int64_t stride, int log_form)
+{
+    double m = v[0], s = 0.0;
+    for (int64_t c = 1; c < C; c++) m = fmax(m, v[c * stride]);
+    for (int64_t c = 0; c < C; c++) s += exp(v[c * stride] - m);
+    if (log_form) {
+        double ls = log(s);
+        for (int64_t c = 0; c < C; c++) v[c * stride] = (v[c * stride] - m) - ls;
+    } else {
+        for (int64_t c = 0; c < C; c++) v[c * stride] = exp(v[c * stride] - m) / s;
+    }
 }

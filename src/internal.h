@@ -205,6 +205,12 @@ typedef struct {
 } sl__refpx;
 
 /* lp (and u, s) of the pixel whose class 0 is at x (classes P apart); zeroes g. */
+/* The one softmax of the tree, in double, in place over C values at stride `stride`: v_c becomes
+ * exp(v_c - m) / sum_k exp(v_k - m), m the largest (log_form: (v_c - m) - log sum_k exp(v_k - m),
+ * the log-softmax). Every reference path, the data generator, the CLI and the trainer call it;
+ * the vector kernels have their own fused forms. */
+void sl__softmax(double *v, int64_t C, int64_t stride, int log_form);
+
 void sl__ref_logp(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
                   sl__refpx *px);
 /* scale * dL/dinput of pixel i of image n from px->g, through sl__put. */
