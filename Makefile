@@ -23,7 +23,7 @@ ISA_FLAGS_kern_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
 LIB_SRC  := $(sort $(wildcard src/*.c src/kernels/*.c))
 # One set of position-independent objects serves the static and the shared library.
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-LIB_HDR  := include/segloss.h $(wildcard src/*.h src/kernels/*.h)
+LIB_HDR  := include/segloss.h include/segloss_data.h $(wildcard src/*.h src/kernels/*.h)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -159,7 +159,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_BUILD)/obj/cli_util.o: cli/util.c cli/cli.h include/segloss.h
+$(FUZZ_BUILD)/obj/cli_util.o: cli/util.c cli/cli.h include/segloss.h include/segloss_data.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
@@ -189,7 +189,7 @@ fuzz-smoke: fuzz-build
 deps-fuzz:
 	@bash scripts/setup.sh fuzz
 
-# make install PREFIX=/usr/local DESTDIR=: the header, both libraries (the shared one versioned,
+# make install PREFIX=/usr/local DESTDIR=: both headers, both libraries (the shared one versioned,
 # with its soname links), segloss.pc, the CLI and the Python package (into the system Python's
 # package directory of PREFIX, with the library's installed path written into it).
 PREFIX  ?= /usr/local
@@ -205,7 +205,7 @@ PY_SRC  := $(wildcard python/segloss/*.py)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
 	install -m 755 $(BUILD)/segloss $(DESTDIR)$(BINDIR)/segloss
-	install -m 644 include/segloss.h $(DESTDIR)$(INCDIR)/segloss.h
+	install -m 644 include/segloss.h include/segloss_data.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(BUILD)/libsegloss.a $(DESTDIR)$(LIBDIR)/libsegloss.a
 	install -m 755 $(BUILD)/libsegloss.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsegloss.so.$(VERSION)
 	ln -sf libsegloss.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -221,7 +221,7 @@ install: all
 	else echo "no $(PYTHON): the Python package is not installed"; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/segloss $(DESTDIR)$(INCDIR)/segloss.h \
+	rm -f $(DESTDIR)$(BINDIR)/segloss $(DESTDIR)$(INCDIR)/segloss.h $(DESTDIR)$(INCDIR)/segloss_data.h \
 		$(DESTDIR)$(LIBDIR)/libsegloss.a $(DESTDIR)$(LIBDIR)/libsegloss.so \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libsegloss.so.$(VERSION) \
 		$(DESTDIR)$(PCDIR)/segloss.pc

@@ -10,7 +10,7 @@
  * initial weights, images and labels as .npy so a peer can recompute them), the loss after the
  * timed steps, steps per second over the timed steps and the process's CPU seconds in them. Exits 1
  * when the loss does not go down. */
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include "net.h"
 
@@ -35,7 +35,7 @@ static int save(const char *dir, const char *name, sl_dtype t, const void *data,
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     if (sl_array_alloc(&a, t, nd, shape, &e)) return 1;
     memcpy(a.data, data, (size_t)sl_array_numel(&a) * sl_dtype_size(t));
-    sl_status s = sl_npy_save(path, &a, &e);
+    sl_status s = sl_npy_write(path, &a, &e);
     sl_array_free(&a);
     if (s) fprintf(stderr, "train_speed: %s\n", e.msg);
     return s != SL_OK;

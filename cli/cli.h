@@ -5,7 +5,7 @@
 #ifndef SEGLOSS_CLI_H
 #define SEGLOSS_CLI_H
 
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <stdint.h>
 

@@ -362,8 +362,8 @@ int cmd_predict(int argc, char **argv)
     if (!out) return cli_missing("predict", "out");
     int64_t nclass;
     uint32_t seed;
-    sl_predict_options o;
-    sl_predict_options_default(&o);
+    sl_simulate_options o;
+    sl_simulate_options_default(&o);
     if ((rc = parse_classes("predict", classes_s, &nclass))) return rc;
     if ((rc = parse_seed("predict", seed_s, &seed))) return rc;
     if (edge_s && (rc = cli_double("predict", "edge", edge_s, &o.edge))) return rc;
@@ -410,7 +410,7 @@ int cmd_predict(int argc, char **argv)
     }
     if ((rc = read_labels("predict", labels_path, &a, &labels))) goto done;
     int64_t total = n * nclass * h * w;
-    size_t wsize = sl_predict_workspace_size(nclass, h, w);
+    size_t wsize = sl_simulate_workspace_size(nclass, h, w);
     probs = malloc((size_t)total * sizeof(float));
     ws = malloc(wsize);
     if (!probs || !ws) {

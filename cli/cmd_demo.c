@@ -108,7 +108,7 @@ int cmd_demo(int argc, char **argv)
     float *onehot = malloc((size_t)(n * SL_NCLASS * P) * sizeof(float));
     float *onehot_m = malloc((size_t)(n * SL_NCLASS * P) * sizeof(float));
     float *probs = malloc((size_t)(n * SL_NCLASS * P) * sizeof(float));
-    size_t pws = sl_predict_workspace_size(SL_NCLASS, h, w);
+    size_t pws = sl_simulate_workspace_size(SL_NCLASS, h, w);
     void *ws = malloc(pws ? pws : 1);
     int64_t *dropped = malloc((size_t)(2 * (missing ? missing : 1)) * sizeof(int64_t));
     if (!masks || !labels || !labels_m || !onehot || !onehot_m || !probs || !ws || !dropped) {
@@ -125,8 +125,8 @@ int cmd_demo(int argc, char **argv)
     }
     sl_masks_to_labels(masks, n, SL_NOBJ, P, labels);
     sl_labels_to_onehot(labels, n, SL_NCLASS, P, onehot);
-    sl_predict_options po;
-    sl_predict_options_default(&po);
+    sl_simulate_options po;
+    sl_simulate_options_default(&po);
     st = sl_simulate_predictions(labels, n, SL_NCLASS, h, w, &po, &rng, probs, ws, pws, &err);
     if (st != SL_OK) {
         rc = cli_status("demo", st, &err);

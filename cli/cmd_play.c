@@ -791,7 +791,7 @@ int cmd_play(int argc, char **argv)
     x.plane = malloc((size_t)P * sizeof(double));
     masks = malloc((size_t)(n * SL_NOBJ * P));
     probs = malloc((size_t)NCP * sizeof(float));
-    size_t pwsz = sl_predict_workspace_size(SL_NCLASS, h, w);
+    size_t pwsz = sl_simulate_workspace_size(SL_NCLASS, h, w);
     pws = malloc(pwsz ? pwsz : 1);
     base = malloc((size_t)(2 * nloss) * sizeof(double));
     int ok = x.truth && x.pred && x.target && x.perfect && x.typical && x.noise && x.input &&
@@ -813,8 +813,8 @@ int cmd_play(int argc, char **argv)
     }
     sl_masks_to_labels(masks, n, SL_NOBJ, P, x.truth);
     labels_to_logits(x.truth, n, P, x.perfect);
-    sl_predict_options po;
-    sl_predict_options_default(&po);
+    sl_simulate_options po;
+    sl_simulate_options_default(&po);
     st = sl_simulate_predictions(x.truth, n, SL_NCLASS, h, w, &po, &rng, probs, pws, pwsz, &err);
     if (st != SL_OK) {
         rc = cli_fail("play", CLI_RUNTIME, "%s", err.msg);

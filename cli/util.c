@@ -175,7 +175,7 @@ int cli_status(const char *cmd, sl_status st, const sl_error *err)
 int cli_load(const char *cmd, const char *path, sl_array *a)
 {
     sl_error err;
-    sl_status st = sl_npy_load(path, a, &err);
+    sl_status st = sl_npy_read(path, a, &err);
     if (st != SL_OK) return cli_fail(cmd, CLI_RUNTIME, "%s", err.msg);
     return CLI_OK;
 }

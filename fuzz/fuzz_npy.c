@@ -2,7 +2,7 @@
  * one printable line; a file it accepts is written back (sl_npy_write_fd) and must read again
  * to the same dtype, shape and bytes. */
 #include "fuzz.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <stdio.h>
 #include <string.h>

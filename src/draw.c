@@ -8,6 +8,7 @@
  * differ from the correctly rounded ones for some angles on some machines (docs/data.md); only
  * there can a pixel exactly on an outline come out differently. */
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <math.h>
 
@@ -167,23 +168,23 @@ static int put_pixel(void *ctx, int64_t row, int64_t col)
     return 0;
 }
 
-static sl_status check_image(const char *what, const uint8_t *img, int64_t h, int64_t w,
+static sl_status check_image(const char *what, const uint8_t *img, int64_t H, int64_t W,
                              sl_error *err)
 {
     if (!img) return sl__fail(err, SL_E_ARG, "%s: the image is NULL", what);
-    if (h < 1 || w < 1)
+    if (H < 1 || W < 1)
         return sl__fail(err, SL_E_ARG, "%s: image size %lld x %lld must be at least 1 x 1", what,
-                        (long long)h, (long long)w);
-    if (h > INT64_MAX / w)
+                        (long long)H, (long long)W);
+    if (H > INT64_MAX / W)
         return sl__fail(err, SL_E_ARG, "%s: image size %lld x %lld is too large", what,
-                        (long long)h, (long long)w);
+                        (long long)H, (long long)W);
     return SL_OK;
 }
 
-sl_status sl_draw_ellipse(uint8_t *img, int64_t h, int64_t w, double r, double c, double r_radius,
+sl_status sl_draw_ellipse(uint8_t *img, int64_t H, int64_t W, double r, double c, double r_radius,
                           double c_radius, double rotation, sl_error *err)
 {
-    sl_status st = check_image("ellipse", img, h, w, err);
+    sl_status st = check_image("ellipse", img, H, W, err);
     if (st) return st;
     if (!isfinite(r) || !isfinite(c))
         return sl__fail(err, SL_E_ARG, "ellipse: centre (%g, %g) is not finite", r, c);
@@ -192,32 +193,32 @@ sl_status sl_draw_ellipse(uint8_t *img, int64_t h, int64_t w, double r, double c
                         c_radius);
     if (!isfinite(rotation))
         return sl__fail(err, SL_E_ARG, "ellipse: rotation %g is not finite", rotation);
-    int64_t shape[2] = {h, w};
-    canvas cv = {img, w};
+    int64_t shape[2] = {H, W};
+    canvas cv = {img, W};
     sl__ellipse_visit(r, c, r_radius, c_radius, rotation, shape, INT64_MAX, put_pixel, &cv);
     return SL_OK;
 }
 
-sl_status sl_draw_disk(uint8_t *img, int64_t h, int64_t w, double r, double c, double radius,
+sl_status sl_draw_disk(uint8_t *img, int64_t H, int64_t W, double r, double c, double radius,
                        sl_error *err)
 {
-    sl_status st = check_image("disk", img, h, w, err);
+    sl_status st = check_image("disk", img, H, W, err);
     if (st) return st;
     if (!isfinite(r) || !isfinite(c))
         return sl__fail(err, SL_E_ARG, "disk: centre (%g, %g) is not finite", r, c);
     if (!isfinite(radius) || radius < 0)
         return sl__fail(err, SL_E_ARG, "disk: radius %g must be finite and >= 0", radius);
     /* skimage.draw.disk is ellipse(r, c, radius, radius, shape) with rotation 0. */
-    int64_t shape[2] = {h, w};
-    canvas cv = {img, w};
+    int64_t shape[2] = {H, W};
+    canvas cv = {img, W};
     sl__ellipse_visit(r, c, radius, radius, 0.0, shape, INT64_MAX, put_pixel, &cv);
     return SL_OK;
 }
 
-sl_status sl_draw_polygon(uint8_t *img, int64_t h, int64_t w, const double *rows,
+sl_status sl_draw_polygon(uint8_t *img, int64_t H, int64_t W, const double *rows,
                           const double *cols, int64_t npoints, sl_error *err)
 {
-    sl_status st = check_image("polygon", img, h, w, err);
+    sl_status st = check_image("polygon", img, H, W, err);
     if (st) return st;
     if (npoints < 1)
         return sl__fail(err, SL_E_ARG, "polygon: needs at least 1 point, got %lld",
@@ -227,8 +228,8 @@ sl_status sl_draw_polygon(uint8_t *img, int64_t h, int64_t w, const double *rows
         if (!isfinite(rows[i]) || !isfinite(cols[i]))
             return sl__fail(err, SL_E_ARG, "polygon: point %lld (%g, %g) is not finite",
                             (long long)i, rows[i], cols[i]);
-    int64_t shape[2] = {h, w};
-    canvas cv = {img, w};
+    int64_t shape[2] = {H, W};
+    canvas cv = {img, W};
     sl__polygon_visit(rows, cols, npoints, shape, INT64_MAX, put_pixel, &cv);
     return SL_OK;
 }

@@ -1,6 +1,7 @@
 /* The post's data: its genMasks, label maps and one-hot maps, simulated predictions, and
  * dropped annotations. */
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <math.h>
 #include <string.h>
@@ -52,7 +53,7 @@ sl_status sl_masks_generate(uint8_t *masks, int64_t n, int64_t h, int64_t w, con
                             sl_rng *rng, sl_error *err)
 {
     if (n < 1 || h < 1 || w < 1)
-        return sl__fail(err, SL_E_SHAPE, "n, h and w must be >= 1, got %lld, %lld, %lld",
+        return sl__fail(err, SL_E_SHAPE, "N, H and W must be >= 1, got %lld, %lld, %lld",
                         (long long)n, (long long)h, (long long)w);
     if (h > INT64_MAX / w || h * w > INT64_MAX / SL_NOBJ / n)
         return sl__fail(err, SL_E_SHAPE, "%lld x %d x %lld x %lld is too large", (long long)n,
@@ -146,7 +147,7 @@ static sl_status check_labels(const int32_t *labels, int64_t n, int64_t nclass, 
     return SL_OK;
 }
 
-void sl_predict_options_default(sl_predict_options *o)
+void sl_simulate_options_default(sl_simulate_options *o)
 {
     o->edge = 1.5;
     o->confidence = 5.0;
@@ -158,7 +159,7 @@ static const double MAX_SCALE = 1e6;
 
 /* In doubles: the Gaussian taps (one side, at most max(h, w) of them), a row-blurred map, a
  * blurred map, and the logits of every class of one image. */
-size_t sl_predict_workspace_size(int64_t nclass, int64_t h, int64_t w)
+size_t sl_simulate_workspace_size(int64_t nclass, int64_t h, int64_t w)
 {
     if (nclass < 1 || h < 1 || w < 1) return 0;
     uint64_t lim = (uint64_t)SIZE_MAX / sizeof(double);
@@ -190,17 +191,17 @@ static void blur_line(const double *in, double *out, int64_t len, int64_t step, 
 }
 
 sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t nclass, int64_t h,
-                                  int64_t w, const sl_predict_options *o, sl_rng *rng, float *probs,
+                                  int64_t w, const sl_simulate_options *o, sl_rng *rng, float *probs,
                                   void *workspace, size_t workspace_size, sl_error *err)
 {
-    sl_predict_options def;
+    sl_simulate_options def;
     if (!o) {
-        sl_predict_options_default(&def);
+        sl_simulate_options_default(&def);
         o = &def;
     }
     if (n < 1 || nclass < 1 || h < 1 || w < 1)
         return sl__fail(err, SL_E_SHAPE,
-                        "n, nclass, h and w must be >= 1, got %lld, %lld, %lld, %lld", (long long)n,
+                        "N, C, H and W must be >= 1, got %lld, %lld, %lld, %lld", (long long)n,
                         (long long)nclass, (long long)h, (long long)w);
     if (!isfinite(o->edge) || o->edge < 0)
         return sl__fail(err, SL_E_ARG, "edge %g must be finite and >= 0", o->edge);
@@ -211,7 +212,7 @@ sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t ncla
         return sl__fail(err, SL_E_ARG, "noise %g must be in [0, %g]", o->noise, MAX_SCALE);
     if (!labels || !probs) return sl__fail(err, SL_E_ARG, "labels or probs is NULL");
     if (!rng && o->noise > 0) return sl__fail(err, SL_E_ARG, "noise needs an rng");
-    size_t need = sl_predict_workspace_size(nclass, h, w);
+    size_t need = sl_simulate_workspace_size(nclass, h, w);
     if (need == SIZE_MAX || !workspace || workspace_size < need)
         return sl__fail(err, SL_E_ARG, "workspace of %zu bytes is too small, needs %zu",
                         workspace_size, need);
@@ -288,7 +289,7 @@ sl_status sl_drop_annotations(int32_t *labels, int64_t n, int64_t nclass, int64_
                               sl_rng *rng, int64_t *dropped, sl_error *err)
 {
     if (n < 1 || nclass < 1 || p < 1)
-        return sl__fail(err, SL_E_SHAPE, "n, nclass and p must be >= 1, got %lld, %lld, %lld",
+        return sl__fail(err, SL_E_SHAPE, "N, C and P must be >= 1, got %lld, %lld, %lld",
                         (long long)n, (long long)nclass, (long long)p);
     if (p > INT64_MAX / n)
         return sl__fail(err, SL_E_SHAPE, "%lld x %lld labels is too large", (long long)n,

@@ -6,6 +6,7 @@
  * '\n'), then the raw data. We read and write only plain little-endian C-order arrays of five
  * dtypes; everything else is refused with a message that says what was found. */
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -497,10 +498,10 @@ sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err
     return SL_OK;
 }
 
-sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err)
+sl_status sl_npy_read(const char *path, sl_array *out, sl_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_load: path is NULL");
+    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_read: path is NULL");
     /* O_NONBLOCK so that opening a FIFO by mistake does not hang; fstat then refuses it. It
      * changes nothing for regular files. */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
@@ -551,7 +552,7 @@ sl_status sl_npy_load(const char *path, sl_array *out, sl_error *err)
     return SL_OK;
 }
 
-/* sl_npy_save (path) and sl_npy_write_fd (fd >= 0, path NULL). */
+/* sl_npy_write (path) and sl_npy_write_fd (fd >= 0, path NULL). */
 static sl_status npy_write(const char *path, int fd, const sl_array *a, sl_error *err)
 {
     /* for messages: "cannot write PATH" or "cannot write" */
@@ -591,9 +592,9 @@ static sl_status npy_write(const char *path, int fd, const sl_array *a, sl_error
     return sl__write_out(path, fd, h, padded, a->data, bytes, err);
 }
 
-sl_status sl_npy_save(const char *path, const sl_array *a, sl_error *err)
+sl_status sl_npy_write(const char *path, const sl_array *a, sl_error *err)
 {
-    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_save: path is NULL");
+    if (!path) return sl__fail(err, SL_E_ARG, "sl_npy_write: path is NULL");
     return npy_write(path, -1, a, err);
 }
 

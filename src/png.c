@@ -1,6 +1,7 @@
 /* Pictures like the post's figures: class colours, strips of images side by side, and a minimal
  * PNG writer (8-bit RGB, no filtering, one IDAT chunk compressed by zlib). */
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,14 +48,14 @@ void sl_class_colour(int64_t c, uint8_t rgb[3])
     rgb[2] = palette[k][2];
 }
 
-void sl_strip_size(int64_t n, int64_t h, int64_t w, int64_t gap, int64_t *out_h, int64_t *out_w)
+void sl_strip_size(int64_t N, int64_t H, int64_t W, int64_t gap, int64_t *out_h, int64_t *out_w)
 {
-    if (n < 0) n = 0;
-    if (h < 0) h = 0;
-    if (w < 0) w = 0;
+    if (N < 0) N = 0;
+    if (H < 0) H = 0;
+    if (W < 0) W = 0;
     if (gap < 0) gap = 0;
-    *out_h = n > 0 ? h : 0;
-    *out_w = n > 0 ? n * w + (n - 1) * gap : 0;
+    *out_h = N > 0 ? H : 0;
+    *out_w = N > 0 ? N * W + (N - 1) * gap : 0;
 }
 
 /* Fill the whole strip with the gap colour; the images are drawn over it. */
@@ -63,42 +64,42 @@ static void fill_gaps(uint8_t *rgb, int64_t oh, int64_t ow)
     memset(rgb, gap_grey, (size_t)(oh * ow * 3));
 }
 
-void sl_render_labels(const int32_t *labels, int64_t n, int64_t h, int64_t w, int64_t gap,
+void sl_render_labels(const int32_t *labels, int64_t N, int64_t H, int64_t W, int64_t gap,
                       uint8_t *rgb)
 {
     int64_t oh, ow;
-    sl_strip_size(n, h, w, gap, &oh, &ow);
+    sl_strip_size(N, H, W, gap, &oh, &ow);
     if (oh == 0 || ow == 0) return;
     if (gap < 0) gap = 0;
     fill_gaps(rgb, oh, ow);
-    for (int64_t i = 0; i < n; i++) {
-        const int32_t *img = labels + i * h * w;
-        for (int64_t y = 0; y < h; y++) {
-            uint8_t *row = rgb + (y * ow + i * (w + gap)) * 3;
-            for (int64_t x = 0; x < w; x++)
-                sl_class_colour(img[y * w + x], row + x * 3);
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t *img = labels + i * H * W;
+        for (int64_t y = 0; y < H; y++) {
+            uint8_t *row = rgb + (y * ow + i * (W + gap)) * 3;
+            for (int64_t x = 0; x < W; x++)
+                sl_class_colour(img[y * W + x], row + x * 3);
         }
     }
 }
 
-void sl_render_probs(const float *probs, int64_t n, int64_t nclass, int64_t h, int64_t w,
-                     int64_t gap, uint8_t *rgb)
+void sl_render_probs(const float *probs, int64_t N, int64_t C, int64_t H, int64_t W, int64_t gap,
+                     uint8_t *rgb)
 {
     int64_t oh, ow;
-    sl_strip_size(n, h, w, gap, &oh, &ow);
+    sl_strip_size(N, H, W, gap, &oh, &ow);
     if (oh == 0 || ow == 0) return;
     if (gap < 0) gap = 0;
-    if (nclass < 0) nclass = 0;
+    if (C < 0) C = 0;
     fill_gaps(rgb, oh, ow);
-    int64_t p = h * w;
-    for (int64_t i = 0; i < n; i++) {
-        const float *img = probs + i * nclass * p;
-        for (int64_t y = 0; y < h; y++) {
-            uint8_t *row = rgb + (y * ow + i * (w + gap)) * 3;
-            for (int64_t x = 0; x < w; x++) {
+    int64_t P = H * W;
+    for (int64_t i = 0; i < N; i++) {
+        const float *img = probs + i * C * P;
+        for (int64_t y = 0; y < H; y++) {
+            uint8_t *row = rgb + (y * ow + i * (W + gap)) * 3;
+            for (int64_t x = 0; x < W; x++) {
                 double acc[3] = {0, 0, 0};
-                for (int64_t c = 0; c < nclass; c++) {
-                    double v = img[c * p + y * w + x];
+                for (int64_t c = 0; c < C; c++) {
+                    double v = img[c * P + y * W + x];
                     if (!isfinite(v)) continue; /* a NaN must not poison the picture */
                     uint8_t col[3];
                     sl_class_colour(c, col);
@@ -133,30 +134,30 @@ static size_t end_chunk(uint8_t *p, size_t datalen)
 }
 
 /* sl_png_write (path) and sl_png_write_fd (fd >= 0, path NULL). */
-static sl_status png_write(const char *path, int fd, const uint8_t *rgb, int64_t h, int64_t w,
+static sl_status png_write(const char *path, int fd, const uint8_t *rgb, int64_t H, int64_t W,
                            sl_error *err)
 {
     /* for messages: "cannot write PATH" or "cannot write" */
     const char *sp = path ? " " : "", *pn = path ? path : "";
-    if (h < 1 || w < 1)
+    if (H < 1 || W < 1)
         return sl__fail(err, SL_E_ARG, "cannot write%s%s: image size %lld x %lld must be >= 1", sp,
-                        pn, (long long)h, (long long)w);
+                        pn, (long long)H, (long long)W);
     /* PNG sizes are 31-bit; and the raw image (a filter byte per row) must fit in memory
      * sizes and in zlib's uLong without overflowing. */
-    if (h > 0x7fffffff || w > 0x7fffffff || (uint64_t)w > (SIZE_MAX - 1) / 3 ||
-        (uint64_t)h > SIZE_MAX / (1 + 3 * (uint64_t)w) ||
-        (uint64_t)h * (1 + 3 * (uint64_t)w) > (uint64_t)(uLong)-1 / 2)
+    if (H > 0x7fffffff || W > 0x7fffffff || (uint64_t)W > (SIZE_MAX - 1) / 3 ||
+        (uint64_t)H > SIZE_MAX / (1 + 3 * (uint64_t)W) ||
+        (uint64_t)H * (1 + 3 * (uint64_t)W) > (uint64_t)(uLong)-1 / 2)
         return sl__fail(err, SL_E_ARG, "cannot write%s%s: image size %lld x %lld is too large", sp,
-                        pn, (long long)h, (long long)w);
+                        pn, (long long)H, (long long)W);
     if (!rgb) return sl__fail(err, SL_E_ARG, "cannot write%s%s: pixel buffer is NULL", sp, pn);
 
-    size_t stride = 1 + 3 * (size_t)w;
-    size_t rawlen = (size_t)h * stride;
+    size_t stride = 1 + 3 * (size_t)W;
+    size_t rawlen = (size_t)H * stride;
     uint8_t *raw = malloc(rawlen);
     if (!raw) return sl__fail(err, SL_E_NOMEM, "out of memory writing%s%s", sp, pn);
-    for (int64_t y = 0; y < h; y++) {
+    for (int64_t y = 0; y < H; y++) {
         raw[(size_t)y * stride] = 0; /* filter type 0: the row as is */
-        memcpy(raw + (size_t)y * stride + 1, rgb + (size_t)y * 3 * (size_t)w, 3 * (size_t)w);
+        memcpy(raw + (size_t)y * stride + 1, rgb + (size_t)y * 3 * (size_t)W, 3 * (size_t)W);
     }
 
     uLong bound = compressBound((uLong)rawlen);
@@ -189,8 +190,8 @@ static sl_status png_write(const char *path, int fd, const uint8_t *rgb, int64_t
     uint8_t *p = file + 8;
     put_u32(p, 13);
     memcpy(p + 4, "IHDR", 4);
-    put_u32(p + 8, (uint32_t)w);
-    put_u32(p + 12, (uint32_t)h);
+    put_u32(p + 8, (uint32_t)W);
+    put_u32(p + 12, (uint32_t)H);
     p[16] = 8; /* bit depth */
     p[17] = 2; /* colour type: RGB */
     p[18] = 0; /* compression: deflate */
@@ -209,14 +210,14 @@ static sl_status png_write(const char *path, int fd, const uint8_t *rgb, int64_t
     return st;
 }
 
-sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err)
+sl_status sl_png_write(const char *path, const uint8_t *rgb, int64_t H, int64_t W, sl_error *err)
 {
     if (!path) return sl__fail(err, SL_E_ARG, "sl_png_write: path is NULL");
-    return png_write(path, -1, rgb, h, w, err);
+    return png_write(path, -1, rgb, H, W, err);
 }
 
-sl_status sl_png_write_fd(int fd, const uint8_t *rgb, int64_t h, int64_t w, sl_error *err)
+sl_status sl_png_write_fd(int fd, const uint8_t *rgb, int64_t H, int64_t W, sl_error *err)
 {
     if (fd < 0) return sl__fail(err, SL_E_ARG, "sl_png_write_fd: bad file descriptor %d", fd);
-    return png_write(NULL, fd, rgb, h, w, err);
+    return png_write(NULL, fd, rgb, H, W, err);
 }

@@ -1,6 +1,7 @@
 /* MT19937 with the draws of numpy's legacy np.random (RandomState), so that a seed gives the
  * same numbers here as in the post's Python. */
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <math.h>
 

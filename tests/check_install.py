@@ -39,6 +39,7 @@ def version():
 
 PROG = r"""
 #include <segloss.h>
+#include <segloss_data.h>
 #include <stdio.h>
 #include <string.h>
 int main(void)
@@ -61,7 +62,10 @@ int main(void)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    printf("%s %s %.6f\n", SL_VERSION_STRING, sl_version(), out.loss);
+    sl_rng r;
+    sl_rng_seed(&r, 0);
+    printf("%s %s %.6f %s %lld\n", SL_VERSION_STRING, sl_version(), out.loss,
+           sl_dtype_name(SL_DT_I32), (long long)sl_rng_randint(&r, 90));
     return strcmp(SL_VERSION_STRING, sl_version()) != 0;
 }
 """
@@ -91,7 +95,7 @@ def main():
                       "install"])
         check(rc == 0, "make install: " + out[-2000:])
         pydir = os.path.join(prefix, "lib", "python%d.%d" % sys.version_info[:2], "dist-packages")
-        files = ["include/segloss.h", "lib/libsegloss.a", "lib/libsegloss.so." + v,
+        files = ["include/segloss.h", "include/segloss_data.h", "lib/libsegloss.a", "lib/libsegloss.so." + v,
                  "lib/" + soname, "lib/libsegloss.so", "lib/pkgconfig/segloss.pc", "bin/segloss"]
         for f in files:
             check(os.path.exists(os.path.join(prefix, f)), "installed " + f)
@@ -128,7 +132,7 @@ def main():
             _, needed = sh(["readelf", "-d", exe])
             check("[%s]" % soname in needed, "the program links the shared library")
             rc, out = sh([exe], env=dict(os.environ, **san_env))
-            check(rc == 0 and out.strip() == "%s %s 0.693147" % (v, v), "program ran: " + out)
+            check(rc == 0 and out.strip() == "%s %s 0.693147 int32 44" % (v, v), "program ran: " + out)
         rc, out = sh([os.path.join(prefix, "bin", "segloss"), "--version"])
         check(rc == 0 and out.strip() == "segloss " + v, "segloss --version: " + out)
         # the installed Python package, away from the source tree

@@ -10,7 +10,7 @@
  * deflate state in sl_png_write, OpenMP's runtime) are not reached; zlib's own failure is mapped
  * to SL_E_NOMEM by the library and is not tested here. */
 #include "check.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -114,15 +114,15 @@ static sl_status call_npy_parse(sl_error *err)
     return st;
 }
 
-static sl_status call_npy_load(sl_error *err)
+static sl_status call_npy_read(sl_error *err)
 {
     sl_array a;
-    sl_status st = sl_npy_load(path_in, &a, err);
+    sl_status st = sl_npy_read(path_in, &a, err);
     if (st == SL_OK) sl_array_free(&a);
     return st;
 }
 
-static sl_status call_npy_save(sl_error *err)
+static sl_status call_npy_write(sl_error *err)
 {
     float data[6] = {1, 2, 3, 4, 5, 6};
     sl_array a;
@@ -132,7 +132,7 @@ static sl_status call_npy_save(sl_error *err)
     a.shape[0] = 2;
     a.shape[1] = 3;
     a.data = data;
-    sl_status st = sl_npy_save(path_out, &a, err);
+    sl_status st = sl_npy_write(path_out, &a, err);
     if (st == SL_OK) unlink(path_out);
     return st;
 }
@@ -208,15 +208,15 @@ int main(void)
         a.shape[0] = 4;
         a.data = v;
         sl_error err;
-        CHECK(sl_npy_save(path_in, &a, &err) == SL_OK, "cannot write %s", path_in);
+        CHECK(sl_npy_write(path_in, &a, &err) == SL_OK, "cannot write %s", path_in);
         FILE *f = fopen(path_in, "rb");
         npy_len = f ? fread(npy_file, 1, sizeof npy_file, f) : 0;
         if (f) fclose(f);
     }
     run("sl_array_alloc", call_array_alloc);
     run("sl_npy_parse", call_npy_parse);
-    run("sl_npy_load", call_npy_load);
-    run("sl_npy_save", call_npy_save);
+    run("sl_npy_read", call_npy_read);
+    run("sl_npy_write", call_npy_write);
     run("sl_png_write", call_png_write);
     run("sl_spec_parse", call_spec_parse);
     unlink(path_in);

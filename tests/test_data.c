@@ -2,7 +2,7 @@
  * one-hot, simulated predictions and dropped annotations. The hard-coded values come from
  * numpy 1.24 and scikit-image 0.19.3 (with libm's sin and cos, see src/draw.c). */
 #include "check.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -407,10 +407,10 @@ static void test_predict(void)
     sl_masks_generate(m, N, S, S, NULL, &r, &err);
     sl_masks_to_labels(m, N, 3, P, lab);
 
-    sl_predict_options o;
-    sl_predict_options_default(&o);
+    sl_simulate_options o;
+    sl_simulate_options_default(&o);
     CHECK(o.edge == 1.5 && o.confidence == 5.0 && o.noise == 3.5, "defaults");
-    size_t ws = sl_predict_workspace_size(C, S, S);
+    size_t ws = sl_simulate_workspace_size(C, S, S);
     void *w = malloc(ws);
     sl_rng_seed(&r, 0);
     CHECK(sl_simulate_predictions(lab, N, C, S, S, &o, &r, pr, w, ws, &err) == SL_OK, "predict: %s",
@@ -460,13 +460,13 @@ static void test_predict(void)
     CHECK(memcmp(pr, pr2, N * C * P * sizeof(float)) == 0, "same seed, same predictions");
 
     /* No blur, no noise: softmax of +-confidence exactly. */
-    sl_predict_options sharp = {0, 4, 0};
+    sl_simulate_options sharp = {0, 4, 0};
     sl_simulate_predictions(lab, N, C, S, S, &sharp, NULL, pr2, w, ws, &err);
     double want = exp(4.0) / (exp(4.0) + 3 * exp(-4.0));
     CHECK_CLOSE(pr2[(0 * C + lab[0]) * P + 0], want, 1e-7, 0, "sharp prediction");
 
     /* Errors */
-    sl_predict_options bad = o;
+    sl_simulate_options bad = o;
     bad.edge = strtod("nan", NULL);
     CHECK(sl_simulate_predictions(lab, N, C, S, S, &bad, &r, pr2, w, ws, &err) == SL_E_ARG &&
               one_line(&err),
@@ -489,10 +489,10 @@ static void test_predict(void)
           "n = 0");
 
     /* A huge blur on a tiny image stays finite. */
-    sl_predict_options wide = {1e30, 4, 0.5};
+    sl_simulate_options wide = {1e30, 4, 0.5};
     int32_t tiny[6] = {0, 1, 2, 3, 0, 1};
     float tp[4 * 6];
-    size_t tws = sl_predict_workspace_size(C, 2, 3);
+    size_t tws = sl_simulate_workspace_size(C, 2, 3);
     void *tw = malloc(tws);
     CHECK(sl_simulate_predictions(tiny, 1, C, 2, 3, &wide, &r, tp, tw, tws, &err) == SL_OK,
           "huge edge");

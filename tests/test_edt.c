@@ -3,7 +3,7 @@
  * two-sided transform the losses use; and a few values by hand. */
 #include "check.h"
 #include "edt.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <math.h>
 #include <stdlib.h>

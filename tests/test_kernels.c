@@ -3,6 +3,7 @@
  * path (values, maps and gradients), on sizes with several chunks and ragged tails. */
 #include "check.h"
 #include "internal.h"
+#include "segloss_data.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * gradients), finite-difference gradient checks, extreme inputs, the worked values of
  * the worked example of docs/losses.md, the spec language and the errors a user can cause. */
 #include "check.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * With no arguments: runs every check in a temporary directory and prints the summary.
  * `test_npy --roundtrip IN.npy OUT.npy` loads IN and saves OUT, or prints the library's one-line
  * error on stderr and exits 1; tests/check_npy.py uses it to check against numpy. */
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include "check.h"
 
@@ -248,9 +248,9 @@ static void test_roundtrip(void)
             char name[64];
             snprintf(name, sizeof name, "rt_%s_%zu.npy", sl_dtype_name(dts[t]), s);
             const char *p = tpath(name);
-            sl_status st = sl_npy_save(p, &a, &err);
+            sl_status st = sl_npy_write(p, &a, &err);
             CHECK(st == SL_OK, "save %s: %s", name, err.msg);
-            st = sl_npy_load(p, &b, &err);
+            st = sl_npy_read(p, &b, &err);
             CHECK(st == SL_OK, "load %s: %s", name, err.msg);
             if (st == SL_OK) {
                 int same = b.dtype == a.dtype && b.ndim == a.ndim;
@@ -280,7 +280,7 @@ static void test_roundtrip(void)
     sl_error err;
     int64_t five = 5;
     sl_array_alloc(&a, SL_DT_I64, 1, &five, &err);
-    sl_npy_save(tpath("h1.npy"), &a, &err);
+    sl_npy_write(tpath("h1.npy"), &a, &err);
     sl_array_free(&a);
     size_t flen;
     unsigned char *f = read_file(tpath("h1.npy"), &flen);
@@ -288,7 +288,7 @@ static void test_roundtrip(void)
     CHECK(f && flen > 10 + strlen(want) && !memcmp(f + 10, want, strlen(want)), "1-d header text");
     free(f);
     sl_array_alloc(&a, SL_DT_U8, 0, NULL, &err);
-    sl_npy_save(tpath("h0.npy"), &a, &err);
+    sl_npy_write(tpath("h0.npy"), &a, &err);
     sl_array_free(&a);
     f = read_file(tpath("h0.npy"), &flen);
     want = "{'descr': '|u1', 'fortran_order': False, 'shape': (), }";
@@ -298,11 +298,11 @@ static void test_roundtrip(void)
     /* Overwriting an existing file works and leaves no temporary behind. */
     int before = count_entries(tmpdir);
     sl_array_alloc(&a, SL_DT_F32, 1, &five, &err);
-    CHECK(sl_npy_save(tpath("h1.npy"), &a, &err) == SL_OK, "overwrite: %s", err.msg);
+    CHECK(sl_npy_write(tpath("h1.npy"), &a, &err) == SL_OK, "overwrite: %s", err.msg);
     sl_array_free(&a);
     CHECK(count_entries(tmpdir) == before, "overwrite leaves no temporary");
     sl_array b;
-    CHECK(sl_npy_load(tpath("h1.npy"), &b, &err) == SL_OK && b.dtype == SL_DT_F32,
+    CHECK(sl_npy_read(tpath("h1.npy"), &b, &err) == SL_OK && b.dtype == SL_DT_F32,
           "overwritten file has the new dtype");
     sl_array_free(&b);
 }
@@ -521,7 +521,7 @@ static void test_files(void)
     sl_error err;
 
     const char *missing = tpath("no_such_file.npy");
-    CHECK(sl_npy_load(missing, &a, &err) == SL_E_IO, "missing file is SL_E_IO");
+    CHECK(sl_npy_read(missing, &a, &err) == SL_E_IO, "missing file is SL_E_IO");
     CHECK(has(err.msg, missing) && has(err.msg, strerror(ENOENT)), "missing file message: %s",
           err.msg);
     CHECK(a.data == NULL, "missing file: no data");
@@ -529,27 +529,27 @@ static void test_files(void)
     char dir[512]; /* kept past later tpath() calls */
     snprintf(dir, sizeof dir, "%s", tpath("a_dir.npy"));
     mkdir(dir, 0700);
-    CHECK(sl_npy_load(dir, &a, &err) == SL_E_IO, "directory is SL_E_IO");
+    CHECK(sl_npy_read(dir, &a, &err) == SL_E_IO, "directory is SL_E_IO");
     CHECK(has(err.msg, dir) && has(err.msg, "directory"), "directory message: %s", err.msg);
 
     /* a malformed file: the message names the path and the problem */
     const char *bad = tpath("bad.npy");
     write_file(bad, "\x93NUMPY\x01\x00\x05\x00{'x'}", 15);
-    CHECK(sl_npy_load(bad, &a, &err) == SL_E_FORMAT, "bad file is SL_E_FORMAT");
+    CHECK(sl_npy_read(bad, &a, &err) == SL_E_FORMAT, "bad file is SL_E_FORMAT");
     CHECK(has(err.msg, bad) && has(err.msg, "malformed"), "bad file message: %s", err.msg);
     const char *empty = tpath("empty.npy");
     write_file(empty, "", 0);
-    CHECK(sl_npy_load(empty, &a, &err) == SL_E_FORMAT && has(err.msg, "truncated"),
+    CHECK(sl_npy_read(empty, &a, &err) == SL_E_FORMAT && has(err.msg, "truncated"),
           "empty file: %s", err.msg);
 
     if (access("/dev/null", R_OK) == 0) {
-        CHECK(sl_npy_load("/dev/null", &a, &err) == SL_E_IO && has(err.msg, "regular"),
+        CHECK(sl_npy_read("/dev/null", &a, &err) == SL_E_IO && has(err.msg, "regular"),
               "device: %s", err.msg);
     }
 
     const char *fifo = tpath("fifo.npy");
     if (mkfifo(fifo, 0600) == 0) {
-        CHECK(sl_npy_load(fifo, &a, &err) == SL_E_IO && has(err.msg, "regular"),
+        CHECK(sl_npy_read(fifo, &a, &err) == SL_E_IO && has(err.msg, "regular"),
               "fifo (must not hang): %s", err.msg);
         remove(fifo);
     }
@@ -559,7 +559,7 @@ static void test_files(void)
         const char *locked = tpath("locked.npy");
         write_file(locked, "x", 1);
         chmod(locked, 0);
-        CHECK(sl_npy_load(locked, &a, &err) == SL_E_IO && has(err.msg, locked) &&
+        CHECK(sl_npy_read(locked, &a, &err) == SL_E_IO && has(err.msg, locked) &&
                   has(err.msg, strerror(EACCES)),
               "unreadable file: %s", err.msg);
         remove(locked);
@@ -570,27 +570,27 @@ static void test_files(void)
     sl_array_alloc(&a, SL_DT_F32, 2, sh, &err);
     int before = count_entries(tmpdir);
     const char *nodir = tpath("no_dir/x.npy");
-    CHECK(sl_npy_save(nodir, &a, &err) == SL_E_IO, "save into a missing directory is SL_E_IO");
+    CHECK(sl_npy_write(nodir, &a, &err) == SL_E_IO, "save into a missing directory is SL_E_IO");
     CHECK(has(err.msg, nodir), "save message names the path: %s", err.msg);
     /* Over a directory: the temporary is written, then the rename fails; it must be removed. */
-    CHECK(sl_npy_save(dir, &a, &err) == SL_E_IO, "save over a directory is SL_E_IO");
+    CHECK(sl_npy_write(dir, &a, &err) == SL_E_IO, "save over a directory is SL_E_IO");
     CHECK(has(err.msg, dir), "save over a directory names the path: %s", err.msg);
     CHECK(count_entries(tmpdir) == before, "failed saves leave nothing behind");
     CHECK(count_entries(dir) == 0, "nothing left in the directory");
 
     sl_array b = a;
     b.shape[1] = -3;
-    CHECK(sl_npy_save(tpath("neg.npy"), &b, &err) == SL_E_ARG && has(err.msg, "negative"),
+    CHECK(sl_npy_write(tpath("neg.npy"), &b, &err) == SL_E_ARG && has(err.msg, "negative"),
           "save negative shape: %s", err.msg);
     b = a;
     b.ndim = SL_NPY_MAX_DIMS + 1;
-    CHECK(sl_npy_save(tpath("many.npy"), &b, &err) == SL_E_ARG, "save 33 dims");
+    CHECK(sl_npy_write(tpath("many.npy"), &b, &err) == SL_E_ARG, "save 33 dims");
     b = a;
     b.data = NULL;
-    CHECK(sl_npy_save(tpath("null.npy"), &b, &err) == SL_E_ARG, "save NULL data");
+    CHECK(sl_npy_write(tpath("null.npy"), &b, &err) == SL_E_ARG, "save NULL data");
     b = a;
     b.dtype = (sl_dtype)9;
-    CHECK(sl_npy_save(tpath("dt.npy"), &b, &err) == SL_E_ARG, "save bad dtype");
+    CHECK(sl_npy_write(tpath("dt.npy"), &b, &err) == SL_E_ARG, "save bad dtype");
     CHECK(count_entries(tmpdir) == before, "invalid saves write nothing");
     sl_array_free(&a);
 }
@@ -773,9 +773,9 @@ static int roundtrip(const char *in, const char *out)
 {
     sl_array a;
     sl_error err;
-    sl_status st = sl_npy_load(in, &a, &err);
+    sl_status st = sl_npy_read(in, &a, &err);
     if (st == SL_OK) {
-        st = sl_npy_save(out, &a, &err);
+        st = sl_npy_write(out, &a, &err);
         sl_array_free(&a);
     }
     if (st != SL_OK) {

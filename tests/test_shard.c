@@ -3,7 +3,7 @@
  * gradient (each shard's slice), on the fast path and the reference, for every loss that has
  * statistics; the losses without statistics refuse with one line. */
 #include "check.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include <stdlib.h>
 #include <string.h>

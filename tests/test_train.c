@@ -4,7 +4,7 @@
  *
  * `test_train --dump DIR` writes a small network's weights, inputs, logits, gradients and the
  * weights after two AdamW steps as .npy files; tests/check_train.py compares them with PyTorch. */
-#include "segloss.h"
+#include "segloss_data.h"
 
 #include "check.h"
 #include "layers.h"
@@ -577,7 +577,7 @@ static int save_f32(const char *dir, const char *name, const float *data, int nd
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     if (sl_array_alloc(&a, SL_DT_F32, nd, shape, &e)) return 1;
     memcpy(a.data, data, (size_t)sl_array_numel(&a) * 4);
-    sl_status s = sl_npy_save(path, &a, &e);
+    sl_status s = sl_npy_write(path, &a, &e);
     sl_array_free(&a);
     if (s) fprintf(stderr, "%s\n", e.msg);
     return s != SL_OK;

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "segloss.h"
+#include "segloss_data.h"
 
 #define SL_IMAGES_TRAIN 0u   /* stream of training (and fresh test) images */
 #define SL_IMAGES_HELDOUT 1u /* stream of the held-out set */

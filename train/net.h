@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "segloss.h"
+#include "segloss_data.h"
 
 typedef struct {
     int in_channels; /* image channels: 1 */

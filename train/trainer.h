@@ -9,7 +9,7 @@
 
 #include "images.h"
 #include "net.h"
-#include "segloss.h"
+#include "segloss_data.h"
 
 typedef struct {
     const char *loss;         /* a loss spec ("ce") */

@@ -389,9 +389,9 @@ def simulate_predictions(labels, num_classes=4, rng=0, edge=1.5, confidence=5.0,
     if y.ndim != 3:
         raise ValueError("labels of shape %s: need [n, h, w]" % _shape_str(y.shape))
     n, h, w = y.shape
-    o = _lib.PredictOptions(edge, confidence, noise)
+    o = _lib.SimulateOptions(edge, confidence, noise)
     out = np.empty((n, num_classes, h, w), dtype=np.float32)
-    size = lib.sl_predict_workspace_size(num_classes, h, w)
+    size = lib.sl_simulate_workspace_size(num_classes, h, w)
     ws = np.empty(max(size, 1), dtype=np.uint8)
     err = _lib.Error()
     _lib.check(lib.sl_simulate_predictions(_ptr(y), n, num_classes, h, w, ctypes.byref(o),

@@ -1,5 +1,5 @@
-"""ctypes bindings of libsegloss: the structs of include/segloss.h and the functions the
-package calls. Internal; use the functions of `segloss` and `segloss.torch`."""
+"""ctypes bindings of libsegloss: the structs of include/segloss.h and include/segloss_data.h
+and the functions the package calls. Internal; use the functions of `segloss` and `segloss.torch`."""
 
 import ctypes
 import os
@@ -92,7 +92,7 @@ class Rng(ctypes.Structure):
     ]
 
 
-class PredictOptions(ctypes.Structure):
+class SimulateOptions(ctypes.Structure):
     _fields_ = [(k, ctypes.c_double) for k in ("edge", "confidence", "noise")]
 
 
@@ -161,9 +161,9 @@ def _load():
        ctypes.c_double, ctypes.c_double, pErr)
     fn("sl_draw_polygon", st, P, I64, I64, P, P, I64, pErr)
     fn("sl_draw_disk", st, P, I64, I64, ctypes.c_double, ctypes.c_double, ctypes.c_double, pErr)
-    fn("sl_predict_options_default", vp, ctypes.POINTER(PredictOptions))
-    fn("sl_predict_workspace_size", SZ, I64, I64, I64)
-    fn("sl_simulate_predictions", st, P, I64, I64, I64, I64, ctypes.POINTER(PredictOptions),
+    fn("sl_simulate_options_default", vp, ctypes.POINTER(SimulateOptions))
+    fn("sl_simulate_workspace_size", SZ, I64, I64, I64)
+    fn("sl_simulate_predictions", st, P, I64, I64, I64, I64, ctypes.POINTER(SimulateOptions),
        ctypes.POINTER(Rng), P, P, SZ, pErr)
     fn("sl_drop_annotations", st, P, I64, I64, I64, I64, ctypes.POINTER(Rng), P, pErr)
     return lib, path
