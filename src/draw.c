@@ -37,11 +37,28 @@ static double clamp_box(double x)
     return x;
 }
 
-/* nr x nc > max_box, without overflow. Empty boxes are never too large. */
-static int box_too_large(int64_t nr, int64_t nc, int64_t max_box)
+/* A bounding box in pixels: the first row and column, and the numbers of rows and columns. */
+typedef struct {
+    int64_t r0, c0, nr, nc;
+} box;
+
+/* The box of rows r0..r1 and columns c0..c1 (whole numbers as doubles), clamped to BOX_LIMIT,
+ * clipped to the image when shape is given (the bottom ends to 0, the top ends to shape - 1).
+ * Returns 0, 1 for an empty box, -1 for one of more than max_box pixels (without overflow). */
+static int make_box(double r0, double c0, double r1, double c1, const int64_t *shape,
+                    int64_t max_box, box *b)
 {
-    if (nr <= 0 || nc <= 0) return 0;
-    return nr > max_box / nc;
+    r0 = clamp_box(r0), c0 = clamp_box(c0), r1 = clamp_box(r1), c1 = clamp_box(c1);
+    if (shape) {
+        if (r0 < 0) r0 = 0;
+        if (c0 < 0) c0 = 0;
+        if (r1 > (double)(shape[0] - 1)) r1 = (double)(shape[0] - 1);
+        if (c1 > (double)(shape[1] - 1)) c1 = (double)(shape[1] - 1);
+    }
+    b->r0 = (int64_t)r0, b->c0 = (int64_t)c0;
+    b->nr = (int64_t)r1 - b->r0 + 1, b->nc = (int64_t)c1 - b->c0 + 1;
+    if (b->nr <= 0 || b->nc <= 0) return 1;
+    return b->nr > max_box / b->nc ? -1 : 0;
 }
 
 int sl__ellipse_visit(double r, double c, double r_radius, double c_radius, double rotation,
@@ -54,18 +71,11 @@ int sl__ellipse_visit(double r, double c, double r_radius, double c_radius, doub
     sl__sincos(rot, &sin_a, &cos_a);
     double r_ext = fabs(r_radius * cos_a) + c_radius * sin_a;
     double c_ext = r_radius * sin_a + fabs(c_radius * cos_a);
-    double r0 = clamp_box(ceil(r - r_ext)), c0 = clamp_box(ceil(c - c_ext));
-    double r1 = clamp_box(floor(r + r_ext)), c1 = clamp_box(floor(c + c_ext));
-    if (shape) {
-        if (r0 < 0) r0 = 0;
-        if (c0 < 0) c0 = 0;
-        if (r1 > (double)(shape[0] - 1)) r1 = (double)(shape[0] - 1);
-        if (c1 > (double)(shape[1] - 1)) c1 = (double)(shape[1] - 1);
-    }
-    int64_t ur = (int64_t)r0, uc = (int64_t)c0;
-    int64_t nr = (int64_t)r1 - ur + 1, nc = (int64_t)c1 - uc + 1;
-    if (nr <= 0 || nc <= 0) return 0;
-    if (box_too_large(nr, nc, max_box)) return -1;
+    box bx;
+    int rb = make_box(ceil(r - r_ext), ceil(c - c_ext), floor(r + r_ext), floor(c + c_ext), shape,
+                      max_box, &bx);
+    if (rb) return rb < 0 ? -1 : 0;
+    int64_t ur = bx.r0, uc = bx.c0, nr = bx.nr, nc = bx.nc;
 
     /* A zero radius divides by zero in skimage: inf or nan distances, never < 1. */
     if (r_radius == 0.0 || c_radius == 0.0) return 0;
@@ -134,18 +144,12 @@ int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints, c
     }
     /* _draw.pyx _polygon: int(max(0, r.min())) .. int(ceil(r.max())), the top end clipped to
      * shape - 1 when a shape is given; the bottom end is never clipped to the shape. */
-    double r0 = clamp_box(floor(rmin > 0 ? rmin : 0)), c0 = clamp_box(floor(cmin > 0 ? cmin : 0));
-    double r1 = clamp_box(ceil(rmax)), c1 = clamp_box(ceil(cmax));
-    if (shape) {
-        if (r1 > (double)(shape[0] - 1)) r1 = (double)(shape[0] - 1);
-        if (c1 > (double)(shape[1] - 1)) c1 = (double)(shape[1] - 1);
-    }
-    int64_t ur = (int64_t)r0, uc = (int64_t)c0;
-    int64_t nr = (int64_t)r1 - ur + 1, nc = (int64_t)c1 - uc + 1;
-    if (nr <= 0 || nc <= 0) return 0;
-    if (box_too_large(nr, nc, max_box)) return -1;
-    for (int64_t i = ur; i < ur + nr; i++) {
-        for (int64_t j = uc; j < uc + nc; j++) {
+    box bx;
+    int rb = make_box(floor(rmin > 0 ? rmin : 0), floor(cmin > 0 ? cmin : 0), ceil(rmax),
+                      ceil(cmax), shape, max_box, &bx);
+    if (rb) return rb < 0 ? -1 : 0;
+    for (int64_t i = bx.r0; i < bx.r0 + bx.nr; i++) {
+        for (int64_t j = bx.c0; j < bx.c0 + bx.nc; j++) {
             if (point_in_polygon(cols, rows, npoints, (double)j, (double)i)) {
                 int rc = put(ctx, i, j);
                 if (rc) return rc;

@@ -29,40 +29,29 @@ static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 /* numpy aligns the start of the data to this many bytes; we do the same when writing. */
 #define NPY_ALIGN 64
 
+/* Each dtype's size, name and numpy descr, indexed by sl_dtype. */
+static const struct {
+    size_t size;
+    const char *name, *descr;
+} dtypes[] = {
+    [SL_DT_F32] = {4, "float32", "<f4"}, [SL_DT_F64] = {8, "float64", "<f8"},
+    [SL_DT_U8] = {1, "uint8", "|u1"},    [SL_DT_I32] = {4, "int32", "<i4"},
+    [SL_DT_I64] = {8, "int64", "<i8"},
+};
+
+static int dtype_valid(sl_dtype t)
+{
+    return (unsigned)t < sizeof dtypes / sizeof dtypes[0];
+}
+
 size_t sl_dtype_size(sl_dtype t)
 {
-    switch (t) {
-    case SL_DT_F32: return 4;
-    case SL_DT_F64: return 8;
-    case SL_DT_U8: return 1;
-    case SL_DT_I32: return 4;
-    case SL_DT_I64: return 8;
-    }
-    return 0;
+    return dtype_valid(t) ? dtypes[t].size : 0;
 }
 
 const char *sl_dtype_name(sl_dtype t)
 {
-    switch (t) {
-    case SL_DT_F32: return "float32";
-    case SL_DT_F64: return "float64";
-    case SL_DT_U8: return "uint8";
-    case SL_DT_I32: return "int32";
-    case SL_DT_I64: return "int64";
-    }
-    return "unknown";
-}
-
-static const char *dtype_descr(sl_dtype t)
-{
-    switch (t) {
-    case SL_DT_F32: return "<f4";
-    case SL_DT_F64: return "<f8";
-    case SL_DT_U8: return "|u1";
-    case SL_DT_I32: return "<i4";
-    case SL_DT_I64: return "<i8";
-    }
-    return "?";
+    return dtype_valid(t) ? dtypes[t].name : "unknown";
 }
 
 int64_t sl_array_numel(const sl_array *a)
@@ -120,11 +109,6 @@ static sl_status shape_counts(sl_dtype t, int ndim, const int64_t *shape, sl_sta
     *numel = n;
     *bytes = (size_t)n * isz;
     return SL_OK;
-}
-
-static int dtype_valid(sl_dtype t)
-{
-    return sl_dtype_size(t) != 0;
 }
 
 sl_status sl_array_alloc(sl_array *a, sl_dtype t, int ndim, const int64_t *shape, sl_error *err)
@@ -329,33 +313,27 @@ static int str_is(const char *s, size_t n, const char *lit)
 
 static sl_status descr_dtype(const char *d, size_t n, sl_dtype *out, sl_error *err)
 {
-    if (str_is(d, n, "<f4"))
-        *out = SL_DT_F32;
-    else if (str_is(d, n, "<f8"))
-        *out = SL_DT_F64;
-    else if (str_is(d, n, "|u1") || str_is(d, n, "<u1"))
+    for (size_t k = 0; k < sizeof dtypes / sizeof dtypes[0]; k++)
+        if (str_is(d, n, dtypes[k].descr)) {
+            *out = (sl_dtype)k;
+            return SL_OK;
+        }
+    if (str_is(d, n, "<u1")) { /* bytes have no order: numpy writes |u1 and reads both */
         *out = SL_DT_U8;
-    else if (str_is(d, n, "<i4"))
-        *out = SL_DT_I32;
-    else if (str_is(d, n, "<i8"))
-        *out = SL_DT_I64;
-    else {
-        int shown = (int)(n > 40 ? 40 : n);
-        if (n > 0 && d[0] == '>')
-            return sl__fail(err, SL_E_FORMAT,
-                            "unsupported .npy dtype '%.*s': big-endian data is not supported "
-                            "(save it as little-endian, e.g. arr.astype('<%.*s'))",
-                            shown, d, shown - 1, d + 1);
-        if (n > 1 && d[1] == 'O')
-            return sl__fail(err, SL_E_FORMAT,
-                            "unsupported .npy dtype '%.*s': object (pickled) arrays are not "
-                            "supported",
-                            shown, d);
-        return sl__fail(err, SL_E_FORMAT,
-                        "unsupported .npy dtype '%.*s' (supported: <f4, <f8, |u1, <i4, <i8)", shown,
-                        d);
+        return SL_OK;
     }
-    return SL_OK;
+    int shown = (int)(n > 40 ? 40 : n);
+    if (n > 0 && d[0] == '>')
+        return sl__fail(err, SL_E_FORMAT,
+                        "unsupported .npy dtype '%.*s': big-endian data is not supported "
+                        "(save it as little-endian, e.g. arr.astype('<%.*s'))",
+                        shown, d, shown - 1, d + 1);
+    if (n > 1 && d[1] == 'O')
+        return sl__fail(err, SL_E_FORMAT,
+                        "unsupported .npy dtype '%.*s': object (pickled) arrays are not supported",
+                        shown, d);
+    return sl__fail(err, SL_E_FORMAT,
+                    "unsupported .npy dtype '%.*s' (supported: <f4, <f8, |u1, <i4, <i8)", shown, d);
 }
 
 /* Parse the dict. On success *dt, *ndim, shape are set. */
@@ -578,7 +556,7 @@ static sl_status npy_write(const char *path, int fd, const sl_array *a, sl_error
     h[7] = 0;
     int n = snprintf(h + 10, sizeof h - 10 - NPY_ALIGN,
                      "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                     dtype_descr(a->dtype), sh);
+                     dtypes[a->dtype].descr, sh);
     if (n < 0 || (size_t)n >= sizeof h - 10 - NPY_ALIGN)
         return sl__fail(err, SL_E_ARG, "cannot write%s%s: header too long", sp, pn);
     /* Pad with spaces and a final '\n' so that the data starts on a 64-byte boundary. */
