@@ -1,6 +1,8 @@
 /* segloss.h - loss functions for semantic segmentation, with analytic gradients.
  *
- * The manual.
+ * The manual: tensors, inputs, buffers, threads, errors; then the version, the options, the
+ * losses and specs, sharded evaluation, metrics, the EDT and how each loss reads its input.
+ * The post's data, random numbers, drawing, .npy and PNG files are in segloss_data.h.
  *
  * Tensors
  *   float32, contiguous, C order. An input is [N, C, spatial...] with 1 to 3 spatial axes
@@ -11,34 +13,53 @@
  *       for the sigmoid (multi-label) losses any values in [0, 1], channels may overlap.
  *   Binary segmentation is one channel, [N, 1, spatial...], with a sigmoid loss (bce,
  *   sigmoid_focal, lovasz_hinge, an overlap loss with sigmoid=true); its label map holds 0 and 1
- *   and is the channel's target. A softmax loss on one channel of logits (or of probabilities
- *   it renormalises) is refused: a softmax over one channel is constant, and the message names
- *   the sigmoid form.
+ *   and is the channel's target. A softmax loss on one channel of logits is refused (a softmax
+ *   over one channel is constant; the message names the sigmoid form), and so is one channel
+ *   of probabilities for the softmax losses with an `eps` key (ce, focal, missing_ce,
+ *   marginal_ce, asymmetric_unified_focal). hausdorff_dt and log_hausdorff_dt take one channel
+ *   of logits as given (MONAI's rule); lovasz renormalises one channel of probabilities to the
+ *   constant 1.
  *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
  *   background (class 0) is always annotated whatever column 0 says.
  *
  * Inputs
- *   SL_INPUT_LOGITS: softmax is taken inside, in log-softmax form (finite for any finite logit).
- *   SL_INPUT_PROBS:  probabilities, Keras semantics: renormalised over classes, then clipped to
- *                    [eps, 1 - eps]; the gradient is zero through clipped entries.
+ *   SL_INPUT_LOGITS or SL_INPUT_PROBS (sl_batch.input_kind, or a spec term's input=). Each loss
+ *   reads them its own way: a softmax over classes or a sigmoid per element for logits;
+ *   renormalised or as given, clipped to [eps, 1 - eps] or not, for probabilities. The table
+ *   "How each loss reads its input", after the EDT below, gives every loss's row.
  *
  * Buffers
  *   The caller owns every buffer: inputs, outputs and workspaces. Outputs are written, never
- *   accumulated. No function here allocates inside a loss; the file readers and the spec parser
- *   allocate what they return, and say so.
+ *   accumulated. No loss, metric or EDT allocates; the spec parser allocates the spec it
+ *   returns (sl_spec_free), and the file functions of segloss_data.h what they return.
  *
  * Threads and vector paths
- *   Losses run on sl_output.threads OpenMP threads (0: OMP_NUM_THREADS, else every core) and on
- *   the best vector path of the CPU (AVX-512, AVX2 + FMA, or portable C; the environment
- *   variable SEGLOSS_ISA=scalar|avx2|avx512 forces one the CPU has). Values, maps and gradients
- *   are the same bits for any thread count and any path. Functions may be called from several
- *   threads at once on distinct outputs and workspaces. Link with -fopenmp (or -lgomp).
+ *   A loss runs on sl_output.threads OpenMP threads (0: omp_get_max_threads(), which is
+ *   OMP_NUM_THREADS or else every core), which have finished when the call returns; the
+ *   metrics and the EDT run on the calling thread. Every loss runs on the best vector path of
+ *   the CPU (AVX-512, AVX2 + FMA, or portable C; the environment variable
+ *   SEGLOSS_ISA=scalar|avx2|avx512 forces one the CPU has). Values, maps and gradients are the
+ *   same bits for any thread count and any path. Link with -fopenmp (or -lgomp).
+ *
+ * Reentrancy and thread safety
+ *   There is no global state: the loss registry is constant data, nothing is cached between
+ *   calls, randomness travels in an explicit sl_rng. So any function may run on several threads
+ *   at once, provided that what one call writes no other call uses meanwhile: its outputs
+ *   (sl_output, its grad, loss_map and workspace; stats; a metrics or EDT result), its
+ *   sl_error, and objects it changes (an sl_rng, an sl_array, a spec being freed). What a
+ *   call only reads may be shared: input tensors, targets, options, loss handles, and a parsed
+ *   sl_spec, which any number of threads may evaluate at once (every function but
+ *   sl_spec_free takes it const). SEGLOSS_ISA is read (getenv) by each call that runs a loss
+ *   (and by sl_isa and sl_bench_floor): do not change the environment while another thread is
+ *   in the library.
+ *   A loss called inside the caller's own OpenMP parallel region gets the threads OpenMP's
+ *   nesting settings allow (by default one).
  *
  * Errors
  *   Every function that can fail returns an sl_status (SL_OK == 0) and, when given an sl_error,
  *   fills it with one line that names the problem (control characters from the caller's text,
  *   a spec or a file header, are written as \n, \t, \r or \xHH). The library never prints and
- *   never exits. There is no global state; randomness travels in an explicit sl_rng.
+ *   never exits.
  *
  * Non-finite results
  *   On finite inputs, a loss whose value, loss-map entry or gradient entry is not finite (an
@@ -58,7 +79,10 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------------------------------
- * Version: of the header at compile time, and of the library a program runs with.
+ * Version: SL_VERSION_* of the header a program is compiled with, sl_version() of the library
+ * it runs with (compare the two when linking the shared library, whose soname carries the
+ * major: libsegloss.so.0). The Makefile, segloss.pc and `segloss --version` take the version
+ * from SL_VERSION_STRING. While the major is 0, names may change from one minor to the next.
  */
 #define SL_VERSION_MAJOR 0
 #define SL_VERSION_MINOR 1
@@ -410,6 +434,49 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
 size_t sl_edt_workspace_size(int nd, const int64_t *dim);
 sl_status sl_edt(const uint8_t *mask, int nd, const int64_t *dim, const double *spacing,
                  double *out, void *workspace, size_t workspace_size, sl_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * How each loss reads its input
+ *
+ * With SL_INPUT_PROBS (finite values >= 0; a softmax loss refuses a pixel whose values sum to
+ * 0), a loss reads the tensor in one of these ways:
+ *   renormalised, clipped      p / sum_c p over the classes, then clipped to [eps, 1 - eps]
+ *                              (its `eps` key) before the log; the gradient is zero through a
+ *                              clipped entry (Keras' categorical cross-entropy)
+ *   renormalised, not clipped  p / sum_c p, no clip (no log is taken)
+ *   as given, clipped          each element on its own, clipped to [eps, 1 - eps]
+ *   as given, log clipped      each element on its own, clipped to [eps, 1 - eps] inside the
+ *                              log only: the focal factor (1 - p_t)^gamma uses p as given
+ *   as given, not clipped      the values as they are, also where a pixel does not sum to 1
+ * With SL_INPUT_LOGITS:
+ *   softmax                    over the classes (log-softmax where a log is taken)
+ *   sigmoid                    of each element on its own (multi-label: channels may overlap)
+ *   as given                   the logit itself is the loss's score
+ *
+ *   loss                       SL_INPUT_PROBS              SL_INPUT_LOGITS
+ *   ce                         renormalised, clipped       softmax
+ *   focal                      renormalised, clipped       softmax
+ *   missing_ce                 renormalised, clipped       softmax
+ *   marginal_ce                renormalised, clipped       softmax
+ *   lovasz                     renormalised, not clipped   softmax
+ *   bce                        as given, clipped           sigmoid
+ *   sigmoid_focal              as given, log clipped       sigmoid
+ *   asymmetric_unified_focal   as given, clipped           softmax
+ *   dice                       as given, not clipped       softmax; sigmoid=true: sigmoid
+ *   tversky                    as given, not clipped       softmax; sigmoid=true: sigmoid
+ *   focal_tversky              as given, not clipped       softmax; sigmoid=true: sigmoid
+ *   generalized_dice           as given, not clipped       softmax; sigmoid=true: sigmoid
+ *   log_cosh_dice              as given, not clipped       softmax; sigmoid=true: sigmoid
+ *   marginal_dice              as given, not clipped       softmax
+ *   exclusion                  as given, not clipped       softmax
+ *   boundary                   as given, not clipped       softmax
+ *   hausdorff_dt               as given, not clipped       softmax; one channel: as given
+ *   log_hausdorff_dt           as given, not clipped       softmax; one channel: as given
+ *   lovasz_hinge               as given, not clipped       as given
+ *
+ * A term of a spec may read the tensor its own way (input=logits|probs). tests/test_inputs.c
+ * reads this table and checks every row on both implementations.
+ */
 
 #ifdef __cplusplus
 }
