@@ -9,25 +9,14 @@
 #include <zlib.h>
 
 /* Background black; then the post's three objects, ellipse red, square green, circle blue;
- * then further colours that stay apart from those and from each other. Classes past the end
- * cycle through entries 1.. so every class still gets a colour. */
+ * then further colours that stay apart from those and from each other: orange, purple, cyan,
+ * magenta, yellow, brown, pink, teal, mint, maroon, lavender, olive. Classes past the end cycle
+ * through entries 1.. so every class still gets a colour. */
 static const uint8_t palette[][3] = {
-    {0, 0, 0},       /* 0 background */
-    {228, 26, 28},   /* 1 ellipse: red */
-    {60, 180, 75},   /* 2 square: green */
-    {40, 100, 220},  /* 3 circle: blue */
-    {255, 170, 0},   /* orange */
-    {150, 60, 180},  /* purple */
-    {0, 200, 200},   /* cyan */
-    {240, 50, 200},  /* magenta */
-    {230, 230, 40},  /* yellow */
-    {140, 90, 40},   /* brown */
-    {250, 160, 170}, /* pink */
-    {0, 120, 110},   /* teal */
-    {170, 255, 150}, /* mint */
-    {120, 0, 40},    /* maroon */
-    {130, 130, 255}, /* lavender */
-    {128, 128, 0},   /* olive */
+    {0, 0, 0},       {228, 26, 28},  {60, 180, 75},   {40, 100, 220},
+    {255, 170, 0},   {150, 60, 180}, {0, 200, 200},   {240, 50, 200},
+    {230, 230, 40},  {140, 90, 40},  {250, 160, 170}, {0, 120, 110},
+    {170, 255, 150}, {120, 0, 40},   {130, 130, 255}, {128, 128, 0},
 };
 #define NPALETTE ((int64_t)(sizeof palette / sizeof palette[0]))
 
