@@ -12,7 +12,8 @@
  *   sigmoid           logits x score as the probabilities sigmoid(x), not as x + 1.5
  *   as given          logits u score as the probabilities u
  * plus "sigmoid=true: sigmoid" (the sigmoid facts with that key) and "one channel: as given"
- * (the as-given fact on one channel). */
+ * (the as-given fact on one channel). Last, the header's rule for one channel of probabilities
+ * (its "Tensors"): which losses refuse it, and lovasz's constant. */
 #include "check.h"
 #include "segloss.h"
 
@@ -62,6 +63,9 @@ static void make_data(data *d)
         }
 }
 
+/* Set while refusals are expected: their messages are not printed. */
+static int expect_refusals;
+
 /* The loss of spec on input x read as kind, on C = 4 channels with labels or on C = 1 with a
  * per-class target. NAN when the spec does
  * not parse (a key the loss does not take) or the evaluation fails. */
@@ -89,7 +93,7 @@ static double eval(const char *spec, int C, sl_input_kind kind, const float *x, 
     double v = NAN;
     if (out.workspace && sl_spec_eval(s, &b, impl, &out, &err) == SL_OK)
         v = out.loss;
-    else
+    else if (!expect_refusals)
         fprintf(stderr, "%s: %s\n", spec, out.workspace ? err.msg : "out of memory");
     free(out.workspace);
     sl_spec_free(s);
@@ -257,6 +261,31 @@ static int split_row(char *line, char **name, char **probs, char **logits)
     return 1;
 }
 
+/* The header's rule for one channel of probabilities ("Tensors"): refused by the softmax losses
+ * with an eps key; lovasz renormalises it to the constant 1; every other loss scores it. */
+static void check_one_channel(const data *d)
+{
+    expect_refusals = 1;
+    static const char *refused[] = {"ce", "focal", "missing_ce", "marginal_ce",
+                                    "asymmetric_unified_focal"};
+    for (int i = 0; i < sl_loss_count(); i++) {
+        const char *name = sl_loss_at(i)->name;
+        int want_refused = 0;
+        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
+            want_refused |= strcmp(name, refused[k]) == 0;
+        double a = eval(name, 1, SL_INPUT_PROBS, d->p, d, SL_IMPL_REF);
+        CHECK(want_refused == isnan(a), "%s on one channel of probabilities: %s", name,
+              want_refused ? "scored, the header says refused" : "refused");
+        if (strcmp(name, "lovasz") != 0) continue;
+        double b = eval(name, 1, SL_INPUT_PROBS, d->inside, d, SL_IMPL_REF);
+        CHECK(same(a, b, 0.0),
+              "lovasz on one channel of probabilities: %.10g and %.10g, where "
+              "the header says the input is the constant 1",
+              a, b);
+    }
+    expect_refusals = 0;
+}
+
 int main(void)
 {
     const char *path = getenv("SEGLOSS_HEADER");
@@ -287,6 +316,7 @@ int main(void)
         }
     }
     fclose(fp);
+    check_one_channel(&d);
     for (int i = 0; rows && i < nloss; i++)
         CHECK(rows[i] == 1, "%s has %d rows in the input table of %s (want 1)", sl_loss_at(i)->name,
               rows[i], path);
