@@ -177,28 +177,19 @@ static void check_probs(const char *name, const char *col, const data *d, sl_imp
     }
 }
 
-static void check_softmax(const char *spec, const data *d, sl_impl impl)
+/* Logits x score as the probabilities f(x) (f: "softmax" or "sigmoid"), and as x + 1.5 only
+ * for the softmax, which a shift of every class does not change. */
+static void check_form(const char *spec, const char *f, const data *d, sl_impl impl)
 {
+    int softmax = strcmp(f, "softmax") == 0;
     const char *im = impl_name(impl);
     double lx = eval(spec, NC, SL_INPUT_LOGITS, d->x, d, impl);
-    double lp = eval(spec, NC, SL_INPUT_PROBS, d->p, d, impl);
+    double lp = eval(spec, NC, SL_INPUT_PROBS, softmax ? d->p : d->sig, d, impl);
     double ls = eval(spec, NC, SL_INPUT_LOGITS, d->shifted, d, impl);
-    CHECK(same(lx, lp, 1e-5), "%s [%s]: softmax, yet x gives %.10g and softmax(x) %.10g", spec, im,
-          lx, lp);
-    CHECK(same(lx, ls, 1e-5), "%s [%s]: softmax, yet x gives %.10g and x + 1.5 %.10g", spec, im, lx,
-          ls);
-}
-
-static void check_sigmoid(const char *spec, const data *d, sl_impl impl)
-{
-    const char *im = impl_name(impl);
-    double lx = eval(spec, NC, SL_INPUT_LOGITS, d->x, d, impl);
-    double lp = eval(spec, NC, SL_INPUT_PROBS, d->sig, d, impl);
-    double ls = eval(spec, NC, SL_INPUT_LOGITS, d->shifted, d, impl);
-    CHECK(same(lx, lp, 1e-5), "%s [%s]: sigmoid, yet x gives %.10g and sigmoid(x) %.10g", spec, im,
-          lx, lp);
-    CHECK(differ(lx, ls), "%s [%s]: sigmoid, yet x gives %.10g and x + 1.5 %.10g", spec, im, lx,
-          ls);
+    CHECK(same(lx, lp, 1e-5), "%s [%s]: %s, yet x gives %.10g and %s(x) %.10g", spec, im, f, lx, f,
+          lp);
+    CHECK(softmax ? same(lx, ls, 1e-5) : differ(lx, ls),
+          "%s [%s]: %s, yet x gives %.10g and x + 1.5 %.10g", spec, im, f, lx, ls);
 }
 
 static void check_as_given(const char *spec, int C, const data *d, sl_impl impl)
@@ -217,9 +208,9 @@ static void check_logits(const char *name, const char *col, const data *d, sl_im
 {
     char spec[128];
     if (strncmp(col, "softmax", 7) == 0)
-        check_softmax(name, d, impl);
+        check_form(name, "softmax", d, impl);
     else if (strncmp(col, "sigmoid", 7) == 0)
-        check_sigmoid(name, d, impl);
+        check_form(name, "sigmoid", d, impl);
     else if (strncmp(col, "as given", 8) == 0)
         check_as_given(name, NC, d, impl);
     else
@@ -228,7 +219,7 @@ static void check_logits(const char *name, const char *col, const data *d, sl_im
     if (!more) return;
     if (strcmp(more, "; sigmoid=true: sigmoid") == 0) {
         spec_with(spec, sizeof spec, name, "sigmoid=true", 0);
-        check_sigmoid(spec, d, impl);
+        check_form(spec, "sigmoid", d, impl);
     } else if (strcmp(more, "; one channel: as given") == 0) {
         check_as_given(name, 1, d, impl);
     } else {
