@@ -123,7 +123,7 @@ typedef struct {
     double *values[NMISTAKE]; /* [m][l * MAX_STEPS + i] */
     pred_picture pp;
     plot_img chart;
-    char chart_path[4200], pred_path[4200];
+    char chart_path[CLI_PATH_MAX], pred_path[CLI_PATH_MAX];
 } play_ctx;
 
 static int64_t min64(int64_t a, int64_t b)
@@ -690,43 +690,14 @@ static int draw_chart(play_ctx *x)
 /* ---------------------------------------------------------------------------------------------
  * parse -> data -> run -> write.
  */
-/* --losses: specs separated by ';' into x->names (pointing into x->lbuf). */
-static int split_specs(play_ctx *x, const char *losses_s)
-{
-    size_t len = strlen(losses_s);
-    char *p = x->lbuf = malloc(len + 1);
-    if (!p) return cli_fail("play", CLI_RUNTIME, "out of memory");
-    memcpy(p, losses_s, len + 1);
-    for (;;) {
-        char *semi = strchr(p, ';');
-        if (semi) *semi = 0;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *e = p + strlen(p);
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            *--e = 0;
-        if (!*p)
-            return cli_fail("play", CLI_USAGE,
-                            "--losses: empty spec in '%s' (specs are "
-                            "separated by ';')",
-                            losses_s);
-        if (x->nloss >= MAX_LOSSES)
-            return cli_fail("play", CLI_USAGE, "--losses: at most %d specs", MAX_LOSSES);
-        for (int l = 0; l < x->nloss; l++)
-            if (strcmp(x->names[l], p) == 0)
-                return cli_fail("play", CLI_USAGE, "--losses: '%s' is given twice", p);
-        x->names[x->nloss++] = p;
-        if (!semi) return CLI_OK;
-        p = semi + 1;
-    }
-}
-
 /* The losses (every registered one by default), each parsed and its options checked for the
  * post's 4 classes before anything is computed. */
 static int play_losses(play_ctx *x, const char *losses_s)
 {
     int rc;
-    if (losses_s && (rc = split_specs(x, losses_s)) != CLI_OK) return rc;
+    if (losses_s && (rc = cli_split_specs("play", losses_s, &x->lbuf, x->names, MAX_LOSSES,
+                                          &x->nloss)) != CLI_OK)
+        return rc;
     for (int i = 0; !losses_s && i < sl_loss_count() && x->nloss < MAX_LOSSES; i++)
         x->names[x->nloss++] = sl_loss_at(i)->name;
     sl_error err;
@@ -927,20 +898,18 @@ static int play_run(play_ctx *x)
 /* The pictures: both or neither. */
 static int play_write_pictures(play_ctx *x)
 {
-    int rc;
+    static const char *const names[2] = {"play_chart.png", "play_predictions.png"};
+    char paths[2][CLI_PATH_MAX];
     if (draw_chart(x)) return cli_fail("play", CLI_RUNTIME, "out of memory");
-    if ((rc = cli_make_dirs("play", x->dir)) != CLI_OK) return rc;
-    if (strlen(x->dir) > 4000) return cli_fail("play", CLI_USAGE, "--out: directory name too long");
-    snprintf(x->chart_path, sizeof x->chart_path, "%s/play_chart.png", x->dir);
-    snprintf(x->pred_path, sizeof x->pred_path, "%s/play_predictions.png", x->dir);
     cli_outs outs;
     cli_outs_init(&outs, "play");
-    if ((rc = cli_outs_add(&outs, "out", x->chart_path)) == CLI_OK &&
-        (rc = cli_outs_add(&outs, "out", x->pred_path)) == CLI_OK &&
-        (rc = cli_outs_png(&outs, x->chart_path, x->chart.rgb, x->chart.h, x->chart.w)) == CLI_OK &&
-        (rc = cli_outs_png(&outs, x->pred_path, x->pp.img.rgb, x->pp.img.h, x->pp.img.w)) == CLI_OK)
-        rc = cli_outs_commit(&outs);
+    int rc = cli_outs_in_dir(&outs, x->dir, names, 2, paths);
+    if (rc == CLI_OK) rc = cli_outs_png(&outs, paths[0], x->chart.rgb, x->chart.h, x->chart.w);
+    if (rc == CLI_OK) rc = cli_outs_png(&outs, paths[1], x->pp.img.rgb, x->pp.img.h, x->pp.img.w);
+    if (rc == CLI_OK) rc = cli_outs_commit(&outs);
     cli_outs_end(&outs);
+    memcpy(x->chart_path, paths[0], sizeof paths[0]);
+    memcpy(x->pred_path, paths[1], sizeof paths[1]);
     return rc;
 }
 
@@ -951,12 +920,11 @@ static void json_per_loss(const play_ctx *x, const double *v, int stride, int nv
     for (int l = 0; l < x->nloss; l++) {
         printf(l ? ", " : "");
         cli_json_string(x->names[l]);
-        printf(nvals ? ": [" : ": ");
-        for (int i = 0; i < (nvals ? nvals : 1); i++) {
-            printf(i ? ", " : "");
-            cli_json_number(v[l * stride + i], 1);
-        }
-        printf(nvals ? "]" : "");
+        printf(": ");
+        if (nvals)
+            cli_json_list(v + l * stride, nvals);
+        else
+            cli_json_number(v[l * stride], 1);
     }
     printf("}");
 }
@@ -982,12 +950,9 @@ static void play_json(const play_ctx *x)
         cli_json_string(mistakes[m].strength);
         printf(", \"from\": ");
         cli_json_string(mistakes[m].from);
-        printf(", \"strengths\": [");
-        for (int i = 0; i < x->nstr[m]; i++) {
-            printf(i ? ", " : "");
-            cli_json_number(x->str[m][i], 1);
-        }
-        printf("], \"values\": ");
+        printf(", \"strengths\": ");
+        cli_json_list(x->str[m], x->nstr[m]);
+        printf(", \"values\": ");
         json_per_loss(x, x->values[m], MAX_STEPS, x->nstr[m]);
         printf("}");
     }

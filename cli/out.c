@@ -234,3 +234,15 @@ void cli_outs_end(cli_outs *o)
     }
     o->n = 0;
 }
+
+int cli_outs_in_dir(cli_outs *o, const char *dir, const char *const *names, int n,
+                    char (*paths)[CLI_PATH_MAX])
+{
+    if (strlen(dir) > 4000) return cli_fail(o->cmd, CLI_USAGE, "--out: directory name too long");
+    int rc = cli_make_dirs(o->cmd, dir);
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        snprintf(paths[i], CLI_PATH_MAX, "%s/%s", dir, names[i]);
+        rc = cli_outs_add(o, "out", paths[i]);
+    }
+    return rc;
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
@@ -35,8 +36,8 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
     return code;
 }
 
-int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
-              int nopts, const char **pos, int npos_max, int *npos)
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
+              const char **pos, int npos_max, int *npos)
 {
     *npos = 0;
     for (int i = 0; i < nopts; i++) {
@@ -89,8 +90,7 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt
     return CLI_OK;
 }
 
-int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
-            int64_t *out)
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -141,8 +141,7 @@ int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max,
     return CLI_OK;
 }
 
-int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
-              int64_t *w)
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h, int64_t *w)
 {
     char *end;
     errno = 0;
@@ -151,8 +150,7 @@ int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int6
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     const char *q = end + 1;
     long long b = strtoll(q, &end, 10);
-    if (end == q || *end || errno)
-        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
+    if (end == q || *end || errno) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     if (a < 1 || b < 1 || a > max || b > max)
         return cli_fail(cmd, CLI_USAGE, "--%s: sizes must be in [1, %lld], got %lld,%lld", opt,
                         (long long)max, a, b);
@@ -282,8 +280,8 @@ int cli_make_dirs(const char *cmd, const char *dir)
         char keep = buf[i];
         buf[i] = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf,
-                              strerror(errno));
+            int rc =
+                cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf, strerror(errno));
             free(buf);
             return rc;
         }
@@ -294,4 +292,49 @@ int cli_make_dirs(const char *cmd, const char *dir)
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return cli_fail(cmd, CLI_RUNTIME, "%s is not a directory", dir);
     return CLI_OK;
+}
+
+void cli_json_list(const double *v, int n)
+{
+    putchar('[');
+    for (int i = 0; i < n; i++) {
+        if (i) printf(", ");
+        cli_json_number(v[i], 1);
+    }
+    putchar(']');
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cli_split_specs(const char *cmd, const char *s, char **buf, const char **names, int max, int *n)
+{
+    size_t len = strlen(s);
+    char *p = *buf = malloc(len + 1);
+    if (!p) return cli_fail(cmd, CLI_RUNTIME, "out of memory");
+    memcpy(p, s, len + 1);
+    *n = 0;
+    for (;;) {
+        char *semi = strchr(p, ';');
+        if (semi) *semi = 0;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = 0;
+        if (!*p)
+            return cli_fail(cmd, CLI_USAGE,
+                            "--losses: empty spec in '%s' (specs are separated by ';')", s);
+        if (*n >= max) return cli_fail(cmd, CLI_USAGE, "--losses: at most %d specs", max);
+        for (int l = 0; l < *n; l++)
+            if (strcmp(names[l], p) == 0)
+                return cli_fail(cmd, CLI_USAGE, "--losses: '%s' is given twice", p);
+        names[(*n)++] = p;
+        if (!semi) return CLI_OK;
+        p = semi + 1;
+    }
 }
