@@ -75,11 +75,11 @@ void cli_json_string(const char *s);
 void cli_json_list(const double *v, int n);
 /* Seconds on the monotonic clock. */
 double cli_now(void);
-/* --losses: specs separated by ';', each trimmed of spaces and tabs, into names[] (at most max;
- * they point into *buf, a copy of s the caller frees). An empty spec, too many or one given
- * twice: a line and CLI_USAGE. */
-int cli_split_specs(const char *cmd, const char *s, char **buf, const char **names, int max,
-                    int *n);
+/* A list of loss specs (option opt): specs separated by ';', each trimmed of spaces and tabs, into
+ * names[] (at most max; they point into *buf, a copy of s the caller frees). An empty spec, too
+ * many or one given twice: a line and CLI_USAGE. */
+int cli_split_specs(const char *cmd, const char *opt, const char *s, char **buf, const char **names,
+                    int max, int *n);
 /* mkdir -p; CLI_RUNTIME with a line when it cannot. */
 int cli_make_dirs(const char *cmd, const char *dir);
 

@@ -232,9 +232,9 @@ static int compare_parse(int argc, char **argv, compare_ctx *x)
     int npos;
     int rc = cli_parse("compare", compare_usage, argc, argv, opts, 8 + TU_NSETTINGS, pos, 0, &npos);
     if (rc) return rc;
-    if ((rc =
-             cli_split_specs("compare", losses_s ? losses_s : "ce;missing_ce;marginal_ce;dice + ce",
-                             &x->sbuf, x->specs, MAX_LOSSES, &x->nl)) ||
+    if ((rc = cli_split_specs("compare", "losses",
+                              losses_s ? losses_s : "ce;missing_ce;marginal_ce;dice + ce", &x->sbuf,
+                              x->specs, MAX_LOSSES, &x->nl)) ||
         (rc = compare_rates(x, miss_s, quick)))
         return rc;
     x->nseeds = quick ? 1 : 3;

@@ -695,8 +695,8 @@ static int draw_chart(play_ctx *x)
 static int play_losses(play_ctx *x, const char *losses_s)
 {
     int rc;
-    if (losses_s && (rc = cli_split_specs("play", losses_s, &x->lbuf, x->names, MAX_LOSSES,
-                                          &x->nloss)) != CLI_OK)
+    if (losses_s && (rc = cli_split_specs("play", "losses", losses_s, &x->lbuf, x->names,
+                                          MAX_LOSSES, &x->nloss)) != CLI_OK)
         return rc;
     for (int i = 0; !losses_s && i < sl_loss_count() && x->nloss < MAX_LOSSES; i++)
         x->names[x->nloss++] = sl_loss_at(i)->name;

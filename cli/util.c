@@ -311,7 +311,8 @@ double cli_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cli_split_specs(const char *cmd, const char *s, char **buf, const char **names, int max, int *n)
+int cli_split_specs(const char *cmd, const char *opt, const char *s, char **buf, const char **names,
+                    int max, int *n)
 {
     size_t len = strlen(s);
     char *p = *buf = malloc(len + 1);
@@ -327,12 +328,12 @@ int cli_split_specs(const char *cmd, const char *s, char **buf, const char **nam
         while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
             *--e = 0;
         if (!*p)
-            return cli_fail(cmd, CLI_USAGE,
-                            "--losses: empty spec in '%s' (specs are separated by ';')", s);
-        if (*n >= max) return cli_fail(cmd, CLI_USAGE, "--losses: at most %d specs", max);
+            return cli_fail(cmd, CLI_USAGE, "--%s: empty spec in '%s' (specs are separated by ';')",
+                            opt, s);
+        if (*n >= max) return cli_fail(cmd, CLI_USAGE, "--%s: at most %d specs", opt, max);
         for (int l = 0; l < *n; l++)
             if (strcmp(names[l], p) == 0)
-                return cli_fail(cmd, CLI_USAGE, "--losses: '%s' is given twice", p);
+                return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is given twice", opt, p);
         names[(*n)++] = p;
         if (!semi) return CLI_OK;
         p = semi + 1;
