@@ -71,6 +71,10 @@ void cli_json_fixed(int digits, char style, double v);
 /* Plain output of a value: %.9g, and "nan", "inf", "-inf" (never "-nan"). */
 void cli_print_number(double v);
 void cli_json_string(const char *s);
+/* A batch [n, C, h, w] of input (read as kind) against a label map (labels not NULL) or a
+ * per-class target. */
+sl_batch cli_batch_2d(int64_t n, int64_t C, int64_t h, int64_t w, const float *input,
+                      sl_input_kind kind, const int32_t *labels, const float *target);
 /* A JSON list of n numbers. */
 void cli_json_list(const double *v, int n);
 /* Seconds on the monotonic clock. */

@@ -35,17 +35,7 @@ static int eval_loss(const char *spec_text, const float *probs, const float *one
     sl_spec *spec;
     sl_status st = sl_spec_parse(spec_text, &spec, &err);
     if (st != SL_OK) return cli_status("demo", st, &err);
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 4;
-    b.shape.dim[0] = n;
-    b.shape.dim[1] = SL_NCLASS;
-    b.shape.dim[2] = h;
-    b.shape.dim[3] = w;
-    b.input = probs;
-    b.input_kind = SL_INPUT_PROBS;
-    b.target_kind = SL_TARGET_PROBS;
-    b.target = onehot;
+    sl_batch b = cli_batch_2d(n, SL_NCLASS, h, w, probs, SL_INPUT_PROBS, NULL, onehot);
     size_t wsz = sl_spec_workspace_size(spec, &b);
     void *ws = malloc(wsz ? wsz : 1);
     if (!ws) {

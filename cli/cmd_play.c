@@ -399,18 +399,7 @@ static void strength_text(int m, double s, char *buf, size_t len)
 /* The batch play evaluates: x->input (logits) against x->target. */
 static sl_batch play_batch(const play_ctx *x)
 {
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 4;
-    b.shape.dim[0] = x->n;
-    b.shape.dim[1] = SL_NCLASS;
-    b.shape.dim[2] = x->h;
-    b.shape.dim[3] = x->w;
-    b.input = x->input;
-    b.input_kind = SL_INPUT_LOGITS;
-    b.target_kind = SL_TARGET_LABELS;
-    b.labels = x->target;
-    return b;
+    return cli_batch_2d(x->n, SL_NCLASS, x->h, x->w, x->input, SL_INPUT_LOGITS, x->target, NULL);
 }
 
 /* Evaluate spec l on (input, target) into *v; 0, or -1 with err filled. */

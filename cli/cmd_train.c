@@ -317,14 +317,8 @@ static void train_json(const train_args *ta, const sl_train_result *r, double se
     const sl_train_config *cfg = &ta->cfg;
     printf("{\"loss\": ");
     cli_json_string(cfg->loss);
-    printf(", \"iou\": ");
-    cli_json_list(r->iou, SL_NOBJ);
-    printf(", \"dice\": ");
-    cli_json_list(r->dice, SL_NOBJ);
-    printf(", \"classes\": [\"ellipse\", \"square\", \"circle\"], \"mean_iou\": ");
-    cli_json_number(r->mean_iou, 1);
-    printf(", \"mean_dice\": ");
-    cli_json_number(r->mean_dice, 1);
+    printf(", ");
+    tu_json_scores(r->iou, r->dice, r->mean_iou, r->mean_dice, 1);
     printf(", \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.3f, \"seconds\": %.3f, "
            "\"steps_per_second\": %.3f, \"missing\": %g, \"dropped\": [%lld, %lld, %lld], "
            "\"present\": [%lld, %lld, %lld], \"size\": [%d, %d], \"width\": %d, \"batch\": %d, "
@@ -557,14 +551,8 @@ static void infer_print(const infer_ctx *c)
         printf("{\"images\": %lld, \"shape\": [%lld, %lld, %lld, %lld], \"seconds\": %.3f", n, n, K,
                h, w, c->seconds);
         if (c->lab) {
-            printf(", \"iou\": ");
-            cli_json_list(c->iou, SL_NOBJ);
-            printf(", \"dice\": ");
-            cli_json_list(c->dice, SL_NOBJ);
-            printf(", \"mean_iou\": ");
-            cli_json_number(c->miou, 1);
-            printf(", \"mean_dice\": ");
-            cli_json_number(c->mdice, 1);
+            printf(", ");
+            tu_json_scores(c->iou, c->dice, c->miou, c->mdice, 0);
         }
         printf("}\n");
         return;

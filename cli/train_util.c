@@ -86,6 +86,20 @@ int tu_config(const char *cmd, const tu_settings *s, int max_log2, sl_train_conf
     return CLI_OK;
 }
 
+void tu_json_scores(const double *iou, const double *dice, double miou, double mdice,
+                    int with_classes)
+{
+    printf("\"iou\": ");
+    cli_json_list(iou, SL_NOBJ);
+    printf(", \"dice\": ");
+    cli_json_list(dice, SL_NOBJ);
+    printf(with_classes ? ", \"classes\": [\"ellipse\", \"square\", \"circle\"], \"mean_iou\": "
+                        : ", \"mean_iou\": ");
+    cli_json_number(miou, 1);
+    printf(", \"mean_dice\": ");
+    cli_json_number(mdice, 1);
+}
+
 static void grey_to_rgb(const float *x, int64_t p, uint8_t *rgb)
 {
     for (int64_t j = 0; j < p; j++) {

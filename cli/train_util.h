@@ -28,6 +28,11 @@ void tu_settings_opts(tu_settings *s, cli_opt *opts);
  * CLI_USAGE. */
 int tu_config(const char *cmd, const tu_settings *s, int max_log2, sl_train_config *cfg);
 
+/* `"iou": [...], "dice": [...], ` (with classes, `"classes": [names], `) `"mean_iou": m,
+ * "mean_dice": m` of the three objects, for a JSON object. */
+void tu_json_scores(const double *iou, const double *dice, double miou, double mdice,
+                    int with_classes);
+
 /* A picture: rows of images (grey), ground truths and predictions, with titles on the left;
  * written as the output path of o (cli/out.h). CLI_OK, or a line and CLI_RUNTIME. */
 int tu_picture(cli_outs *o, const char *path, const float *images, const int32_t *labels,

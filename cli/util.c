@@ -339,3 +339,17 @@ int cli_split_specs(const char *cmd, const char *opt, const char *s, char **buf,
         p = semi + 1;
     }
 }
+
+sl_batch cli_batch_2d(int64_t n, int64_t C, int64_t h, int64_t w, const float *input,
+                      sl_input_kind kind, const int32_t *labels, const float *target)
+{
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+    b.shape = (sl_shape){4, {n, C, h, w}};
+    b.input = input;
+    b.input_kind = kind;
+    b.target_kind = labels ? SL_TARGET_LABELS : SL_TARGET_PROBS;
+    b.labels = labels;
+    b.target = labels ? NULL : target;
+    return b;
+}
