@@ -77,15 +77,7 @@ static int demo_parse(int argc, char **argv, demo_ctx *d)
     int rc = cli_parse("demo", demo_usage, argc, argv, opts, 6, pos, 0, &npos);
     if (rc != CLI_OK) return rc;
     d->n = 8, d->h = 128, d->w = 128, d->missing = 2, d->seed = 0;
-    if (n_s && (rc = cli_int("demo", "n", n_s, 1, 1000, &d->n)) != CLI_OK) return rc;
-    if (size_s && (rc = cli_size2("demo", "size", size_s, 2048, &d->h, &d->w)) != CLI_OK) return rc;
-    if (d->h < 12 || d->w < 12)
-        return cli_fail("demo", CLI_USAGE,
-                        "--size: at least 12,12 so that every object has "
-                        "pixels, got %lld,%lld",
-                        (long long)d->h, (long long)d->w);
-    if (d->n * d->h * d->w > (int64_t)1 << 26)
-        return cli_fail("demo", CLI_USAGE, "--n times --size is too large (at most 2^26 pixels)");
+    if ((rc = cli_post_images("demo", n_s, 1000, size_s, 2048, 26, &d->n, &d->h, &d->w))) return rc;
     if (miss_s && (rc = cli_int("demo", "missing", miss_s, 0, 3 * d->n, &d->missing)) != CLI_OK)
         return rc;
     if (seed_s && (rc = cli_int("demo", "seed", seed_s, 0, UINT32_MAX, &d->seed)) != CLI_OK)

@@ -722,15 +722,7 @@ static int play_parse(int argc, char **argv, play_ctx *x)
     if (rc != CLI_OK) return rc;
     int64_t steps = 6;
     x->n = 4, x->h = 64, x->w = 64, x->seed = 0;
-    if (n_s && (rc = cli_int("play", "n", n_s, 1, 64, &x->n)) != CLI_OK) return rc;
-    if (size_s && (rc = cli_size2("play", "size", size_s, 512, &x->h, &x->w)) != CLI_OK) return rc;
-    if (x->h < 12 || x->w < 12)
-        return cli_fail("play", CLI_USAGE,
-                        "--size: at least 12,12 so that every object has "
-                        "pixels, got %lld,%lld",
-                        (long long)x->h, (long long)x->w);
-    if (x->n * x->h * x->w > (int64_t)1 << 22)
-        return cli_fail("play", CLI_USAGE, "--n times --size is too large (at most 2^22 pixels)");
+    if ((rc = cli_post_images("play", n_s, 64, size_s, 512, 22, &x->n, &x->h, &x->w))) return rc;
     if (seed_s && (rc = cli_int("play", "seed", seed_s, 0, UINT32_MAX, &x->seed)) != CLI_OK)
         return rc;
     if (steps_s && (rc = cli_int("play", "steps", steps_s, 2, MAX_STEPS, &steps)) != CLI_OK)

@@ -353,3 +353,20 @@ sl_batch cli_batch_2d(int64_t n, int64_t C, int64_t h, int64_t w, const float *i
     b.target = labels ? NULL : target;
     return b;
 }
+
+int cli_post_images(const char *cmd, const char *n_s, int64_t nmax, const char *size_s,
+                    int64_t max_side, int max_log2, int64_t *n, int64_t *h, int64_t *w)
+{
+    int rc;
+    if ((n_s && (rc = cli_int(cmd, "n", n_s, 1, nmax, n)) != CLI_OK) ||
+        (size_s && (rc = cli_size2(cmd, "size", size_s, max_side, h, w)) != CLI_OK))
+        return rc;
+    if (*h < 12 || *w < 12)
+        return cli_fail(cmd, CLI_USAGE,
+                        "--size: at least 12,12 so that every object has pixels, got %lld,%lld",
+                        (long long)*h, (long long)*w);
+    if (*n * *h * *w > (int64_t)1 << max_log2)
+        return cli_fail(cmd, CLI_USAGE, "--n times --size is too large (at most 2^%d pixels)",
+                        max_log2);
+    return CLI_OK;
+}
