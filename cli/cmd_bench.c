@@ -155,7 +155,7 @@ typedef struct {
 } bench_result;
 
 /* The fast path at T threads: a warm-up, then reps interleaved timings of the floor and of the
- * spec (t: 2 * reps scratch, ratio: reps). */
+ * spec (t: 2 * reps scratch, ratio: reps); medians, and the spec's fastest. */
 static int time_fast(const sl_spec *spec, bench_data *d, int T, int reps, sl_output *out, double *t,
                      double *ratio, bench_result *r)
 {
@@ -165,23 +165,18 @@ static int time_fast(const sl_spec *spec, bench_data *d, int T, int reps, sl_out
     if ((st = sl_spec_eval(spec, &d->b, SL_IMPL_FAST, out, &err)) != SL_OK ||
         (st = sl_bench_floor(&d->b, d->grad, T, &cs, &err)) != SL_OK)
         return cli_status("bench", st, &err);
+    double *tf = t, *tk = t + reps; /* the floor's times, the spec's */
     for (int i = 0; i < reps; i++) {
         double a = now_ms();
         sl_bench_floor(&d->b, d->grad, T, &cs, &err);
         double m = now_ms();
         sl_spec_eval(spec, &d->b, SL_IMPL_FAST, out, &err);
         double e = now_ms();
-        t[2 * i] = m - a;
-        t[2 * i + 1] = e - m;
+        tf[i] = m - a;
+        tk[i] = e - m;
         ratio[i] = (e - m) / (m - a);
     }
-    static double tf[2048], tk[2048];
-    int nr = reps < 2048 ? reps : 2048;
-    for (int i = 0; i < nr; i++) {
-        tf[i] = t[2 * i];
-        tk[i] = t[2 * i + 1];
-    }
-    r->tmed = median(tk, nr), r->tmin = tk[0], r->fmed = median(tf, nr);
+    r->tmed = median(tk, reps), r->tmin = tk[0], r->fmed = median(tf, reps);
     r->rmed = median(ratio, reps);
     r->loss = out->loss;
     return CLI_OK;
