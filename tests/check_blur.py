@@ -8,10 +8,13 @@ inside the image. Its independent form here: scipy's gaussian_filter with zero p
 (mode='constant') divided by the same filter of a plane of ones. Checked on random planes of
 many shapes and sigmas (through the helper $BUILD/tools/blur_plane, as sl__blur is internal),
 for a constant plane staying constant, and for `segloss predict --noise 0` against
-softmax(confidence * (2 * blurred one-hot - 1)) computed here.
+softmax(confidence * (2 * blurred one-hot - 1)) computed here, and for `segloss play`'s blur
+mistake: its ce curve against ce computed here from the same ground truth (`segloss masks` of
+the same seed), the perfect logits' softmax blurred per class and logits = log p.
 
 Run with /usr/bin/python3. Last line: `check_blur: N passed, M failed`; exit 1 on a failure.
 """
+import json
 import math
 import os
 import subprocess
@@ -99,6 +102,38 @@ def check_predict(rng, tmp):
         check(problem is None, "%s: the probabilities (%s)" % (desc, problem))
 
 
+def check_play(tmp):
+    """play's blur row of ce: the perfect logits 10 * (one-hot - 0.5) of the post's masks, their
+    softmax blurred per class at each sigma, logits = log max(p, 1e-30) as float32, then ce."""
+    n, H, W, seed = 2, 32, 40, 5
+    lab = os.path.join(tmp, "lab.npy")
+    rc, _, se = checklib.run_segloss(["masks", "--n", str(n), "--size", "%d,%d" % (H, W),
+                                      "--seed", str(seed), "--out", os.path.join(tmp, "m.npy"),
+                                      "--labels", lab])
+    check(rc == 0, "masks: exit 0 (%d: %s)" % (rc, se.strip()))
+    rc, so, se = checklib.run_segloss(["play", "--losses", "ce", "--n", str(n), "--size",
+                                       "%d,%d" % (H, W), "--seed", str(seed), "--steps", "4",
+                                       "--out", os.path.join(tmp, "play"), "--json"], timeout=120)
+    check(rc == 0, "play: exit 0 (%d: %s)" % (rc, se.strip()))
+    if rc != 0:
+        return
+    blur = [m for m in json.loads(so)["mistakes"] if m["name"] == "blur"][0]
+    y = np.load(lab).astype(np.int64)
+    onehot = (y[:, None] == np.arange(4)[None, :, None, None]).astype(np.float64)
+    z = np.float32(10.0) * (onehot.astype(np.float32) - np.float32(0.5))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    for sigma, got in zip(blur["strengths"], blur["values"]["ce"]):
+        if sigma == 0:
+            continue
+        q = np.stack([[expected(p[i, c], sigma) for c in range(4)] for i in range(n)])
+        x = np.log(np.maximum(q, 1e-30)).astype(np.float32).astype(np.float64)
+        lse = np.log(np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1)) + x.max(axis=1)
+        want = float(np.mean(lse - np.take_along_axis(x, y[:, None], axis=1)[:, 0]))
+        check(abs(got - want) <= 1e-5 * abs(want),
+              "play blur sigma %g: ce %r, computed here %r" % (sigma, got, want))
+
+
 def main():
     if not checklib.segloss_found("check_blur"):
         return 1
@@ -110,6 +145,7 @@ def main():
     check_planes(rng)
     with checklib.temp_dir("check_blur") as tmp:
         check_predict(rng, tmp)
+        check_play(tmp)
     return checklib.summary("check_blur")
 
 
