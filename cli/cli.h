@@ -71,6 +71,24 @@ void cli_json_fixed(int digits, char style, double v);
 /* Plain output of a value: %.9g, and "nan", "inf", "-inf" (never "-nan"). */
 void cli_print_number(double v);
 void cli_json_string(const char *s);
+/* A batch [n, C, h, w] of input (read as kind) against a label map (labels not NULL) or a
+ * per-class target. */
+sl_batch cli_batch_2d(int64_t n, int64_t C, int64_t h, int64_t w, const float *input,
+                      sl_input_kind kind, const int32_t *labels, const float *target);
+/* --n and --size of the post's images (NULL: the default in *n, *h, *w stays): n in
+ * [1, nmax], each side from 12 (so that every object has pixels) to max_side, n * h * w at most
+ * 2^max_log2 pixels. CLI_OK, or a line and CLI_USAGE. */
+int cli_post_images(const char *cmd, const char *n_s, int64_t nmax, const char *size_s,
+                    int64_t max_side, int max_log2, int64_t *n, int64_t *h, int64_t *w);
+/* A JSON list of n numbers. */
+void cli_json_list(const double *v, int n);
+/* Seconds on the monotonic clock. */
+double cli_now(void);
+/* A list of loss specs (option opt): specs separated by ';', each trimmed of spaces and tabs, into
+ * names[] (at most max; they point into *buf, a copy of s the caller frees). An empty spec, too
+ * many or one given twice: a line and CLI_USAGE. */
+int cli_split_specs(const char *cmd, const char *opt, const char *s, char **buf, const char **names,
+                    int max, int *n);
 /* mkdir -p; CLI_RUNTIME with a line when it cannot. */
 int cli_make_dirs(const char *cmd, const char *dir);
 

@@ -13,7 +13,6 @@
 
 #define MAX_LOSSES 16
 #define MAX_RATES 16
-#define MAX_SPEC 1024
 
 static const char compare_usage[] =
     "usage: segloss compare [--losses \"SPEC1;SPEC2;...\"] [--missing R1,R2,...] [--seeds K]\n"
@@ -50,40 +49,6 @@ typedef struct {
     char msg[SL_ERR_LEN];
     double iou[SL_NOBJ], dice[SL_NOBJ], seconds;
 } run_result;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Split "a;b;c" into trimmed specs. */
-static int split_specs(const char *s, char specs[][MAX_SPEC], int *n)
-{
-    *n = 0;
-    const char *p = s;
-    for (;;) {
-        const char *e = strchr(p, ';');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        if (len == 0) return cli_fail("compare", CLI_USAGE, "--losses: an empty spec in '%s'", s);
-        if (len >= MAX_SPEC) return cli_fail("compare", CLI_USAGE, "--losses: a spec is too long");
-        if (*n >= MAX_LOSSES)
-            return cli_fail("compare", CLI_USAGE, "--losses: at most %d specs", MAX_LOSSES);
-        memcpy(specs[*n], p, len);
-        specs[*n][len] = 0;
-        (*n)++;
-        if (!e) break;
-        p = e + 1;
-    }
-    return CLI_OK;
-}
 
 typedef struct {
     double mean[SL_NOBJ], sd[SL_NOBJ], dmean, dsd, amean;
@@ -124,8 +89,9 @@ static void stats(const run_result *runs, int nseeds, unsigned dropmask, double 
     cs->dsd = nseeds > 1 ? sqrt(v / (nseeds - 1)) : 0;
 }
 
-static int chart(cli_outs *o, const char *path, char specs[][MAX_SPEC], int nl, const double *rates,
-                 int nr, const cell_stats *cs, unsigned dropmask, const char *subtitle)
+static int chart(cli_outs *o, const char *path, const char *const *specs, int nl,
+                 const double *rates, int nr, const cell_stats *cs, unsigned dropmask,
+                 const char *subtitle)
 {
     static const uint8_t white[3] = {255, 255, 255}, ink[3] = {40, 40, 40};
     int pw = 380, ph = 280, legend = 260;
@@ -172,7 +138,7 @@ static int chart(cli_outs *o, const char *path, char specs[][MAX_SPEC], int nl, 
 }
 
 typedef struct {
-    char (*specs)[MAX_SPEC];
+    const char *const *specs;
     const double *rates;
     const run_result *runs;
     int nruns;
@@ -193,190 +159,180 @@ static int write_csv(void *ctx, FILE *f, sl_error *err)
     return 0;
 }
 
-int cmd_compare(int argc, char **argv)
-{
-    const char *losses_s, *miss_s, *seeds_s, *mc_s, *size_s, *w_s, *steps_s, *b_s, *n_s, *lr_s,
-        *jobs_s, *out_s;
-    int json = 0, quick = 0;
-    cli_opt opts[] = {
-        {"losses", 1, &losses_s, NULL}, {"missing", 1, &miss_s, NULL},
-        {"seeds", 1, &seeds_s, NULL},   {"missing-classes", 1, &mc_s, NULL},
-        {"size", 1, &size_s, NULL},     {"width", 1, &w_s, NULL},
-        {"steps", 1, &steps_s, NULL},   {"batch", 1, &b_s, NULL},
-        {"n", 1, &n_s, NULL},           {"lr", 1, &lr_s, NULL},
-        {"jobs", 1, &jobs_s, NULL},     {"out", 1, &out_s, NULL},
-        {"json", 0, NULL, &json},       {"quick", 0, NULL, &quick},
-    };
-    const char *pos[1];
-    int npos;
-    int rc = cli_parse("compare", compare_usage, argc, argv, opts,
-                       (int)(sizeof opts / sizeof opts[0]), pos, 0, &npos);
-    if (rc) return rc;
-    static char specs[MAX_LOSSES][MAX_SPEC];
-    int nl;
-    if ((rc = split_specs(losses_s ? losses_s : "ce;missing_ce;marginal_ce;dice + ce", specs, &nl)))
-        return rc;
+/* What was asked, and what the trainings gave; freed by compare_free. */
+typedef struct {
+    const char *specs[MAX_LOSSES];
+    char *sbuf; /* the copy of --losses that specs[] point into */
+    int nl, nr, json;
     double rates[MAX_RATES];
-    int nr;
-    if (miss_s) {
-        if ((rc = cli_doubles("compare", "missing", miss_s, 0, MAX_RATES, rates, &nr))) return rc;
-        for (int i = 0; i < nr; i++)
-            if (rates[i] < 0 || rates[i] > 1)
-                return cli_fail("compare", CLI_USAGE, "--missing: %g is not a rate in [0, 1]",
-                                rates[i]);
-        for (int i = 1; i < nr; i++)
-            if (!(rates[i] > rates[i - 1]))
-                return cli_fail("compare", CLI_USAGE, "--missing: rates must increase, got '%s'",
-                                miss_s);
-    } else if (quick) {
-        nr = 2;
-        rates[0] = 0;
-        rates[1] = 0.5;
-    } else {
-        nr = 4;
-        for (int i = 0; i < 4; i++)
-            rates[i] = 0.25 * i;
+    int64_t nseeds, jobs;
+    unsigned dropmask;
+    sl_train_config cfg;
+    const char *dir;
+    char dropped_names[64], subtitle[400];
+    int nruns;
+    run_result *runs;
+    cell_stats *cs;
+    double seconds;
+} compare_ctx;
+
+/* --missing: increasing rates in [0, 1]; by default 0, .25, .5, .75 (--quick: 0, .5). */
+static int compare_rates(compare_ctx *x, const char *miss_s, int quick)
+{
+    if (!miss_s) {
+        x->nr = quick ? 2 : 4;
+        for (int i = 0; i < x->nr; i++)
+            x->rates[i] = (quick ? 0.5 : 0.25) * i;
+        return CLI_OK;
     }
-    int64_t v, nseeds = quick ? 1 : 3, jobs = omp_get_num_procs();
-    unsigned dropmask = (1u << 2) | (1u << 3);
-    sl_train_config cfg = sl_train_default();
-    cfg.h = cfg.w = 32;
-    cfg.width = 8;
-    cfg.steps = quick ? 250 : 400;
-    cfg.n_train = 512;
-    cfg.lr = 3e-3;
-    cfg.threads = 1;
-    if (seeds_s && (rc = cli_int("compare", "seeds", seeds_s, 1, 32, &nseeds))) return rc;
-    if (mc_s && (rc = tu_classes("compare", "missing-classes", mc_s, &dropmask))) return rc;
-    if (size_s) {
-        int64_t h, w;
-        if ((rc = cli_size2("compare", "size", size_s, 1024, &h, &w))) return rc;
-        if (h % 4 || w % 4 || h < SL_IMAGES_MIN_SIDE || w < SL_IMAGES_MIN_SIDE)
-            return cli_fail("compare", CLI_USAGE,
-                            "--size: H and W must be multiples of 4 from %d, got %lld,%lld",
-                            SL_IMAGES_MIN_SIDE, (long long)h, (long long)w);
-        cfg.h = (int)h;
-        cfg.w = (int)w;
-    }
-    if (w_s) {
-        if ((rc = cli_int("compare", "width", w_s, 1, 256, &v))) return rc;
-        cfg.width = (int)v;
-    }
-    if (steps_s) {
-        if ((rc = cli_int("compare", "steps", steps_s, 1, 100000000, &v))) return rc;
-        cfg.steps = v;
-    }
-    if (b_s) {
-        if ((rc = cli_int("compare", "batch", b_s, 1, 4096, &v))) return rc;
-        cfg.batch = (int)v;
-    }
-    if (n_s) {
-        if ((rc = cli_int("compare", "n", n_s, 1, 1000000, &v))) return rc;
-        cfg.n_train = v;
-    }
-    if (cfg.n_train < cfg.batch)
-        return cli_fail("compare", CLI_USAGE, "--n %lld is smaller than one batch (%d)",
-                        (long long)cfg.n_train, cfg.batch);
-    if ((double)cfg.n_train * cfg.h * cfg.w > (double)(1 << 26))
-        return cli_fail("compare", CLI_USAGE, "--n times --size is more than 2^26 pixels");
-    if (lr_s) {
-        double d;
-        if ((rc = cli_double("compare", "lr", lr_s, &d))) return rc;
-        if (!(d > 0 && d < 10))
-            return cli_fail("compare", CLI_USAGE, "--lr: %s is not in (0, 10)", lr_s);
-        cfg.lr = d;
-    }
-    if (jobs_s && (rc = cli_int("compare", "jobs", jobs_s, 1, 256, &jobs))) return rc;
-    /* Every spec and the settings are checked before anything runs. */
+    int rc = cli_doubles("compare", "missing", miss_s, 0, MAX_RATES, x->rates, &x->nr);
+    if (rc) return rc;
+    for (int i = 0; i < x->nr; i++)
+        if (x->rates[i] < 0 || x->rates[i] > 1)
+            return cli_fail("compare", CLI_USAGE, "--missing: %g is not a rate in [0, 1]",
+                            x->rates[i]);
+    for (int i = 1; i < x->nr; i++)
+        if (!(x->rates[i] > x->rates[i - 1]))
+            return cli_fail("compare", CLI_USAGE, "--missing: rates must increase, got '%s'",
+                            miss_s);
+    return CLI_OK;
+}
+
+/* Every spec and the settings are checked before anything runs. */
+static int compare_check(const compare_ctx *x)
+{
     sl_error err;
-    for (int l = 0; l < nl; l++) {
+    for (int l = 0; l < x->nl; l++) {
         sl_spec *sp;
-        sl_status st = sl_spec_parse(specs[l], &sp, &err);
+        sl_status st = sl_spec_parse(x->specs[l], &sp, &err);
         if (st != SL_OK)
-            return cli_fail("compare", CLI_USAGE, "--losses: '%s': %s", specs[l], err.msg);
+            return cli_fail("compare", CLI_USAGE, "--losses: '%s': %s", x->specs[l], err.msg);
         sl_spec_free(sp);
-        sl_train_config c = cfg;
-        c.loss = specs[l];
+        sl_train_config c = x->cfg;
+        c.loss = x->specs[l];
         if ((st = sl_train_check(&c, &err)) != SL_OK) return cli_status("compare", st, &err);
     }
-    const char *dir = out_s ? out_s : "out/compare";
-    if (strlen(dir) > 4000) return cli_fail("compare", CLI_USAGE, "--out: directory name too long");
-    /* The folder is made and the outputs named before the trainings; the files are written
-     * after them, into temporary files renamed into place together (cli/out.h). */
-    if ((rc = cli_make_dirs("compare", dir))) return rc;
-    char csv_path[4200], png_path[4200];
-    snprintf(csv_path, sizeof csv_path, "%s/compare.csv", dir);
-    snprintf(png_path, sizeof png_path, "%s/compare.png", dir);
-    cli_outs outs;
-    cli_outs_init(&outs, "compare");
-    int nruns = nl * nr * (int)nseeds;
-    run_result *runs = NULL;
-    cell_stats *cs = NULL;
-    if ((rc = cli_outs_add(&outs, "out", csv_path)) || (rc = cli_outs_add(&outs, "out", png_path)))
-        goto done;
-    runs = calloc((size_t)nruns, sizeof *runs);
-    cs = calloc((size_t)(nl * nr), sizeof *cs);
-    if (!runs || !cs) {
-        rc = cli_fail("compare", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    if (jobs > nruns) jobs = nruns;
-    FILE *info = json ? stderr : stdout;
-    char dropped_names[64] = "";
+    return CLI_OK;
+}
+
+static int compare_parse(int argc, char **argv, compare_ctx *x)
+{
+    const char *losses_s = NULL, *miss_s = NULL, *seeds_s = NULL, *mc_s = NULL, *jobs_s = NULL,
+               *out_s = NULL;
+    int quick = 0;
+    tu_settings set;
+    cli_opt opts[8 + TU_NSETTINGS] = {
+        {"losses", 1, &losses_s, NULL}, {"missing", 1, &miss_s, NULL},
+        {"seeds", 1, &seeds_s, NULL},   {"missing-classes", 1, &mc_s, NULL},
+        {"jobs", 1, &jobs_s, NULL},     {"out", 1, &out_s, NULL},
+        {"json", 0, NULL, &x->json},    {"quick", 0, NULL, &quick},
+    };
+    tu_settings_opts(&set, opts + 8);
+    const char *pos[1];
+    int npos;
+    int rc = cli_parse("compare", compare_usage, argc, argv, opts, 8 + TU_NSETTINGS, pos, 0, &npos);
+    if (rc) return rc;
+    if ((rc = cli_split_specs("compare", "losses",
+                              losses_s ? losses_s : "ce;missing_ce;marginal_ce;dice + ce", &x->sbuf,
+                              x->specs, MAX_LOSSES, &x->nl)) ||
+        (rc = compare_rates(x, miss_s, quick)))
+        return rc;
+    x->nseeds = quick ? 1 : 3;
+    x->jobs = omp_get_num_procs();
+    x->dropmask = (1u << 2) | (1u << 3);
+    sl_train_config *cfg = &x->cfg;
+    *cfg = sl_train_default();
+    cfg->h = cfg->w = 32;
+    cfg->width = 8;
+    cfg->steps = quick ? 250 : 400;
+    cfg->n_train = 512;
+    cfg->lr = 3e-3;
+    cfg->threads = 1;
+    if ((seeds_s && (rc = cli_int("compare", "seeds", seeds_s, 1, 32, &x->nseeds))) ||
+        (mc_s && (rc = tu_classes("compare", "missing-classes", mc_s, &x->dropmask))) ||
+        (rc = tu_config("compare", &set, 26, cfg)) ||
+        (jobs_s && (rc = cli_int("compare", "jobs", jobs_s, 1, 256, &x->jobs))) ||
+        (rc = compare_check(x)))
+        return rc;
+    x->dir = out_s ? out_s : "out/compare";
+    x->nruns = x->nl * x->nr * (int)x->nseeds;
+    if (x->jobs > x->nruns) x->jobs = x->nruns;
+    return CLI_OK;
+}
+
+/* The plan, on stdout (stderr with --json), and the chart's subtitle. */
+static void compare_header(compare_ctx *x, FILE *info)
+{
+    const sl_train_config *cfg = &x->cfg;
     for (int k = 1; k <= SL_NOBJ; k++)
-        if ((dropmask >> k) & 1) {
-            if (*dropped_names) strcat(dropped_names, ", ");
-            strcat(dropped_names, tu_class_names[k]);
+        if ((x->dropmask >> k) & 1) {
+            if (*x->dropped_names) strcat(x->dropped_names, ", ");
+            strcat(x->dropped_names, tu_class_names[k]);
         }
-    char subtitle[400];
-    snprintf(subtitle, sizeof subtitle,
+    long long ns = (long long)x->nseeds;
+    snprintf(x->subtitle, sizeof x->subtitle,
              "%d trainings: %d steps of batch %d, %lld images of %dx%d, width %d, lr %g, %lld "
              "seed%s; annotations dropped from: %s",
-             nruns, (int)cfg.steps, cfg.batch, (long long)cfg.n_train, cfg.h, cfg.w, cfg.width,
-             cfg.lr, (long long)nseeds, nseeds == 1 ? "" : "s", dropped_names);
+             x->nruns, (int)cfg->steps, cfg->batch, (long long)cfg->n_train, cfg->h, cfg->w,
+             cfg->width, cfg->lr, ns, ns == 1 ? "" : "s", x->dropped_names);
     fprintf(info,
             "compare: %d losses x %d missing rates x %lld seed%s = %d trainings, %lld side by "
             "side on one thread each\n"
             "each: %lld steps of batch %d on %lld images of %dx%d, network width %d, AdamW lr %g; "
             "held-out: %lld clean images\n"
             "annotations dropped from: %s\n",
-            nl, nr, (long long)nseeds, nseeds == 1 ? "" : "s", nruns, (long long)jobs,
-            (long long)cfg.steps, cfg.batch, (long long)cfg.n_train, cfg.h, cfg.w, cfg.width,
-            cfg.lr, (long long)cfg.n_heldout, dropped_names);
+            x->nl, x->nr, ns, ns == 1 ? "" : "s", x->nruns, (long long)x->jobs,
+            (long long)cfg->steps, cfg->batch, (long long)cfg->n_train, cfg->h, cfg->w, cfg->width,
+            cfg->lr, (long long)cfg->n_heldout, x->dropped_names);
     fflush(info);
-    double t0 = now();
-    int done = 0, failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads((int)jobs)
-    for (int i = 0; i < nruns; i++) {
-        run_result *r = &runs[i];
-        r->loss = i / (nr * (int)nseeds);
-        r->rate = (i / (int)nseeds) % nr;
-        r->seed = i % (int)nseeds;
-        sl_train_config c = cfg;
-        c.loss = specs[r->loss];
-        c.missing = rates[r->rate];
-        c.missing_classes = dropmask;
-        c.seed = (uint32_t)r->seed;
-        sl_train_result res;
-        sl_error e;
-        int skip;
+}
+
+/* Training i of the grid (loss, rate, seed); after a failure the rest are skipped. */
+static void train_one(const compare_ctx *x, int i, int *failed)
+{
+    run_result *r = &x->runs[i];
+    r->loss = i / (x->nr * (int)x->nseeds);
+    r->rate = (i / (int)x->nseeds) % x->nr;
+    r->seed = i % (int)x->nseeds;
+    sl_train_config c = x->cfg;
+    c.loss = x->specs[r->loss];
+    c.missing = x->rates[r->rate];
+    c.missing_classes = x->dropmask;
+    c.seed = (uint32_t)r->seed;
+    sl_train_result res;
+    sl_error e;
+    int skip;
 #pragma omp atomic read
-        skip = failed;
-        if (skip) {
-            r->st = SL_E_ARG;
-            continue;
-        }
-        r->st = sl_train_run(&c, NULL, NULL, &res, &e);
-        if (r->st == SL_OK) {
-            memcpy(r->iou, res.iou, sizeof r->iou);
-            memcpy(r->dice, res.dice, sizeof r->dice);
-            r->seconds = res.train_seconds;
-            sl_train_result_free(&res);
-        } else {
-            snprintf(r->msg, sizeof r->msg, "%s", e.msg);
+    skip = *failed;
+    if (skip) {
+        r->st = SL_E_ARG;
+        return;
+    }
+    r->st = sl_train_run(&c, NULL, NULL, &res, &e);
+    if (r->st == SL_OK) {
+        memcpy(r->iou, res.iou, sizeof r->iou);
+        memcpy(r->dice, res.dice, sizeof r->dice);
+        r->seconds = res.train_seconds;
+        sl_train_result_free(&res);
+    } else {
+        snprintf(r->msg, sizeof r->msg, "%s", e.msg);
 #pragma omp atomic write
-            failed = 1;
-        }
+        *failed = 1;
+    }
+}
+
+/* Every training, `jobs` side by side, a line as each ends; then the statistics per cell. */
+static int compare_run(compare_ctx *x, FILE *info)
+{
+    x->runs = calloc((size_t)x->nruns, sizeof *x->runs);
+    x->cs = calloc((size_t)(x->nl * x->nr), sizeof *x->cs);
+    if (!x->runs || !x->cs) return cli_fail("compare", CLI_RUNTIME, "out of memory");
+    double t0 = cli_now();
+    int done = 0, failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)x->jobs)
+    for (int i = 0; i < x->nruns; i++) {
+        train_one(x, i, &failed);
+        const run_result *r = &x->runs[i];
 #pragma omp critical
         {
             done++;
@@ -384,101 +340,129 @@ int cmd_compare(int argc, char **argv)
                 fprintf(info,
                         "[%2d/%d] %-14s missing %-4g seed %d: IoU ellipse %.3f square %.3f "
                         "circle %.3f  (%.1f s)\n",
-                        done, nruns, specs[r->loss], rates[r->rate], r->seed, r->iou[0], r->iou[1],
-                        r->iou[2], r->seconds);
+                        done, x->nruns, x->specs[r->loss], x->rates[r->rate], r->seed, r->iou[0],
+                        r->iou[1], r->iou[2], r->seconds);
             fflush(info);
         }
     }
-    double seconds = now() - t0;
-    for (int i = 0; i < nruns; i++)
-        if (runs[i].st != SL_OK && runs[i].msg[0]) {
-            rc = cli_fail("compare", CLI_RUNTIME, "%s, missing %g, seed %d: %s",
-                          specs[runs[i].loss], rates[runs[i].rate], runs[i].seed, runs[i].msg);
-            goto done;
-        }
-    for (int l = 0; l < nl; l++)
-        for (int r = 0; r < nr; r++)
-            stats(runs + (l * nr + r) * nseeds, (int)nseeds, dropmask, rates[r], &cs[l * nr + r]);
-
-    csv_ctx cc = {specs, rates, runs, nruns};
-    if ((rc = cli_outs_stream(&outs, csv_path, write_csv, &cc)) ||
-        (rc = chart(&outs, png_path, specs, nl, rates, nr, cs, dropmask, subtitle)) ||
-        (rc = cli_outs_commit(&outs)))
-        goto done;
-
-    if (json) {
-        printf("{\"losses\": [");
-        for (int l = 0; l < nl; l++) {
-            if (l) printf(", ");
-            cli_json_string(specs[l]);
-        }
-        printf("], \"missing\": [");
-        for (int r = 0; r < nr; r++)
-            printf("%s%g", r ? ", " : "", rates[r]);
-        printf("], \"seeds\": %lld, \"classes\": [\"ellipse\", \"square\", \"circle\"], "
-               "\"dropped_classes\": [",
-               (long long)nseeds);
-        int first = 1;
-        for (int k = 1; k <= SL_NOBJ; k++)
-            if ((dropmask >> k) & 1) {
-                printf("%s\"%s\"", first ? "" : ", ", tu_class_names[k]);
-                first = 0;
-            }
-        printf("], \"size\": [%d, %d], \"width\": %d, \"steps\": %lld, \"batch\": %d, \"n\": %lld, "
-               "\"lr\": %g, \"jobs\": %lld, \"seconds\": %.1f, \"results\": [",
-               cfg.h, cfg.w, cfg.width, (long long)cfg.steps, cfg.batch, (long long)cfg.n_train,
-               cfg.lr, (long long)jobs, seconds);
-        for (int l = 0; l < nl; l++)
-            for (int r = 0; r < nr; r++) {
-                const cell_stats *c = &cs[l * nr + r];
-                const run_result *rr = runs + (l * nr + r) * nseeds;
-                printf("%s{\"loss\": ", l || r ? ", " : "");
-                cli_json_string(specs[l]);
-                printf(", \"missing\": %g, \"iou_mean\": [%.6f, %.6f, %.6f], \"iou_spread\": "
-                       "[%.6f, %.6f, %.6f], \"mean_iou\": %.6f, \"dropped_iou_mean\": ",
-                       rates[r], c->mean[0], c->mean[1], c->mean[2], c->sd[0], c->sd[1], c->sd[2],
-                       c->amean);
-                cli_json_number(c->dmean, 1);
-                printf(", \"dropped_iou_spread\": ");
-                cli_json_number(c->dsd, 1);
-                printf(", \"runs\": [");
-                for (int s = 0; s < nseeds; s++)
-                    printf("%s[%.6f, %.6f, %.6f]", s ? ", " : "", rr[s].iou[0], rr[s].iou[1],
-                           rr[s].iou[2]);
-                printf("]}");
-            }
-        printf("]}\n");
-    } else {
-        printf("\nheld-out IoU, mean +- spread over %lld seed%s (* marks classes that lose "
-               "annotations)\n",
-               (long long)nseeds, nseeds == 1 ? "" : "s");
-        printf("%-16s %7s", "loss", "missing");
-        for (int k = 1; k <= SL_NOBJ; k++) {
-            char h[32];
-            snprintf(h, sizeof h, "%s%s", tu_class_names[k], (dropmask >> k) & 1 ? "*" : "");
-            printf("  %-15s", h);
-        }
-        printf("  %-15s  %s\n", "dropped classes", "all three");
-        for (int l = 0; l < nl; l++)
-            for (int r = 0; r < nr; r++) {
-                const cell_stats *c = &cs[l * nr + r];
-                printf("%-16.16s %7g", specs[l], rates[r]);
-                for (int k = 0; k < SL_NOBJ; k++)
-                    printf("  %.3f +- %.3f  ", c->mean[k], c->sd[k]);
-                if (isnan(c->dmean))
-                    printf("  %-15s", "-");
-                else
-                    printf("  %.3f +- %.3f  ", c->dmean, c->dsd);
-                printf("  %.3f\n", c->amean);
-            }
-        printf("\n%d trainings in %.1f s (%lld side by side); wrote %s/compare.csv, "
-               "%s/compare.png\n",
-               nruns, seconds, (long long)jobs, dir, dir);
+    x->seconds = cli_now() - t0;
+    for (int i = 0; i < x->nruns; i++) {
+        const run_result *r = &x->runs[i];
+        if (r->st != SL_OK && r->msg[0])
+            return cli_fail("compare", CLI_RUNTIME, "%s, missing %g, seed %d: %s",
+                            x->specs[r->loss], x->rates[r->rate], r->seed, r->msg);
     }
-    rc = CLI_OK;
-done:
+    for (int l = 0; l < x->nl; l++)
+        for (int r = 0; r < x->nr; r++)
+            stats(x->runs + (l * x->nr + r) * x->nseeds, (int)x->nseeds, x->dropmask, x->rates[r],
+                  &x->cs[l * x->nr + r]);
+    return CLI_OK;
+}
+
+/* One cell (loss l, rate r) of the JSON's results. */
+static void json_cell(const compare_ctx *x, int l, int r)
+{
+    const cell_stats *c = &x->cs[l * x->nr + r];
+    const run_result *rr = x->runs + (l * x->nr + r) * x->nseeds;
+    printf("%s{\"loss\": ", l || r ? ", " : "");
+    cli_json_string(x->specs[l]);
+    printf(", \"missing\": %g, \"iou_mean\": [%.6f, %.6f, %.6f], \"iou_spread\": "
+           "[%.6f, %.6f, %.6f], \"mean_iou\": %.6f, \"dropped_iou_mean\": ",
+           x->rates[r], c->mean[0], c->mean[1], c->mean[2], c->sd[0], c->sd[1], c->sd[2], c->amean);
+    cli_json_number(c->dmean, 1);
+    printf(", \"dropped_iou_spread\": ");
+    cli_json_number(c->dsd, 1);
+    printf(", \"runs\": [");
+    for (int s = 0; s < x->nseeds; s++)
+        printf("%s[%.6f, %.6f, %.6f]", s ? ", " : "", rr[s].iou[0], rr[s].iou[1], rr[s].iou[2]);
+    printf("]}");
+}
+
+static void compare_json(const compare_ctx *x)
+{
+    const sl_train_config *cfg = &x->cfg;
+    printf("{\"losses\": [");
+    for (int l = 0; l < x->nl; l++) {
+        if (l) printf(", ");
+        cli_json_string(x->specs[l]);
+    }
+    printf("], \"missing\": [");
+    for (int r = 0; r < x->nr; r++)
+        printf("%s%g", r ? ", " : "", x->rates[r]);
+    printf("], \"seeds\": %lld, \"classes\": [\"ellipse\", \"square\", \"circle\"], "
+           "\"dropped_classes\": [",
+           (long long)x->nseeds);
+    int first = 1;
+    for (int k = 1; k <= SL_NOBJ; k++)
+        if ((x->dropmask >> k) & 1) {
+            printf("%s\"%s\"", first ? "" : ", ", tu_class_names[k]);
+            first = 0;
+        }
+    printf("], \"size\": [%d, %d], \"width\": %d, \"steps\": %lld, \"batch\": %d, \"n\": %lld, "
+           "\"lr\": %g, \"jobs\": %lld, \"seconds\": %.1f, \"results\": [",
+           cfg->h, cfg->w, cfg->width, (long long)cfg->steps, cfg->batch, (long long)cfg->n_train,
+           cfg->lr, (long long)x->jobs, x->seconds);
+    for (int l = 0; l < x->nl; l++)
+        for (int r = 0; r < x->nr; r++)
+            json_cell(x, l, r);
+    printf("]}\n");
+}
+
+static void compare_table(const compare_ctx *x)
+{
+    printf("\nheld-out IoU, mean +- spread over %lld seed%s (* marks classes that lose "
+           "annotations)\n",
+           (long long)x->nseeds, x->nseeds == 1 ? "" : "s");
+    printf("%-16s %7s", "loss", "missing");
+    for (int k = 1; k <= SL_NOBJ; k++) {
+        char h[32];
+        snprintf(h, sizeof h, "%s%s", tu_class_names[k], (x->dropmask >> k) & 1 ? "*" : "");
+        printf("  %-15s", h);
+    }
+    printf("  %-15s  %s\n", "dropped classes", "all three");
+    for (int l = 0; l < x->nl; l++)
+        for (int r = 0; r < x->nr; r++) {
+            const cell_stats *c = &x->cs[l * x->nr + r];
+            printf("%-16.16s %7g", x->specs[l], x->rates[r]);
+            for (int k = 0; k < SL_NOBJ; k++)
+                printf("  %.3f +- %.3f  ", c->mean[k], c->sd[k]);
+            if (isnan(c->dmean))
+                printf("  %-15s", "-");
+            else
+                printf("  %.3f +- %.3f  ", c->dmean, c->dsd);
+            printf("  %.3f\n", c->amean);
+        }
+    printf("\n%d trainings in %.1f s (%lld side by side); wrote %s/compare.csv, "
+           "%s/compare.png\n",
+           x->nruns, x->seconds, (long long)x->jobs, x->dir, x->dir);
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    static const char *const names[2] = {"compare.csv", "compare.png"};
+    compare_ctx *x = calloc(1, sizeof *x);
+    if (!x) return cli_fail("compare", CLI_RUNTIME, "out of memory");
+    /* The folder is made and the outputs named before the trainings; the files are written
+     * after them, into temporary files renamed into place together (cli/out.h). */
+    char paths[2][CLI_PATH_MAX];
+    cli_outs outs;
+    cli_outs_init(&outs, "compare");
+    int rc = compare_parse(argc, argv, x);
+    if (!rc) rc = cli_outs_in_dir(&outs, x->dir, names, 2, paths);
+    FILE *info = x->json ? stderr : stdout;
+    if (!rc) compare_header(x, info);
+    if (!rc) rc = compare_run(x, info);
+    csv_ctx cc = {x->specs, x->rates, x->runs, x->nruns};
+    if (!rc) rc = cli_outs_stream(&outs, paths[0], write_csv, &cc);
+    if (!rc)
+        rc = chart(&outs, paths[1], x->specs, x->nl, x->rates, x->nr, x->cs, x->dropmask,
+                   x->subtitle);
+    if (!rc) rc = cli_outs_commit(&outs);
+    if (!rc) x->json ? compare_json(x) : compare_table(x);
     cli_outs_end(&outs);
-    free(runs);
-    free(cs);
+    free(x->sbuf);
+    free(x->runs);
+    free(x->cs);
+    free(x);
     return rc;
 }

@@ -93,6 +93,15 @@ static int parse_seed(const char *cmd, const char *s, uint32_t *seed)
     return CLI_OK;
 }
 
+/* Name the outputs opts[i] = paths[i] (NULL paths skipped) of one command. */
+static int add_outs(cli_outs *o, int n, const char *const *opts, const char *const *paths)
+{
+    int rc = CLI_OK;
+    for (int i = 0; i < n && rc == CLI_OK; i++)
+        rc = cli_outs_add(o, opts[i], paths[i]);
+    return rc;
+}
+
 /* An option that does not belong to the shape being drawn is a mistake worth reporting. */
 static int not_for(const char *kind, const char *opt, const char *value)
 {
@@ -100,31 +109,43 @@ static int not_for(const char *kind, const char *opt, const char *value)
     return cli_fail("draw", CLI_USAGE, "option --%s does not apply to %s", opt, kind);
 }
 
-static int draw_polygon(int64_t h, int64_t w, const char *rows_s, const char *cols_s, uint8_t *img)
+/* What segloss draw was asked. */
+typedef struct {
+    const char *kind, *shape, *center, *radii, *rot, *rows, *cols, *radius, *out;
+    int is_ellipse, is_polygon, is_disk;
+    int64_t h, w;
+} draw_args;
+
+/* Each shape's own options: required, and the others' refused. */
+static int draw_options(const draw_args *d)
 {
-    if (!rows_s) return cli_missing("draw", "rows");
-    if (!cols_s) return cli_missing("draw", "cols");
-    static double rows[MAX_POINTS], cols[MAX_POINTS];
-    int nr, nc;
-    int rc = cli_doubles("draw", "rows", rows_s, 0, MAX_POINTS, rows, &nr);
-    if (rc) return rc;
-    rc = cli_doubles("draw", "cols", cols_s, 0, MAX_POINTS, cols, &nc);
-    if (rc) return rc;
-    if (nr != nc)
-        return cli_fail("draw", CLI_USAGE, "--rows has %d values but --cols has %d", nr, nc);
-    sl_error err;
-    sl_status st = sl_draw_polygon(img, h, w, rows, cols, nr, &err);
-    return st ? cli_status("draw", st, &err) : CLI_OK;
+    int rc;
+    const char *kind = d->kind;
+    if (d->is_polygon)
+        return (rc = not_for(kind, "center", d->center)) ||
+                       (rc = not_for(kind, "radii", d->radii)) ||
+                       (rc = not_for(kind, "rotation", d->rot)) ||
+                       (rc = not_for(kind, "radius", d->radius))
+                   ? rc
+                   : CLI_OK;
+    if ((rc = not_for(kind, "rows", d->rows)) || (rc = not_for(kind, "cols", d->cols))) return rc;
+    if (d->is_ellipse && ((rc = not_for(kind, "radius", d->radius)))) return rc;
+    if (d->is_disk &&
+        ((rc = not_for(kind, "radii", d->radii)) || (rc = not_for(kind, "rotation", d->rot))))
+        return rc;
+    if (!d->center) return cli_missing("draw", "center");
+    if (d->is_ellipse && !d->radii) return cli_missing("draw", "radii");
+    if (d->is_disk && !d->radius) return cli_missing("draw", "radius");
+    return CLI_OK;
 }
 
-int cmd_draw(int argc, char **argv)
+static int draw_parse(int argc, char **argv, draw_args *d)
 {
-    const char *shape_s, *center_s, *radii_s, *rot_s, *rows_s, *cols_s, *radius_s, *out;
     cli_opt opts[] = {
-        {"shape", 1, &shape_s, NULL},   {"center", 1, &center_s, NULL},
-        {"radii", 1, &radii_s, NULL},   {"rotation", 1, &rot_s, NULL},
-        {"rows", 1, &rows_s, NULL},     {"cols", 1, &cols_s, NULL},
-        {"radius", 1, &radius_s, NULL}, {"out", 1, &out, NULL},
+        {"shape", 1, &d->shape, NULL},   {"center", 1, &d->center, NULL},
+        {"radii", 1, &d->radii, NULL},   {"rotation", 1, &d->rot, NULL},
+        {"rows", 1, &d->rows, NULL},     {"cols", 1, &d->cols, NULL},
+        {"radius", 1, &d->radius, NULL}, {"out", 1, &d->out, NULL},
     };
     const char *pos[1];
     int npos;
@@ -132,66 +153,76 @@ int cmd_draw(int argc, char **argv)
                        pos, 1, &npos);
     if (rc) return rc;
     if (npos != 1) return cli_fail("draw", CLI_USAGE, "say which shape: ellipse, polygon or disk");
-    const char *kind = pos[0];
-    int is_ellipse = strcmp(kind, "ellipse") == 0, is_polygon = strcmp(kind, "polygon") == 0,
-        is_disk = strcmp(kind, "disk") == 0;
-    if (!is_ellipse && !is_polygon && !is_disk)
-        return cli_fail("draw", CLI_USAGE, "unknown shape '%s' (ellipse, polygon or disk)", kind);
-    if (!shape_s) return cli_missing("draw", "shape");
-    if (!out) return cli_missing("draw", "out");
-    int64_t h, w;
-    if ((rc = cli_size2("draw", "shape", shape_s, MAX_SIDE, &h, &w))) return rc;
-    if (h * w > MAX_PIXELS)
+    d->kind = pos[0];
+    d->is_ellipse = strcmp(d->kind, "ellipse") == 0;
+    d->is_polygon = strcmp(d->kind, "polygon") == 0;
+    d->is_disk = strcmp(d->kind, "disk") == 0;
+    if (!d->is_ellipse && !d->is_polygon && !d->is_disk)
+        return cli_fail("draw", CLI_USAGE, "unknown shape '%s' (ellipse, polygon or disk)",
+                        d->kind);
+    if (!d->shape) return cli_missing("draw", "shape");
+    if (!d->out) return cli_missing("draw", "out");
+    if ((rc = cli_size2("draw", "shape", d->shape, MAX_SIDE, &d->h, &d->w))) return rc;
+    if (d->h * d->w > MAX_PIXELS)
         return cli_fail("draw", CLI_USAGE, "--shape: %lld x %lld is more than 2^28 pixels",
-                        (long long)h, (long long)w);
+                        (long long)d->h, (long long)d->w);
+    return draw_options(d);
+}
 
-    if (is_polygon) {
-        if ((rc = not_for(kind, "center", center_s)) || (rc = not_for(kind, "radii", radii_s)) ||
-            (rc = not_for(kind, "rotation", rot_s)) || (rc = not_for(kind, "radius", radius_s)))
-            return rc;
-    } else {
-        if ((rc = not_for(kind, "rows", rows_s)) || (rc = not_for(kind, "cols", cols_s))) return rc;
-        if (is_ellipse && ((rc = not_for(kind, "radius", radius_s)))) return rc;
-        if (is_disk &&
-            ((rc = not_for(kind, "radii", radii_s)) || (rc = not_for(kind, "rotation", rot_s))))
-            return rc;
-        if (!center_s) return cli_missing("draw", "center");
-        if (is_ellipse && !radii_s) return cli_missing("draw", "radii");
-        if (is_disk && !radius_s) return cli_missing("draw", "radius");
-    }
+static int draw_polygon(const draw_args *d, uint8_t *img)
+{
+    if (!d->rows) return cli_missing("draw", "rows");
+    if (!d->cols) return cli_missing("draw", "cols");
+    static double rows[MAX_POINTS], cols[MAX_POINTS];
+    int nr, nc;
+    int rc = cli_doubles("draw", "rows", d->rows, 0, MAX_POINTS, rows, &nr);
+    if (rc) return rc;
+    rc = cli_doubles("draw", "cols", d->cols, 0, MAX_POINTS, cols, &nc);
+    if (rc) return rc;
+    if (nr != nc)
+        return cli_fail("draw", CLI_USAGE, "--rows has %d values but --cols has %d", nr, nc);
+    sl_error err;
+    sl_status st = sl_draw_polygon(img, d->h, d->w, rows, cols, nr, &err);
+    return st ? cli_status("draw", st, &err) : CLI_OK;
+}
 
-    uint8_t *img = calloc((size_t)(h * w), 1);
+/* An ellipse or a disk. */
+static int draw_round(const draw_args *d, uint8_t *img)
+{
+    double ctr[2], radii[2] = {0, 0}, rot = 0;
+    int rc = cli_doubles("draw", "center", d->center, 2, 2, ctr, NULL);
+    if (!rc && d->is_ellipse) rc = cli_doubles("draw", "radii", d->radii, 2, 2, radii, NULL);
+    if (!rc && d->is_ellipse && d->rot) rc = cli_double("draw", "rotation", d->rot, &rot);
+    if (!rc && d->is_disk) rc = cli_double("draw", "radius", d->radius, &radii[0]);
+    if (!rc && (radii[0] < 0 || radii[1] < 0))
+        rc = cli_fail("draw", CLI_USAGE, "--%s: %s must be >= 0", d->is_disk ? "radius" : "radii",
+                      d->is_disk ? d->radius : d->radii);
+    if (rc) return rc;
+    sl_error err;
+    sl_status st = d->is_disk ? sl_draw_disk(img, d->h, d->w, ctr[0], ctr[1], radii[0], &err)
+                              : sl_draw_ellipse(img, d->h, d->w, ctr[0], ctr[1], radii[0], radii[1],
+                                                rot, &err);
+    return st ? cli_status("draw", st, &err) : CLI_OK;
+}
+
+int cmd_draw(int argc, char **argv)
+{
+    draw_args d;
+    memset(&d, 0, sizeof d);
+    int rc = draw_parse(argc, argv, &d);
+    if (rc) return rc;
+    uint8_t *img = calloc((size_t)(d.h * d.w), 1);
     if (!img)
-        return cli_fail("draw", CLI_RUNTIME, "out of memory for %lld x %lld", (long long)h,
-                        (long long)w);
-    if (is_polygon) {
-        rc = draw_polygon(h, w, rows_s, cols_s, img);
-    } else {
-        double ctr[2], radii[2] = {0, 0}, rot = 0;
-        rc = cli_doubles("draw", "center", center_s, 2, 2, ctr, NULL);
-        if (!rc && is_ellipse) rc = cli_doubles("draw", "radii", radii_s, 2, 2, radii, NULL);
-        if (!rc && is_ellipse && rot_s) rc = cli_double("draw", "rotation", rot_s, &rot);
-        if (!rc && is_disk) rc = cli_double("draw", "radius", radius_s, &radii[0]);
-        if (!rc && (radii[0] < 0 || radii[1] < 0))
-            rc = cli_fail("draw", CLI_USAGE, "--%s: %s must be >= 0", is_disk ? "radius" : "radii",
-                          is_disk ? radius_s : radii_s);
-        if (!rc) {
-            sl_error err;
-            sl_status st =
-                is_disk ? sl_draw_disk(img, h, w, ctr[0], ctr[1], radii[0], &err)
-                        : sl_draw_ellipse(img, h, w, ctr[0], ctr[1], radii[0], radii[1], rot, &err);
-            if (st) rc = cli_status("draw", st, &err);
-        }
-    }
-    if (!rc) {
-        int64_t shape[2] = {h, w};
-        cli_outs outs;
-        cli_outs_init(&outs, "draw");
-        if (!(rc = cli_outs_add(&outs, "out", out)) &&
-            !(rc = cli_outs_npy(&outs, out, SL_DT_U8, 2, shape, img)))
-            rc = cli_outs_commit(&outs);
-        cli_outs_end(&outs);
-    }
+        return cli_fail("draw", CLI_RUNTIME, "out of memory for %lld x %lld", (long long)d.h,
+                        (long long)d.w);
+    rc = d.is_polygon ? draw_polygon(&d, img) : draw_round(&d, img);
+    int64_t shape[2] = {d.h, d.w};
+    cli_outs outs;
+    cli_outs_init(&outs, "draw");
+    if (!rc && !(rc = cli_outs_add(&outs, "out", d.out)) &&
+        !(rc = cli_outs_npy(&outs, d.out, SL_DT_U8, 2, shape, img)))
+        rc = cli_outs_commit(&outs);
+    cli_outs_end(&outs);
     free(img);
     return rc;
 }
@@ -221,23 +252,31 @@ static int write_png(cli_outs *outs, const char *path, const int32_t *labels, co
                      int64_t n, int64_t nclass, int64_t h, int64_t w)
 {
     return cli_class_picture(outs, path,
-                             labels ? "Label maps" : "Predictions (class colours mixed by "
-                                                     "probability)",
+                             labels ? "Label maps"
+                                    : "Predictions (class colours mixed by "
+                                      "probability)",
                              labels, probs, n, nclass, h, w);
 }
 
-int cmd_masks(int argc, char **argv)
+/* What segloss masks was asked. */
+typedef struct {
+    const char *angles, *out, *labels, *onehot, *png;
+    int64_t n, h, w;
+    uint32_t seed;
+} masks_args;
+
+static int masks_parse(int argc, char **argv, masks_args *m)
 {
-    const char *n_s, *size_s, *seed_s, *angles_s, *out, *labels_path, *onehot_path, *png_path;
+    const char *n_s = NULL, *size_s = NULL, *seed_s = NULL;
     cli_opt opts[] = {
         {"n", 1, &n_s, NULL},
         {"size", 1, &size_s, NULL},
         {"seed", 1, &seed_s, NULL},
-        {"angles", 1, &angles_s, NULL},
-        {"out", 1, &out, NULL},
-        {"labels", 1, &labels_path, NULL},
-        {"onehot", 1, &onehot_path, NULL},
-        {"png", 1, &png_path, NULL},
+        {"angles", 1, &m->angles, NULL},
+        {"out", 1, &m->out, NULL},
+        {"labels", 1, &m->labels, NULL},
+        {"onehot", 1, &m->onehot, NULL},
+        {"png", 1, &m->png, NULL},
     };
     int npos;
     int rc = cli_parse("masks", masks_usage, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -245,74 +284,75 @@ int cmd_masks(int argc, char **argv)
     if (rc) return rc;
     if (!n_s) return cli_missing("masks", "n");
     if (!size_s) return cli_missing("masks", "size");
-    if (!out) return cli_missing("masks", "out");
-    if (seed_s && angles_s)
+    if (!m->out) return cli_missing("masks", "out");
+    if (seed_s && m->angles)
         return cli_fail("masks", CLI_USAGE, "give --seed or --angles, not both");
-    int64_t n, h, w;
-    uint32_t seed;
-    if ((rc = cli_int("masks", "n", n_s, 1, MAX_IMAGES, &n))) return rc;
-    if ((rc = cli_size2("masks", "size", size_s, MAX_SIDE, &h, &w))) return rc;
-    if (n * SL_NOBJ * h * w > MAX_BYTES)
+    if ((rc = cli_int("masks", "n", n_s, 1, MAX_IMAGES, &m->n))) return rc;
+    if ((rc = cli_size2("masks", "size", size_s, MAX_SIDE, &m->h, &m->w))) return rc;
+    if (m->n * SL_NOBJ * m->h * m->w > MAX_BYTES)
         return cli_fail("masks", CLI_USAGE,
                         "--n %lld --size %lld,%lld is more than 2^31 bytes "
                         "of masks",
-                        (long long)n, (long long)h, (long long)w);
-    if ((rc = parse_seed("masks", seed_s, &seed))) return rc;
-    cli_outs outs;
-    cli_outs_init(&outs, "masks");
-    if ((rc = cli_outs_add(&outs, "out", out)) ||
-        (rc = cli_outs_add(&outs, "labels", labels_path)) ||
-        (rc = cli_outs_add(&outs, "onehot", onehot_path)) ||
-        (rc = cli_outs_add(&outs, "png", png_path))) {
-        cli_outs_end(&outs);
-        return rc;
-    }
+                        (long long)m->n, (long long)m->h, (long long)m->w);
+    return parse_seed("masks", seed_s, &m->seed);
+}
 
-    int64_t p = h * w;
-    int *angles = NULL;
-    uint8_t *masks = malloc((size_t)(n * SL_NOBJ * p));
-    int32_t *labels = malloc((size_t)(n * p) * sizeof(int32_t));
-    uint8_t *bytes = malloc((size_t)(n * SL_NCLASS * p));
-    if (!masks || !labels || !bytes) {
-        rc = cli_fail("masks", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    if (angles_s) {
-        angles = malloc((size_t)n * sizeof(int));
-        if (!angles) {
-            rc = cli_fail("masks", CLI_RUNTIME, "out of memory");
-            goto done;
-        }
-        if ((rc = parse_angles(angles_s, n, angles))) goto done;
-    }
-    sl_rng rng;
-    sl_rng_seed(&rng, seed);
-    sl_error err;
-    sl_status st = sl_masks_generate(masks, n, h, w, angles, &rng, &err);
-    if (st) {
-        rc = cli_status("masks", st, &err);
-        goto done;
-    }
-    sl_masks_to_labels(masks, n, SL_NOBJ, p, labels);
-
-    int64_t mshape[4] = {n, SL_NOBJ, h, w};
-    if ((rc = cli_outs_npy(&outs, out, SL_DT_U8, 4, mshape, masks))) goto done;
-    if (labels_path) {
+/* The masks, and the label map and the one-hot as bytes when asked. */
+static int masks_write(cli_outs *outs, const masks_args *m, const uint8_t *masks,
+                       const int32_t *labels, uint8_t *bytes)
+{
+    int64_t n = m->n, p = m->h * m->w;
+    int64_t mshape[4] = {n, SL_NOBJ, m->h, m->w}, lshape[3] = {n, m->h, m->w},
+            oshape[4] = {n, SL_NCLASS, m->h, m->w};
+    int rc = cli_outs_npy(outs, m->out, SL_DT_U8, 4, mshape, masks);
+    if (!rc && m->labels) {
         for (int64_t i = 0; i < n * p; i++)
             bytes[i] = (uint8_t)labels[i];
-        int64_t lshape[3] = {n, h, w};
-        if ((rc = cli_outs_npy(&outs, labels_path, SL_DT_U8, 3, lshape, bytes))) goto done;
+        rc = cli_outs_npy(outs, m->labels, SL_DT_U8, 3, lshape, bytes);
     }
-    if (onehot_path) {
+    if (!rc && m->onehot) {
         for (int64_t i = 0; i < n; i++)
             for (int64_t c = 0; c < SL_NCLASS; c++)
                 for (int64_t j = 0; j < p; j++)
                     bytes[(i * SL_NCLASS + c) * p + j] = labels[i * p + j] == c;
-        int64_t oshape[4] = {n, SL_NCLASS, h, w};
-        if ((rc = cli_outs_npy(&outs, onehot_path, SL_DT_U8, 4, oshape, bytes))) goto done;
+        rc = cli_outs_npy(outs, m->onehot, SL_DT_U8, 4, oshape, bytes);
     }
-    if (png_path && (rc = write_png(&outs, png_path, labels, NULL, n, SL_NCLASS, h, w))) goto done;
-    rc = cli_outs_commit(&outs);
+    if (!rc && m->png) rc = write_png(outs, m->png, labels, NULL, n, SL_NCLASS, m->h, m->w);
+    return rc;
+}
+
+int cmd_masks(int argc, char **argv)
+{
+    masks_args m;
+    memset(&m, 0, sizeof m);
+    int rc = masks_parse(argc, argv, &m);
+    if (rc) return rc;
+    static const char *const names[4] = {"out", "labels", "onehot", "png"};
+    const char *paths[4] = {m.out, m.labels, m.onehot, m.png};
+    cli_outs outs;
+    cli_outs_init(&outs, "masks");
+    int64_t p = m.h * m.w;
+    int *angles = NULL;
+    uint8_t *masks = malloc((size_t)(m.n * SL_NOBJ * p));
+    int32_t *labels = malloc((size_t)(m.n * p) * sizeof(int32_t));
+    uint8_t *bytes = malloc((size_t)(m.n * SL_NCLASS * p));
+    if (m.angles) angles = malloc((size_t)m.n * sizeof(int));
+    if ((rc = add_outs(&outs, 4, names, paths))) goto done;
+    if (!masks || !labels || !bytes || (m.angles && !angles)) {
+        rc = cli_fail("masks", CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    if (m.angles && (rc = parse_angles(m.angles, m.n, angles))) goto done;
+    sl_rng rng;
+    sl_rng_seed(&rng, m.seed);
+    sl_error err;
+    sl_status st = sl_masks_generate(masks, m.n, m.h, m.w, angles, &rng, &err);
+    if (st) {
+        rc = cli_status("masks", st, &err);
+        goto done;
+    }
+    sl_masks_to_labels(masks, m.n, SL_NOBJ, p, labels);
+    if (!(rc = masks_write(&outs, &m, masks, labels, bytes))) rc = cli_outs_commit(&outs);
 done:
     cli_outs_end(&outs);
     free(angles);
@@ -322,19 +362,20 @@ done:
     return rc;
 }
 
-/* A label map as int32 (a new buffer); float arrays are errors. */
-static int read_labels(const char *cmd, const char *path, const sl_array *a, int32_t **out)
+/* A label map file of predict and drop: loaded into a (at least min_ndim axes, none empty
+ * before the library sees it) and as int32 into *out (a new buffer); float arrays are errors
+ * and the labels' range is the library's to check. */
+static int load_labels(const char *cmd, const char *path, int min_ndim, sl_array *a, int32_t **out)
 {
+    int rc = cli_load(cmd, path, a);
+    if (rc) return rc;
+    if (a->ndim < min_ndim)
+        return cli_fail(cmd, CLI_RUNTIME, "%s: labels must be [N, spatial...], got %d axes", path,
+                        a->ndim);
     int64_t n = sl_array_numel(a);
-    int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    int32_t *y = *out = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
     if (!y) return cli_fail(cmd, CLI_RUNTIME, "out of memory reading %s", path);
-    int rc = cli_labels(cmd, path, a, 0, y);
-    if (rc != CLI_OK) {
-        free(y);
-        return rc;
-    }
-    *out = y;
-    return CLI_OK;
+    return cli_labels(cmd, path, a, 0, y);
 }
 
 static int parse_classes(const char *cmd, const char *s, int64_t *nclass)
@@ -343,112 +384,119 @@ static int parse_classes(const char *cmd, const char *s, int64_t *nclass)
     return s ? cli_int(cmd, "classes", s, 1, MAX_CLASSES, nclass) : CLI_OK;
 }
 
-int cmd_predict(int argc, char **argv)
+/* What segloss predict was asked; the knobs' ranges are the library's to check. */
+typedef struct {
+    const char *labels, *out, *png;
+    int64_t nclass;
+    uint32_t seed;
+    int logits;
+    sl_simulate_options o;
+} predict_args;
+
+static int predict_parse(int argc, char **argv, predict_args *pa)
 {
-    const char *labels_path, *out, *classes_s, *seed_s, *edge_s, *conf_s, *noise_s, *png_path;
-    int logits = 0;
+    const char *classes_s = NULL, *seed_s = NULL, *edge_s = NULL, *conf_s = NULL, *noise_s = NULL;
     cli_opt opts[] = {
-        {"labels", 1, &labels_path, NULL}, {"out", 1, &out, NULL},
-        {"classes", 1, &classes_s, NULL},  {"seed", 1, &seed_s, NULL},
-        {"edge", 1, &edge_s, NULL},        {"confidence", 1, &conf_s, NULL},
-        {"noise", 1, &noise_s, NULL},      {"logits", 0, NULL, &logits},
-        {"png", 1, &png_path, NULL},
+        {"labels", 1, &pa->labels, NULL}, {"out", 1, &pa->out, NULL},
+        {"classes", 1, &classes_s, NULL}, {"seed", 1, &seed_s, NULL},
+        {"edge", 1, &edge_s, NULL},       {"confidence", 1, &conf_s, NULL},
+        {"noise", 1, &noise_s, NULL},     {"logits", 0, NULL, &pa->logits},
+        {"png", 1, &pa->png, NULL},
     };
     int npos;
     int rc = cli_parse("predict", predict_usage, argc, argv, opts,
                        (int)(sizeof opts / sizeof opts[0]), NULL, 0, &npos);
     if (rc) return rc;
-    if (!labels_path) return cli_missing("predict", "labels");
-    if (!out) return cli_missing("predict", "out");
-    int64_t nclass;
-    uint32_t seed;
-    sl_simulate_options o;
-    sl_simulate_options_default(&o);
-    if ((rc = parse_classes("predict", classes_s, &nclass))) return rc;
-    if ((rc = parse_seed("predict", seed_s, &seed))) return rc;
-    if (edge_s && (rc = cli_double("predict", "edge", edge_s, &o.edge))) return rc;
-    if (conf_s && (rc = cli_double("predict", "confidence", conf_s, &o.confidence))) return rc;
-    if (noise_s && (rc = cli_double("predict", "noise", noise_s, &o.noise))) return rc;
-    if (o.edge < 0) return cli_fail("predict", CLI_USAGE, "--edge: %g must be >= 0", o.edge);
-    if (o.confidence <= 0)
-        return cli_fail("predict", CLI_USAGE, "--confidence: %g must be > 0", o.confidence);
-    if (o.noise < 0) return cli_fail("predict", CLI_USAGE, "--noise: %g must be >= 0", o.noise);
+    if (!pa->labels) return cli_missing("predict", "labels");
+    if (!pa->out) return cli_missing("predict", "out");
+    sl_simulate_options_default(&pa->o);
+    if ((rc = parse_classes("predict", classes_s, &pa->nclass)) ||
+        (rc = parse_seed("predict", seed_s, &pa->seed)) ||
+        (edge_s && (rc = cli_double("predict", "edge", edge_s, &pa->o.edge))) ||
+        (conf_s && (rc = cli_double("predict", "confidence", conf_s, &pa->o.confidence))) ||
+        (noise_s && (rc = cli_double("predict", "noise", noise_s, &pa->o.noise))))
+        return rc;
+    return CLI_OK;
+}
+
+/* The predictions of a label map [N, H, W] into *probs (a new buffer). */
+static int predict_run(const predict_args *pa, const sl_array *a, const int32_t *labels,
+                       float **probs)
+{
+    if (a->ndim != 3)
+        return cli_fail("predict", CLI_RUNTIME, "%s: labels must be [N, H, W], got %d axes",
+                        pa->labels, a->ndim);
+    int64_t n = a->shape[0], h = a->shape[1], w = a->shape[2], C = pa->nclass;
+    if (n >= 1 && h >= 1 && w >= 1 && h * w > MAX_BYTES / 4 / C / n)
+        return cli_fail("predict", CLI_RUNTIME,
+                        "%s: [%lld, %lld, %lld, %lld] probabilities are more than 2^31 bytes",
+                        pa->labels, (long long)n, (long long)C, (long long)h, (long long)w);
+    size_t wsize = sl_simulate_workspace_size(C, h, w);
+    *probs = malloc((size_t)(n * C * h * w) * sizeof(float) + 1);
+    void *ws = malloc(wsize + 1);
+    sl_rng rng;
+    sl_rng_seed(&rng, pa->seed);
+    sl_error err;
+    sl_status st = !*probs || !ws ? SL_E_NOMEM
+                                  : sl_simulate_predictions(labels, n, C, h, w, &pa->o, &rng,
+                                                            *probs, ws, wsize, &err);
+    free(ws);
+    if (st == SL_E_NOMEM) return cli_fail("predict", CLI_RUNTIME, "out of memory");
+    return st ? cli_status("predict", st, &err) : CLI_OK;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    predict_args pa;
+    memset(&pa, 0, sizeof pa);
+    int rc = predict_parse(argc, argv, &pa);
+    if (rc) return rc;
+    static const char *const names[2] = {"out", "png"};
+    const char *paths[2] = {pa.out, pa.png};
     cli_outs outs;
     cli_outs_init(&outs, "predict");
     sl_array a;
     memset(&a, 0, sizeof a);
-    if ((rc = cli_outs_add(&outs, "out", out)) || (rc = cli_outs_add(&outs, "png", png_path)) ||
-        (rc = cli_load("predict", labels_path, &a))) {
-        cli_outs_end(&outs);
-        return rc;
-    }
     int32_t *labels = NULL;
     float *probs = NULL;
-    void *ws = NULL;
-    if (a.dtype != SL_DT_U8 && a.dtype != SL_DT_I32 && a.dtype != SL_DT_I64) {
-        rc = cli_fail("predict", CLI_RUNTIME, "%s: labels must be integers, got %s", labels_path,
-                      sl_dtype_name(a.dtype));
-        goto done;
-    }
-    if (a.ndim != 3) {
-        rc = cli_fail("predict", CLI_RUNTIME, "%s: labels must be [N, H, W], got %d axes",
-                      labels_path, a.ndim);
-        goto done;
-    }
-    int64_t n = a.shape[0], h = a.shape[1], w = a.shape[2];
-    if (n < 1 || h < 1 || w < 1) {
-        rc = cli_fail("predict", CLI_RUNTIME, "%s: labels [%lld, %lld, %lld] are empty",
-                      labels_path, (long long)n, (long long)h, (long long)w);
-        goto done;
-    }
-    if (h * w > MAX_BYTES / 4 / nclass / n) {
-        rc = cli_fail("predict", CLI_RUNTIME,
-                      "%s: [%lld, %lld, %lld, %lld] probabilities are "
-                      "more than 2^31 bytes",
-                      labels_path, (long long)n, (long long)nclass, (long long)h, (long long)w);
-        goto done;
-    }
-    if ((rc = read_labels("predict", labels_path, &a, &labels))) goto done;
-    int64_t total = n * nclass * h * w;
-    size_t wsize = sl_simulate_workspace_size(nclass, h, w);
-    probs = malloc((size_t)total * sizeof(float));
-    ws = malloc(wsize);
-    if (!probs || !ws) {
-        rc = cli_fail("predict", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    sl_rng rng;
-    sl_rng_seed(&rng, seed);
-    sl_error err;
-    sl_status st =
-        sl_simulate_predictions(labels, n, nclass, h, w, &o, &rng, probs, ws, wsize, &err);
-    if (st) {
-        rc = cli_status("predict", st, &err);
-        goto done;
-    }
+    if (!(rc = add_outs(&outs, 2, names, paths)) &&
+        !(rc = load_labels("predict", pa.labels, 0, &a, &labels)))
+        rc = predict_run(&pa, &a, labels, &probs);
+    int64_t n = a.ndim == 3 ? a.shape[0] : 0, h = n ? a.shape[1] : 0, w = n ? a.shape[2] : 0;
+    int64_t total = n * pa.nclass * h * w, shape[4] = {n, pa.nclass, h, w};
     /* The picture shows probabilities either way, so it is made before --logits. */
-    if (png_path && (rc = write_png(&outs, png_path, NULL, probs, n, nclass, h, w))) goto done;
-    if (logits) {
-        /* log(p) are logits whose softmax is p; a probability that underflowed to 0 is
-         * floored so that the logits stay finite. */
-        for (int64_t i = 0; i < total; i++)
-            probs[i] = logf(probs[i] > FLT_MIN ? probs[i] : FLT_MIN);
-    }
-    int64_t shape[4] = {n, nclass, h, w};
-    if ((rc = cli_outs_npy(&outs, out, SL_DT_F32, 4, shape, probs))) goto done;
-    rc = cli_outs_commit(&outs);
-done:
+    if (!rc && pa.png) rc = write_png(&outs, pa.png, NULL, probs, n, pa.nclass, h, w);
+    /* log(p) are logits whose softmax is p; a probability that underflowed to 0 is floored so
+     * that the logits stay finite. */
+    for (int64_t i = 0; !rc && pa.logits && i < total; i++)
+        probs[i] = logf(probs[i] > FLT_MIN ? probs[i] : FLT_MIN);
+    if (!rc && !(rc = cli_outs_npy(&outs, pa.out, SL_DT_F32, 4, shape, probs)))
+        rc = cli_outs_commit(&outs);
     cli_outs_end(&outs);
     sl_array_free(&a);
     free(labels);
     free(probs);
-    free(ws);
     return rc;
+}
+
+/* The label map back into its own dtype: labels only went down to 0, so every value fits. */
+static void store_labels(sl_array *a, const int32_t *labels)
+{
+    int64_t numel = sl_array_numel(a);
+    for (int64_t i = 0; i < numel; i++) {
+        if (a->dtype == SL_DT_U8)
+            ((uint8_t *)a->data)[i] = (uint8_t)labels[i];
+        else if (a->dtype == SL_DT_I32)
+            ((int32_t *)a->data)[i] = labels[i];
+        else
+            ((int64_t *)a->data)[i] = labels[i];
+    }
 }
 
 int cmd_drop(int argc, char **argv)
 {
-    const char *labels_path, *k_s, *out, *seed_s, *classes_s, *dropped_path;
+    const char *labels_path = NULL, *k_s = NULL, *out = NULL, *seed_s = NULL, *classes_s = NULL,
+               *dropped_path = NULL;
     cli_opt opts[] = {
         {"labels", 1, &labels_path, NULL},
         {"k", 1, &k_s, NULL},
@@ -466,63 +514,34 @@ int cmd_drop(int argc, char **argv)
     if (!out) return cli_missing("drop", "out");
     int64_t k, nclass;
     uint32_t seed;
-    if ((rc = cli_int("drop", "k", k_s, 0, INT32_MAX, &k))) return rc;
-    if ((rc = parse_classes("drop", classes_s, &nclass))) return rc;
-    if ((rc = parse_seed("drop", seed_s, &seed))) return rc;
+    if ((rc = cli_int("drop", "k", k_s, 0, INT32_MAX, &k)) ||
+        (rc = parse_classes("drop", classes_s, &nclass)) ||
+        (rc = parse_seed("drop", seed_s, &seed)))
+        return rc;
+    static const char *const names[2] = {"out", "dropped"};
+    const char *paths[2] = {out, dropped_path};
     cli_outs outs;
     cli_outs_init(&outs, "drop");
     sl_array a;
     memset(&a, 0, sizeof a);
-    if ((rc = cli_outs_add(&outs, "out", out)) ||
-        (rc = cli_outs_add(&outs, "dropped", dropped_path)) ||
-        (rc = cli_load("drop", labels_path, &a))) {
-        cli_outs_end(&outs);
-        return rc;
-    }
     int32_t *labels = NULL;
-    int64_t *dropped = NULL;
-    if (a.ndim < 2) {
-        rc = cli_fail("drop", CLI_RUNTIME, "%s: labels must be [N, spatial...], got %d axes",
-                      labels_path, a.ndim);
-        goto done;
-    }
-    int64_t n = a.shape[0], p = a.shape[0] ? sl_array_numel(&a) / a.shape[0] : 0;
-    if (n < 1 || p < 1) {
-        rc = cli_fail("drop", CLI_RUNTIME, "%s: the label map is empty", labels_path);
-        goto done;
-    }
-    if ((rc = read_labels("drop", labels_path, &a, &labels))) goto done;
-    dropped = malloc((size_t)(k > 0 ? k : 1) * 2 * sizeof(int64_t));
-    if (!dropped) {
+    int64_t *dropped = malloc((size_t)(k > 0 ? k : 1) * 2 * sizeof(int64_t));
+    if (!(rc = add_outs(&outs, 2, names, paths)) && !dropped)
         rc = cli_fail("drop", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
+    if (!rc) rc = load_labels("drop", labels_path, 2, &a, &labels);
     sl_rng rng;
     sl_rng_seed(&rng, seed);
     sl_error err;
-    sl_status st = sl_drop_annotations(labels, n, nclass, p, k, &rng, dropped, &err);
-    if (st) {
-        /* Here every failure is the data's: a label out of range, or fewer objects than k. */
+    int64_t n = a.ndim ? a.shape[0] : 0, p = n ? sl_array_numel(&a) / n : 0;
+    /* Here every failure is the data's: an empty map, a label out of range, fewer objects
+     * than k. */
+    if (!rc && sl_drop_annotations(labels, n, nclass, p, k, &rng, dropped, &err) != SL_OK)
         rc = cli_fail("drop", CLI_RUNTIME, "%s", err.msg);
-        goto done;
-    }
-    /* Back into the input's dtype: labels only went down to 0, so every value still fits. */
-    int64_t numel = n * p;
-    for (int64_t i = 0; i < numel; i++) {
-        if (a.dtype == SL_DT_U8)
-            ((uint8_t *)a.data)[i] = (uint8_t)labels[i];
-        else if (a.dtype == SL_DT_I32)
-            ((int32_t *)a.data)[i] = labels[i];
-        else
-            ((int64_t *)a.data)[i] = labels[i];
-    }
-    if ((rc = cli_outs_npy(&outs, out, a.dtype, a.ndim, a.shape, a.data))) goto done;
-    if (dropped_path) {
-        int64_t dshape[2] = {k, 2};
-        if ((rc = cli_outs_npy(&outs, dropped_path, SL_DT_I64, 2, dshape, dropped))) goto done;
-    }
-    rc = cli_outs_commit(&outs);
-done:
+    if (!rc) store_labels(&a, labels);
+    int64_t dshape[2] = {k, 2};
+    if (!rc && !(rc = cli_outs_npy(&outs, out, a.dtype, a.ndim, a.shape, a.data)) &&
+        !(dropped_path && (rc = cli_outs_npy(&outs, dropped_path, SL_DT_I64, 2, dshape, dropped))))
+        rc = cli_outs_commit(&outs);
     cli_outs_end(&outs);
     sl_array_free(&a);
     free(labels);

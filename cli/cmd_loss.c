@@ -31,257 +31,285 @@ static const char loss_usage[] =
     "                         the result is the same for any T\n"
     "  --json                 print one JSON object; its field `loss` is the reduced value\n";
 
-/* Convert a numeric array to float32 (a new buffer). */
-static float *to_f32(const sl_array *a)
+/* What was asked. */
+typedef struct {
+    const char *spec, *input, *target, *annot, *grad, *map;
+    sl_input_kind kind;
+    sl_impl impl;
+    int64_t threads;
+    int json;
+} loss_args;
+
+/* What was read and computed; freed by loss_free. */
+typedef struct {
+    sl_spec *spec;
+    sl_array x, t, a;
+    float *xf, *tf, *grad, *map;
+    int32_t *labels;
+    uint8_t *ann;
+    void *ws;
+    size_t wsz;
+    sl_batch b;
+    sl_shape ms;   /* the loss map's shape */
+    int per_class; /* the target is a per-class map (else a label map) */
+    char sx[160];  /* the input's shape, for messages and the JSON */
+} loss_data;
+
+/* s is word a (*which = 0) or word b (*which = 1); otherwise a usage error naming opt. */
+static int one_of(const char *opt, const char *s, const char *a, const char *b, int *which)
 {
-    int64_t n = sl_array_numel(a);
-    float *f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!f) return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        switch (a->dtype) {
-        case SL_DT_F32: f[i] = ((const float *)a->data)[i]; break;
-        case SL_DT_F64: f[i] = (float)((const double *)a->data)[i]; break;
-        case SL_DT_U8: f[i] = ((const uint8_t *)a->data)[i]; break;
-        case SL_DT_I32: f[i] = (float)((const int32_t *)a->data)[i]; break;
-        case SL_DT_I64: f[i] = (float)((const int64_t *)a->data)[i]; break;
-        }
+    if (!s) return CLI_OK;
+    if (strcmp(s, a) == 0 || strcmp(s, b) == 0) {
+        *which = strcmp(s, b) == 0;
+        return CLI_OK;
     }
-    return f;
+    return cli_fail("loss", CLI_USAGE, "--%s must be %s or %s, got '%s'", opt, a, b, s);
 }
 
-int cmd_loss(int argc, char **argv)
+static int loss_parse(int argc, char **argv, loss_args *la)
 {
-    const char *input = NULL, *target = NULL, *kind = NULL, *annot = NULL, *gradp = NULL,
-               *mapp = NULL, *impl_s = NULL, *threads_s = NULL;
-    int json = 0;
+    const char *kind = NULL, *impl = NULL, *threads = NULL;
     cli_opt opts[] = {
-        {"input", 1, &input, NULL},       {"target", 1, &target, NULL},
-        {"input-kind", 1, &kind, NULL},   {"annotated", 1, &annot, NULL},
-        {"grad", 1, &gradp, NULL},        {"loss-map", 1, &mapp, NULL},
-        {"impl", 1, &impl_s, NULL},       {"json", 0, NULL, &json},
-        {"threads", 1, &threads_s, NULL},
+        {"input", 1, &la->input, NULL}, {"target", 1, &la->target, NULL},
+        {"input-kind", 1, &kind, NULL}, {"annotated", 1, &la->annot, NULL},
+        {"grad", 1, &la->grad, NULL},   {"loss-map", 1, &la->map, NULL},
+        {"impl", 1, &impl, NULL},       {"json", 0, NULL, &la->json},
+        {"threads", 1, &threads, NULL},
     };
     const char *pos[1];
-    int npos;
+    int npos, probs = 0, ref = 0;
     int rc = cli_parse("loss", loss_usage, argc, argv, opts, 9, pos, 1, &npos);
     if (rc != CLI_OK) return rc;
     if (npos < 1)
         return cli_fail("loss", CLI_USAGE, "a loss spec is required (see segloss loss --help)");
-    if (!input) return cli_missing("loss", "input");
-    if (!target) return cli_missing("loss", "target");
-    sl_input_kind ik = SL_INPUT_LOGITS;
-    if (kind) {
-        if (strcmp(kind, "logits") == 0) ik = SL_INPUT_LOGITS;
-        else if (strcmp(kind, "probs") == 0) ik = SL_INPUT_PROBS;
-        else
-            return cli_fail("loss", CLI_USAGE, "--input-kind must be logits or probs, got '%s'",
-                            kind);
-    }
-    sl_impl impl = SL_IMPL_FAST;
-    if (impl_s) {
-        if (strcmp(impl_s, "fast") == 0) impl = SL_IMPL_FAST;
-        else if (strcmp(impl_s, "ref") == 0) impl = SL_IMPL_REF;
-        else return cli_fail("loss", CLI_USAGE, "--impl must be fast or ref, got '%s'", impl_s);
-    }
-    int64_t threads = 0;
-    if (threads_s && (rc = cli_int("loss", "threads", threads_s, 1, 1024, &threads)) != CLI_OK)
+    la->spec = pos[0];
+    if (!la->input) return cli_missing("loss", "input");
+    if (!la->target) return cli_missing("loss", "target");
+    if ((rc = one_of("input-kind", kind, "logits", "probs", &probs)) != CLI_OK ||
+        (rc = one_of("impl", impl, "fast", "ref", &ref)) != CLI_OK)
         return rc;
+    la->kind = probs ? SL_INPUT_PROBS : SL_INPUT_LOGITS;
+    la->impl = ref ? SL_IMPL_REF : SL_IMPL_FAST;
+    la->threads = 0;
+    if (threads && (rc = cli_int("loss", "threads", threads, 1, 1024, &la->threads)) != CLI_OK)
+        return rc;
+    return CLI_OK;
+}
+
+/* A float array as float32: its own data, or a converted copy in *copy. */
+static const float *as_f32(sl_array *a, float **copy)
+{
+    if (a->dtype == SL_DT_F32) return a->data;
+    int64_t n = sl_array_numel(a);
+    float *f = *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; f && i < n; i++)
+        f[i] = (float)cli_elem(a, i);
+    return f;
+}
+
+/* The input as the batch's: float32 or float64 (converted), [N, C, spatial...]; its shape and
+ * values are the library's to check. */
+static int load_input(const loss_args *la, loss_data *d)
+{
+    int rc = cli_load("loss", la->input, &d->x);
+    if (rc != CLI_OK) return rc;
+    cli_shape_str(&d->x, d->sx, sizeof d->sx);
+    if (d->x.dtype != SL_DT_F32 && d->x.dtype != SL_DT_F64)
+        return cli_fail("loss", CLI_RUNTIME,
+                        "%s: input dtype %s is not supported: need float32 "
+                        "or float64",
+                        la->input, sl_dtype_name(d->x.dtype));
+    if (d->x.ndim > SL_MAX_DIMS)
+        return cli_fail("loss", CLI_RUNTIME,
+                        "%s: input shape %s: need [N, C, spatial...] with 1 "
+                        "to 3 spatial axes",
+                        la->input, d->sx);
+    d->b.shape.ndim = d->x.ndim;
+    for (int i = 0; i < d->x.ndim; i++)
+        d->b.shape.dim[i] = d->x.shape[i];
+    d->b.input_kind = la->kind;
+    d->b.input = as_f32(&d->x, &d->xf);
+    return d->b.input ? CLI_OK : cli_fail("loss", CLI_RUNTIME, "out of memory");
+}
+
+/* Which form the target's shape has: the input's (a per-class map), [N, spatial...] or
+ * [N, 1, spatial...] (a label map); -1 for neither. With one channel an integer [N, 1, ...] is
+ * a label map, a float one a per-class map; both give the same numbers for a {0, 1} target. */
+static int target_form(const sl_array *x, const sl_array *t)
+{
+    int same = t->ndim == x->ndim, lab = t->ndim == x->ndim - 1, lab1 = t->ndim == x->ndim;
+    for (int i = 0; same && i < x->ndim; i++)
+        same = t->shape[i] == x->shape[i];
+    for (int i = 0; lab && i < t->ndim; i++)
+        lab = t->shape[i] == x->shape[i ? i + 1 : 0];
+    for (int i = 0; lab1 && i < t->ndim; i++)
+        lab1 = t->shape[i] == (i == 1 ? 1 : x->shape[i]);
+    int is_float = t->dtype == SL_DT_F32 || t->dtype == SL_DT_F64;
+    if (lab1 && (!same || !is_float)) return 0;
+    return same ? 1 : lab ? 0 : -1;
+}
+
+/* The target fits neither form. When the input's own shape is wrong, that is the problem to
+ * report: the library's message (its checks look at the input's shape first). */
+static int target_mismatch(const loss_args *la, loss_data *d)
+{
+    double k;
+    const sl_loss_info *li;
+    const sl_options *o;
+    sl_error err;
+    sl_spec_term(d->spec, 0, &k, &li, &o);
+    sl_status st = sl_batch_check(li, o, &d->b, &err); /* no target yet */
+    if (st == SL_E_SHAPE) return cli_status("loss", st, &err);
+    char st_s[160];
+    cli_shape_str(&d->t, st_s, sizeof st_s);
+    return cli_fail("loss", CLI_RUNTIME,
+                    "%s: target shape %s matches neither the input's %s (per-class map) nor "
+                    "[N, spatial...] or [N, 1, spatial...] (label map)",
+                    la->target, st_s, d->sx);
+}
+
+/* The target: a per-class map as float32, or a label map as int32 (integers of any dtype);
+ * the library checks its values. */
+static int load_target(const loss_args *la, loss_data *d)
+{
+    int rc = cli_load("loss", la->target, &d->t);
+    if (rc != CLI_OK) return rc;
+    int form = target_form(&d->x, &d->t);
+    if (form < 0) return target_mismatch(la, d);
+    d->per_class = form;
+    if (form == 1) {
+        d->b.target_kind = SL_TARGET_PROBS;
+        d->b.target = as_f32(&d->t, &d->tf);
+        return d->b.target ? CLI_OK : cli_fail("loss", CLI_RUNTIME, "out of memory");
+    }
+    d->b.target_kind = SL_TARGET_LABELS;
+    if (d->t.dtype == SL_DT_I32) { /* used in place */
+        d->b.labels = d->t.data;
+        return CLI_OK;
+    }
+    d->labels = malloc((size_t)sl_array_numel(&d->t) * sizeof(int32_t) + 1);
+    if (!d->labels) return cli_fail("loss", CLI_RUNTIME, "out of memory");
+    d->b.labels = d->labels;
+    return cli_labels("loss", la->target, &d->t, 1, d->labels);
+}
+
+/* --annotated: [N, C] flags, as bytes; the library refuses a flag that is not 0 or 1 (a value
+ * that is no byte at all is refused here, with the same words). */
+static int load_annotated(const loss_args *la, loss_data *d)
+{
+    if (!la->annot) return CLI_OK;
+    sl_array *a = &d->a;
+    int rc = cli_load("loss", la->annot, a);
+    if (rc != CLI_OK) return rc;
+    int64_t N = d->b.shape.dim[0], C = d->b.shape.ndim > 1 ? d->b.shape.dim[1] : 0;
+    if (a->ndim != 2 || a->shape[0] != N || a->shape[1] != C) {
+        char sa[160];
+        cli_shape_str(a, sa, sizeof sa);
+        return cli_fail("loss", CLI_RUNTIME,
+                        "%s: annotation matrix shape %s: need [N, C] = "
+                        "[%lld, %lld]",
+                        la->annot, sa, (long long)N, (long long)C);
+    }
+    d->ann = malloc((size_t)(N * C) + 1);
+    if (!d->ann) return cli_fail("loss", CLI_RUNTIME, "out of memory");
+    for (int64_t i = 0; i < N * C; i++) {
+        double v = cli_elem(a, i);
+        if (!(v >= 0 && v <= 255 && v == floor(v)))
+            return cli_fail("loss", CLI_RUNTIME,
+                            "%s: annotation matrix [%lld, %lld] = %g: "
+                            "must be 0 or 1",
+                            la->annot, (long long)(i / C), (long long)(i % C), v);
+        d->ann[i] = (uint8_t)v;
+    }
+    d->b.annotated = d->ann;
+    return CLI_OK;
+}
+
+/* The spec on the batch: the value, and the gradient and the map when asked. */
+static int loss_run(const loss_args *la, loss_data *d, double *value)
+{
+    sl_error err;
+    sl_status st;
+    if (la->map && (st = sl_spec_map_shape(d->spec, &d->b, &d->ms, &err)) != SL_OK)
+        return cli_status("loss", st, &err);
+    d->wsz = sl_spec_workspace_size(d->spec, &d->b);
+    d->ws = malloc(d->wsz ? d->wsz : 1);
+    if (la->grad) d->grad = malloc((size_t)sl_shape_numel(&d->b.shape) * sizeof(float) + 1);
+    if (la->map) d->map = malloc((size_t)sl_shape_numel(&d->ms) * sizeof(float) + 1);
+    if (!d->ws || (la->grad && !d->grad) || (la->map && !d->map))
+        return cli_fail("loss", CLI_RUNTIME, "out of memory");
+    sl_output out = {0.0, d->grad, d->map, d->ws, d->wsz, (int)la->threads};
+    if ((st = sl_spec_eval(d->spec, &d->b, la->impl, &out, &err)) != SL_OK)
+        return cli_status("loss", st, &err);
+    *value = out.loss;
+    return CLI_OK;
+}
+
+/* A float32 .npy of a library shape into the output transaction. */
+static int write_shaped(cli_outs *outs, const char *path, const sl_shape *s, const float *v)
+{
+    int64_t dims[SL_MAX_DIMS];
+    for (int i = 0; i < s->ndim; i++)
+        dims[i] = s->dim[i];
+    return cli_outs_npy(outs, path, SL_DT_F32, s->ndim, dims, v);
+}
+
+static void loss_print(const loss_args *la, const loss_data *d, double value)
+{
+    if (!la->json) {
+        cli_print_number(value);
+        putchar('\n');
+        return;
+    }
+    printf("{\"loss\": ");
+    cli_json_number(value, 1);
+    printf(", \"spec\": ");
+    cli_json_string(la->spec);
+    printf(", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", \"shape\": %s}\n",
+           la->impl == SL_IMPL_REF ? "ref" : "fast",
+           la->kind == SL_INPUT_PROBS ? "probs" : "logits", d->per_class ? "per-class" : "labels",
+           d->sx);
+}
+
+static void loss_free(loss_data *d)
+{
+    sl_spec_free(d->spec);
+    sl_array_free(&d->x);
+    sl_array_free(&d->t);
+    sl_array_free(&d->a);
+    void *bufs[] = {d->xf, d->tf, d->labels, d->ann, d->ws, d->grad, d->map};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
+int cmd_loss(int argc, char **argv)
+{
+    loss_args la;
+    memset(&la, 0, sizeof la);
+    int rc = loss_parse(argc, argv, &la);
+    if (rc != CLI_OK) return rc;
     /* every output is named before any work: two options naming one file are refused */
     cli_outs outs;
     cli_outs_init(&outs, "loss");
-    if ((rc = cli_outs_add(&outs, "grad", gradp)) != CLI_OK ||
-        (rc = cli_outs_add(&outs, "loss-map", mapp)) != CLI_OK) {
-        cli_outs_end(&outs);
-        return rc;
-    }
+    loss_data d;
+    memset(&d, 0, sizeof d);
     sl_error err;
-    sl_spec *spec = NULL;
-    sl_status st = sl_spec_parse(pos[0], &spec, &err);
-    if (st != SL_OK) {
-        cli_outs_end(&outs);
-        return cli_status("loss", st, &err);
-    }
-
-    sl_array x = {0}, t = {0}, a = {0};
-    float *xf = NULL, *tf = NULL, *grad = NULL, *map = NULL;
-    int32_t *labels = NULL;
-    uint8_t *ann = NULL;
-    void *ws = NULL;
-    char sx[160], stt[160], sa[160];
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-
-    if ((rc = cli_load("loss", input, &x)) != CLI_OK) goto done;
-    cli_shape_str(&x, sx, sizeof sx);
-    if (x.dtype != SL_DT_F32 && x.dtype != SL_DT_F64) {
-        rc = cli_fail("loss", CLI_RUNTIME, "%s: input dtype %s is not supported: need float32 "
-                      "or float64", input, sl_dtype_name(x.dtype));
-        goto done;
-    }
-    if (x.ndim < 3 || x.ndim > 5) {
-        rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s: need [N, C, spatial...] with 1 "
-                      "to 3 spatial axes", input, sx);
-        goto done;
-    }
-    for (int i = 0; i < x.ndim; i++)
-        if (x.shape[i] < 1) {
-            rc = cli_fail("loss", CLI_RUNTIME, "%s: input shape %s has an empty axis %d", input,
-                          sx, i);
-            goto done;
-        }
-    if ((rc = cli_load("loss", target, &t)) != CLI_OK) goto done;
-    cli_shape_str(&t, stt, sizeof stt);
-    int same = t.ndim == x.ndim, lab = t.ndim == x.ndim - 1, lab1 = t.ndim == x.ndim;
-    for (int i = 0; same && i < x.ndim; i++) same = t.shape[i] == x.shape[i];
-    for (int i = 0; lab && i < t.ndim; i++) lab = t.shape[i] == x.shape[i ? i + 1 : 0];
-    /* MONAI's label map [N, 1, spatial...]: the same pixels as [N, spatial...] */
-    for (int i = 0; lab1 && i < t.ndim; i++) lab1 = t.shape[i] == (i == 1 ? 1 : x.shape[i]);
-    /* With one channel an integer [N, 1, spatial...] is a label map, a float one a per-class
-     * map; both give the same numbers for a {0, 1} target. */
-    if (lab1 && (!same || !(t.dtype == SL_DT_F32 || t.dtype == SL_DT_F64))) {
-        lab = 1;
-        same = 0;
-    }
-    if (!same && !lab) {
-        rc = cli_fail("loss", CLI_RUNTIME,
-                      "%s: target shape %s matches neither the input's %s (per-class map) nor "
-                      "[N, spatial...] or [N, 1, spatial...] (label map)", target, stt, sx);
-        goto done;
-    }
-    b.shape.ndim = x.ndim;
-    for (int i = 0; i < x.ndim; i++) b.shape.dim[i] = x.shape[i];
-    b.input_kind = ik;
-    /* float32 is used in place; float64 is converted */
-    if (x.dtype == SL_DT_F32) {
-        b.input = x.data;
-    } else {
-        xf = to_f32(&x);
-        if (!xf) {
-            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-            goto done;
-        }
-        sl_array_free(&x);
-        b.input = xf;
-    }
-    if (same) {
-        b.target_kind = SL_TARGET_PROBS;
-        if (t.dtype == SL_DT_F32) {
-            b.target = t.data;
-        } else {
-            if (!(tf = to_f32(&t))) {
-                rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-                goto done;
-            }
-            sl_array_free(&t);
-            b.target = tf;
-        }
-    } else {
-        b.target_kind = SL_TARGET_LABELS;
-        if (t.dtype == SL_DT_I32) /* used in place; the library checks the labels */
-            b.labels = t.data;
-    }
-    if (!same && !b.labels) {
-        int64_t nl = sl_array_numel(&t);
-        if (!(labels = malloc((size_t)nl * sizeof(int32_t)))) {
-            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-            goto done;
-        }
-        if ((rc = cli_labels("loss", target, &t, 1, labels)) != CLI_OK) goto done;
-        sl_array_free(&t);
-        b.labels = labels;
-    }
-    if (annot) {
-        if ((rc = cli_load("loss", annot, &a)) != CLI_OK) goto done;
-        cli_shape_str(&a, sa, sizeof sa);
-        if (a.ndim != 2 || a.shape[0] != b.shape.dim[0] || a.shape[1] != b.shape.dim[1]) {
-            rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix shape %s: need [N, C] = "
-                          "[%lld, %lld]", annot, sa, (long long)b.shape.dim[0],
-                          (long long)b.shape.dim[1]);
-            goto done;
-        }
-        int64_t na = sl_array_numel(&a);
-        ann = malloc((size_t)na);
-        if (!ann) {
-            rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-            goto done;
-        }
-        for (int64_t i = 0; i < na; i++) {
-            double v = cli_elem(&a, i);
-            if (v != 0.0 && v != 1.0) {
-                rc = cli_fail("loss", CLI_RUNTIME, "%s: annotation matrix [%lld, %lld] = %g: "
-                              "must be 0 or 1", annot, (long long)(i / a.shape[1]),
-                              (long long)(i % a.shape[1]), v);
-                goto done;
-            }
-            ann[i] = (uint8_t)v;
-        }
-        b.annotated = ann;
-    }
-
-    sl_shape ms;
-    if (mapp) {
-        st = sl_spec_map_shape(spec, &b, &ms, &err);
-        if (st != SL_OK) {
-            rc = cli_status("loss", st, &err);
-            goto done;
-        }
-    }
-    int64_t numel = sl_shape_numel(&b.shape);
-    size_t wsz = sl_spec_workspace_size(spec, &b);
-    ws = malloc(wsz ? wsz : 1);
-    if (gradp) grad = malloc((size_t)numel * sizeof(float));
-    if (mapp) map = malloc((size_t)sl_shape_numel(&ms) * sizeof(float));
-    if (!ws || (gradp && !grad) || (mapp && !map)) {
-        rc = cli_fail("loss", CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    sl_output out = {0.0, grad, map, ws, wsz, (int)threads};
-    st = sl_spec_eval(spec, &b, impl, &out, &err);
-    if (st != SL_OK) {
-        rc = cli_status("loss", st, &err);
-        goto done;
-    }
-    if (gradp) {
-        int64_t gs[SL_MAX_DIMS];
-        for (int i = 0; i < b.shape.ndim; i++)
-            gs[i] = b.shape.dim[i];
-        if ((rc = cli_outs_npy(&outs, gradp, SL_DT_F32, b.shape.ndim, gs, grad)) != CLI_OK)
-            goto done;
-    }
-    if (mapp) {
-        int64_t mshape[SL_MAX_DIMS];
-        for (int i = 0; i < ms.ndim; i++)
-            mshape[i] = ms.dim[i];
-        if ((rc = cli_outs_npy(&outs, mapp, SL_DT_F32, ms.ndim, mshape, map)) != CLI_OK) goto done;
-    }
-    if ((rc = cli_outs_commit(&outs)) != CLI_OK) goto done; /* all outputs or none */
-    if (json) {
-        printf("{\"loss\": ");
-        cli_json_number(out.loss, 1);
-        printf(", \"spec\": ");
-        cli_json_string(pos[0]);
-        printf(", \"impl\": \"%s\", \"input_kind\": \"%s\", \"target\": \"%s\", "
-               "\"shape\": %s}\n",
-               impl == SL_IMPL_REF ? "ref" : "fast", ik == SL_INPUT_PROBS ? "probs" : "logits",
-               same ? "per-class" : "labels", sx);
-    } else {
-        cli_print_number(out.loss);
-        putchar('\n');
-    }
-    rc = CLI_OK;
-done:
+    sl_status st;
+    double value = 0;
+    if ((rc = cli_outs_add(&outs, "grad", la.grad)) == CLI_OK &&
+        (rc = cli_outs_add(&outs, "loss-map", la.map)) == CLI_OK)
+        rc = (st = sl_spec_parse(la.spec, &d.spec, &err)) == SL_OK ? CLI_OK
+                                                                   : cli_status("loss", st, &err);
+    if (rc == CLI_OK) rc = load_input(&la, &d);
+    if (rc == CLI_OK) rc = load_target(&la, &d);
+    if (rc == CLI_OK) rc = load_annotated(&la, &d);
+    if (rc == CLI_OK) rc = loss_run(&la, &d, &value);
+    if (rc == CLI_OK && la.grad) rc = write_shaped(&outs, la.grad, &d.b.shape, d.grad);
+    if (rc == CLI_OK && la.map) rc = write_shaped(&outs, la.map, &d.ms, d.map);
+    if (rc == CLI_OK) rc = cli_outs_commit(&outs); /* all outputs or none */
+    if (rc == CLI_OK) loss_print(&la, &d, value);
     cli_outs_end(&outs);
-    sl_spec_free(spec);
-    sl_array_free(&x);
-    sl_array_free(&t);
-    sl_array_free(&a);
-    free(xf);
-    free(tf);
-    free(labels);
-    free(ann);
-    free(ws);
-    free(grad);
-    free(map);
+    loss_free(&d);
     return rc;
 }
 
@@ -309,7 +337,8 @@ int cmd_list(int argc, char **argv)
         sl_shape ms;
         sl_loss_map_shape(l, &o, &ex, &ms);
         printf("    unreduced map of an input [2, 4, 8, 8]: [");
-        for (int d = 0; d < ms.ndim; d++) printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
+        for (int d = 0; d < ms.ndim; d++)
+            printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
         printf("]\n");
         for (int k = 0; k < l->nparams; k++) {
             const sl_param_info *p = &l->params[k];

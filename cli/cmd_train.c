@@ -10,13 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------------------------- */
 
 static const char images_usage[] =
@@ -166,7 +159,7 @@ static void on_progress(void *ctx, const sl_train_event *ev)
     progress *p = ctx;
     if (!ev->evaluated) {
         if (!p->tty) return;
-        double t = now();
+        double t = cli_now();
         if (ev->step != ev->nsteps && t - p->last_draw < 0.1) return;
         p->last_draw = t;
         int width = 30, done = (int)(width * ev->step / ev->nsteps);
@@ -266,194 +259,142 @@ static int curves(cli_outs *o, const char *path, const sl_train_result *r, const
     return rc;
 }
 
-static void print_json_list(const double *v, int n)
+/* What segloss train was asked. */
+typedef struct {
+    sl_train_config cfg;
+    const char *dir;
+    int json;
+} train_args;
+
+static int train_parse(int argc, char **argv, train_args *ta)
 {
-    putchar('[');
-    for (int i = 0; i < n; i++) {
-        if (i) printf(", ");
-        cli_json_number(v[i], 1);
-    }
-    putchar(']');
+    const char *loss_s = NULL, *miss_s = NULL, *mc_s = NULL, *ep_s = NULL, *wd_s = NULL,
+               *seed_s = NULL, *thr_s = NULL, *out_s = NULL;
+    tu_settings set;
+    cli_opt opts[9 + TU_NSETTINGS] = {
+        {"loss", 1, &loss_s, NULL},          {"missing", 1, &miss_s, NULL},
+        {"missing-classes", 1, &mc_s, NULL}, {"epochs", 1, &ep_s, NULL},
+        {"weight-decay", 1, &wd_s, NULL},    {"seed", 1, &seed_s, NULL},
+        {"threads", 1, &thr_s, NULL},        {"out", 1, &out_s, NULL},
+        {"json", 0, NULL, &ta->json},
+    };
+    tu_settings_opts(&set, opts + 9);
+    const char *pos[1];
+    int npos;
+    int rc = cli_parse("train", train_usage, argc, argv, opts, 9 + TU_NSETTINGS, pos, 0, &npos);
+    if (rc) return rc;
+    if (!loss_s) return cli_missing("train", "loss");
+    sl_train_config *cfg = &ta->cfg;
+    *cfg = sl_train_default();
+    cfg->loss = loss_s;
+    int64_t v[3] = {cfg->epochs, cfg->seed, cfg->threads};
+    if (miss_s && (rc = tu_rate("train", "missing", miss_s, &cfg->missing))) return rc;
+    if (mc_s && (rc = tu_classes("train", "missing-classes", mc_s, &cfg->missing_classes)))
+        return rc;
+    if (ep_s && set.steps)
+        return cli_fail("train", CLI_USAGE, "give --epochs or --steps, not both");
+    if ((ep_s && (rc = cli_int("train", "epochs", ep_s, 1, 100000, &v[0]))) ||
+        (rc = tu_config("train", &set, 28, cfg)) ||
+        (wd_s && (rc = cli_double("train", "weight-decay", wd_s, &cfg->weight_decay))) ||
+        (seed_s && (rc = cli_int("train", "seed", seed_s, 0, UINT32_MAX, &v[1]))) ||
+        (thr_s && (rc = cli_int("train", "threads", thr_s, 1, 1024, &v[2]))))
+        return rc;
+    if (wd_s && !(cfg->weight_decay >= 0 && cfg->weight_decay < 1))
+        return cli_fail("train", CLI_USAGE, "--weight-decay: %s is not in [0, 1)", wd_s);
+    cfg->epochs = v[0];
+    cfg->seed = (uint32_t)v[1];
+    cfg->threads = (int)v[2];
+    sl_error err;
+    sl_status st = sl_train_check(cfg, &err);
+    if (st != SL_OK) return cli_status("train", st, &err);
+    ta->dir = out_s ? out_s : "out/train";
+    return CLI_OK;
+}
+
+static void train_json(const train_args *ta, const sl_train_result *r, double seconds,
+                       const char *model)
+{
+    const sl_train_config *cfg = &ta->cfg;
+    printf("{\"loss\": ");
+    cli_json_string(cfg->loss);
+    printf(", ");
+    tu_json_scores(r->iou, r->dice, r->mean_iou, r->mean_dice, 1);
+    printf(", \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.3f, \"seconds\": %.3f, "
+           "\"steps_per_second\": %.3f, \"missing\": %g, \"dropped\": [%lld, %lld, %lld], "
+           "\"present\": [%lld, %lld, %lld], \"size\": [%d, %d], \"width\": %d, \"batch\": %d, "
+           "\"n\": %lld, \"lr\": %g, \"seed\": %u, \"threads\": %d, \"params\": %lld, \"model\": ",
+           (long long)r->steps, (long long)(r->nlog ? r->log[r->nlog - 1].epoch : 0),
+           r->train_seconds, seconds, r->train_seconds > 0 ? r->steps / r->train_seconds : 0.0,
+           cfg->missing, (long long)r->dropped[1], (long long)r->dropped[2],
+           (long long)r->dropped[3], (long long)r->present[1], (long long)r->present[2],
+           (long long)r->present[3], cfg->h, cfg->w, cfg->width, cfg->batch,
+           (long long)cfg->n_train, cfg->lr, cfg->seed, cfg->threads,
+           (long long)sl_net_param_count(r->net));
+    cli_json_string(model);
+    printf("}\n");
+}
+
+static void train_table(const train_args *ta, const sl_train_result *r, double seconds)
+{
+    if (ta->cfg.missing > 0)
+        printf("annotations dropped: %lld of %lld ellipses, %lld of %lld squares, %lld of %lld "
+               "circles\n",
+               (long long)r->dropped[1], (long long)r->present[1], (long long)r->dropped[2],
+               (long long)r->present[2], (long long)r->dropped[3], (long long)r->present[3]);
+    printf("\nheld-out (%lld clean images)   ellipse  square  circle    mean\n",
+           (long long)ta->cfg.n_heldout);
+    printf("  IoU                          %7.4f %7.4f %7.4f %7.4f\n", r->iou[0], r->iou[1],
+           r->iou[2], r->mean_iou);
+    printf("  Dice                         %7.4f %7.4f %7.4f %7.4f\n", r->dice[0], r->dice[1],
+           r->dice[2], r->mean_dice);
+    printf("%lld steps in %.1f s of training (%.2f steps/s), %.1f s in all\n", (long long)r->steps,
+           r->train_seconds, r->train_seconds > 0 ? r->steps / r->train_seconds : 0.0, seconds);
+    printf("wrote %s/log.csv, curves.png, predictions.png, model.slm\n", ta->dir);
+}
+
+/* The training, with progress on the terminal or one line per epoch. */
+static int train_run(const train_args *ta, sl_train_result *r)
+{
+    const sl_train_config *cfg = &ta->cfg;
+    progress pr = {ta->json ? stderr : stdout, isatty(2) && !ta->json, cli_now(), 0, 0};
+    fprintf(pr.f,
+            "training: loss %s, missing %g, %lld images of %dx%d, width %d, batch %d, lr %g, "
+            "seed %u\n",
+            cfg->loss, cfg->missing, (long long)cfg->n_train, cfg->h, cfg->w, cfg->width,
+            cfg->batch, cfg->lr, cfg->seed);
+    fflush(pr.f);
+    sl_error err;
+    sl_status st = sl_train_run(cfg, on_progress, &pr, r, &err);
+    if (pr.tty) fprintf(stderr, "\r%*s\r", 100, "");
+    return st == SL_OK ? CLI_OK : cli_status("train", st, &err);
 }
 
 int cmd_train(int argc, char **argv)
 {
-    const char *loss_s, *miss_s, *mc_s, *ep_s, *st_s, *n_s, *b_s, *size_s, *w_s, *lr_s, *wd_s,
-        *seed_s, *thr_s, *out_s;
-    int json = 0;
-    cli_opt opts[] = {
-        {"loss", 1, &loss_s, NULL},
-        {"missing", 1, &miss_s, NULL},
-        {"missing-classes", 1, &mc_s, NULL},
-        {"epochs", 1, &ep_s, NULL},
-        {"steps", 1, &st_s, NULL},
-        {"n", 1, &n_s, NULL},
-        {"batch", 1, &b_s, NULL},
-        {"size", 1, &size_s, NULL},
-        {"width", 1, &w_s, NULL},
-        {"lr", 1, &lr_s, NULL},
-        {"weight-decay", 1, &wd_s, NULL},
-        {"seed", 1, &seed_s, NULL},
-        {"threads", 1, &thr_s, NULL},
-        {"out", 1, &out_s, NULL},
-        {"json", 0, NULL, &json},
-    };
-    const char *pos[1];
-    int npos;
-    int rc = cli_parse("train", train_usage, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                       pos, 0, &npos);
+    static const char *const names[4] = {"log.csv", "curves.png", "predictions.png", "model.slm"};
+    train_args ta;
+    memset(&ta, 0, sizeof ta);
+    int rc = train_parse(argc, argv, &ta);
     if (rc) return rc;
-    if (!loss_s) return cli_missing("train", "loss");
-    sl_train_config cfg = sl_train_default();
-    cfg.loss = loss_s;
-    int64_t v;
-    double d;
-    if (miss_s && (rc = tu_rate("train", "missing", miss_s, &cfg.missing))) return rc;
-    if (mc_s && (rc = tu_classes("train", "missing-classes", mc_s, &cfg.missing_classes)))
-        return rc;
-    if (ep_s && st_s) return cli_fail("train", CLI_USAGE, "give --epochs or --steps, not both");
-    if (ep_s) {
-        if ((rc = cli_int("train", "epochs", ep_s, 1, 100000, &v))) return rc;
-        cfg.epochs = v;
-    }
-    if (st_s) {
-        if ((rc = cli_int("train", "steps", st_s, 1, 100000000, &v))) return rc;
-        cfg.steps = v;
-    }
-    if (b_s) {
-        if ((rc = cli_int("train", "batch", b_s, 1, 4096, &v))) return rc;
-        cfg.batch = (int)v;
-    }
-    if (n_s) {
-        if ((rc = cli_int("train", "n", n_s, 1, 1000000, &v))) return rc;
-        cfg.n_train = v;
-    }
-    if (cfg.n_train < cfg.batch)
-        return cli_fail("train", CLI_USAGE, "--n %lld is smaller than one batch (%d)",
-                        (long long)cfg.n_train, cfg.batch);
-    if (size_s) {
-        int64_t h, w;
-        if ((rc = cli_size2("train", "size", size_s, 1024, &h, &w))) return rc;
-        if (h % 4 || w % 4 || h < SL_IMAGES_MIN_SIDE || w < SL_IMAGES_MIN_SIDE)
-            return cli_fail("train", CLI_USAGE,
-                            "--size: H and W must be multiples of 4 from %d, got %lld,%lld",
-                            SL_IMAGES_MIN_SIDE, (long long)h, (long long)w);
-        cfg.h = (int)h;
-        cfg.w = (int)w;
-    }
-    if ((double)cfg.n_train * cfg.h * cfg.w > (double)(1 << 28))
-        return cli_fail("train", CLI_USAGE, "--n times --size is more than 2^28 pixels");
-    if (w_s) {
-        if ((rc = cli_int("train", "width", w_s, 1, 256, &v))) return rc;
-        cfg.width = (int)v;
-    }
-    if (lr_s) {
-        if ((rc = cli_double("train", "lr", lr_s, &d))) return rc;
-        if (!(d > 0 && d < 10))
-            return cli_fail("train", CLI_USAGE, "--lr: %s is not in (0, 10)", lr_s);
-        cfg.lr = d;
-    }
-    if (wd_s) {
-        if ((rc = cli_double("train", "weight-decay", wd_s, &d))) return rc;
-        if (!(d >= 0 && d < 1))
-            return cli_fail("train", CLI_USAGE, "--weight-decay: %s is not in [0, 1)", wd_s);
-        cfg.weight_decay = d;
-    }
-    if (seed_s) {
-        if ((rc = cli_int("train", "seed", seed_s, 0, UINT32_MAX, &v))) return rc;
-        cfg.seed = (uint32_t)v;
-    }
-    if (thr_s) {
-        if ((rc = cli_int("train", "threads", thr_s, 1, 1024, &v))) return rc;
-        cfg.threads = (int)v;
-    }
-    sl_error err;
-    sl_status st = sl_train_check(&cfg, &err);
-    if (st != SL_OK) return cli_status("train", st, &err);
-    const char *dir = out_s ? out_s : "out/train";
-    if (strlen(dir) > 4000) return cli_fail("train", CLI_USAGE, "--out: directory name too long");
     /* The folder is made now, and the outputs named, so that a folder that cannot be made
      * stops the command before the training; the files are written only after it, into
      * temporary files renamed into place together (cli/out.h). */
-    if ((rc = cli_make_dirs("train", dir))) return rc;
-    static const char *const names[4] = {"log.csv", "curves.png", "predictions.png", "model.slm"};
-    char paths[4][4200];
+    char paths[4][CLI_PATH_MAX];
     cli_outs outs;
     cli_outs_init(&outs, "train");
-    for (int i = 0; i < 4; i++) {
-        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
-        if ((rc = cli_outs_add(&outs, "out", paths[i]))) {
-            cli_outs_end(&outs);
-            return rc;
-        }
-    }
-
-    progress pr = {json ? stderr : stdout, isatty(2) && !json, now(), 0, 0};
-    FILE *info = json ? stderr : stdout;
-    fprintf(info,
-            "training: loss %s, missing %g, %lld images of %dx%d, width %d, batch %d, lr %g, "
-            "seed %u\n",
-            cfg.loss, cfg.missing, (long long)cfg.n_train, cfg.h, cfg.w, cfg.width, cfg.batch,
-            cfg.lr, cfg.seed);
-    fflush(info);
-    double t0 = now();
     sl_train_result r;
-    st = sl_train_run(&cfg, on_progress, &pr, &r, &err);
-    if (pr.tty) fprintf(stderr, "\r%*s\r", 100, "");
-    if (st != SL_OK) {
-        cli_outs_end(&outs);
-        return cli_status("train", st, &err);
-    }
-
-    if (!(rc = cli_outs_stream(&outs, paths[0], write_log, &r)) &&
-        !(rc = curves(&outs, paths[1], &r, cfg.loss)) &&
-        !(rc = tu_picture(&outs, paths[2], r.pic_images, r.pic_labels, r.pic_pred, r.npic, cfg.h,
-                          cfg.w, "held-out images, ground truth, prediction")) &&
+    memset(&r, 0, sizeof r);
+    double t0 = cli_now();
+    if (!(rc = cli_outs_in_dir(&outs, ta.dir, names, 4, paths)) && !(rc = train_run(&ta, &r)) &&
+        !(rc = cli_outs_stream(&outs, paths[0], write_log, &r)) &&
+        !(rc = curves(&outs, paths[1], &r, ta.cfg.loss)) &&
+        !(rc = tu_picture(&outs, paths[2], r.pic_images, r.pic_labels, r.pic_pred, r.npic, ta.cfg.h,
+                          ta.cfg.w, "held-out images, ground truth, prediction")) &&
         !(rc = cli_outs_stream(&outs, paths[3], write_model, r.net)))
         rc = cli_outs_commit(&outs);
     cli_outs_end(&outs);
-    double seconds = now() - t0;
-    if (!rc && json) {
-        printf("{\"loss\": ");
-        cli_json_string(cfg.loss);
-        printf(", \"iou\": ");
-        print_json_list(r.iou, SL_NOBJ);
-        printf(", \"dice\": ");
-        print_json_list(r.dice, SL_NOBJ);
-        printf(", \"classes\": [\"ellipse\", \"square\", \"circle\"], \"mean_iou\": ");
-        cli_json_number(r.mean_iou, 1);
-        printf(", \"mean_dice\": ");
-        cli_json_number(r.mean_dice, 1);
-        printf(
-            ", \"steps\": %lld, \"epochs\": %lld, \"train_seconds\": %.3f, \"seconds\": %.3f, "
-            "\"steps_per_second\": %.3f, \"missing\": %g, \"dropped\": [%lld, %lld, %lld], "
-            "\"present\": [%lld, %lld, %lld], \"size\": [%d, %d], \"width\": %d, \"batch\": %d, "
-            "\"n\": %lld, \"lr\": %g, \"seed\": %u, \"threads\": %d, \"params\": %lld, \"model\": ",
-            (long long)r.steps, (long long)(r.nlog ? r.log[r.nlog - 1].epoch : 0), r.train_seconds,
-            seconds, r.train_seconds > 0 ? r.steps / r.train_seconds : 0.0, cfg.missing,
-            (long long)r.dropped[1], (long long)r.dropped[2], (long long)r.dropped[3],
-            (long long)r.present[1], (long long)r.present[2], (long long)r.present[3], cfg.h, cfg.w,
-            cfg.width, cfg.batch, (long long)cfg.n_train, cfg.lr, cfg.seed, cfg.threads,
-            (long long)sl_net_param_count(r.net));
-        cli_json_string(paths[3]);
-        printf("}\n");
-    } else if (!rc) {
-        if (cfg.missing > 0)
-            printf("annotations dropped: %lld of %lld ellipses, %lld of %lld squares, %lld of %lld "
-                   "circles\n",
-                   (long long)r.dropped[1], (long long)r.present[1], (long long)r.dropped[2],
-                   (long long)r.present[2], (long long)r.dropped[3], (long long)r.present[3]);
-        printf("\nheld-out (%lld clean images)   ellipse  square  circle    mean\n",
-               (long long)cfg.n_heldout);
-        printf("  IoU                          %7.4f %7.4f %7.4f %7.4f\n", r.iou[0], r.iou[1],
-               r.iou[2], r.mean_iou);
-        printf("  Dice                         %7.4f %7.4f %7.4f %7.4f\n", r.dice[0], r.dice[1],
-               r.dice[2], r.mean_dice);
-        printf("%lld steps in %.1f s of training (%.2f steps/s), %.1f s in all\n",
-               (long long)r.steps, r.train_seconds,
-               r.train_seconds > 0 ? r.steps / r.train_seconds : 0.0, seconds);
-        printf("wrote %s/log.csv, curves.png, predictions.png, model.slm\n", dir);
-    }
+    double seconds = cli_now() - t0;
+    if (!rc) ta.json ? train_json(&ta, &r, seconds, paths[3]) : train_table(&ta, &r, seconds);
     sl_train_result_free(&r);
     return rc;
 }
@@ -476,158 +417,178 @@ static const char infer_usage[] =
     "  --threads T          threads, 1..1024 (default: every core)\n"
     "  --json               print one JSON object (shape, and iou, dice, mean_iou with --labels)\n";
 
-int cmd_infer(int argc, char **argv)
+/* What segloss infer was asked, read and computed; freed by infer_free. */
+typedef struct {
+    const char *model, *input, *out, *labels;
+    int64_t batch, threads;
+    int json;
+    sl_net *net;
+    sl_array x, y;
+    int64_t n, h, w, K;
+    float *probs;
+    int32_t *pred, *lab;
+    double seconds, iou[SL_NOBJ], dice[SL_NOBJ], miou, mdice;
+} infer_ctx;
+
+static int infer_parse(int argc, char **argv, infer_ctx *c)
 {
-    const char *model_s, *in_s, *out_s, *lab_s, *b_s, *thr_s;
-    int json = 0;
+    const char *b_s = NULL, *thr_s = NULL;
     cli_opt opts[] = {
-        {"model", 1, &model_s, NULL}, {"input", 1, &in_s, NULL}, {"out", 1, &out_s, NULL},
-        {"labels", 1, &lab_s, NULL},  {"batch", 1, &b_s, NULL},  {"threads", 1, &thr_s, NULL},
-        {"json", 0, NULL, &json},
+        {"model", 1, &c->model, NULL}, {"input", 1, &c->input, NULL},
+        {"out", 1, &c->out, NULL},     {"labels", 1, &c->labels, NULL},
+        {"batch", 1, &b_s, NULL},      {"threads", 1, &thr_s, NULL},
+        {"json", 0, NULL, &c->json},
     };
     const char *pos[1];
     int npos;
     int rc = cli_parse("infer", infer_usage, argc, argv, opts, 7, pos, 0, &npos);
     if (rc) return rc;
-    if (!model_s) return cli_missing("infer", "model");
-    if (!in_s) return cli_missing("infer", "input");
-    if (!out_s) return cli_missing("infer", "out");
-    int64_t batch = 16, threads = 0;
-    if (b_s && (rc = cli_int("infer", "batch", b_s, 1, 4096, &batch))) return rc;
-    if (thr_s && (rc = cli_int("infer", "threads", thr_s, 1, 1024, &threads))) return rc;
+    if (!c->model) return cli_missing("infer", "model");
+    if (!c->input) return cli_missing("infer", "input");
+    if (!c->out) return cli_missing("infer", "out");
+    c->batch = 16;
+    if (b_s && (rc = cli_int("infer", "batch", b_s, 1, 4096, &c->batch))) return rc;
+    if (thr_s && (rc = cli_int("infer", "threads", thr_s, 1, 1024, &c->threads))) return rc;
+    return CLI_OK;
+}
 
+/* The model and the images: float32 [N, in_channels, H, W] (or [N, H, W] for one channel), H
+ * and W multiples of 4, every value finite. */
+static int infer_load(infer_ctx *c)
+{
     sl_error err;
-    sl_net *net = NULL;
-    sl_array x, y;
-    memset(&x, 0, sizeof x);
-    memset(&y, 0, sizeof y);
-    float *probs = NULL;
-    int32_t *pred = NULL, *lab = NULL;
-    cli_outs outs;
-    cli_outs_init(&outs, "infer");
-    if ((rc = cli_outs_add(&outs, "out", out_s))) goto done;
-    sl_status st = sl_net_load(model_s, &net, &err);
-    if (st != SL_OK) {
-        rc = cli_fail("infer", CLI_RUNTIME, "%s", err.msg);
-        goto done;
-    }
-    sl_net_config nc = sl_net_get_config(net);
-    if ((rc = cli_load("infer", in_s, &x))) goto done;
-    char sh[256];
-    cli_shape_str(&x, sh, sizeof sh);
+    int rc;
+    if (sl_net_load(c->model, &c->net, &err) != SL_OK)
+        return cli_fail("infer", CLI_RUNTIME, "%s", err.msg);
+    sl_net_config nc = sl_net_get_config(c->net);
+    c->K = nc.classes;
+    if ((rc = cli_load("infer", c->input, &c->x))) return rc;
+    const sl_array *x = &c->x;
     int c_ok =
-        (x.ndim == 3 && nc.in_channels == 1) || (x.ndim == 4 && x.shape[1] == nc.in_channels);
-    int64_t n = c_ok ? x.shape[0] : 0, h = c_ok ? x.shape[x.ndim - 2] : 0,
-            w = c_ok ? x.shape[x.ndim - 1] : 0;
-    if (!c_ok || x.dtype != SL_DT_F32 || n < 1 || h < 4 || w < 4 || h % 4 || w % 4 || h > 4096 ||
-        w > 4096) {
-        rc = cli_fail("infer", CLI_RUNTIME,
-                      "%s: images must be float32 [N, %d, H, W] with H and W multiples of 4, "
-                      "got %s %s",
-                      in_s, nc.in_channels, sl_dtype_name(x.dtype), sh);
-        goto done;
+        (x->ndim == 3 && nc.in_channels == 1) || (x->ndim == 4 && x->shape[1] == nc.in_channels);
+    c->n = c_ok ? x->shape[0] : 0;
+    c->h = c_ok ? x->shape[x->ndim - 2] : 0;
+    c->w = c_ok ? x->shape[x->ndim - 1] : 0;
+    if (!c_ok || x->dtype != SL_DT_F32 || c->n < 1 || c->h < 4 || c->w < 4 || c->h % 4 ||
+        c->w % 4 || c->h > 4096 || c->w > 4096) {
+        char sh[256];
+        cli_shape_str(x, sh, sizeof sh);
+        return cli_fail("infer", CLI_RUNTIME,
+                        "%s: images must be float32 [N, %d, H, W] with H and W multiples of 4, "
+                        "got %s %s",
+                        c->input, nc.in_channels, sl_dtype_name(x->dtype), sh);
     }
-    const float *xd = x.data;
-    for (int64_t i = 0; i < sl_array_numel(&x); i++)
-        if (!isfinite(xd[i])) {
-            rc = cli_fail("infer", CLI_RUNTIME, "%s: value %g at flat index %lld is not finite",
-                          in_s, (double)xd[i], (long long)i);
-            goto done;
-        }
-    int64_t P = h * w, K = nc.classes;
-    if (lab_s) {
-        if ((rc = cli_load("infer", lab_s, &y))) goto done;
+    const float *xd = x->data;
+    for (int64_t i = 0; i < sl_array_numel(x); i++)
+        if (!isfinite(xd[i]))
+            return cli_fail("infer", CLI_RUNTIME, "%s: value %g at flat index %lld is not finite",
+                            c->input, (double)xd[i], (long long)i);
+    if ((double)c->n * c->K * c->h * c->w > 1e9)
+        return cli_fail("infer", CLI_RUNTIME, "%s: too many pixels for one run", c->input);
+    return CLI_OK;
+}
+
+/* --labels: [N, H, W] integers in [0, K). */
+static int infer_labels(infer_ctx *c)
+{
+    int rc;
+    if (!c->labels) return CLI_OK;
+    if ((rc = cli_load("infer", c->labels, &c->y))) return rc;
+    const sl_array *y = &c->y;
+    int64_t NP = c->n * c->h * c->w;
+    if (y->ndim != 3 || y->shape[0] != c->n || y->shape[1] != c->h || y->shape[2] != c->w) {
         char ls[256];
-        cli_shape_str(&y, ls, sizeof ls);
-        if (y.ndim != 3 || y.shape[0] != n || y.shape[1] != h || y.shape[2] != w) {
-            rc = cli_fail("infer", CLI_RUNTIME, "%s: labels must be [%lld, %lld, %lld], got %s",
-                          lab_s, (long long)n, (long long)h, (long long)w, ls);
-            goto done;
-        }
-        lab = malloc((size_t)(n * P) * sizeof(int32_t));
-        if (!lab) {
-            rc = cli_fail("infer", CLI_RUNTIME, "out of memory");
-            goto done;
-        }
-        if ((rc = cli_labels("infer", lab_s, &y, 0, lab))) goto done;
-        for (int64_t i = 0; i < n * P; i++)
-            if (lab[i] < 0 || lab[i] >= K) {
-                rc = cli_fail("infer", CLI_RUNTIME,
-                              "%s: label %d at flat index %lld is outside [0, %lld)", lab_s,
-                              (int)lab[i], (long long)i, (long long)K);
-                goto done;
-            }
+        cli_shape_str(y, ls, sizeof ls);
+        return cli_fail("infer", CLI_RUNTIME, "%s: labels must be [%lld, %lld, %lld], got %s",
+                        c->labels, (long long)c->n, (long long)c->h, (long long)c->w, ls);
     }
-    if ((double)n * K * P > 1e9) {
-        rc = cli_fail("infer", CLI_RUNTIME, "%s: too many pixels for one run", in_s);
-        goto done;
+    if (!(c->lab = malloc((size_t)NP * sizeof(int32_t))))
+        return cli_fail("infer", CLI_RUNTIME, "out of memory");
+    if ((rc = cli_labels("infer", c->labels, y, 0, c->lab))) return rc;
+    for (int64_t i = 0; i < NP; i++)
+        if (c->lab[i] < 0 || c->lab[i] >= c->K)
+            return cli_fail("infer", CLI_RUNTIME,
+                            "%s: label %d at flat index %lld is outside [0, %lld)", c->labels,
+                            (int)c->lab[i], (long long)i, (long long)c->K);
+    return CLI_OK;
+}
+
+/* The forward passes, and the scores against --labels. */
+static int infer_run(infer_ctx *c)
+{
+    int64_t P = c->h * c->w;
+    c->probs = malloc((size_t)(c->n * c->K * P) * sizeof(float));
+    c->pred = malloc((size_t)(c->n * P) * sizeof(int32_t));
+    if (!c->probs || !c->pred)
+        return cli_fail("infer", CLI_RUNTIME, "out of memory for %lld images", (long long)c->n);
+    int batch = (int)(c->batch > c->n ? c->n : c->batch);
+    double t0 = cli_now();
+    sl_error err;
+    sl_status st;
+    if ((st = sl_net_reserve(c->net, batch, (int)c->h, (int)c->w, (int)c->threads, &err)) !=
+            SL_OK ||
+        (st = sl_train_predict(c->net, c->x.data, c->n, (int)c->h, (int)c->w, batch, c->probs,
+                               c->pred, &err)) != SL_OK)
+        return cli_status("infer", st, &err);
+    c->seconds = cli_now() - t0;
+    if (!c->lab) return CLI_OK;
+    if (c->K != SL_NCLASS)
+        return cli_fail("infer", CLI_RUNTIME, "--labels needs a model of %d classes", SL_NCLASS);
+    if ((st = sl_train_evaluate(c->pred, c->lab, c->n, (int)c->h, (int)c->w, c->iou, c->dice,
+                                &err)) != SL_OK)
+        return cli_status("infer", st, &err);
+    for (int k = 0; k < SL_NOBJ; k++) {
+        c->miou += c->iou[k] / SL_NOBJ;
+        c->mdice += c->dice[k] / SL_NOBJ;
     }
-    probs = malloc((size_t)(n * K * P) * sizeof(float));
-    pred = malloc((size_t)(n * P) * sizeof(int32_t));
-    if (!probs || !pred) {
-        rc = cli_fail("infer", CLI_RUNTIME, "out of memory for %lld images", (long long)n);
-        goto done;
-    }
-    if (batch > n) batch = n;
-    double t0 = now();
-    if ((st = sl_net_reserve(net, (int)batch, (int)h, (int)w, (int)threads, &err)) != SL_OK ||
-        (st = sl_train_predict(net, x.data, n, (int)h, (int)w, (int)batch, probs, pred, &err)) !=
-            SL_OK) {
-        rc = cli_status("infer", st, &err);
-        goto done;
-    }
-    double secs = now() - t0;
-    double iou[SL_NOBJ], dice[SL_NOBJ], miou = 0, mdice = 0;
-    if (lab) {
-        if (K != SL_NCLASS) {
-            rc = cli_fail("infer", CLI_RUNTIME, "--labels needs a model of %d classes", SL_NCLASS);
-            goto done;
-        }
-        if ((st = sl_train_evaluate(pred, lab, n, (int)h, (int)w, iou, dice, &err)) != SL_OK) {
-            rc = cli_status("infer", st, &err);
-            goto done;
-        }
-        for (int k = 0; k < SL_NOBJ; k++) {
-            miou += iou[k] / SL_NOBJ;
-            mdice += dice[k] / SL_NOBJ;
-        }
-    }
-    int64_t shape[4] = {n, K, h, w};
-    if ((rc = cli_outs_npy(&outs, out_s, SL_DT_F32, 4, shape, probs)) ||
-        (rc = cli_outs_commit(&outs)))
-        goto done;
-    if (json) {
-        printf("{\"images\": %lld, \"shape\": [%lld, %lld, %lld, %lld], \"seconds\": %.3f",
-               (long long)n, (long long)n, (long long)K, (long long)h, (long long)w, secs);
-        if (lab) {
-            printf(", \"iou\": ");
-            print_json_list(iou, SL_NOBJ);
-            printf(", \"dice\": ");
-            print_json_list(dice, SL_NOBJ);
-            printf(", \"mean_iou\": ");
-            cli_json_number(miou, 1);
-            printf(", \"mean_dice\": ");
-            cli_json_number(mdice, 1);
+    return CLI_OK;
+}
+
+static void infer_print(const infer_ctx *c)
+{
+    long long n = c->n, K = c->K, h = c->h, w = c->w;
+    if (c->json) {
+        printf("{\"images\": %lld, \"shape\": [%lld, %lld, %lld, %lld], \"seconds\": %.3f", n, n, K,
+               h, w, c->seconds);
+        if (c->lab) {
+            printf(", ");
+            tu_json_scores(c->iou, c->dice, c->miou, c->mdice, 0);
         }
         printf("}\n");
-    } else {
-        printf("%s: %lld images of %lldx%lld -> %s (float32 [%lld, %lld, %lld, %lld]) in %.2f s\n",
-               model_s, (long long)n, (long long)h, (long long)w, out_s, (long long)n, (long long)K,
-               (long long)h, (long long)w, secs);
-        if (lab) {
-            printf("against %s:  ellipse  square  circle    mean\n", lab_s);
-            printf("  IoU          %7.4f %7.4f %7.4f %7.4f\n", iou[0], iou[1], iou[2], miou);
-            printf("  Dice         %7.4f %7.4f %7.4f %7.4f\n", dice[0], dice[1], dice[2], mdice);
-        }
+        return;
     }
-    rc = CLI_OK;
-done:
+    printf("%s: %lld images of %lldx%lld -> %s (float32 [%lld, %lld, %lld, %lld]) in %.2f s\n",
+           c->model, n, h, w, c->out, n, K, h, w, c->seconds);
+    if (c->lab) {
+        printf("against %s:  ellipse  square  circle    mean\n", c->labels);
+        printf("  IoU          %7.4f %7.4f %7.4f %7.4f\n", c->iou[0], c->iou[1], c->iou[2],
+               c->miou);
+        printf("  Dice         %7.4f %7.4f %7.4f %7.4f\n", c->dice[0], c->dice[1], c->dice[2],
+               c->mdice);
+    }
+}
+
+int cmd_infer(int argc, char **argv)
+{
+    infer_ctx c;
+    memset(&c, 0, sizeof c);
+    cli_outs outs;
+    cli_outs_init(&outs, "infer");
+    int rc = infer_parse(argc, argv, &c);
+    if (!rc) rc = cli_outs_add(&outs, "out", c.out);
+    if (!rc) rc = infer_load(&c);
+    if (!rc) rc = infer_labels(&c);
+    if (!rc) rc = infer_run(&c);
+    int64_t shape[4] = {c.n, c.K, c.h, c.w};
+    if (!rc) rc = cli_outs_npy(&outs, c.out, SL_DT_F32, 4, shape, c.probs);
+    if (!rc) rc = cli_outs_commit(&outs);
+    if (!rc) infer_print(&c);
     cli_outs_end(&outs);
-    if (net) sl_net_free(net);
-    sl_array_free(&x);
-    sl_array_free(&y);
-    free(probs);
-    free(pred);
-    free(lab);
+    if (c.net) sl_net_free(c.net);
+    sl_array_free(&c.x);
+    sl_array_free(&c.y);
+    free(c.probs);
+    free(c.pred);
+    free(c.lab);
     return rc;
 }

@@ -87,15 +87,11 @@ static int temp_open(const char *path, char **tmp_out)
     const char *first = getenv("SEGLOSS_TEST_TEMP_NAME");
     if (first && strlen(first) == 12 && !strchr(first, '/')) {
         const char *slash = strrchr(path, '/');
-        size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
-        char *tmp = malloc(dlen + 17);
-        if (!tmp) {
-            errno = ENOMEM;
-            return -1;
-        }
-        memcpy(tmp, path, dlen);
-        memcpy(tmp + dlen, ".sl-", 4);
-        memcpy(tmp + dlen + 4, first, 13);
+        int dlen = slash ? (int)(slash - path) + 1 : 0; /* the folder, with its '/' */
+        size_t size = (size_t)dlen + 17;
+        char *tmp = malloc(size);
+        if (!tmp) return errno = ENOMEM, -1;
+        snprintf(tmp, size, "%.*s.sl-%s", dlen, path, first);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         int e = errno;
         if (fd >= 0) {
@@ -233,4 +229,16 @@ void cli_outs_end(cli_outs *o)
         free(o->s[i].path);
     }
     o->n = 0;
+}
+
+int cli_outs_in_dir(cli_outs *o, const char *dir, const char *const *names, int n,
+                    char (*paths)[CLI_PATH_MAX])
+{
+    if (strlen(dir) > 4000) return cli_fail(o->cmd, CLI_USAGE, "--out: directory name too long");
+    int rc = cli_make_dirs(o->cmd, dir);
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        snprintf(paths[i], CLI_PATH_MAX, "%s/%s", dir, names[i]);
+        rc = cli_outs_add(o, "out", paths[i]);
+    }
+    return rc;
 }

@@ -72,6 +72,13 @@ typedef int (*cli_out_writer)(void *ctx, FILE *f, sl_error *err);
  * only there, when the buffer is written) fails the output like an error of write. CLI_OK, or
  * a line and CLI_RUNTIME. */
 int cli_outs_stream(cli_outs *o, const char *path, cli_out_writer write, void *ctx);
+/* Paths of files in an output folder (the folder name is at most 4000 bytes). */
+#define CLI_PATH_MAX 4200
+/* Make the folder dir (and its parents) and name the n files names[i] in it as outputs:
+ * paths[i] receives "dir/names[i]". CLI_OK, or a line and CLI_USAGE (a name too long) or
+ * CLI_RUNTIME (a folder that cannot be made). */
+int cli_outs_in_dir(cli_outs *o, const char *dir, const char *const *names, int n,
+                    char (*paths)[CLI_PATH_MAX]);
 /* Rename every written output into place. CLI_OK, or a line and CLI_RUNTIME. */
 int cli_outs_commit(cli_outs *o);
 /* Remove every temporary file not committed; free. Safe to call more than once. */

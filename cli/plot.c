@@ -329,18 +329,28 @@ static void tick_label(double v, char *buf, size_t len)
     snprintf(buf, len, "%.4g", v);
 }
 
-void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart *c)
+static const uint8_t chart_ink[3] = {40, 40, 40}, chart_grid[3] = {225, 225, 225},
+                     chart_frame[3] = {120, 120, 120};
+
+/* A chart's plotting area (ax, ay, aw, ah) and its mapping of data to pixels. */
+typedef struct {
+    int ax, ay, aw, ah, pad;
+    double xmin, xmax, ymin, ymax, sx, sy;
+} chart_axes;
+
+static double chart_px(const chart_axes *a, double v)
 {
-    static const uint8_t ink[3] = {40, 40, 40}, grid[3] = {225, 225, 225},
-                         frame[3] = {120, 120, 120}, white[3] = {255, 255, 255};
-    plot_rect(img, x, y, w, h, white);
-    /* Title, centred. */
-    if (c->title) {
-        int tw = plot_text_width(c->title, 1);
-        plot_text(img, x + (w - tw) / 2, y + 4, c->title, ink, 1);
-    }
-    /* The y tick labels decide the left margin. */
-    int nyt = c->nyticks < 2 ? 2 : c->nyticks;
+    return a->ax + a->pad + (v - a->xmin) * a->sx;
+}
+
+static double chart_py(const chart_axes *a, double v)
+{
+    return a->ay + a->ah - 1 - a->pad - (clampd(v, a->ymin, a->ymax) - a->ymin) * a->sy;
+}
+
+/* The area inside (x, y, w, h) left of the y tick labels; 0 when too small to draw in. */
+static int chart_area(const plot_chart *c, int x, int y, int w, int h, int nyt, chart_axes *a)
+{
     int lab_w = 0;
     char buf[64];
     for (int k = 0; k < nyt; k++) {
@@ -348,45 +358,45 @@ void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart
         int tw = plot_text_width(buf, 1);
         if (tw > lab_w) lab_w = tw;
     }
-    int ax = x + lab_w + 10, ay = y + 18;
-    int aw = x + w - 10 - ax, ah = y + h - 22 - ay;
-    if (aw < 10 || ah < 10) return;
-    double xmin = 0, xmax = 1;
-    if (c->npts > 0) {
-        xmin = xmax = c->x[0];
-        for (int i = 1; i < c->npts; i++) {
-            if (c->x[i] < xmin) xmin = c->x[i];
-            if (c->x[i] > xmax) xmax = c->x[i];
-        }
+    a->ax = x + lab_w + 10, a->ay = y + 18;
+    a->aw = x + w - 10 - a->ax, a->ah = y + h - 22 - a->ay;
+    if (a->aw < 10 || a->ah < 10) return 0;
+    a->xmin = 0, a->xmax = 1;
+    for (int i = 0; i < c->npts; i++) {
+        if (i == 0 || c->x[i] < a->xmin) a->xmin = c->x[i];
+        if (i == 0 || c->x[i] > a->xmax) a->xmax = c->x[i];
     }
-    if (!(xmax > xmin)) {
-        xmin -= 0.5;
-        xmax += 0.5;
+    if (!(a->xmax > a->xmin)) {
+        a->xmin -= 0.5;
+        a->xmax += 0.5;
     }
-    double ymin = c->ymin, ymax = c->ymax > c->ymin ? c->ymax : c->ymin + 1;
+    a->ymin = c->ymin, a->ymax = c->ymax > c->ymin ? c->ymax : c->ymin + 1;
     /* A little room inside the frame so that lines at the extremes stay visible. */
-    int pad = 5;
-    double sx = (aw - 1 - 2 * pad) / (xmax - xmin), sy = (ah - 1 - 2 * pad) / (ymax - ymin);
-#define PX(v) (ax + pad + ((v)-xmin) * sx)
-#define PY(v) (ay + ah - 1 - pad - (clampd((v), ymin, ymax) - ymin) * sy)
-    /* Grid and y ticks. */
+    a->pad = 5;
+    a->sx = (a->aw - 1 - 2 * a->pad) / (a->xmax - a->xmin);
+    a->sy = (a->ah - 1 - 2 * a->pad) / (a->ymax - a->ymin);
+    return 1;
+}
+
+/* Grid and y ticks; x ticks at every point's x, thinned so that labels keep apart. */
+static void chart_ticks(plot_img *img, const plot_chart *c, const chart_axes *a, int nyt)
+{
+    char buf[64];
     for (int k = 0; k < nyt; k++) {
-        double v = ymin + (ymax - ymin) * k / (nyt - 1);
-        int py = (int)floor(PY(v) + 0.5);
-        plot_rect(img, ax + 1, py, aw - 2, 1, grid);
-        plot_rect(img, ax - 3, py, 3, 1, frame);
+        double v = a->ymin + (a->ymax - a->ymin) * k / (nyt - 1);
+        int py = (int)floor(chart_py(a, v) + 0.5);
+        plot_rect(img, a->ax + 1, py, a->aw - 2, 1, chart_grid);
+        plot_rect(img, a->ax - 3, py, 3, 1, chart_frame);
         tick_label(v, buf, sizeof buf);
-        int tw = plot_text_width(buf, 1);
-        plot_text(img, ax - 5 - tw, py - 3, buf, ink, 1);
+        plot_text(img, a->ax - 5 - plot_text_width(buf, 1), py - 3, buf, chart_ink, 1);
     }
-    /* x ticks: every point's x, thinned so that labels keep apart. */
     int every = 1;
     for (;;) {
         int ok = 1, last_right = -1000000;
         for (int i = 0; i < c->npts && ok; i += every) {
             tick_label(c->x[i], buf, sizeof buf);
             int tw = plot_text_width(buf, 1);
-            int left = (int)floor(PX(c->x[i]) + 0.5) - tw / 2;
+            int left = (int)floor(chart_px(a, c->x[i]) + 0.5) - tw / 2;
             if (left < last_right + 4) ok = 0;
             last_right = left + tw;
         }
@@ -394,36 +404,52 @@ void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart
         every++;
     }
     for (int i = 0; i < c->npts; i += every) {
-        int px = (int)floor(PX(c->x[i]) + 0.5);
-        plot_rect(img, px, ay + ah, 1, 3, frame);
+        int px = (int)floor(chart_px(a, c->x[i]) + 0.5);
+        plot_rect(img, px, a->ay + a->ah, 1, 3, chart_frame);
         tick_label(c->x[i], buf, sizeof buf);
-        int tw = plot_text_width(buf, 1);
-        plot_text(img, px - tw / 2, ay + ah + 5, buf, ink, 1);
+        plot_text(img, px - plot_text_width(buf, 1) / 2, a->ay + a->ah + 5, buf, chart_ink, 1);
     }
-    plot_frame(img, ax, ay, aw, ah, frame);
-    /* Lines, then markers on top. */
-    for (int s = 0; s < c->nseries; s++) {
-        const uint8_t *col = c->colour + 3 * s;
-        const double *v = c->y[s];
-        double phase = 0.0;
-        int dash = c->dash ? c->dash[s] : PLOT_SOLID;
-        for (int i = 0; i + 1 < c->npts; i++) {
-            if (!isfinite(v[i]) || !isfinite(v[i + 1])) continue;
-            plot_line_dashed(img, PX(c->x[i]), PY(v[i]), PX(c->x[i + 1]), PY(v[i + 1]), 2, dash,
-                             &phase, col);
-        }
-        for (int i = 0; i < c->npts; i++) {
-            if (!isfinite(v[i])) continue;
-            int px = (int)floor(PX(c->x[i]) + 0.5), py = (int)floor(PY(v[i]) + 0.5);
-            if (c->marker) {
-                plot_marker(img, px, py, 3, c->marker[s], col);
-            } else {
-                /* Sizes 7, 5, 3 in turn: curves that coincide show as nested squares. */
-                int r = 3 - s % 3;
-                plot_rect(img, px - r, py - r, 2 * r + 1, 2 * r + 1, col);
-            }
+}
+
+/* Series s: its line, then its markers on top. */
+static void chart_series(plot_img *img, const plot_chart *c, const chart_axes *a, int s)
+{
+    const uint8_t *col = c->colour + 3 * s;
+    const double *v = c->y[s];
+    double phase = 0.0;
+    int dash = c->dash ? c->dash[s] : PLOT_SOLID;
+    for (int i = 0; i + 1 < c->npts; i++) {
+        if (!isfinite(v[i]) || !isfinite(v[i + 1])) continue;
+        plot_line_dashed(img, chart_px(a, c->x[i]), chart_py(a, v[i]), chart_px(a, c->x[i + 1]),
+                         chart_py(a, v[i + 1]), 2, dash, &phase, col);
+    }
+    for (int i = 0; i < c->npts; i++) {
+        if (!isfinite(v[i])) continue;
+        int px = (int)floor(chart_px(a, c->x[i]) + 0.5), py = (int)floor(chart_py(a, v[i]) + 0.5);
+        if (c->marker) {
+            plot_marker(img, px, py, 3, c->marker[s], col);
+        } else {
+            /* Sizes 7, 5, 3 in turn: curves that coincide show as nested squares. */
+            int r = 3 - s % 3;
+            plot_rect(img, px - r, py - r, 2 * r + 1, 2 * r + 1, col);
         }
     }
-#undef PX
-#undef PY
+}
+
+void plot_chart_draw(plot_img *img, int x, int y, int w, int h, const plot_chart *c)
+{
+    static const uint8_t white[3] = {255, 255, 255};
+    plot_rect(img, x, y, w, h, white);
+    /* Title, centred. */
+    if (c->title) {
+        int tw = plot_text_width(c->title, 1);
+        plot_text(img, x + (w - tw) / 2, y + 4, c->title, chart_ink, 1);
+    }
+    int nyt = c->nyticks < 2 ? 2 : c->nyticks;
+    chart_axes a;
+    if (!chart_area(c, x, y, w, h, nyt, &a)) return;
+    chart_ticks(img, c, &a, nyt);
+    plot_frame(img, a.ax, a.ay, a.aw, a.ah, chart_frame);
+    for (int s = 0; s < c->nseries; s++)
+        chart_series(img, c, &a, s);
 }

@@ -37,6 +37,69 @@ int tu_rate(const char *cmd, const char *opt, const char *s, double *rate)
     return CLI_OK;
 }
 
+void tu_settings_opts(tu_settings *s, cli_opt *opts)
+{
+    const char **v[TU_NSETTINGS] = {&s->size, &s->width, &s->steps, &s->batch, &s->n, &s->lr};
+    static const char *const names[TU_NSETTINGS] = {"size", "width", "steps", "batch", "n", "lr"};
+    for (int i = 0; i < TU_NSETTINGS; i++) {
+        *v[i] = NULL;
+        opts[i] = (cli_opt){names[i], 1, v[i], NULL};
+    }
+}
+
+static int tu_size(const char *cmd, const char *s, sl_train_config *cfg)
+{
+    int64_t h, w;
+    int rc = cli_size2(cmd, "size", s, 1024, &h, &w);
+    if (rc) return rc;
+    if (h % 4 || w % 4 || h < SL_IMAGES_MIN_SIDE || w < SL_IMAGES_MIN_SIDE)
+        return cli_fail(cmd, CLI_USAGE,
+                        "--size: H and W must be multiples of 4 from %d, got %lld,%lld",
+                        SL_IMAGES_MIN_SIDE, (long long)h, (long long)w);
+    cfg->h = (int)h;
+    cfg->w = (int)w;
+    return CLI_OK;
+}
+
+int tu_config(const char *cmd, const tu_settings *s, int max_log2, sl_train_config *cfg)
+{
+    int64_t v[4] = {cfg->width, cfg->steps, cfg->batch, cfg->n_train};
+    static const char *const names[4] = {"width", "steps", "batch", "n"};
+    const char *given[4] = {s->width, s->steps, s->batch, s->n};
+    static const int64_t hi[4] = {256, 100000000, 4096, 1000000};
+    int rc;
+    if (s->size && (rc = tu_size(cmd, s->size, cfg))) return rc;
+    for (int i = 0; i < 4; i++)
+        if (given[i] && (rc = cli_int(cmd, names[i], given[i], 1, hi[i], &v[i]))) return rc;
+    cfg->width = (int)v[0];
+    cfg->steps = v[1];
+    cfg->batch = (int)v[2];
+    cfg->n_train = v[3];
+    if (cfg->n_train < cfg->batch)
+        return cli_fail(cmd, CLI_USAGE, "--n %lld is smaller than one batch (%d)",
+                        (long long)cfg->n_train, cfg->batch);
+    if ((double)cfg->n_train * cfg->h * cfg->w > ldexp(1.0, max_log2))
+        return cli_fail(cmd, CLI_USAGE, "--n times --size is more than 2^%d pixels", max_log2);
+    if (s->lr && (rc = cli_double(cmd, "lr", s->lr, &cfg->lr))) return rc;
+    if (s->lr && !(cfg->lr > 0 && cfg->lr < 10))
+        return cli_fail(cmd, CLI_USAGE, "--lr: %s is not in (0, 10)", s->lr);
+    return CLI_OK;
+}
+
+void tu_json_scores(const double *iou, const double *dice, double miou, double mdice,
+                    int with_classes)
+{
+    printf("\"iou\": ");
+    cli_json_list(iou, SL_NOBJ);
+    printf(", \"dice\": ");
+    cli_json_list(dice, SL_NOBJ);
+    printf(with_classes ? ", \"classes\": [\"ellipse\", \"square\", \"circle\"], \"mean_iou\": "
+                        : ", \"mean_iou\": ");
+    cli_json_number(miou, 1);
+    printf(", \"mean_dice\": ");
+    cli_json_number(mdice, 1);
+}
+
 static void grey_to_rgb(const float *x, int64_t p, uint8_t *rgb)
 {
     for (int64_t j = 0; j < p; j++) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
@@ -35,8 +36,8 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
     return code;
 }
 
-int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
-              int nopts, const char **pos, int npos_max, int *npos)
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts, int nopts,
+              const char **pos, int npos_max, int *npos)
 {
     *npos = 0;
     for (int i = 0; i < nopts; i++) {
@@ -89,8 +90,7 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt
     return CLI_OK;
 }
 
-int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
-            int64_t *out)
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -141,8 +141,7 @@ int cli_doubles(const char *cmd, const char *opt, const char *s, int n, int max,
     return CLI_OK;
 }
 
-int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h,
-              int64_t *w)
+int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int64_t *h, int64_t *w)
 {
     char *end;
     errno = 0;
@@ -151,8 +150,7 @@ int cli_size2(const char *cmd, const char *opt, const char *s, int64_t max, int6
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     const char *q = end + 1;
     long long b = strtoll(q, &end, 10);
-    if (end == q || *end || errno)
-        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
+    if (end == q || *end || errno) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not H,W", opt, s);
     if (a < 1 || b < 1 || a > max || b > max)
         return cli_fail(cmd, CLI_USAGE, "--%s: sizes must be in [1, %lld], got %lld,%lld", opt,
                         (long long)max, a, b);
@@ -282,8 +280,8 @@ int cli_make_dirs(const char *cmd, const char *dir)
         char keep = buf[i];
         buf[i] = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf,
-                              strerror(errno));
+            int rc =
+                cli_fail(cmd, CLI_RUNTIME, "cannot create directory %s: %s", buf, strerror(errno));
             free(buf);
             return rc;
         }
@@ -293,5 +291,82 @@ int cli_make_dirs(const char *cmd, const char *dir)
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return cli_fail(cmd, CLI_RUNTIME, "%s is not a directory", dir);
+    return CLI_OK;
+}
+
+void cli_json_list(const double *v, int n)
+{
+    putchar('[');
+    for (int i = 0; i < n; i++) {
+        if (i) printf(", ");
+        cli_json_number(v[i], 1);
+    }
+    putchar(']');
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cli_split_specs(const char *cmd, const char *opt, const char *s, char **buf, const char **names,
+                    int max, int *n)
+{
+    size_t len = strlen(s);
+    char *p = *buf = malloc(len + 1);
+    if (!p) return cli_fail(cmd, CLI_RUNTIME, "out of memory");
+    memcpy(p, s, len + 1);
+    *n = 0;
+    for (;;) {
+        char *semi = strchr(p, ';');
+        if (semi) *semi = 0;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = 0;
+        if (!*p)
+            return cli_fail(cmd, CLI_USAGE, "--%s: empty spec in '%s' (specs are separated by ';')",
+                            opt, s);
+        if (*n >= max) return cli_fail(cmd, CLI_USAGE, "--%s: at most %d specs", opt, max);
+        for (int l = 0; l < *n; l++)
+            if (strcmp(names[l], p) == 0)
+                return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is given twice", opt, p);
+        names[(*n)++] = p;
+        if (!semi) return CLI_OK;
+        p = semi + 1;
+    }
+}
+
+sl_batch cli_batch_2d(int64_t n, int64_t C, int64_t h, int64_t w, const float *input,
+                      sl_input_kind kind, const int32_t *labels, const float *target)
+{
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+    b.shape = (sl_shape){4, {n, C, h, w}};
+    b.input = input;
+    b.input_kind = kind;
+    b.target_kind = labels ? SL_TARGET_LABELS : SL_TARGET_PROBS;
+    b.labels = labels;
+    b.target = labels ? NULL : target;
+    return b;
+}
+
+int cli_post_images(const char *cmd, const char *n_s, int64_t nmax, const char *size_s,
+                    int64_t max_side, int max_log2, int64_t *n, int64_t *h, int64_t *w)
+{
+    int rc;
+    if ((n_s && (rc = cli_int(cmd, "n", n_s, 1, nmax, n)) != CLI_OK) ||
+        (size_s && (rc = cli_size2(cmd, "size", size_s, max_side, h, w)) != CLI_OK))
+        return rc;
+    if (*h < 12 || *w < 12)
+        return cli_fail(cmd, CLI_USAGE,
+                        "--size: at least 12,12 so that every object has pixels, got %lld,%lld",
+                        (long long)*h, (long long)*w);
+    if (*n * *h * *w > (int64_t)1 << max_log2)
+        return cli_fail(cmd, CLI_USAGE, "--n times --size is too large (at most 2^%d pixels)",
+                        max_log2);
     return CLI_OK;
 }

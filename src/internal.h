@@ -263,6 +263,13 @@ int sl__polygon_visit(const double *rows, const double *cols, int64_t npoints,
  * (src/trig.c): the drawing's one source of sine and cosine. */
 void sl__sincos(double x, double *s, double *c);
 
+/* The one Gaussian blur of the tree (src/blur.c), in place on an h x w plane of doubles: the
+ * kernel truncated at 3 sigma and renormalised at the borders (each output the weighted mean of
+ * the taps inside the image). sigma <= 0 leaves the plane as it is. scratch: caller-owned,
+ * sl__blur_scratch(h, w) doubles. */
+size_t sl__blur_scratch(int64_t h, int64_t w);
+void sl__blur(double *plane, int64_t h, int64_t w, double sigma, double *scratch);
+
 /* Align a byte count up to 64. */
 static inline size_t sl__align(size_t n)
 {

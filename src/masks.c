@@ -172,24 +172,6 @@ size_t sl_simulate_workspace_size(int64_t nclass, int64_t h, int64_t w)
     return (size_t)(((uc + 2) * p + taps) * sizeof(double));
 }
 
-/* One pass of the blur along an axis of length len with stride step: each output is the
- * weighted mean of the taps that fall inside, so borders are renormalised rather than padded. */
-static void blur_line(const double *in, double *out, int64_t len, int64_t step, const double *taps,
-                      int64_t radius)
-{
-    for (int64_t i = 0; i < len; i++) {
-        double s = 0.0, wsum = 0.0;
-        int64_t lo = i - radius < 0 ? -i : -radius;
-        int64_t hi = i + radius > len - 1 ? len - 1 - i : radius;
-        for (int64_t k = lo; k <= hi; k++) {
-            double t = taps[k < 0 ? -k : k];
-            s += t * in[(i + k) * step];
-            wsum += t;
-        }
-        out[i * step] = s / wsum;
-    }
-}
-
 sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t nclass, int64_t h,
                                   int64_t w, const sl_simulate_options *o, sl_rng *rng, float *probs,
                                   void *workspace, size_t workspace_size, sl_error *err)
@@ -223,36 +205,16 @@ sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t ncla
     sl_status st = check_labels(labels, n, nclass, p, err);
     if (st) return st;
 
-    double *taps = workspace;
-    int64_t ntaps = h > w ? h : w;
-    double *rowblur = taps + ntaps;
-    double *blur = rowblur + p;
+    /* The blur's scratch (taps and a row-blurred map), a blurred map, the logits. */
+    double *scratch = workspace;
+    double *blur = scratch + sl__blur_scratch(h, w);
     double *logits = blur + p;
-
-    /* Taps beyond the longer side never land inside the image, so the radius is capped there
-     * (which also keeps a huge sigma finite work). */
-    int64_t radius = 0;
-    if (o->edge > 0) {
-        double rd = ceil(3.0 * o->edge);
-        radius = rd > (double)(ntaps - 1) ? ntaps - 1 : (int64_t)rd;
-        taps[0] = 1.0;
-        for (int64_t k = 1; k <= radius; k++) {
-            double t = (double)k / o->edge;
-            taps[k] = exp(-0.5 * t * t);
-        }
-    }
-
     for (int64_t i = 0; i < n; i++) {
         const int32_t *lab = labels + i * p;
         for (int64_t c = 0; c < nclass; c++) {
             for (int64_t j = 0; j < p; j++)
                 blur[j] = lab[j] == c ? 1.0 : 0.0;
-            if (radius > 0) {
-                for (int64_t r = 0; r < h; r++)
-                    blur_line(blur + r * w, rowblur + r * w, w, 1, taps, radius);
-                for (int64_t col = 0; col < w; col++)
-                    blur_line(rowblur + col, blur + col, h, w, taps, radius);
-            }
+            sl__blur(blur, h, w, o->edge, scratch);
             double *l = logits + c * p;
             for (int64_t j = 0; j < p; j++) {
                 l[j] = o->confidence * (2.0 * blur[j] - 1.0);
@@ -261,17 +223,9 @@ sl_status sl_simulate_predictions(const int32_t *labels, int64_t n, int64_t ncla
         }
         float *out = probs + i * nclass * p;
         for (int64_t j = 0; j < p; j++) {
-            double m = logits[j];
-            for (int64_t c = 1; c < nclass; c++)
-                if (logits[c * p + j] > m) m = logits[c * p + j];
-            double s = 0.0;
-            for (int64_t c = 0; c < nclass; c++) {
-                double e = exp(logits[c * p + j] - m);
-                logits[c * p + j] = e;
-                s += e;
-            }
+            sl__softmax(logits + j, nclass, p, 0);
             for (int64_t c = 0; c < nclass; c++)
-                out[c * p + j] = (float)(logits[c * p + j] / s);
+                out[c * p + j] = (float)logits[c * p + j];
         }
     }
     return SL_OK;
