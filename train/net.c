@@ -12,27 +12,16 @@
 /* OpenBLAS's own thread count (declared here: the cblas.h Debian installs may be netlib's). */
 void openblas_set_num_threads(int num_threads);
 
-sl_status sl__net_fail(sl_error *err, sl_status s, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 sl_status sl__net_config_check(const sl_net_config *cfg, sl_error *err)
 {
-    if (!cfg) return sl__net_fail(err, SL_E_ARG, "network: no configuration");
+    if (!cfg) return sl__fail(err, SL_E_ARG, "network: no configuration");
     if (cfg->in_channels < 1 || cfg->in_channels > 64)
-        return sl__net_fail(err, SL_E_ARG, "network: in_channels %d is not in [1, 64]",
-                            cfg->in_channels);
+        return sl__fail(err, SL_E_ARG, "network: in_channels %d is not in [1, 64]",
+                        cfg->in_channels);
     if (cfg->classes < 2 || cfg->classes > 256)
-        return sl__net_fail(err, SL_E_ARG, "network: classes %d is not in [2, 256]", cfg->classes);
+        return sl__fail(err, SL_E_ARG, "network: classes %d is not in [2, 256]", cfg->classes);
     if (cfg->width < 1 || cfg->width > 256)
-        return sl__net_fail(err, SL_E_ARG, "network: width %d is not in [1, 256]", cfg->width);
+        return sl__fail(err, SL_E_ARG, "network: width %d is not in [1, 256]", cfg->width);
     return SL_OK;
 }
 
@@ -64,7 +53,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
     sl_status s = sl__net_config_check(cfg, err);
     if (s) return s;
     sl_net *net = calloc(1, sizeof *net);
-    if (!net) return sl__net_fail(err, SL_E_NOMEM, "network: out of memory");
+    if (!net) return sl__fail(err, SL_E_NOMEM, "network: out of memory");
     net->cfg = *cfg;
     net->nparam = sl__net_layout(cfg, net->layer);
     size_t P = net->nparam;
@@ -74,7 +63,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
     net->v = calloc(P, sizeof(float));
     if (!net->param || !net->grad || !net->m || !net->v) {
         sl_net_free(net);
-        return sl__net_fail(err, SL_E_NOMEM, "network: out of memory for %zu parameters", P);
+        return sl__fail(err, SL_E_NOMEM, "network: out of memory for %zu parameters", P);
     }
     *out = net;
     return SL_OK;
@@ -82,7 +71,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
 
 sl_status sl_net_create(const sl_net_config *cfg, uint64_t seed, sl_net **out, sl_error *err)
 {
-    if (!out) return sl__net_fail(err, SL_E_ARG, "network: no output pointer");
+    if (!out) return sl__fail(err, SL_E_ARG, "network: no output pointer");
     sl_net *net;
     sl_status s = sl__net_alloc(cfg, &net, err);
     if (s) return s;
@@ -152,17 +141,16 @@ int64_t sl_net_steps(const sl_net *net)
 
 sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, sl_error *err)
 {
-    if (!net) return sl__net_fail(err, SL_E_ARG, "network: no network");
+    if (!net) return sl__fail(err, SL_E_ARG, "network: no network");
     if (max_batch < 1 || max_batch > 1 << 16)
-        return sl__net_fail(err, SL_E_ARG, "network: batch size %d is not in [1, 65536]",
-                            max_batch);
+        return sl__fail(err, SL_E_ARG, "network: batch size %d is not in [1, 65536]", max_batch);
     if (H < 4 || W < 4 || H % 4 || W % 4 || H > 1 << 14 || W > 1 << 14)
-        return sl__net_fail(err, SL_E_SHAPE,
-                            "network: image size %dx%d: height and width must be multiples of 4 "
-                            "in [4, 16384]",
-                            H, W);
+        return sl__fail(err, SL_E_SHAPE,
+                        "network: image size %dx%d: height and width must be multiples of 4 "
+                        "in [4, 16384]",
+                        H, W);
     if (threads < 0 || threads > 1024)
-        return sl__net_fail(err, SL_E_ARG, "network: thread count %d is not in [0, 1024]", threads);
+        return sl__fail(err, SL_E_ARG, "network: thread count %d is not in [0, 1024]", threads);
     if (threads == 0) threads = omp_get_max_threads();
     if (threads > max_batch) threads = max_batch;
     if (threads < 1) threads = 1;
@@ -213,9 +201,8 @@ sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, 
     net->gimg = malloc((size_t)max_batch * net->nparam * sizeof(float));
     if (!net->act || !net->arg || !net->ws || !net->gimg) {
         release_buffers(net);
-        return sl__net_fail(err, SL_E_NOMEM,
-                            "network: out of memory for batches of %d images of %dx%d", max_batch,
-                            H, W);
+        return sl__fail(err, SL_E_NOMEM, "network: out of memory for batches of %d images of %dx%d",
+                        max_batch, H, W);
     }
     net->max_batch = max_batch;
     net->H = H;
@@ -303,12 +290,11 @@ static void backward_one(const sl_net *net, const float *A, const uint8_t *arg,
 sl_status sl_net_forward(sl_net *net, const float *images, int B, float *logits, sl_error *err)
 {
     if (!net || !images || !logits)
-        return sl__net_fail(err, SL_E_ARG, "network: forward needs images and an output");
-    if (!net->max_batch)
-        return sl__net_fail(err, SL_E_ARG, "network: forward before sl_net_reserve");
+        return sl__fail(err, SL_E_ARG, "network: forward needs images and an output");
+    if (!net->max_batch) return sl__fail(err, SL_E_ARG, "network: forward before sl_net_reserve");
     if (B < 1 || B > net->max_batch)
-        return sl__net_fail(err, SL_E_SHAPE, "network: batch of %d images, reserved for 1 to %d", B,
-                            net->max_batch);
+        return sl__fail(err, SL_E_SHAPE, "network: batch of %d images, reserved for 1 to %d", B,
+                        net->max_batch);
     size_t HW = (size_t)net->H * net->W, in = (size_t)net->cfg.in_channels * HW;
     size_t out = (size_t)net->cfg.classes * HW, na = net->act_off[SL__A_N];
     net->B = 0;
@@ -324,8 +310,8 @@ sl_status sl_net_forward(sl_net *net, const float *images, int B, float *logits,
 
 sl_status sl_net_backward(sl_net *net, const float *dlogits, sl_error *err)
 {
-    if (!net || !dlogits) return sl__net_fail(err, SL_E_ARG, "network: backward needs dlogits");
-    if (!net->B) return sl__net_fail(err, SL_E_ARG, "network: backward before a forward");
+    if (!net || !dlogits) return sl__fail(err, SL_E_ARG, "network: backward needs dlogits");
+    if (!net->B) return sl__fail(err, SL_E_ARG, "network: backward before a forward");
     int B = net->B;
     size_t HW = (size_t)net->H * net->W, out = (size_t)net->cfg.classes * HW;
     size_t na = net->act_off[SL__A_N], P = net->nparam;
@@ -388,10 +374,10 @@ sl_status sl_net_set_meta(sl_net *net, const char *meta, sl_error *err)
     if (meta) {
         size_t n = strlen(meta);
         if (n > SL_NET_META_MAX)
-            return sl__net_fail(err, SL_E_ARG, "network: meta text of %zu bytes exceeds %d", n,
-                                SL_NET_META_MAX);
+            return sl__fail(err, SL_E_ARG, "network: meta text of %zu bytes exceeds %d", n,
+                            SL_NET_META_MAX);
         copy = malloc(n + 1);
-        if (!copy) return sl__net_fail(err, SL_E_NOMEM, "network: out of memory");
+        if (!copy) return sl__fail(err, SL_E_NOMEM, "network: out of memory");
         memcpy(copy, meta, n + 1);
     }
     free(net->meta);

@@ -1,23 +1,13 @@
 /* trainer.c - the training loop, evaluation and inference (trainer.h). */
 #include "trainer.h"
 
+#include "internal.h" /* sl__fail, sl__softmax */
+
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static sl_status fail(sl_error *err, sl_status s, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 static double now(void)
 {
@@ -44,37 +34,38 @@ sl_train_config sl_train_default(void)
 
 sl_status sl_train_check(const sl_train_config *c, sl_error *err)
 {
-    if (!c->loss || !*c->loss) return fail(err, SL_E_ARG, "no loss spec");
+    if (!c->loss || !*c->loss) return sl__fail(err, SL_E_ARG, "no loss spec");
     if (!(c->missing >= 0 && c->missing <= 1))
-        return fail(err, SL_E_ARG, "the missing rate must be in [0, 1], got %g", c->missing);
+        return sl__fail(err, SL_E_ARG, "the missing rate must be in [0, 1], got %g", c->missing);
     if (c->missing_classes & ~0xEu)
-        return fail(err, SL_E_ARG, "only object classes 1..%d can lose annotations", SL_NOBJ);
+        return sl__fail(err, SL_E_ARG, "only object classes 1..%d can lose annotations", SL_NOBJ);
     if (c->batch < 1 || c->batch > 4096)
-        return fail(err, SL_E_ARG, "the batch must be in [1, 4096], got %d", c->batch);
+        return sl__fail(err, SL_E_ARG, "the batch must be in [1, 4096], got %d", c->batch);
     if (c->h < SL_IMAGES_MIN_SIDE || c->w < SL_IMAGES_MIN_SIDE || c->h % 4 || c->w % 4 ||
         c->h > 1024 || c->w > 1024)
-        return fail(err, SL_E_ARG,
-                    "the image size must be multiples of 4 from %d to 1024, got %d,%d",
-                    SL_IMAGES_MIN_SIDE, c->h, c->w);
+        return sl__fail(err, SL_E_ARG,
+                        "the image size must be multiples of 4 from %d to 1024, got %d,%d",
+                        SL_IMAGES_MIN_SIDE, c->h, c->w);
     if (c->width < 1 || c->width > 256)
-        return fail(err, SL_E_ARG, "the width must be in [1, 256], got %d", c->width);
+        return sl__fail(err, SL_E_ARG, "the width must be in [1, 256], got %d", c->width);
     if (!(c->lr > 0 && c->lr < 10))
-        return fail(err, SL_E_ARG, "the learning rate must be in (0, 10)");
+        return sl__fail(err, SL_E_ARG, "the learning rate must be in (0, 10)");
     if (!(c->weight_decay >= 0 && c->weight_decay < 1))
-        return fail(err, SL_E_ARG, "the weight decay must be in [0, 1)");
+        return sl__fail(err, SL_E_ARG, "the weight decay must be in [0, 1)");
     if (c->n_train < c->batch || c->n_train > 1000000)
-        return fail(err, SL_E_ARG,
-                    "the training set must hold from one batch (%d) to 1000000 images, got %lld",
-                    c->batch, (long long)c->n_train);
+        return sl__fail(
+            err, SL_E_ARG,
+            "the training set must hold from one batch (%d) to 1000000 images, got %lld", c->batch,
+            (long long)c->n_train);
     if (c->n_heldout < 1 || c->n_heldout > 100000)
-        return fail(err, SL_E_ARG, "the held-out set must hold 1 to 100000 images");
+        return sl__fail(err, SL_E_ARG, "the held-out set must hold 1 to 100000 images");
     if (c->steps < 0 || c->epochs < 0 || (c->steps == 0 && c->epochs == 0))
-        return fail(err, SL_E_ARG, "give a positive number of epochs or steps");
+        return sl__fail(err, SL_E_ARG, "give a positive number of epochs or steps");
     if ((double)c->n_train * c->h * c->w > 4e9)
-        return fail(err, SL_E_ARG, "the training set is too large (%lld images of %dx%d)",
-                    (long long)c->n_train, c->h, c->w);
+        return sl__fail(err, SL_E_ARG, "the training set is too large (%lld images of %dx%d)",
+                        (long long)c->n_train, c->h, c->w);
     if (c->threads < 0 || c->threads > 1024)
-        return fail(err, SL_E_ARG, "threads must be in [0, 1024], got %d", c->threads);
+        return sl__fail(err, SL_E_ARG, "threads must be in [0, 1024], got %d", c->threads);
     sl_spec *spec;
     sl_status st = sl_spec_parse(c->loss, &spec, err);
     if (st != SL_OK) return st;
@@ -94,7 +85,7 @@ sl_status sl_train_evaluate(const int32_t *pred, const int32_t *labels, int64_t 
         free(d);
         free(u);
         free(ws);
-        return fail(err, SL_E_NOMEM, "out of memory for the metrics");
+        return sl__fail(err, SL_E_NOMEM, "out of memory for the metrics");
     }
     sl_metrics_out mo = {d, u, NULL, NULL};
     sl_status st = sl_metrics(pred, labels, &shape, SL_NCLASS, NULL, NULL, &mo, ws, wsz, err);
@@ -125,7 +116,7 @@ sl_status sl_train_predict(sl_net *net, const float *images, int64_t n, int h, i
     int K = sl_net_get_config(net).classes;
     int64_t P = (int64_t)h * w;
     float *logits = malloc((size_t)batch * (size_t)K * (size_t)P * sizeof(float));
-    if (!logits) return fail(err, SL_E_NOMEM, "out of memory for the logits");
+    if (!logits) return sl__fail(err, SL_E_NOMEM, "out of memory for the logits");
     sl_status st = SL_OK;
     for (int64_t i0 = 0; i0 < n && st == SL_OK; i0 += batch) {
         int B = (int)(n - i0 < batch ? n - i0 : batch);
@@ -143,17 +134,19 @@ sl_status sl_train_predict(sl_net *net, const float *images, int64_t n, int h, i
                     }
                 if (pred) pred[(i0 + b) * P + j] = arg;
                 if (!isfinite(m)) {
-                    st = fail(err, SL_E_VALUE, "the network's output is not finite at image %lld",
-                              (long long)(i0 + b));
+                    st = sl__fail(err, SL_E_VALUE,
+                                  "the network's output is not finite at image %lld",
+                                  (long long)(i0 + b));
                     break;
                 }
                 if (probs) {
                     float *q = probs + (i0 + b) * K * P + j;
-                    double s = 0;
+                    double v[256]; /* classes <= 256 (sl__net_config_check) */
                     for (int k = 0; k < K; k++)
-                        s += exp((double)(z[k * P + j] - m));
+                        v[k] = (double)z[k * P + j];
+                    sl__softmax(v, K, 1, 0);
                     for (int k = 0; k < K; k++)
-                        q[k * P] = (float)(exp((double)(z[k * P + j] - m)) / s);
+                        q[k * P] = (float)v[k];
                 }
             }
             if (st != SL_OK) break;
@@ -252,8 +245,8 @@ sl_status sl_train_run(const sl_train_config *c, sl_train_progress cb, void *ctx
     res->log = calloc((size_t)nepochs + 1, sizeof(sl_train_event));
     if (!s.x || !s.y || !s.ann || !s.hx || !s.hy || !s.hpred || !s.order || !s.bx || !s.by ||
         !s.bann || !s.logits || !s.grad || !res->log) {
-        st = fail(err, SL_E_NOMEM, "out of memory for %lld training images of %dx%d",
-                  (long long)c->n_train, c->h, c->w);
+        st = sl__fail(err, SL_E_NOMEM, "out of memory for %lld training images of %dx%d",
+                      (long long)c->n_train, c->h, c->w);
         goto done;
     }
     /* The data: training images from the seed, their annotations dropped; the held-out set. */
@@ -307,7 +300,7 @@ sl_status sl_train_run(const sl_train_config *c, sl_train_progress cb, void *ctx
     b.annotated = s.bann;
     size_t wsz = sl_spec_workspace_size(s.spec, &b);
     if (!(s.ws = malloc(wsz ? wsz : 1))) {
-        st = fail(err, SL_E_NOMEM, "out of memory for the loss's workspace");
+        st = sl__fail(err, SL_E_NOMEM, "out of memory for the loss's workspace");
         goto done;
     }
     sl_output out = {0.0, s.grad, NULL, s.ws, wsz, c->threads};
@@ -345,14 +338,14 @@ sl_status sl_train_run(const sl_train_config *c, sl_train_progress cb, void *ctx
         if (st == SL_E_VALUE) {
             char why[SL_ERR_LEN];
             snprintf(why, sizeof why, "%s", err ? err->msg : "");
-            st = fail(err, SL_E_VALUE, "training diverged at step %lld (%s); try a lower --lr",
-                      (long long)step + 1, why);
+            st = sl__fail(err, SL_E_VALUE, "training diverged at step %lld (%s); try a lower --lr",
+                          (long long)step + 1, why);
         }
         if (st != SL_OK) goto done;
         if (!isfinite(out.loss)) {
-            st = fail(err, SL_E_VALUE,
-                      "training diverged at step %lld: the loss is %g; try a lower --lr",
-                      (long long)step + 1, out.loss);
+            st = sl__fail(err, SL_E_VALUE,
+                          "training diverged at step %lld: the loss is %g; try a lower --lr",
+                          (long long)step + 1, out.loss);
             goto done;
         }
         if ((st = sl_net_backward(net, s.grad, err)) != SL_OK) goto done;
@@ -383,7 +376,7 @@ sl_status sl_train_run(const sl_train_config *c, sl_train_progress cb, void *ctx
     res->pic_labels = malloc((size_t)(res->npic * P) * sizeof(int32_t));
     res->pic_pred = malloc((size_t)(res->npic * P) * sizeof(int32_t));
     if (!res->pic_images || !res->pic_labels || !res->pic_pred) {
-        st = fail(err, SL_E_NOMEM, "out of memory");
+        st = sl__fail(err, SL_E_NOMEM, "out of memory");
         goto done;
     }
     memcpy(res->pic_images, s.hx, (size_t)(res->npic * P) * sizeof(float));
