@@ -12,6 +12,8 @@
  * when the loss does not go down. */
 #include "segloss.h"
 
+#include "../tests/batch.h"
+
 #include "net.h"
 
 #include <stdio.h>
@@ -113,14 +115,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_speed: %s\n", e.msg);
         return 1;
     }
-    sl_batch b = {0};
-    b.shape.ndim = 4;
-    b.shape.dim[0] = B;
-    b.shape.dim[1] = K;
-    b.shape.dim[2] = S;
-    b.shape.dim[3] = S;
-    b.input = lg;
-    b.labels = lab;
+    sl_batch b = test_batch(B, K, S, S, lg, lab);
     size_t wsz = sl_spec_workspace_size(spec, &b);
     void *ws = malloc(wsz ? wsz : 1);
     sl_output out = {0};

@@ -29,18 +29,6 @@ static const char *tpath(const char *name)
     return b;
 }
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -296,11 +284,11 @@ static void test_roundtrip(void)
     free(f);
 
     /* Overwriting an existing file works and leaves no temporary behind. */
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     sl_array_alloc(&a, SL_DT_F32, 1, &five, &err);
     CHECK(sl_npy_save(tpath("h1.npy"), &a, &err) == SL_OK, "overwrite: %s", err.msg);
     sl_array_free(&a);
-    CHECK(count_entries(tmpdir) == before, "overwrite leaves no temporary");
+    CHECK(check_count_entries(tmpdir) == before, "overwrite leaves no temporary");
     sl_array b;
     CHECK(sl_npy_load(tpath("h1.npy"), &b, &err) == SL_OK && b.dtype == SL_DT_F32,
           "overwritten file has the new dtype");
@@ -568,15 +556,15 @@ static void test_files(void)
     /* Failed saves leave nothing behind. */
     int64_t sh[2] = {2, 3};
     sl_array_alloc(&a, SL_DT_F32, 2, sh, &err);
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     const char *nodir = tpath("no_dir/x.npy");
     CHECK(sl_npy_save(nodir, &a, &err) == SL_E_IO, "save into a missing directory is SL_E_IO");
     CHECK(has(err.msg, nodir), "save message names the path: %s", err.msg);
     /* Over a directory: the temporary is written, then the rename fails; it must be removed. */
     CHECK(sl_npy_save(dir, &a, &err) == SL_E_IO, "save over a directory is SL_E_IO");
     CHECK(has(err.msg, dir), "save over a directory names the path: %s", err.msg);
-    CHECK(count_entries(tmpdir) == before, "failed saves leave nothing behind");
-    CHECK(count_entries(dir) == 0, "nothing left in the directory");
+    CHECK(check_count_entries(tmpdir) == before, "failed saves leave nothing behind");
+    CHECK(check_count_entries(dir) == 0, "nothing left in the directory");
 
     sl_array b = a;
     b.shape[1] = -3;
@@ -591,7 +579,7 @@ static void test_files(void)
     b = a;
     b.dtype = (sl_dtype)9;
     CHECK(sl_npy_save(tpath("dt.npy"), &b, &err) == SL_E_ARG, "save bad dtype");
-    CHECK(count_entries(tmpdir) == before, "invalid saves write nothing");
+    CHECK(check_count_entries(tmpdir) == before, "invalid saves write nothing");
     sl_array_free(&a);
 }
 
@@ -757,7 +745,7 @@ static void test_png(void)
 
     /* a 1x1 image is fine; bad sizes are SL_E_ARG; a missing directory is SL_E_IO */
     CHECK(sl_png_write(tpath("one.png"), rgb, 1, 1, &err) == SL_OK, "1x1 png");
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     CHECK(sl_png_write(tpath("z.png"), rgb, 0, 5, &err) == SL_E_ARG, "h = 0");
     CHECK(sl_png_write(tpath("z.png"), rgb, 5, -1, &err) == SL_E_ARG, "w = -1");
     CHECK(sl_png_write(tpath("z.png"), rgb, INT64_C(1) << 40, INT64_C(1) << 40, &err) == SL_E_ARG,
@@ -766,7 +754,7 @@ static void test_png(void)
     const char *nodir = tpath("no_dir/z.png");
     CHECK(sl_png_write(nodir, rgb, 2, 2, &err) == SL_E_IO && has(err.msg, nodir),
           "png into a missing directory: %s", err.msg);
-    CHECK(count_entries(tmpdir) == before, "failed png writes leave nothing");
+    CHECK(check_count_entries(tmpdir) == before, "failed png writes leave nothing");
 }
 
 static int roundtrip(const char *in, const char *out)
