@@ -8,6 +8,8 @@ Each script imports it (`import checklib`, with the script's own folder on sys.p
                 raising; SEGLOSS is $SEGLOSS (default build/segloss); segloss_found(name).
   temp dirs     temp_dir(name): a fresh folder, removed afterwards.
   arrays        compare_within(got, exp, tol) and compare_scaled(got, exp, rtol, atol, floor).
+  the trainer   torch_unet(cin, k, w): train/net.h's U-Net in torch.nn, its parameters in
+                segloss's order; load_flat(model, flat) copies segloss's flat parameters in.
   loss cases    loss_input_args(), check_loss_cli() (one `segloss loss` case with --impl fast
                 and ref: the JSON loss, the --loss-map and the --grad outputs) and
                 check_loss_refused() (an error case: non-zero exit, one line on stderr, no file).
@@ -271,3 +273,43 @@ def preload_sanitizer(lib):
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
+
+
+def torch_unet(cin, k, w):
+    """The U-Net of train/net.h written with torch.nn layers (Conv2d, ReLU, MaxPool2d,
+    ConvTranspose2d, torch.cat, a 1x1 Conv2d), its parameters in segloss's order."""
+    import torch
+    from torch import nn
+
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.Conv2d(o, o, 3, padding=1)]
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(
+                block(cin, w) + block(w, 2 * w) + block(2 * w, 4 * w)
+                + [nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)] + block(4 * w, 2 * w)
+                + [nn.ConvTranspose2d(2 * w, w, 2, stride=2)] + block(2 * w, w)
+                + [nn.Conv2d(w, k, 1)])
+
+        def forward(self, x):
+            L, r, pool = self.layers, torch.relu, nn.functional.max_pool2d
+            e1 = r(L[1](r(L[0](x))))
+            e2 = r(L[3](r(L[2](pool(e1, 2)))))
+            b = r(L[5](r(L[4](pool(e2, 2)))))
+            d2 = r(L[8](r(L[7](torch.cat([L[6](b), e2], 1)))))
+            d1 = r(L[11](r(L[10](torch.cat([L[9](d2), e1], 1)))))
+            return L[12](d1)
+
+    return UNet()
+
+
+def load_flat(model, flat):
+    """Copies segloss's flat parameter vector into the model, parameter by parameter."""
+    import torch
+    with torch.no_grad():
+        off = 0
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(flat[off:off + p.numel()]).reshape(p.shape))
+            off += p.numel()
