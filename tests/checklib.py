@@ -275,6 +275,50 @@ def preload_sanitizer(lib):
 
 
 
+def missing_labels(rng, N, C, P):
+    """[N, P] labels of images that each hold background and a random half of the other
+    classes (the rest are 'missing')."""
+    y = np.zeros([N, P], np.int64)
+    for n in range(N):
+        pool = [0] + [c for c in range(1, C) if rng.random_sample() < 0.5]
+        y[n] = rng.choice(pool, size=P)
+    return y
+
+
+def soft_target(rng, y, C, holes=0.0):
+    """[N, C, P] soft targets over the classes of each image's labels y [N, P] (background
+    always), random weights normalised per pixel; with holes, that share of the pixels start
+    as background only."""
+    N, P = y.shape
+    t = np.zeros([N, C, P])
+    for n in range(N):
+        cls = sorted(set(y[n].tolist()) | {0})
+        raw = rng.random_sample([len(cls), P]) ** 2
+        if holes:
+            raw[:, rng.random_sample(P) < holes] = 0.0
+        raw[0, raw.sum(0) == 0] = 1.0
+        t[n, cls] = raw / raw.sum(0, keepdims=True)
+    return t
+
+
+def present_classes(tgt, tkind, C):
+    """[N, C] bool: class c >= 1 has a pixel in image n (label c, or target_c > 0)."""
+    N = tgt.shape[0]
+    a = np.zeros((N, C), bool)
+    for n in range(N):
+        for c in range(1, C):
+            a[n, c] = (tgt[n] == c).any() if tkind == "labels" else (tgt[n, c] > 0).any()
+    return a
+
+
+def annotation(tgt, tkind, C, ann_given):
+    """The [N, C] bool annotation matrix: the given one, or the classes present; background
+    always on."""
+    a = ann_given.astype(bool).copy() if ann_given is not None else present_classes(tgt, tkind, C)
+    a[:, 0] = True
+    return a
+
+
 def torch_unet(cin, k, w):
     """The U-Net of train/net.h written with torch.nn layers (Conv2d, ReLU, MaxPool2d,
     ConvTranspose2d, torch.cat, a 1x1 Conv2d), its parameters in segloss's order."""
