@@ -208,15 +208,8 @@ def error_cases(tmp):
 
 
 def main():
-    if not checklib.segloss_found("check_binary"):
-        return 1
-    with checklib.temp_dir("check_binary") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp)
-    return checklib.summary("check_binary")
+    return checklib.run_cases("check_binary", SEED, NCASES, random_case, before=[anchors],
+                              after=[lambda tmp, rng: error_cases(tmp)])
 
 
 if __name__ == "__main__":

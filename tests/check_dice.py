@@ -566,20 +566,15 @@ def error_cases(tmp, rng):
     check_error(tmp, "error: w_type", "generalized_dice(w_type=cube)", x, y, None)
 
 
+def sigmoid_cases(tmp, rng):
+    srng = np.random.RandomState(SEED + 1)
+    for i in range(NCASES // 4):
+        sigmoid_case(srng, tmp, i)
+
+
 def main():
-    if not checklib.segloss_found("check_dice"):
-        return 1
-    with checklib.temp_dir("check_dice") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        srng = np.random.RandomState(SEED + 1)
-        for i in range(NCASES // 4):
-            sigmoid_case(srng, tmp, i)
-        dice_ce_cases(tmp, rng)
-        error_cases(tmp, rng)
-    return checklib.summary("check_dice")
+    return checklib.run_cases("check_dice", SEED, NCASES, random_case, before=[anchors],
+                              after=[sigmoid_cases, dice_ce_cases, error_cases])
 
 
 if __name__ == "__main__":

@@ -585,15 +585,8 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not checklib.segloss_found("check_focal"):
-        return 1
-    with checklib.temp_dir("check_focal") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp, rng)
-    return checklib.summary("check_focal")
+    return checklib.run_cases("check_focal", SEED, NCASES, random_case, before=[anchors],
+                              after=[error_cases])
 
 
 if __name__ == "__main__":

@@ -570,16 +570,9 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not checklib.segloss_found("check_losses"):
-        return 1
-    with checklib.temp_dir("check_losses") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        np.random.seed(SEED + 1)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp, rng)
-    return checklib.summary("check_losses")
+    return checklib.run_cases("check_losses", SEED, NCASES, random_case,
+                              before=[anchors, lambda tmp: np.random.seed(SEED + 1)],
+                              after=[error_cases])
 
 
 if __name__ == "__main__":

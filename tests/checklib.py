@@ -7,6 +7,8 @@ Each script imports it (`import checklib`, with the script's own folder on sys.p
   the CLI       run_program(argv) and run_segloss(args): (exit status, stdout, stderr), never
                 raising; SEGLOSS is $SEGLOSS (default build/segloss); segloss_found(name).
   temp dirs     temp_dir(name): a fresh folder, removed afterwards.
+  a main        run_cases(name, seed, ncases, random_case, before, after): the usual main of a
+                cross-check of random cases.
   arrays        compare_within(got, exp, tol) and compare_scaled(got, exp, rtol, atol, floor).
   the trainer   torch_unet(cin, k, w): train/net.h's U-Net in torch.nn, its parameters in
                 segloss's order; load_flat(model, flat) copies segloss's flat parameters in.
@@ -273,6 +275,23 @@ def preload_sanitizer(lib):
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
+
+
+def run_cases(name, seed, ncases, random_case, before=(), after=()):
+    """The usual main of a cross-check: with the CLI found and in a fresh temporary folder, each
+    f(tmp) of before, random_case(rng, tmp, i) for i < ncases from RandomState(seed), then each
+    f(tmp, rng) of after; returns summary(name)."""
+    if not segloss_found(name):
+        return 1
+    with temp_dir(name) as tmp:
+        for f in before:
+            f(tmp)
+        rng = np.random.RandomState(seed)
+        for i in range(ncases):
+            random_case(rng, tmp, i)
+        for f in after:
+            f(tmp, rng)
+    return summary(name)
 
 
 def missing_labels(rng, N, C, P):
