@@ -12,7 +12,7 @@
  * when the loss does not go down. */
 #include "segloss.h"
 
-#include "../tests/batch.h"
+#include "../tests/fixture.h"
 
 #include "net.h"
 
@@ -31,16 +31,7 @@ static double clock_s(clockid_t id)
 static int save(const char *dir, const char *name, sl_dtype t, const void *data, int nd,
                 const int64_t *shape)
 {
-    sl_array a;
-    sl_error e;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-    if (sl_array_alloc(&a, t, nd, shape, &e)) return 1;
-    memcpy(a.data, data, (size_t)sl_array_numel(&a) * sl_dtype_size(t));
-    sl_status s = sl_npy_save(path, &a, &e);
-    sl_array_free(&a);
-    if (s) fprintf(stderr, "train_speed: %s\n", e.msg);
-    return s != SL_OK;
+    return test_save_npy("train_speed", dir, name, t, data, nd, shape);
 }
 
 int main(int argc, char **argv)

@@ -2,7 +2,7 @@
  * accepts evaluated on a small fixed batch with gradient and map. Invariants: a refusal is one
  * printable line; an accepted spec either fails in one line or gives a finite value (or the NaN
  * of a mean over nothing) and a finite gradient and map. */
-#include "../tests/batch.h"
+#include "../tests/fixture.h"
 #include "fuzz.h"
 #include "segloss.h"
 

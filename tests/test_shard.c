@@ -2,8 +2,8 @@
  * sizes, statistics added up, must give the whole batch's value (the parts' sum) and its
  * gradient (each shard's slice), on the fast path and the reference, for every loss that has
  * statistics; the losses without statistics refuse with one line. */
-#include "batch.h"
 #include "check.h"
+#include "fixture.h"
 #include "segloss.h"
 
 #include <stdlib.h>
