@@ -211,6 +211,29 @@ sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, 
     return SL_OK;
 }
 
+/* One image's sizes at the three scales (H x W, h x w, hh x ww), the width c and the places
+ * of the skip connections e1, e2 in a buffer laid out as the activations. */
+typedef struct {
+    int H, W, h, w, hh, ww, c;
+    size_t HW, e1, e2;
+} geom;
+
+static geom geometry(const sl_net *net)
+{
+    geom d;
+    d.H = net->H;
+    d.W = net->W;
+    d.h = d.H / 2;
+    d.w = d.W / 2;
+    d.hh = d.H / 4;
+    d.ww = d.W / 4;
+    d.c = net->cfg.width;
+    d.HW = (size_t)d.H * d.W;
+    d.e1 = net->act_off[SL__A_CAT1] + (size_t)d.c * d.HW;
+    d.e2 = net->act_off[SL__A_CAT2] + 2 * (size_t)d.c * (d.HW / 4);
+    return d;
+}
+
 /* One image's forward: x [in, H, W] -> logits [K, H, W]; keeps the activations in A. */
 static void forward_one(sl_net *net, const float *x, float *A, uint8_t *arg, float *logits,
                         float *col)
@@ -218,31 +241,29 @@ static void forward_one(sl_net *net, const float *x, float *A, uint8_t *arg, flo
     const sl__net_layer *L = net->layer;
     const float *p = net->param;
     const size_t *o = net->act_off;
-    int H = net->H, W = net->W, h = H / 2, w = W / 2, hh = H / 4, ww = W / 4;
-    int c = net->cfg.width;
-    size_t HW = (size_t)H * W, q = HW / 4;
-    float *e1 = A + o[SL__A_CAT1] + (size_t)c * HW, *e2 = A + o[SL__A_CAT2] + 2 * c * q;
-    memcpy(A + o[SL__A_IN], x, (size_t)net->cfg.in_channels * HW * sizeof *x);
+    geom d = geometry(net);
+    float *e1 = A + d.e1, *e2 = A + d.e2;
+    memcpy(A + o[SL__A_IN], x, (size_t)net->cfg.in_channels * d.HW * sizeof *x);
 #define CONV(l, in, hgt, wid, out)                                                                 \
     sl__conv3x3_forward(in, L[l].ci, hgt, wid, p + L[l].w, p + L[l].b, L[l].co, 1, out, col)
-    CONV(SL__E1A, A + o[SL__A_IN], H, W, A + o[SL__A_A1]);
-    CONV(SL__E1B, A + o[SL__A_A1], H, W, e1);
-    sl__maxpool2_forward(e1, c, H, W, A + o[SL__A_P1], arg);
-    CONV(SL__E2A, A + o[SL__A_P1], h, w, A + o[SL__A_A2]);
-    CONV(SL__E2B, A + o[SL__A_A2], h, w, e2);
-    sl__maxpool2_forward(e2, 2 * c, h, w, A + o[SL__A_P2], arg + net->arg_off2);
-    CONV(SL__BA, A + o[SL__A_P2], hh, ww, A + o[SL__A_A3]);
-    CONV(SL__BB, A + o[SL__A_A3], hh, ww, A + o[SL__A_B]);
-    sl__upconv2_forward(A + o[SL__A_B], L[SL__UP2].ci, hh, ww, p + L[SL__UP2].w, p + L[SL__UP2].b,
-                        L[SL__UP2].co, A + o[SL__A_CAT2], col);
-    CONV(SL__D2A, A + o[SL__A_CAT2], h, w, A + o[SL__A_A4]);
-    CONV(SL__D2B, A + o[SL__A_A4], h, w, A + o[SL__A_D2]);
-    sl__upconv2_forward(A + o[SL__A_D2], L[SL__UP1].ci, h, w, p + L[SL__UP1].w, p + L[SL__UP1].b,
-                        L[SL__UP1].co, A + o[SL__A_CAT1], col);
-    CONV(SL__D1A, A + o[SL__A_CAT1], H, W, A + o[SL__A_A5]);
-    CONV(SL__D1B, A + o[SL__A_A5], H, W, A + o[SL__A_D1]);
+    CONV(SL__E1A, A + o[SL__A_IN], d.H, d.W, A + o[SL__A_A1]);
+    CONV(SL__E1B, A + o[SL__A_A1], d.H, d.W, e1);
+    sl__maxpool2_forward(e1, d.c, d.H, d.W, A + o[SL__A_P1], arg);
+    CONV(SL__E2A, A + o[SL__A_P1], d.h, d.w, A + o[SL__A_A2]);
+    CONV(SL__E2B, A + o[SL__A_A2], d.h, d.w, e2);
+    sl__maxpool2_forward(e2, 2 * d.c, d.h, d.w, A + o[SL__A_P2], arg + net->arg_off2);
+    CONV(SL__BA, A + o[SL__A_P2], d.hh, d.ww, A + o[SL__A_A3]);
+    CONV(SL__BB, A + o[SL__A_A3], d.hh, d.ww, A + o[SL__A_B]);
+    sl__upconv2_forward(A + o[SL__A_B], L[SL__UP2].ci, d.hh, d.ww, p + L[SL__UP2].w,
+                        p + L[SL__UP2].b, L[SL__UP2].co, A + o[SL__A_CAT2], col);
+    CONV(SL__D2A, A + o[SL__A_CAT2], d.h, d.w, A + o[SL__A_A4]);
+    CONV(SL__D2B, A + o[SL__A_A4], d.h, d.w, A + o[SL__A_D2]);
+    sl__upconv2_forward(A + o[SL__A_D2], L[SL__UP1].ci, d.h, d.w, p + L[SL__UP1].w,
+                        p + L[SL__UP1].b, L[SL__UP1].co, A + o[SL__A_CAT1], col);
+    CONV(SL__D1A, A + o[SL__A_CAT1], d.H, d.W, A + o[SL__A_A5]);
+    CONV(SL__D1B, A + o[SL__A_A5], d.H, d.W, A + o[SL__A_D1]);
 #undef CONV
-    sl__conv1x1_forward(A + o[SL__A_D1], c, (int)HW, p + L[SL__HEAD].w, p + L[SL__HEAD].b,
+    sl__conv1x1_forward(A + o[SL__A_D1], d.c, (int)d.HW, p + L[SL__HEAD].w, p + L[SL__HEAD].b,
                         L[SL__HEAD].co, logits);
 }
 
@@ -254,36 +275,34 @@ static void backward_one(const sl_net *net, const float *A, const uint8_t *arg,
     const sl__net_layer *L = net->layer;
     const float *p = net->param;
     const size_t *o = net->act_off;
-    int H = net->H, W = net->W, h = H / 2, w = W / 2, hh = H / 4, ww = W / 4;
-    int c = net->cfg.width;
-    size_t HW = (size_t)H * W, q = HW / 4;
-    const float *e1 = A + o[SL__A_CAT1] + (size_t)c * HW, *e2 = A + o[SL__A_CAT2] + 2 * c * q;
-    float *ge1 = G + o[SL__A_CAT1] + (size_t)c * HW, *ge2 = G + o[SL__A_CAT2] + 2 * c * q;
+    geom d = geometry(net);
+    const float *e1 = A + d.e1, *e2 = A + d.e2;
+    float *ge1 = G + d.e1, *ge2 = G + d.e2;
 #define BACK(l, in, hgt, wid, out, gout, gin)                                                      \
     sl__conv3x3_backward(in, L[l].ci, hgt, wid, p + L[l].w, L[l].co, out, 1, gout, g + L[l].w,     \
                          g + L[l].b, gin, col)
-    sl__conv1x1_backward(A + o[SL__A_D1], c, (int)HW, p + L[SL__HEAD].w, L[SL__HEAD].co, dlogits,
-                         g + L[SL__HEAD].w, g + L[SL__HEAD].b, G + o[SL__A_D1]);
-    BACK(SL__D1B, A + o[SL__A_A5], H, W, A + o[SL__A_D1], G + o[SL__A_D1], G + o[SL__A_A5]);
-    BACK(SL__D1A, A + o[SL__A_CAT1], H, W, A + o[SL__A_A5], G + o[SL__A_A5], G + o[SL__A_CAT1]);
-    sl__upconv2_backward(A + o[SL__A_D2], L[SL__UP1].ci, h, w, p + L[SL__UP1].w, L[SL__UP1].co,
+    sl__conv1x1_backward(A + o[SL__A_D1], d.c, (int)d.HW, p + L[SL__HEAD].w, L[SL__HEAD].co,
+                         dlogits, g + L[SL__HEAD].w, g + L[SL__HEAD].b, G + o[SL__A_D1]);
+    BACK(SL__D1B, A + o[SL__A_A5], d.H, d.W, A + o[SL__A_D1], G + o[SL__A_D1], G + o[SL__A_A5]);
+    BACK(SL__D1A, A + o[SL__A_CAT1], d.H, d.W, A + o[SL__A_A5], G + o[SL__A_A5], G + o[SL__A_CAT1]);
+    sl__upconv2_backward(A + o[SL__A_D2], L[SL__UP1].ci, d.h, d.w, p + L[SL__UP1].w, L[SL__UP1].co,
                          G + o[SL__A_CAT1], g + L[SL__UP1].w, g + L[SL__UP1].b, G + o[SL__A_D2],
                          col);
-    BACK(SL__D2B, A + o[SL__A_A4], h, w, A + o[SL__A_D2], G + o[SL__A_D2], G + o[SL__A_A4]);
-    BACK(SL__D2A, A + o[SL__A_CAT2], h, w, A + o[SL__A_A4], G + o[SL__A_A4], G + o[SL__A_CAT2]);
-    sl__upconv2_backward(A + o[SL__A_B], L[SL__UP2].ci, hh, ww, p + L[SL__UP2].w, L[SL__UP2].co,
+    BACK(SL__D2B, A + o[SL__A_A4], d.h, d.w, A + o[SL__A_D2], G + o[SL__A_D2], G + o[SL__A_A4]);
+    BACK(SL__D2A, A + o[SL__A_CAT2], d.h, d.w, A + o[SL__A_A4], G + o[SL__A_A4], G + o[SL__A_CAT2]);
+    sl__upconv2_backward(A + o[SL__A_B], L[SL__UP2].ci, d.hh, d.ww, p + L[SL__UP2].w, L[SL__UP2].co,
                          G + o[SL__A_CAT2], g + L[SL__UP2].w, g + L[SL__UP2].b, G + o[SL__A_B],
                          col);
-    BACK(SL__BB, A + o[SL__A_A3], hh, ww, A + o[SL__A_B], G + o[SL__A_B], G + o[SL__A_A3]);
-    BACK(SL__BA, A + o[SL__A_P2], hh, ww, A + o[SL__A_A3], G + o[SL__A_A3], G + o[SL__A_P2]);
+    BACK(SL__BB, A + o[SL__A_A3], d.hh, d.ww, A + o[SL__A_B], G + o[SL__A_B], G + o[SL__A_A3]);
+    BACK(SL__BA, A + o[SL__A_P2], d.hh, d.ww, A + o[SL__A_A3], G + o[SL__A_A3], G + o[SL__A_P2]);
     /* e2 feeds both the pool and the concatenation: the pool's gradient adds to the
      * concatenation's */
-    sl__maxpool2_backward(G + o[SL__A_P2], arg + net->arg_off2, 2 * c, h, w, ge2);
-    BACK(SL__E2B, A + o[SL__A_A2], h, w, e2, ge2, G + o[SL__A_A2]);
-    BACK(SL__E2A, A + o[SL__A_P1], h, w, A + o[SL__A_A2], G + o[SL__A_A2], G + o[SL__A_P1]);
-    sl__maxpool2_backward(G + o[SL__A_P1], arg, c, H, W, ge1);
-    BACK(SL__E1B, A + o[SL__A_A1], H, W, e1, ge1, G + o[SL__A_A1]);
-    BACK(SL__E1A, A + o[SL__A_IN], H, W, A + o[SL__A_A1], G + o[SL__A_A1], NULL);
+    sl__maxpool2_backward(G + o[SL__A_P2], arg + net->arg_off2, 2 * d.c, d.h, d.w, ge2);
+    BACK(SL__E2B, A + o[SL__A_A2], d.h, d.w, e2, ge2, G + o[SL__A_A2]);
+    BACK(SL__E2A, A + o[SL__A_P1], d.h, d.w, A + o[SL__A_A2], G + o[SL__A_A2], G + o[SL__A_P1]);
+    sl__maxpool2_backward(G + o[SL__A_P1], arg, d.c, d.H, d.W, ge1);
+    BACK(SL__E1B, A + o[SL__A_A1], d.H, d.W, e1, ge1, G + o[SL__A_A1]);
+    BACK(SL__E1A, A + o[SL__A_IN], d.H, d.W, A + o[SL__A_A1], G + o[SL__A_A1], NULL);
 #undef BACK
 }
 
