@@ -356,11 +356,7 @@ def anchors(tmp):
 
 
 def rand_spatial(rng, nsp):
-    if nsp == 1:
-        return [int(rng.choice([1, 4, 17, 64, 130]))]
-    if nsp == 2:
-        return [int(rng.randint(1, 12)), int(rng.randint(1, 12))]
-    return [int(rng.randint(1, 6)), int(rng.randint(1, 6)), int(rng.randint(1, 6))]
+    return checklib.rand_spatial(rng, nsp, [1, 4, 17, 64, 130], 12, 6)
 
 
 def make_input(rng, shape, kind, big):

@@ -392,11 +392,7 @@ def anchors(tmp):
 
 
 def rand_spatial(rng, nsp):
-    if nsp == 1:
-        return [int(rng.choice([1, 3, 17, 64, 65, 130, 200]))]
-    if nsp == 2:
-        return [int(rng.randint(1, 13)), int(rng.randint(1, 13))]
-    return [int(rng.randint(1, 6)), int(rng.randint(1, 6)), int(rng.randint(1, 6))]
+    return checklib.rand_spatial(rng, nsp, [1, 3, 17, 64, 65, 130, 200], 13, 6)
 
 
 def make_input(rng, N, C, sp, kind, big):

@@ -294,6 +294,28 @@ def run_cases(name, seed, ncases, random_case, before=(), after=()):
     return summary(name)
 
 
+def rand_spatial(rng, nsp, lengths, hi2, hi3):
+    """The spatial axes of a random case: nsp = 1, one length drawn from lengths; 2, two in
+    [1, hi2); 3, three in [1, hi3)."""
+    if nsp == 1:
+        return [int(rng.choice(lengths))]
+    if nsp == 2:
+        return [int(rng.randint(1, hi2)), int(rng.randint(1, hi2))]
+    return [int(rng.randint(1, hi3)), int(rng.randint(1, hi3)), int(rng.randint(1, hi3))]
+
+
+def lovasz_grad(gt_sorted):
+    """The authors' lovasz_grad (numpy arrays or torch tensors): the gradient of the Lovasz
+    extension of the Jaccard loss at the sorted ground truth."""
+    gts = gt_sorted.sum()
+    inter = gts - gt_sorted.cumsum(0)
+    union = gts + (1 - gt_sorted).cumsum(0)
+    jac = 1.0 - inter / union
+    if len(gt_sorted) > 1:
+        jac[1:] = jac[1:] - jac[:-1]
+    return jac
+
+
 def missing_labels(rng, N, C, P):
     """[N, P] labels of images that each hold background and a random half of the other
     classes (the rest are 'missing')."""
