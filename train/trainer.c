@@ -353,18 +353,12 @@ static sl_status train_loop(const sl_train_config *c, sl_net *net, state *s, int
 {
     const int64_t spe = c->n_train / c->batch; /* steps per epoch */
     /* The loss: a batch of logits against the dropped labels and their annotation matrix. */
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 4;
-    b.shape.dim[0] = c->batch;
-    b.shape.dim[1] = SL_NCLASS;
-    b.shape.dim[2] = c->h;
-    b.shape.dim[3] = c->w;
-    b.input = s->logits;
-    b.input_kind = SL_INPUT_LOGITS;
-    b.target_kind = SL_TARGET_LABELS;
-    b.labels = s->by;
-    b.annotated = s->bann;
+    sl_batch b = {.shape = {4, {c->batch, SL_NCLASS, c->h, c->w}},
+                  .input = s->logits,
+                  .input_kind = SL_INPUT_LOGITS,
+                  .target_kind = SL_TARGET_LABELS,
+                  .labels = s->by,
+                  .annotated = s->bann};
     size_t wsz = sl_spec_workspace_size(s->spec, &b);
     if (!(s->ws = malloc(wsz ? wsz : 1)))
         return sl__fail(err, SL_E_NOMEM, "out of memory for the loss's workspace");
