@@ -38,26 +38,24 @@ int main(int argc, char **argv)
 {
     int B = 16, S = 64, width = 16, K = 4, threads = 1, steps = 10, seed = 1;
     const char *dir = NULL;
+    const struct {
+        const char *name;
+        int *value;
+    } ints[] = {{"--batch", &B},   {"--size", &S},          {"--width", &width},
+                {"--classes", &K}, {"--threads", &threads}, {"--steps", &steps},
+                {"--seed", &seed}};
+    const size_t nints = sizeof ints / sizeof ints[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "train_speed: %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--batch"))
-            B = atoi(v);
-        else if (!strcmp(a, "--size"))
-            S = atoi(v);
-        else if (!strcmp(a, "--width"))
-            width = atoi(v);
-        else if (!strcmp(a, "--classes"))
-            K = atoi(v);
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--steps"))
-            steps = atoi(v);
-        else if (!strcmp(a, "--seed"))
-            seed = atoi(v);
+        size_t k = 0;
+        while (k < nints && strcmp(a, ints[k].name))
+            k++;
+        if (k < nints)
+            *ints[k].value = atoi(v);
         else if (!strcmp(a, "--save"))
             dir = v;
         else {

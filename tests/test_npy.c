@@ -298,29 +298,39 @@ static void test_roundtrip(void)
 static void test_headers(void)
 {
     npybuf nb;
-    int64_t s23[2] = {2, 3}, s5[1] = {5};
-
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }     \n", 24);
-    expect_ok(&nb, "v1 numpy style", SL_DT_F32, 2, s23);
-    make_npy(&nb, 2, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }\n", 40);
-    expect_ok(&nb, "v2", SL_DT_F64, 1, s5);
-    make_npy(&nb, 3, 0, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24);
-    expect_ok(&nb, "v3", SL_DT_I32, 2, s23);
-    make_npy(&nb, 1, 0, "{\"shape\":(2,3),\"descr\":\"<i8\",\"fortran_order\":False}", 48);
-    expect_ok(&nb, "double quotes, other order, no spaces, no trailing comma", SL_DT_I64, 2, s23);
-    make_npy(&nb, 1, 0,
-             "  {  'fortran_order' :False ,'shape' : ( 2 , 3 , ) ,  'descr':'|u1' , }  \n", 6);
-    expect_ok(&nb, "extra spaces", SL_DT_U8, 2, s23);
-    make_npy(&nb, 1, 0, "{'descr': '<u1', 'fortran_order': False, 'shape': (5,)}\n", 5);
-    expect_ok(&nb, "<u1", SL_DT_U8, 1, s5);
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", 4);
-    expect_ok(&nb, "0-d", SL_DT_F32, 0, NULL);
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n", 24);
-    expect_ok(&nb, "Python 2 longs", SL_DT_F32, 2, s23);
-    int64_t e[3] = {4, 0, 1000000};
-    make_npy(&nb, 1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0, 1000000), }\n",
-             0);
-    expect_ok(&nb, "empty", SL_DT_F64, 3, e);
+    static const int64_t s23[2] = {2, 3}, s5[1] = {5}, e[3] = {4, 0, 1000000};
+    /* format version, header, data bytes; what it must read as */
+    static const struct {
+        int version;
+        const char *header;
+        size_t bytes;
+        const char *what;
+        sl_dtype dtype;
+        int ndim;
+        const int64_t *shape;
+    } good[] = {
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }     \n", 24,
+         "v1 numpy style", SL_DT_F32, 2, s23},
+        {2, "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }\n", 40, "v2", SL_DT_F64, 1,
+         s5},
+        {3, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, "v3", SL_DT_I32, 2,
+         s23},
+        {1, "{\"shape\":(2,3),\"descr\":\"<i8\",\"fortran_order\":False}", 48,
+         "double quotes, other order, no spaces, no trailing comma", SL_DT_I64, 2, s23},
+        {1, "  {  'fortran_order' :False ,'shape' : ( 2 , 3 , ) ,  'descr':'|u1' , }  \n", 6,
+         "extra spaces", SL_DT_U8, 2, s23},
+        {1, "{'descr': '<u1', 'fortran_order': False, 'shape': (5,)}\n", 5, "<u1", SL_DT_U8, 1, s5},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", 4, "0-d", SL_DT_F32, 0,
+         NULL},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n", 24, "Python 2 longs",
+         SL_DT_F32, 2, s23},
+        {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0, 1000000), }\n", 0, "empty",
+         SL_DT_F64, 3, e},
+    };
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        make_npy(&nb, good[k].version, 0, good[k].header, good[k].bytes);
+        expect_ok(&nb, good[k].what, good[k].dtype, good[k].ndim, good[k].shape);
+    }
     int64_t d32[SL_NPY_MAX_DIMS];
     char h[512] = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
     for (int i = 0; i < SL_NPY_MAX_DIMS; i++) {
