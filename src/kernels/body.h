@@ -55,6 +55,36 @@ static void tail_in(tail_buf *tb, const float *x, const float *t, const int32_t 
     }
 }
 
+/* One vector of pixels at pixel i of the arrays x, t, y, g, m (any NULL but x), classes S
+ * apart. A tail (nb < SL_VW pixels) is located in tb instead, stride SL_VW, lanes from nb on
+ * dead; g and m are read into it first when accumulating. */
+typedef struct {
+    const float *x, *t;
+    const int32_t *y;
+    float *g, *m;
+    int64_t S;
+    vi live;
+} vec_at;
+
+SL_VINLINE vec_at vec_locate(tail_buf *tb, const float *x, const float *t, const int32_t *y,
+                             float *g, float *m, int accumulate, int64_t C, int64_t P, int64_t i,
+                             int64_t nb)
+{
+    vec_at v = {x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL, m ? m + i : NULL,
+                P,     viset(-1)};
+    if (nb < SL_VW) {
+        tail_in(tb, v.x, v.t, v.y, accumulate ? v.g : NULL, accumulate ? v.m : NULL, C, P, nb);
+        v.x = tb->x;
+        v.t = v.t ? tb->t : NULL;
+        v.y = v.y ? tb->y : NULL;
+        v.g = v.g ? tb->g : NULL;
+        v.m = v.m ? tb->m : NULL;
+        v.S = SL_VW;
+        v.live = vfirst(nb);
+    }
+    return v;
+}
+
 static void tail_out(const tail_buf *tb, float *g, float *m, int64_t C, int64_t P, int64_t nb)
 {
     for (int64_t j = 0; j < nb; j++) {
@@ -473,26 +503,11 @@ SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain,
     tail_buf tb;
     for (int64_t i = p0; i < p1; i += SL_VW) {
         int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
-        const float *xs = x + i, *ts = t ? t + i : NULL;
-        const int32_t *ys = y ? y + i : NULL;
-        float *gs = g ? g + i : NULL, *msp = m ? m + i : NULL;
-        int64_t S = P;
-        vi live = viset(-1);
-        if (nb < SL_VW) {
-            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL,
-                    m && a->accumulate ? msp : NULL, C, P, nb);
-            xs = tb.x;
-            ts = ts ? tb.t : NULL;
-            ys = ys ? tb.y : NULL;
-            gs = gs ? tb.g : NULL;
-            msp = msp ? tb.m : NULL;
-            S = SL_VW;
-            live = vfirst(nb);
-        }
+        vec_at v = vec_locate(&tb, x, t, y, g, m, a->accumulate, C, P, i, nb);
         if (plain)
-            ce_plain_vec(a, C, kind, ann, xs, ys, gs, msp, S, live, acc, i - p0, bad);
+            ce_plain_vec(a, C, kind, ann, v.x, v.y, v.g, v.m, v.S, v.live, acc, i - p0, bad);
         else
-            ce_vec(a, C, ann, xs, ts, ys, gs, msp, S, live, acc, i - p0, bad);
+            ce_vec(a, C, ann, v.x, v.t, v.y, v.g, v.m, v.S, v.live, acc, i - p0, bad);
         if (nb < SL_VW) tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
     }
 }
@@ -767,24 +782,11 @@ SL_VINLINE void ov_run(const sl__ov_args *a, const int64_t C, const int grad, in
     tail_buf tb;
     for (int64_t i = p0; i < p1; i += SL_VW) {
         int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
-        const float *xs = x + i, *ts = t ? t + i : NULL;
-        const int32_t *ys = y ? y + i : NULL;
-        float *gs = g ? g + i : NULL;
-        int64_t S = P;
-        vi live = viset(-1);
-        if (nb < SL_VW) {
-            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL, NULL, C, P, nb);
-            xs = tb.x;
-            ts = ts ? tb.t : NULL;
-            ys = ys ? tb.y : NULL;
-            gs = gs ? tb.g : NULL;
-            S = SL_VW;
-            live = vfirst(nb);
-        }
+        vec_at v = vec_locate(&tb, x, t, y, g, NULL, a->accumulate, C, P, i, nb);
         if (grad)
-            ov_grad_vec(a, C, kI, kS, xs, ts, ys, gs, S, live, bad);
+            ov_grad_vec(a, C, kI, kS, v.x, v.t, v.y, v.g, v.S, v.live, bad);
         else
-            ov_sums_vec(a, C, xs, ts, ys, S, live, acc, i - p0, bad);
+            ov_sums_vec(a, C, v.x, v.t, v.y, v.S, v.live, acc, i - p0, bad);
         if (nb < SL_VW && grad) tail_out(&tb, g + i, NULL, C, P, nb);
     }
 }
