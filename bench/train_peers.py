@@ -31,32 +31,10 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import checklib  # noqa: E402  (the U-Net in torch, shared with tests/check_train.py)
+
 BATCH, SIZE, WIDTH, CLASSES = 16, 64, 16, 4
-
-
-def torch_unet(torch, nn, cin, k, w):
-    def block(i, o):
-        return [nn.Conv2d(i, o, 3, padding=1), nn.Conv2d(o, o, 3, padding=1)]
-
-    class UNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layers = nn.ModuleList(
-                block(cin, w) + block(w, 2 * w) + block(2 * w, 4 * w)
-                + [nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)] + block(4 * w, 2 * w)
-                + [nn.ConvTranspose2d(2 * w, w, 2, stride=2)] + block(2 * w, w)
-                + [nn.Conv2d(w, k, 1)])
-
-        def forward(self, x):
-            L, r, pool = self.layers, torch.relu, nn.functional.max_pool2d
-            e1 = r(L[1](r(L[0](x))))
-            e2 = r(L[3](r(L[2](pool(e1, 2)))))
-            b = r(L[5](r(L[4](pool(e2, 2)))))
-            d2 = r(L[8](r(L[7](torch.cat([L[6](b), e2], 1)))))
-            d1 = r(L[11](r(L[10](torch.cat([L[9](d2), e1], 1)))))
-            return L[12](d1)
-
-    return UNet()
 
 
 def torch_run(data_dir, threads, steps):
@@ -64,13 +42,8 @@ def torch_run(data_dir, threads, steps):
     import torch
     from torch import nn
     torch.set_num_threads(threads)
-    model = torch_unet(torch, nn, 1, CLASSES, WIDTH)
-    p0 = np.load(os.path.join(data_dir, "params0.npy"))
-    with torch.no_grad():
-        off = 0
-        for p in model.parameters():
-            p.copy_(torch.from_numpy(p0[off:off + p.numel()]).reshape(p.shape))
-            off += p.numel()
+    model = checklib.torch_unet(1, CLASSES, WIDTH)
+    checklib.load_flat(model, np.load(os.path.join(data_dir, "params0.npy")))
     x = torch.from_numpy(np.load(os.path.join(data_dir, "images.npy")))
     y = torch.from_numpy(np.load(os.path.join(data_dir, "labels.npy")).astype(np.int64))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,

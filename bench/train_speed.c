@@ -12,6 +12,8 @@
  * when the loss does not go down. */
 #include "segloss_data.h"
 
+#include "../tests/fixture.h"
+
 #include "net.h"
 
 #include <stdio.h>
@@ -29,42 +31,31 @@ static double clock_s(clockid_t id)
 static int save(const char *dir, const char *name, sl_dtype t, const void *data, int nd,
                 const int64_t *shape)
 {
-    sl_array a;
-    sl_error e;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-    if (sl_array_alloc(&a, t, nd, shape, &e)) return 1;
-    memcpy(a.data, data, (size_t)sl_array_numel(&a) * sl_dtype_size(t));
-    sl_status s = sl_npy_write(path, &a, &e);
-    sl_array_free(&a);
-    if (s) fprintf(stderr, "train_speed: %s\n", e.msg);
-    return s != SL_OK;
+    return test_save_npy("train_speed", dir, name, t, data, nd, shape);
 }
 
 int main(int argc, char **argv)
 {
     int B = 16, S = 64, width = 16, K = 4, threads = 1, steps = 10, seed = 1;
     const char *dir = NULL;
+    const struct {
+        const char *name;
+        int *value;
+    } ints[] = {{"--batch", &B},   {"--size", &S},          {"--width", &width},
+                {"--classes", &K}, {"--threads", &threads}, {"--steps", &steps},
+                {"--seed", &seed}};
+    const size_t nints = sizeof ints / sizeof ints[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "train_speed: %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--batch"))
-            B = atoi(v);
-        else if (!strcmp(a, "--size"))
-            S = atoi(v);
-        else if (!strcmp(a, "--width"))
-            width = atoi(v);
-        else if (!strcmp(a, "--classes"))
-            K = atoi(v);
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--steps"))
-            steps = atoi(v);
-        else if (!strcmp(a, "--seed"))
-            seed = atoi(v);
+        size_t k = 0;
+        while (k < nints && strcmp(a, ints[k].name))
+            k++;
+        if (k < nints)
+            *ints[k].value = atoi(v);
         else if (!strcmp(a, "--save"))
             dir = v;
         else {
@@ -113,14 +104,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_speed: %s\n", e.msg);
         return 1;
     }
-    sl_batch b = {0};
-    b.shape.ndim = 4;
-    b.shape.dim[0] = B;
-    b.shape.dim[1] = K;
-    b.shape.dim[2] = S;
-    b.shape.dim[3] = S;
-    b.input = lg;
-    b.labels = lab;
+    sl_batch b = test_batch(B, K, S, S, lg, lab);
     size_t wsz = sl_spec_workspace_size(spec, &b);
     void *ws = malloc(wsz ? wsz : 1);
     sl_output out = {0};

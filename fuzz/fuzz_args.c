@@ -11,11 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 2048) return 0;
-    char *buf = malloc(size + 1);
+    char *buf = fuzz_text(data, size, 2048);
     if (!buf) return 0;
-    memcpy(buf, data, size);
-    buf[size] = 0;
     char *argv[MAX_ARGS + 1];
     int argc = 0;
     argv[argc++] = (char *)"fuzz";

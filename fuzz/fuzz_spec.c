@@ -2,6 +2,7 @@
  * accepts evaluated on a small fixed batch with gradient and map. Invariants: a refusal is one
  * printable line; an accepted spec either fails in one line or gives a finite value (or the NaN
  * of a mean over nothing) and a finite gradient and map. */
+#include "../tests/fixture.h"
 #include "fuzz.h"
 #include "segloss.h"
 
@@ -15,11 +16,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 4096) return 0;
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size, 4096);
     if (!text) return 0;
-    memcpy(text, data, size);
-    text[size] = 0;
     sl_spec *spec = NULL;
     sl_error err;
     sl_status st = sl_spec_parse(text, &spec, &err);
@@ -36,16 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < N * H * W; i++)
         y[i] = (i * 7) % C;
     y[3] = 255;
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 4;
-    b.shape.dim[0] = N;
-    b.shape.dim[1] = C;
-    b.shape.dim[2] = H;
-    b.shape.dim[3] = W;
-    b.input = x;
-    b.labels = y;
-    b.target_kind = SL_TARGET_LABELS;
+    sl_batch b = test_batch(N, C, H, W, x, y);
     sl_shape ms;
     int want_map =
         sl_spec_map_shape(spec, &b, &ms, &err) == SL_OK && sl_shape_numel(&ms) <= N * C * H * W;

@@ -233,6 +233,23 @@ int sl__ce_can_vectorise(const sl_call *c);
 sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const double *weight,
                       double D, int mean, double *loss);
 
+/* The fast paths' pass over a label map: label counts (refusing bad labels), the annotation
+ * matrix from them when `ann` is set, and *D = sum of weight[y] over the labelled pixels (weight
+ * NULL: 1). A per-class target: *D = N * P, the annotation matrix from the batch. */
+sl_status sl__ce_counts(const sl_call *c, sl__ce_ws *w, const double *weight, int ann, double *D);
+/* Pixels not labelled ignore_index (N * P for a per-class target): a plain mean's normaliser. */
+double sl__ce_kept(const sl_call *c);
+/* One pixel of a member's reference: fills w->px.g with dL/dlogp (w->px.lp holds the pixel's
+ * log-probabilities, g is zero) and returns the pixel's loss. */
+typedef double (*sl__ce_term)(const sl_call *c, sl__ce_ws *w, int64_t n, int64_t i);
+/* The family's reference loop: per pixel the log-probabilities, term, the map, the chain rule;
+ * then the total (a mean over D with reduction=mean). */
+sl_status sl__ce_ref(const sl_call *c, sl__ce_ws *w, double D, sl__ce_term term, double *loss);
+/* The check of an annotation matrix the batch gives: a label (or a positive target) of a class
+ * it declares not annotated in that image is an error (marginal_ce, marginal_dice). */
+sl_status sl__annotation_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                               sl_error *err);
+
 /* Index of the largest input value of a pixel (lowest index on ties). */
 int64_t sl__argmax_pixel(const float *x, int64_t P, int64_t C);
 

@@ -128,68 +128,94 @@ sl_status sl__ce_fast(const sl_call *c, sl__ce_ws *w, sl__ce_kind kind, const do
     return SL_OK;
 }
 
+sl_status sl__ce_counts(const sl_call *c, sl__ce_ws *w, const double *weight, int ann, double *D)
+{
+    *D = (double)(c->N * c->P);
+    if (c->b->target_kind != SL_TARGET_LABELS) {
+        if (ann) sl__annotated(c->b, w->ann);
+        return SL_OK;
+    }
+    sl_status st = sl__label_counts(c, w->parts, w->counts);
+    if (st != SL_OK) return st;
+    if (ann) sl__annotated_from_counts(c, w->counts, w->ann);
+    *D = sl__counts_weighted(c, w->counts, weight);
+    return SL_OK;
+}
+
+double sl__ce_kept(const sl_call *c)
+{
+    double D = (double)(c->N * c->P);
+    if (c->b->target_kind == SL_TARGET_LABELS)
+        for (int64_t i = 0; i < c->N * c->P; i++)
+            D -= c->b->labels[i] == c->o->ignore_index;
+    return D;
+}
+
+sl_status sl__ce_ref(const sl_call *c, sl__ce_ws *w, double D, sl__ce_term term, double *loss)
+{
+    const sl_batch *b = c->b;
+    int64_t C = c->C, P = c->P;
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    if (sl__shard_norm(c, &D)) return SL_OK;
+    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0, total = 0.0;
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, c->o->eps, &w->px);
+            double l = term(c, w, n, i);
+            if (c->map) sl__put(c, c->map, n * P + i, l);
+            total += l;
+            sl__ref_chain(c, &w->px, n, i, scale);
+        }
+    *loss = mean ? sl__mean(c, total, D) : total;
+    return SL_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * ce
  */
 
-/* The mean's normaliser: sum of w_y over non-ignored pixels (label map) or N*P (per-class; the
- * argmax rule of ignore_index goes to the reference). */
-static sl_status ce_denominator(const sl_call *c, sl__ce_ws *w, double *D)
+/* One pixel: -(1 - ls) w_y logp_y - (ls / C) sum_c w_c logp_c (label map), or
+ * -sum_c w_c t_c logp_c with t mixed with uniform (per-class target). */
+static double ce_term(const sl_call *c, sl__ce_ws *w, int64_t n, int64_t i)
 {
-    *D = (double)(c->N * c->P);
-    if (c->b->target_kind == SL_TARGET_PROBS) return SL_OK;
-    sl_status st = sl__label_counts(c, w->parts, w->counts);
-    *D = sl__counts_weighted(c, w->counts, c->o->weight);
-    return st;
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    int64_t C = c->C, P = c->P, y = -1;
+    double l = 0.0, ls = o->label_smoothing;
+    sl__refpx *px = &w->px;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        y = b->labels[n * P + i];
+        if (y == o->ignore_index) return 0.0;
+    } else if (sl__probs_ignored(b, o->ignore_index, n, i)) {
+        return 0.0;
+    }
+    for (int64_t k = 0; k < C; k++) {
+        if (y >= 0)
+            px->g[k] = -(ls / (double)C) * sl__w(o, k) - (k == y ? (1.0 - ls) * sl__w(o, y) : 0.0);
+        else
+            px->g[k] = -sl__w(o, k) *
+                       ((double)b->target[(n * C + k) * P + i] * (1.0 - ls) + ls / (double)C);
+        l += px->g[k] * px->lp[k];
+    }
+    return l;
 }
 
 static sl_status ce_ref(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
-    int64_t N = c->N, C = c->C, P = c->P;
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    int mean = o->reduction == SL_REDUCE_MEAN;
-    double D = 0.0, total = 0.0, ls = o->label_smoothing;
+    double D = 0.0;
     if (b->target_kind == SL_TARGET_PROBS) {
         /* a mean over the pixels left in (all of them without the argmax rule) */
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++)
+        for (int64_t n = 0; n < c->N; n++)
+            for (int64_t i = 0; i < c->P; i++)
                 D += !sl__probs_ignored(b, o->ignore_index, n, i);
     } else
-        for (int64_t i = 0; i < N * P; i++)
+        for (int64_t i = 0; i < c->N * c->P; i++)
             if (b->labels[i] != o->ignore_index) D += sl__w(o, b->labels[i]);
-    if (sl__shard_norm(c, &D)) return SL_OK;
-    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t i = 0; i < P; i++) {
-            sl__refpx *px = &w.px;
-            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
-            double l = 0.0;
-            int skip = 0;
-            if (b->target_kind == SL_TARGET_LABELS) {
-                int64_t y = b->labels[n * P + i];
-                skip = y == o->ignore_index;
-                /* -(1 - ls) w_y logp_y - (ls / C) sum_c w_c logp_c */
-                for (int64_t k = 0; k < C && !skip; k++) {
-                    px->g[k] = -(ls / (double)C) * sl__w(o, k) - (k == y ? (1.0 - ls) * sl__w(o, y) : 0.0);
-                    l += px->g[k] * px->lp[k];
-                }
-            } else {
-                skip = sl__probs_ignored(b, o->ignore_index, n, i);
-                for (int64_t k = 0; k < C && !skip; k++) {
-                    double t = (double)b->target[(n * C + k) * P + i] * (1.0 - ls) + ls / (double)C;
-                    px->g[k] = -sl__w(o, k) * t;
-                    l += px->g[k] * px->lp[k];
-                }
-            }
-            if (c->map) sl__put(c, c->map, n * P + i, l);
-            total += l;
-            sl__ref_chain(c, px, n, i, scale);
-        }
-    *loss = mean ? sl__mean(c, total, D) : total;
-    return SL_OK;
+    return sl__ce_ref(c, &w, D, ce_term, loss);
 }
 
 static sl_status ce_fast(const sl_call *c, double *loss)
@@ -202,7 +228,7 @@ static sl_status ce_fast(const sl_call *c, double *loss)
     int mean = c->o->reduction == SL_REDUCE_MEAN;
     double D = 1.0;
     if (mean) {
-        sl_status st = ce_denominator(c, &w, &D);
+        sl_status st = sl__ce_counts(c, &w, c->o->weight, 0, &D);
         if (st != SL_OK) return st;
     }
     return sl__ce_fast(c, &w, SL__CE, c->o->weight, D, mean, loss);

@@ -188,16 +188,9 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
         /* p_c = 1 / (1 + exp(-x_c)), each channel on its own */
         for (int64_t c = 0; c < C; c++)
             p[c] = 1.0 / (1.0 + exp(-(double)b->input[(n * C + c) * P + i]));
-    } else if (b->input_kind == SL_INPUT_LOGITS) {
-        /* p_c = exp(x_c - logsumexp(x)) */
-        double m = -INFINITY;
-        for (int64_t c = 0; c < C; c++) m = fmax(m, (double)b->input[(n * C + c) * P + i]);
-        double z = 0.0;
-        for (int64_t c = 0; c < C; c++) z += exp((double)b->input[(n * C + c) * P + i] - m);
-        for (int64_t c = 0; c < C; c++)
-            p[c] = exp((double)b->input[(n * C + c) * P + i] - m - log(z));
     } else {
         for (int64_t c = 0; c < C; c++) p[c] = (double)b->input[(n * C + c) * P + i];
+        if (b->input_kind == SL_INPUT_LOGITS) sl__softmax(p, C, 1, 0);
     }
     for (int64_t k = 0; k < C; k++) {
         q[k] = 0.0;

@@ -30,47 +30,37 @@ static double focal_term(double lp, double gamma, double *dfdlp)
     return -qg * lp;
 }
 
-/* Reference: plain double loops over pixels, forward and backward together. */
-static sl_status focal_ref(const sl_call *c, double *loss)
+/* One pixel of the reference, forward and backward together. */
+static double focal_pixel(const sl_call *c, sl__ce_ws *w, int64_t n, int64_t i)
 {
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
-    int64_t N = c->N, C = c->C, P = c->P;
+    int64_t C = c->C, P = c->P;
+    sl__refpx *px = &w->px;
+    double l = 0.0, d;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        int64_t y = b->labels[n * P + i];
+        if (y == o->ignore_index) return 0.0;
+        double a = focal_alpha(o, y);
+        l = a * focal_term(px->lp[y], o->gamma, &d);
+        px->g[y] = a * d;
+        return l;
+    }
+    for (int64_t k = 0; k < C; k++) {
+        double wk = focal_alpha(o, k) * (double)b->target[(n * C + k) * P + i];
+        if (wk == 0.0) continue;
+        l += wk * focal_term(px->lp[k], o->gamma, &d);
+        px->g[k] = wk * d;
+    }
+    return l;
+}
+
+/* The mean is over non-ignored pixels (alpha is not a normaliser). */
+static sl_status focal_ref(const sl_call *c, double *loss)
+{
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    sl__refpx *px = &w.px;
-    int mean = o->reduction == SL_REDUCE_MEAN;
-    /* The mean is over non-ignored pixels (alpha is not a normaliser). */
-    double D = (double)(N * P), total = 0.0, d;
-    if (b->target_kind == SL_TARGET_LABELS)
-        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
-    if (sl__shard_norm(c, &D)) return SL_OK;
-    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t i = 0; i < P; i++) {
-            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
-            double l = 0.0;
-            if (b->target_kind == SL_TARGET_LABELS) {
-                int64_t y = b->labels[n * P + i];
-                if (y != o->ignore_index) {
-                    double a = focal_alpha(o, y);
-                    l = a * focal_term(px->lp[y], o->gamma, &d);
-                    px->g[y] = a * d;
-                }
-            } else {
-                for (int64_t k = 0; k < C; k++) {
-                    double wk = focal_alpha(o, k) * (double)b->target[(n * C + k) * P + i];
-                    if (wk == 0.0) continue;
-                    l += wk * focal_term(px->lp[k], o->gamma, &d);
-                    px->g[k] = wk * d;
-                }
-            }
-            if (c->map) sl__put(c, c->map, n * P + i, l);
-            total += l;
-            sl__ref_chain(c, px, n, i, scale);
-        }
-    *loss = mean ? sl__mean(c, total, D) : total;
-    return SL_OK;
+    return sl__ce_ref(c, &w, sl__ce_kept(c), focal_pixel, loss);
 }
 
 static sl_status focal_fast(const sl_call *c, double *loss)
@@ -80,10 +70,9 @@ static sl_status focal_fast(const sl_call *c, double *loss)
     sl__ce_carve(c, &w);
     int mean = c->o->reduction == SL_REDUCE_MEAN;
     double D = (double)(c->N * c->P);
-    if (mean && c->b->target_kind == SL_TARGET_LABELS) {
-        sl_status st = sl__label_counts(c, w.parts, w.counts);
+    if (mean) {
+        sl_status st = sl__ce_counts(c, &w, NULL, 0, &D);
         if (st != SL_OK) return st;
-        D = sl__counts_weighted(c, w.counts, NULL);
     }
     return sl__ce_fast(c, &w, SL__CE_FOCAL, c->o->alpha_list, D, mean, loss);
 }

@@ -44,45 +44,39 @@ static double missing_denominator(const sl_options *o, const sl_batch *b, const 
     return d;
 }
 
-/* Reference: plain double loops. The gate (the predicted class is not annotated) switches the
+/* One pixel of the reference. The gate (the predicted class is not annotated) switches the
  * background term off; it is a constant for the gradient. */
-static sl_status missing_ref(const sl_call *c, double *loss)
+static double missing_term(const sl_call *c, sl__ce_ws *w, int64_t n, int64_t i)
 {
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
-    int64_t N = c->N, C = c->C, P = c->P;
+    int64_t C = c->C, P = c->P;
+    sl__refpx *px = &w->px;
+    int gate = !w->ann[n * C + sl__argmax_pixel(b->input + n * C * P + i, P, C)];
+    double l = 0.0;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        int64_t y = b->labels[n * P + i];
+        if (y != o->ignore_index && !(y == 0 && gate)) {
+            px->g[y] = -sl__w(o, y);
+            l = px->g[y] * px->lp[y];
+        }
+        return l;
+    }
+    for (int64_t k = gate ? 1 : 0; k < C; k++) {
+        px->g[k] = -sl__w(o, k) * (double)b->target[(n * C + k) * P + i];
+        l += px->g[k] * px->lp[k];
+    }
+    return l;
+}
+
+static sl_status missing_ref(const sl_call *c, double *loss)
+{
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    sl__annotated(b, w.ann);
-    sl__refpx *px = &w.px;
-    int mean = o->reduction == SL_REDUCE_MEAN;
-    double D = mean ? missing_denominator(o, b, w.ann) : 1.0, total = 0.0;
-    if (sl__shard_norm(c, &D)) return SL_OK;
-    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t i = 0; i < P; i++) {
-            const float *x = b->input + n * C * P + i;
-            sl__ref_logp(x, P, C, b->input_kind, o->eps, px);
-            int gate = !w.ann[n * C + sl__argmax_pixel(x, P, C)];
-            double l = 0.0;
-            if (b->target_kind == SL_TARGET_LABELS) {
-                int64_t y = b->labels[n * P + i];
-                if (y != o->ignore_index && !(y == 0 && gate)) {
-                    px->g[y] = -sl__w(o, y);
-                    l = px->g[y] * px->lp[y];
-                }
-            } else {
-                for (int64_t k = gate ? 1 : 0; k < C; k++) {
-                    px->g[k] = -sl__w(o, k) * (double)b->target[(n * C + k) * P + i];
-                    l += px->g[k] * px->lp[k];
-                }
-            }
-            if (c->map) sl__put(c, c->map, n * P + i, l);
-            total += l;
-            sl__ref_chain(c, px, n, i, scale);
-        }
-    *loss = mean ? sl__mean(c, total, D) : total;
-    return SL_OK;
+    sl__annotated(c->b, w.ann);
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    return sl__ce_ref(c, &w, mean ? missing_denominator(c->o, c->b, w.ann) : 1.0, missing_term,
+                      loss);
 }
 
 static sl_status missing_fast(const sl_call *c, double *loss)
@@ -91,19 +85,13 @@ static sl_status missing_fast(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    int mean = o->reduction == SL_REDUCE_MEAN, labels = c->b->target_kind == SL_TARGET_LABELS;
-    double D = (double)(c->N * c->P);
-    if (labels) { /* one pass over the labels: the annotation matrix and the normaliser */
-        sl_status st = sl__label_counts(c, w.parts, w.counts);
-        if (st != SL_OK) return st;
-        sl__annotated_from_counts(c, w.counts, w.ann);
-        D = sl__counts_weighted(c, w.counts, o->weight);
-    } else {
-        sl__annotated(c->b, w.ann);
-    }
+    int mean = o->reduction == SL_REDUCE_MEAN;
+    double D;
+    sl_status st = sl__ce_counts(c, &w, o->weight, 1, &D);
+    if (st != SL_OK) return st;
     if (mean && o->denominator == SL_DENOM_VALID) {
         /* the gated pixels leave the normaliser: a pass over the input's argmax */
-        sl_status st = sl__recheck_values(c);
+        st = sl__recheck_values(c);
         if (st != SL_OK) return st;
         D = missing_denominator(o, c->b, w.ann);
     }
@@ -138,64 +126,50 @@ const sl_loss_info sl__loss_missing_ce = {
  * marginal_ce
  */
 
-/* Reference: plain double loops. The merged background is S = {0} and the classes not
- * annotated; log q0 = logsumexp over S of logp. */
-static sl_status marginal_ref(const sl_call *c, double *loss)
+/* One pixel of the reference. The merged background is S = {0} and the classes not annotated;
+ * log q0 = logsumexp over S of logp. */
+static double marginal_term(const sl_call *c, sl__ce_ws *w, int64_t n, int64_t i)
 {
-    const sl_options *o = c->o;
     const sl_batch *b = c->b;
-    int64_t N = c->N, C = c->C, P = c->P;
-    sl__ce_ws w;
-    sl__ce_carve(c, &w);
-    sl__annotated(b, w.ann);
-    sl__refpx *px = &w.px;
-    int mean = o->reduction == SL_REDUCE_MEAN, labels = b->target_kind == SL_TARGET_LABELS;
-    double D = (double)(N * P), total = 0.0;
-    if (labels)
-        for (int64_t i = 0; i < N * P; i++) D -= b->labels[i] == o->ignore_index;
-    if (sl__shard_norm(c, &D)) return SL_OK;
-    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    for (int64_t n = 0; n < N; n++) {
-        const uint8_t *an = w.ann + n * C;
-        for (int64_t i = 0; i < P; i++) {
-            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, px);
-            int64_t y = labels ? b->labels[n * P + i] : 0;
-            double l = 0.0;
-            if (labels && y == o->ignore_index) {
-                /* left out */
-            } else if (labels && y != 0) {
-                px->g[y] = -1.0;
-                l = -px->lp[y];
+    int64_t C = c->C, P = c->P;
+    const uint8_t *an = w->ann + n * C;
+    sl__refpx *px = &w->px;
+    int labels = b->target_kind == SL_TARGET_LABELS;
+    int64_t y = labels ? b->labels[n * P + i] : 0;
+    if (labels && y == c->o->ignore_index) return 0.0; /* left out */
+    if (labels && y != 0) {
+        px->g[y] = -1.0;
+        return -px->lp[y];
+    }
+    double m = px->lp[0], s = 0.0, l = 0.0;
+    for (int64_t k = 1; k < C; k++)
+        if (!an[k]) m = fmax(m, px->lp[k]);
+    for (int64_t k = 0; k < C; k++)
+        if (k == 0 || !an[k]) s += exp(px->lp[k] - m);
+    double lq = m + log(s), t0 = 1.0; /* the merged background's target */
+    if (!labels) {
+        const float *t = b->target + n * C * P + i;
+        t0 = 0.0;
+        for (int64_t k = 0; k < C; k++) {
+            if (k == 0 || !an[k]) {
+                t0 += t[k * P];
             } else {
-                double m = px->lp[0], s = 0.0;
-                for (int64_t k = 1; k < C; k++)
-                    if (!an[k]) m = fmax(m, px->lp[k]);
-                for (int64_t k = 0; k < C; k++)
-                    if (k == 0 || !an[k]) s += exp(px->lp[k] - m);
-                double lq = m + log(s), t0 = 1.0; /* the merged background's target */
-                if (!labels) {
-                    const float *t = b->target + n * C * P + i;
-                    t0 = 0.0;
-                    for (int64_t k = 0; k < C; k++) {
-                        if (k == 0 || !an[k]) {
-                            t0 += t[k * P];
-                        } else {
-                            l -= (double)t[k * P] * px->lp[k];
-                            px->g[k] = -(double)t[k * P];
-                        }
-                    }
-                }
-                for (int64_t k = 0; k < C; k++)
-                    if (k == 0 || !an[k]) px->g[k] = -t0 * exp(px->lp[k] - lq);
-                l -= t0 * lq;
+                l -= (double)t[k * P] * px->lp[k];
+                px->g[k] = -(double)t[k * P];
             }
-            if (c->map) sl__put(c, c->map, n * P + i, l);
-            total += l;
-            sl__ref_chain(c, px, n, i, scale);
         }
     }
-    *loss = mean ? sl__mean(c, total, D) : total;
-    return SL_OK;
+    for (int64_t k = 0; k < C; k++)
+        if (k == 0 || !an[k]) px->g[k] = -t0 * exp(px->lp[k] - lq);
+    return l - t0 * lq;
+}
+
+static sl_status marginal_ref(const sl_call *c, double *loss)
+{
+    sl__ce_ws w;
+    sl__ce_carve(c, &w);
+    sl__annotated(c->b, w.ann);
+    return sl__ce_ref(c, &w, sl__ce_kept(c), marginal_term, loss);
 }
 
 static sl_status marginal_fast(const sl_call *c, double *loss)
@@ -203,53 +177,52 @@ static sl_status marginal_fast(const sl_call *c, double *loss)
     if (!sl__ce_can_vectorise(c)) return sl__fall_back(c, marginal_ref, loss);
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    int mean = c->o->reduction == SL_REDUCE_MEAN;
-    double D = (double)(c->N * c->P);
-    if (c->b->target_kind == SL_TARGET_LABELS) { /* the annotation matrix and the normaliser */
-        sl_status st = sl__label_counts(c, w.parts, w.counts);
-        if (st != SL_OK) return st;
-        sl__annotated_from_counts(c, w.counts, w.ann);
-        D = sl__counts_weighted(c, w.counts, NULL);
-    } else {
-        sl__annotated(c->b, w.ann);
-    }
-    return sl__ce_fast(c, &w, SL__CE_MARGINAL, NULL, D, mean, loss);
+    double D;
+    sl_status st = sl__ce_counts(c, &w, NULL, 1, &D);
+    if (st != SL_OK) return st;
+    return sl__ce_fast(c, &w, SL__CE_MARGINAL, NULL, D, c->o->reduction == SL_REDUCE_MEAN, loss);
 }
 
-/* A pixel labelled with a class declared not annotated contradicts the annotation matrix. */
-static sl_status marginal_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                                sl_error *err)
+/* The label map's shape [N, d1, ...] (the batch's without its class axis), for messages. */
+static sl_shape label_shape(const sl_batch *b)
 {
-    (void)loss;
+    sl_shape ls = b->shape;
+    for (int d = 1; d + 1 < ls.ndim; d++)
+        ls.dim[d] = ls.dim[d + 1];
+    ls.ndim--;
+    return ls;
+}
+
+sl_status sl__annotation_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                               sl_error *err)
+{
     if (!b->annotated) return SL_OK;
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    sl_shape ls = b->shape;
-    for (int i = 1; i < ls.ndim - 1; i++) ls.dim[i] = ls.dim[i + 1];
-    ls.ndim--;
-    char where[128];
-    for (int64_t n = 0; n < N; n++) {
-        for (int64_t i = 0; i < P; i++) {
-            if (b->target_kind == SL_TARGET_LABELS) {
-                int64_t y = b->labels[n * P + i];
-                if (y >= 1 && y < C && y != o->ignore_index && !b->annotated[n * C + y]) {
-                    sl__index_str(&ls, n * P + i, where, sizeof where);
-                    return sl__fail(err, SL_E_LABEL,
-                                    "marginal_ce: label %lld at target%s is a class the "
-                                    "annotation matrix declares not annotated in image %lld",
-                                    (long long)y, where, (long long)n);
-                }
-            } else {
-                for (int64_t c = 1; c < C; c++)
-                    if (!b->annotated[n * C + c] && b->target[(n * C + c) * P + i] > 0.0f) {
-                        sl__index_str(&b->shape, (n * C + c) * P + i, where, sizeof where);
-                        return sl__fail(err, SL_E_LABEL,
-                                        "marginal_ce: target%s > 0 for class %lld, which the "
-                                        "annotation matrix declares not annotated in image %lld",
-                                        where, (long long)c, (long long)n);
-                    }
-            }
+    char where[160];
+    if (b->target_kind == SL_TARGET_LABELS) {
+        sl_shape ls = label_shape(b);
+        for (int64_t i = 0; i < N * P; i++) {
+            int64_t y = b->labels[i];
+            if (y == o->ignore_index || y < 1 || y >= C || b->annotated[i / P * C + y]) continue;
+            sl__index_str(&ls, i, where, sizeof where);
+            return sl__fail(err, SL_E_LABEL,
+                            "%s: label %lld at target%s is a class the annotation matrix "
+                            "declares not annotated in image %lld",
+                            loss->name, (long long)y, where, (long long)(i / P));
         }
+        return SL_OK;
+    }
+    for (int64_t e = 0; e < N * C; e++) { /* e = n * C + c */
+        if (e % C == 0 || b->annotated[e]) continue;
+        for (int64_t i = 0; i < P; i++)
+            if (b->target[e * P + i] > 0.0f) {
+                sl__index_str(&b->shape, e * P + i, where, sizeof where);
+                return sl__fail(err, SL_E_LABEL,
+                                "%s: target%s > 0 for class %lld, which the annotation matrix "
+                                "declares not annotated in image %lld",
+                                loss->name, where, (long long)(e % C), (long long)(e / C));
+            }
     }
     return SL_OK;
 }
@@ -270,7 +243,7 @@ const sl_loss_info sl__loss_marginal_ce = {
     marginal_fast,
     marginal_ref,
     sl__ce_workspace,
-    marginal_check,
+    sl__annotation_check,
     NULL,
     SL_LOSS_KERNEL_CHECKS,
 };

@@ -36,46 +36,6 @@ static void marginal_dice_map_shape(const sl_options *o, const sl_batch *b, sl_s
     out->dim[1] = b->shape.dim[1];
 }
 
-/* A label (or a positive target) of a class the given annotation matrix declares not annotated
- * contradicts the matrix. */
-static sl_status marginal_dice_check(const sl_loss_info *loss, const sl_options *o,
-                                     const sl_batch *b, sl_error *err)
-{
-    if (!b->annotated) return SL_OK;
-    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
-    int64_t P = sl_shape_numel(&b->shape) / (N * C);
-    char where[160];
-    if (b->target_kind == SL_TARGET_LABELS) {
-        sl_shape ls = b->shape;
-        for (int d = 1; d + 1 < ls.ndim; d++) ls.dim[d] = ls.dim[d + 1];
-        ls.ndim--;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++) {
-                int64_t y = b->labels[n * P + i];
-                if (y == o->ignore_index || y < 1 || y >= C || b->annotated[n * C + y]) continue;
-                sl__index_str(&ls, n * P + i, where, sizeof where);
-                return sl__fail(err, SL_E_LABEL,
-                                "%s: label %lld at target%s is a class the annotation matrix "
-                                "declares not annotated in image %lld",
-                                loss->name, (long long)y, where, (long long)n);
-            }
-        return SL_OK;
-    }
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 1; c < C; c++) {
-            if (b->annotated[n * C + c]) continue;
-            for (int64_t i = 0; i < P; i++)
-                if (b->target[(n * C + c) * P + i] > 0.0f) {
-                    sl__index_str(&b->shape, (n * C + c) * P + i, where, sizeof where);
-                    return sl__fail(err, SL_E_LABEL,
-                                    "%s: target%s > 0 for class %lld, which the annotation "
-                                    "matrix declares not annotated in image %lld",
-                                    loss->name, where, (long long)c, (long long)n);
-                }
-        }
-    return SL_OK;
-}
-
 static const sl_param_info marginal_dice_params[] = {
     {"include_background", SL_PARAM_BOOL, "true", NULL,
      "false drops the merged background channel", 0, 0},
@@ -100,7 +60,7 @@ const sl_loss_info sl__loss_marginal_dice = {
     marginal_dice_run,
     marginal_dice_run,
     sl__ov_workspace,
-    marginal_dice_check,
+    sl__annotation_check,
     marginal_dice_map_shape,
     0,
 };

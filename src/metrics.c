@@ -121,9 +121,10 @@ static double quantile(double *x, int64_t n, double q)
     return wgt < 0.5 ? a + wgt * (b - a) : b - (b - a) * (1.0 - wgt);
 }
 
-sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels, int64_t C,
-                     const double *spacing, const sl_metrics_opts *opts, sl_metrics_out *out,
-                     void *workspace, size_t workspace_size, sl_error *err)
+/* The arguments of sl_metrics. */
+static sl_status metrics_check(const int32_t *pred, const int32_t *target, const sl_shape *labels,
+                               int64_t C, const double *spacing, const sl_metrics_out *out,
+                               void *workspace, size_t workspace_size, sl_error *err)
 {
     if (!shape_ok(labels)) {
         char sh[160] = "(none)";
@@ -151,6 +152,35 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
     if (workspace_size < need || !workspace)
         return sl__fail(err, SL_E_ARG, "metrics: workspace of %zu bytes is too small: need %zu",
                         workspace_size, need);
+    return SL_OK;
+}
+
+/* HD95 and ASSD of the masks in w.mp and w.mg, both nonempty: the surfaces' distances each way,
+ * then the larger 95th percentile and the mean of them all. */
+static void surface_metrics(const sl__grid *g, metrics_work *w, double *hd, double *asd)
+{
+    edges(w->mp, g, w->ep);
+    edges(w->mg, g, w->eg);
+    int64_t na = surface_distances(w->ep, w->eg, g, w, w->a);
+    int64_t nb = surface_distances(w->eg, w->ep, g, w, w->b);
+    double sum = 0.0;
+    for (int64_t i = 0; i < na; i++)
+        sum += w->a[i];
+    for (int64_t i = 0; i < nb; i++)
+        sum += w->b[i];
+    *asd = sum / (double)(na + nb);
+    double qa = quantile(w->a, na, 0.95), qb = quantile(w->b, nb, 0.95);
+    *hd = qa > qb ? qa : qb;
+}
+
+sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape *labels, int64_t C,
+                     const double *spacing, const sl_metrics_opts *opts, sl_metrics_out *out,
+                     void *workspace, size_t workspace_size, sl_error *err)
+{
+    sl_status st =
+        metrics_check(pred, target, labels, C, spacing, out, workspace, workspace_size, err);
+    if (st != SL_OK) return st;
+    int nd = labels->ndim - 1;
     sl__grid g;
     sl__grid_make(&g, nd, labels->dim + 1, spacing);
     metrics_work w;
@@ -183,20 +213,7 @@ sl_status sl_metrics(const int32_t *pred, const int32_t *target, const sl_shape 
             if (out->iou) out->iou[k] = ng ? (double)ni / (double)(np + ng - ni) : NAN;
             if (!want_dist) continue;
             double hd = NAN, asd = NAN;
-            if (np && ng) {
-                edges(w.mp, &g, w.ep);
-                edges(w.mg, &g, w.eg);
-                int64_t na = surface_distances(w.ep, w.eg, &g, &w, w.a);
-                int64_t nb = surface_distances(w.eg, w.ep, &g, &w, w.b);
-                double sum = 0.0;
-                for (int64_t i = 0; i < na; i++)
-                    sum += w.a[i];
-                for (int64_t i = 0; i < nb; i++)
-                    sum += w.b[i];
-                asd = sum / (double)(na + nb);
-                double qa = quantile(w.a, na, 0.95), qb = quantile(w.b, nb, 0.95);
-                hd = qa > qb ? qa : qb;
-            }
+            if (np && ng) surface_metrics(&g, &w, &hd, &asd);
             if (out->hd95) out->hd95[k] = hd;
             if (out->assd) out->assd[k] = asd;
         }

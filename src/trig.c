@@ -64,6 +64,12 @@ static dd dd_add(dd a, dd b)
     return fast_two_sum(s.hi, s.lo);
 }
 
+static dd dd_neg(dd a)
+{
+    dd n = {-a.hi, -a.lo};
+    return n;
+}
+
 static dd dd_mul(dd a, dd b)
 {
     dd p = two_prod(a.hi, b.hi);
@@ -116,12 +122,8 @@ static dd series(dd r2, int first)
 {
     int top = first + 2 * ((31 - first) / 2);
     dd acc = INV_FACT[top];
-    for (int n = top - 2; n >= first; n -= 2) {
-        acc = dd_mul(acc, r2);
-        acc.hi = -acc.hi;
-        acc.lo = -acc.lo;
-        acc = dd_add(acc, INV_FACT[n]);
-    }
+    for (int n = top - 2; n >= first; n -= 2)
+        acc = dd_add(dd_neg(dd_mul(acc, r2)), INV_FACT[n]);
     return acc;
 }
 
@@ -137,12 +139,8 @@ void sl__sincos(double x, double *s, double *c)
      * accurate to the rounding of a double-double for larger k. */
     double k = nearbyint(x * 0x1.45f306dc9c883p-1);
     dd r = {x, 0.0};
-    for (int i = 0; i < 3; i++) {
-        dd p = two_prod(k, PIO2[i]);
-        p.hi = -p.hi;
-        p.lo = -p.lo;
-        r = dd_add(r, p);
-    }
+    for (int i = 0; i < 3; i++)
+        r = dd_add(r, dd_neg(two_prod(k, PIO2[i])));
     dd r2 = dd_mul(r, r);
     dd sr = dd_mul(r, series(r2, 1)), cr = series(r2, 0);
     double sv = sr.hi + sr.lo, cv = cr.hi + cr.lo; /* the one rounding to double */

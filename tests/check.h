@@ -3,8 +3,10 @@
 #ifndef SEGLOSS_CHECK_H
 #define SEGLOSS_CHECK_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int check_passed, check_failed;
 
@@ -30,6 +32,20 @@ static inline int check_close(double a, double b, double atol, double rtol)
 #define CHECK_CLOSE(a, b, atol, rtol, what)                                                    \
     CHECK(check_close((a), (b), (atol), (rtol)), "%s: got %.10g, want %.10g", (what),         \
           (double)(a), (double)(b))
+
+/* Entries of a folder other than . and .. (-1 when it cannot be read): what a failed write
+ * must not have left behind. */
+static inline int check_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
 
 static inline int check_finish(const char *name)
 {

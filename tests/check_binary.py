@@ -36,17 +36,6 @@ NCASES = int(os.environ.get("CHECK_BINARY_CASES", "300"))
 SEED = int(os.environ.get("CHECK_BINARY_SEED", "9091"))
 
 
-def lovasz_grad(gt_sorted):
-    """The authors' lovasz_grad: the gradient of the Lovasz extension of the Jaccard loss."""
-    gts = gt_sorted.sum()
-    intersection = gts - gt_sorted.cumsum(0)
-    union = gts + (1 - gt_sorted).cumsum(0)
-    jaccard = 1.0 - intersection / union
-    if len(gt_sorted) > 1:
-        jaccard[1:] = jaccard[1:] - jaccard[:-1]
-    return jaccard
-
-
 def lovasz_hinge_flat(logits, labels):
     """The authors' lovasz_hinge_flat (a stable sort: ties keep the element order)."""
     if len(labels) == 0:
@@ -57,7 +46,7 @@ def lovasz_hinge_flat(logits, labels):
     perm = np.lexsort((np.arange(len(errors)), -errors.detach().numpy()))
     perm = torch.from_numpy(perm)
     errors_sorted = errors[perm]
-    grad = lovasz_grad(labels[perm])
+    grad = checklib.lovasz_grad(labels[perm])
     return torch.dot(torch.relu(errors_sorted), grad)
 
 
@@ -208,15 +197,8 @@ def error_cases(tmp):
 
 
 def main():
-    if not checklib.segloss_found("check_binary"):
-        return 1
-    with checklib.temp_dir("check_binary") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp)
-    return checklib.summary("check_binary")
+    return checklib.run_cases("check_binary", SEED, NCASES, random_case, before=[anchors],
+                              after=[lambda tmp, rng: error_cases(tmp)])
 
 
 if __name__ == "__main__":

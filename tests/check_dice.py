@@ -208,19 +208,6 @@ def ref_loss(name, x, kind, tgt, tkind, o, ann):
     return reduce(D, o["reduction"], float(U.sum())), D.detach()
 
 
-def annotation(tgt_np, tkind, C, ann_given):
-    N = tgt_np.shape[0]
-    if ann_given is not None:
-        a = ann_given.astype(bool).copy()
-    else:
-        a = np.zeros((N, C), bool)
-        for n in range(N):
-            for c in range(1, C):
-                a[n, c] = (tgt_np[n] == c).any() if tkind == "labels" else (tgt_np[n, c] > 0).any()
-    a[:, 0] = True
-    return a
-
-
 def reference(name, x32, kind, tgt_np, tkind, o, ann_given):
     x = torch.tensor(x32.astype(np.float64), requires_grad=True)
     C = x32.shape[1]
@@ -228,7 +215,7 @@ def reference(name, x32, kind, tgt_np, tkind, o, ann_given):
         tgt = torch.from_numpy(tgt_np.astype(np.int64))
     else:
         tgt = torch.from_numpy(tgt_np.astype(np.float32).astype(np.float64))
-    ann = annotation(tgt_np, tkind, C, ann_given)
+    ann = checklib.annotation(tgt_np, tkind, C, ann_given)
     del PROBS[:]
     v, m = ref_loss(name, x, kind, tgt, tkind, o, ann)
     v.backward()
@@ -369,11 +356,7 @@ def anchors(tmp):
 
 
 def rand_spatial(rng, nsp):
-    if nsp == 1:
-        return [int(rng.choice([1, 4, 17, 64, 130]))]
-    if nsp == 2:
-        return [int(rng.randint(1, 12)), int(rng.randint(1, 12))]
-    return [int(rng.randint(1, 6)), int(rng.randint(1, 6)), int(rng.randint(1, 6))]
+    return checklib.rand_spatial(rng, nsp, [1, 4, 17, 64, 130], 12, 6)
 
 
 def make_input(rng, shape, kind, big):
@@ -398,34 +381,16 @@ def make_input(rng, shape, kind, big):
 
 def make_target(rng, N, C, sp, tkind, soft, ignore):
     P = int(np.prod(sp))
-    y = np.zeros([N, P], np.int64)
-    for n in range(N):
-        pool = [0] + [c for c in range(1, C) if rng.random_sample() < 0.5]
-        y[n] = rng.choice(pool, size=P)
+    y = checklib.missing_labels(rng, N, C, P)
     if tkind == "labels":
         if ignore is not None:
             y[rng.random_sample(y.shape) < 0.15] = ignore
         return y.reshape([N] + sp).astype(str(rng.choice(["int32", "int64", "uint8"]))
                                           if ignore in (None, 255) else np.int64)
     if soft:
-        t = np.zeros([N, C, P])
-        for n in range(N):
-            cls = sorted(set(y[n].tolist()) | {0})
-            raw = rng.random_sample([len(cls), P]) ** 2
-            raw[0, raw.sum(0) == 0] = 1.0
-            t[n, cls] = raw / raw.sum(0, keepdims=True)
-        return t.reshape([N, C] + sp).astype(np.float32)
+        return checklib.soft_target(rng, y, C).reshape([N, C] + sp).astype(np.float32)
     t = np.ascontiguousarray(np.eye(C)[y].transpose(0, 2, 1))
     return t.reshape([N, C] + sp).astype(np.float32)
-
-
-def present(tgt, tkind, C, ignore):
-    N = tgt.shape[0]
-    a = np.zeros((N, C), bool)
-    for n in range(N):
-        for c in range(1, C):
-            a[n, c] = (tgt[n] == c).any() if tkind == "labels" else (tgt[n, c] > 0).any()
-    return a
 
 
 def rand_options(rng, name, C, ignore):
@@ -470,7 +435,7 @@ def random_case(rng, tmp, idx):
     ann = None
     if rng.random_sample() < 0.5:
         if name == "marginal_dice":
-            ann = present(tgt, tkind, C, ignore) | (rng.random_sample((N, C)) < 0.3)
+            ann = checklib.present_classes(tgt, tkind, C) | (rng.random_sample((N, C)) < 0.3)
         else:
             ann = rng.random_sample((N, C)) < 0.5
         ann[:, 0] = rng.random_sample(N) < 0.5
@@ -597,20 +562,15 @@ def error_cases(tmp, rng):
     check_error(tmp, "error: w_type", "generalized_dice(w_type=cube)", x, y, None)
 
 
+def sigmoid_cases(tmp, rng):
+    srng = np.random.RandomState(SEED + 1)
+    for i in range(NCASES // 4):
+        sigmoid_case(srng, tmp, i)
+
+
 def main():
-    if not checklib.segloss_found("check_dice"):
-        return 1
-    with checklib.temp_dir("check_dice") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        srng = np.random.RandomState(SEED + 1)
-        for i in range(NCASES // 4):
-            sigmoid_case(srng, tmp, i)
-        dice_ce_cases(tmp, rng)
-        error_cases(tmp, rng)
-    return checklib.summary("check_dice")
+    return checklib.run_cases("check_dice", SEED, NCASES, random_case, before=[anchors],
+                              after=[sigmoid_cases, dice_ce_cases, error_cases])
 
 
 if __name__ == "__main__":

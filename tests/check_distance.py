@@ -514,18 +514,21 @@ def error_checks(tmp):
             ok()
         else:
             fail("error %s: exit %d (want %d), stderr %r" % (what, rc, code, err))
+    def saved(name, arr):
+        path = os.path.join(tmp, name)
+        np.save(path, arr)
+        return path
+
     data_cases = []
     np.save(bad, np.zeros((2, 5, 3), np.int32))
     data_cases.append((["--pred", pi, "--target", bad], "target shape mismatch"))
     z = np.zeros((2, 3, 5, 4), np.float32)
     z[1, 2, 3, 1] = np.nan
-    nanp = os.path.join(tmp, "nan.npy")
-    np.save(nanp, z)
+    nanp = saved("nan.npy", z)
     data_cases.append((["--pred", nanp, "--target", ti], "NaN scores"))
     lab = np.zeros((2, 5, 4), np.int32)
     lab[0, 1, 1] = 3
-    labp = os.path.join(tmp, "lab.npy")
-    np.save(labp, lab)
+    labp = saved("lab.npy", lab)
     data_cases.append((["--pred", pi, "--target", labp], "target label out of range"))
     data_cases.append((["--pred", labp, "--target", ti, "--classes", "2"], "pred label >= classes"))
     neg = lab.copy()
@@ -534,8 +537,7 @@ def error_checks(tmp):
     data_cases.append((["--pred", labp, "--target", ti], "negative label"))
     fl = np.zeros((2, 5, 4), np.float64)
     fl[0, 0, 0] = 0.5
-    flp = os.path.join(tmp, "fl.npy")
-    np.save(flp, fl)
+    flp = saved("fl.npy", fl)
     data_cases.append((["--pred", pi, "--target", flp], "non-integer label"))
     np.save(bad, np.zeros((2, 3, 5, 4, 2, 2), np.float32))
     data_cases.append((["--pred", bad, "--target", ti], "4 spatial axes"))

@@ -162,16 +162,6 @@ def ref_sigmoid_focal(x, kind, tgt, tkind, o):
     return reduce(m, o["reduction"], d), m.detach()
 
 
-def lovasz_grad(gt_sorted):
-    gts = gt_sorted.sum()
-    inter = gts - gt_sorted.cumsum(0)
-    union = gts + (1.0 - gt_sorted).cumsum(0)
-    jac = 1.0 - inter / union
-    if len(gt_sorted) > 1:
-        jac = torch.cat([jac[:1], jac[1:] - jac[:-1]])
-    return jac
-
-
 def lovasz_flat(probas, fg_all, classes, order_dtype):
     """probas [M, C], fg_all [M, C] (0/1 or soft). Returns (mean over counted classes, per-class
     values [C] with 0 where not counted)."""
@@ -187,7 +177,7 @@ def lovasz_flat(probas, fg_all, classes, order_dtype):
         errors = (fg - probas[:, c]).abs()
         key = errors.detach().to(order_dtype)
         _, perm = torch.sort(key, dim=0, descending=True, stable=True)
-        v = torch.dot(errors[perm], lovasz_grad(fg[perm]))
+        v = torch.dot(errors[perm], checklib.lovasz_grad(fg[perm]))
         vals.append(v)
         per[c] = v.detach()
     if not vals:
@@ -395,11 +385,7 @@ def anchors(tmp):
 
 
 def rand_spatial(rng, nsp):
-    if nsp == 1:
-        return [int(rng.choice([1, 3, 17, 64, 130]))]
-    if nsp == 2:
-        return [int(rng.randint(1, 11)), int(rng.randint(1, 11))]
-    return [int(rng.randint(1, 5)), int(rng.randint(1, 5)), int(rng.randint(1, 5))]
+    return checklib.rand_spatial(rng, nsp, [1, 3, 17, 64, 130], 11, 5)
 
 
 def make_input(rng, shape, kind, sigmoid, big):
@@ -585,15 +571,8 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not checklib.segloss_found("check_focal"):
-        return 1
-    with checklib.temp_dir("check_focal") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp, rng)
-    return checklib.summary("check_focal")
+    return checklib.run_cases("check_focal", SEED, NCASES, random_case, before=[anchors],
+                              after=[error_cases])
 
 
 if __name__ == "__main__":

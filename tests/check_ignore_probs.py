@@ -175,14 +175,7 @@ def edge_cases(tmp, rng):
 
 
 def main():
-    if not checklib.segloss_found("check_ignore_probs"):
-        return 1
-    with checklib.temp_dir("check_ignore_probs") as tmp:
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        edge_cases(tmp, rng)
-    return checklib.summary("check_ignore_probs")
+    return checklib.run_cases("check_ignore_probs", SEED, NCASES, random_case, after=[edge_cases])
 
 
 if __name__ == "__main__":

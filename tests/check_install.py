@@ -12,16 +12,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import check  # noqa: E402
 
 
 def sh(cmd, env=None, cwd=ROOT):
@@ -74,8 +67,7 @@ int main(void)
 def sanitizer(lib):
     """(cflags, env additions) when the build is sanitized: the program and Python need its
     runtime."""
-    _, dyn = sh(["readelf", "-d", lib])
-    if "libasan.so" not in dyn:
+    if not checklib.sanitized(lib):
         return [], {}
     pre = []
     for rt in ("asan", "ubsan"):
@@ -167,8 +159,7 @@ def main():
                       "DESTDIR=" + stage, "uninstall"])
         left = [os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs]
         check(rc == 0 and not left, "make uninstall DESTDIR: left %s" % left[:5])
-    print("check_install: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return checklib.summary("check_install")
 
 
 if __name__ == "__main__":

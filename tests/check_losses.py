@@ -128,23 +128,6 @@ def ref_ce(x, kind, tgt, tkind, o):
     return v, m.detach(), pixel_scale(v, inter)
 
 
-def annotation(x32, tgt_np, tkind, ann_given):
-    """[N, C] bool: given (background forced on) or inferred from the target."""
-    N, C = x32.shape[:2]
-    if ann_given is not None:
-        a = ann_given.astype(bool).copy()
-    else:
-        a = np.zeros((N, C), bool)
-        for n in range(N):
-            for c in range(1, C):
-                if tkind == "labels":
-                    a[n, c] = bool((tgt_np[n] == c).any())
-                else:
-                    a[n, c] = bool((tgt_np[n, c] > 0).any())
-    a[:, 0] = True
-    return a
-
-
 def first_argmax(arr):
     """argmax over axis 1, lowest index on ties (numpy documents the first occurrence)."""
     return np.argmax(arr, axis=1)
@@ -216,7 +199,7 @@ def reference(terms, x32, kind, tgt_np, tkind, ann_given):
         tgt = torch.from_numpy(tgt_np.astype(np.int64))
     else:
         tgt = torch.from_numpy(tgt_np.astype(np.float32).astype(np.float64))
-    ann = annotation(x32, tgt_np, tkind, ann_given)
+    ann = checklib.annotation(tgt_np, tkind, x32.shape[1], ann_given)
     total = 0.0
     tmap = 0.0
     scale = 0.0
@@ -409,11 +392,7 @@ def anchors(tmp):
 
 
 def rand_spatial(rng, nsp):
-    if nsp == 1:
-        return [int(rng.choice([1, 3, 17, 64, 65, 130, 200]))]
-    if nsp == 2:
-        return [int(rng.randint(1, 13)), int(rng.randint(1, 13))]
-    return [int(rng.randint(1, 6)), int(rng.randint(1, 6)), int(rng.randint(1, 6))]
+    return checklib.rand_spatial(rng, nsp, [1, 3, 17, 64, 65, 130, 200], 13, 6)
 
 
 def make_input(rng, N, C, sp, kind, big):
@@ -456,11 +435,7 @@ def make_input(rng, N, C, sp, kind, big):
 def make_target(rng, N, C, sp, tkind, tdtype, ignore_mode):
     """Labels with a random set of classes present per image (the others 'missing')."""
     P = int(np.prod(sp))
-    y = np.zeros([N, P], np.int64)
-    for n in range(N):
-        present = [c for c in range(1, C) if rng.random_sample() < 0.5]
-        pool = [0] + present
-        y[n] = rng.choice(pool, size=P)
+    y = checklib.missing_labels(rng, N, C, P)
     if tkind == "labels":
         if ignore_mode in ("255", "-100"):
             m = rng.random_sample(y.shape) < 0.1
@@ -469,25 +444,10 @@ def make_target(rng, N, C, sp, tkind, tdtype, ignore_mode):
             pass  # ignore_index is a valid class: labels stay in range
         return y.reshape([N] + sp).astype(tdtype)
     if tdtype == "soft":
-        t = np.zeros([N, C, P])
-        for n in range(N):
-            cls = sorted(set(y[n].tolist()) | {0})
-            raw = rng.random_sample([len(cls), P]) ** 2
-            raw[:, rng.random_sample(P) < 0.2] = 0.0
-            raw[0, raw.sum(0) == 0] = 1.0
-            t[n, cls] = raw / raw.sum(0, keepdims=True)
+        t = checklib.soft_target(rng, y, C, holes=0.2)
         return t.reshape([N, C] + sp).astype(np.float32)
     t = np.eye(C)[y].transpose(0, 2, 1)
     return np.ascontiguousarray(t).reshape([N, C] + sp).astype(tdtype)
-
-
-def present_classes(tgt, tkind, C):
-    N = tgt.shape[0]
-    a = np.zeros((N, C), bool)
-    for n in range(N):
-        for c in range(1, C):
-            a[n, c] = (tgt[n] == c).any() if tkind == "labels" else (tgt[n, c] > 0).any()
-    return a
 
 
 def rand_options(rng, name, C, ignore_index, kind, tkind):
@@ -558,7 +518,7 @@ def random_case(rng, tmp, idx):
     ann = None
     if rng.random_sample() < 0.5:
         if "marginal_ce" in names:
-            ann = present_classes(tgt, tkind, C) | (rng.random_sample((N, C)) < 0.3)
+            ann = checklib.present_classes(tgt, tkind, C) | (rng.random_sample((N, C)) < 0.3)
         else:
             ann = rng.random_sample((N, C)) < 0.5
         ann[:, 0] = rng.random_sample(N) < 0.5  # column 0 is ignored: background always annotated
@@ -606,16 +566,9 @@ def error_cases(tmp, rng):
 
 
 def main():
-    if not checklib.segloss_found("check_losses"):
-        return 1
-    with checklib.temp_dir("check_losses") as tmp:
-        anchors(tmp)
-        rng = np.random.RandomState(SEED)
-        np.random.seed(SEED + 1)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        error_cases(tmp, rng)
-    return checklib.summary("check_losses")
+    return checklib.run_cases("check_losses", SEED, NCASES, random_case,
+                              before=[anchors, lambda tmp: np.random.seed(SEED + 1)],
+                              after=[error_cases])
 
 
 if __name__ == "__main__":

@@ -159,6 +159,14 @@ def header_variants():
             "{'descr':%s'<f4', 'fortran_order': False, 'shape': (2, 3), }" % inner) + b"\0" * 24
 
 
+def roundtrip_bytes(data, inp, out):
+    """run_roundtrip on a file inp holding data, with no out left from before."""
+    with open(inp, "wb") as f:
+        f.write(data)
+    checklib.remove_if_there(out)
+    return run_roundtrip(inp, out)
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         print("check_npy: %s is missing; build it with `make tests`" % BIN)
@@ -168,11 +176,7 @@ def main():
         inp = os.path.join(d, "in.npy")
         out = os.path.join(d, "out.npy")
         for name, arr, data in good_cases():
-            with open(inp, "wb") as f:
-                f.write(data)
-            if os.path.exists(out):
-                os.remove(out)
-            rc, so, se = run_roundtrip(inp, out)
+            rc, so, se = roundtrip_bytes(data, inp, out)
             check(rc == 0, "%s: roundtrip exit %d: %s" % (name, rc, se.strip()))
             if rc != 0:
                 continue
@@ -186,11 +190,7 @@ def main():
             check(raw[6:8] == b"\x01\x00" and (10 + hlen) % 64 == 0 and raw[10 + hlen - 1:
                   10 + hlen] == b"\n", "%s: output is v1.0, 64-aligned" % name)
         for name, data, needles in bad_cases():
-            with open(inp, "wb") as f:
-                f.write(data)
-            if os.path.exists(out):
-                os.remove(out)
-            rc, so, se = run_roundtrip(inp, out)
+            rc, so, se = roundtrip_bytes(data, inp, out)
             lines = se.strip("\n").split("\n") if se.strip() else []
             check(0 <= rc < 128, "%s: crashed (exit %d): %s" % (name, rc, se.strip()))
             check(rc == 1, "%s: exit %d, want 1" % (name, rc))

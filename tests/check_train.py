@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 import torch
-from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checklib  # noqa: E402
@@ -24,32 +23,6 @@ from checklib import check  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 BIN = os.path.join(BUILD, "tests", "test_train")
-
-
-def block(i, o):
-    return [nn.Conv2d(i, o, 3, padding=1), nn.Conv2d(o, o, 3, padding=1)]
-
-
-class UNet(nn.Module):
-    """The network of train/net.h, its parameters in segloss's order."""
-
-    def __init__(self, cin, k, w):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            block(cin, w) + block(w, 2 * w) + block(2 * w, 4 * w)
-            + [nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)] + block(4 * w, 2 * w)
-            + [nn.ConvTranspose2d(2 * w, w, 2, stride=2)] + block(2 * w, w)
-            + [nn.Conv2d(w, k, 1)])
-
-    def forward(self, x):
-        L = self.layers
-        r = torch.relu
-        e1 = r(L[1](r(L[0](x))))
-        e2 = r(L[3](r(L[2](nn.functional.max_pool2d(e1, 2)))))
-        b = r(L[5](r(L[4](nn.functional.max_pool2d(e2, 2)))))
-        d2 = r(L[8](r(L[7](torch.cat([L[6](b), e2], 1)))))
-        d1 = r(L[11](r(L[10](torch.cat([L[9](d2), e1], 1)))))
-        return L[12](d1)
 
 
 def flat_grads(model):
@@ -64,16 +37,12 @@ def main():
         if rc != 0:
             return checklib.summary("check_train")
         a = {n[:-4]: np.load(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".npy")}
-    model = UNet(1, 4, 4)
+    model = checklib.torch_unet(1, 4, 4)
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     check(total == a["params0"].size, "parameter count %d, segloss has %d" %
           (total, a["params0"].size))
-    with torch.no_grad():
-        off = 0
-        for p in params:
-            p.copy_(torch.from_numpy(a["params0"][off:off + p.numel()]).reshape(p.shape))
-            off += p.numel()
+    checklib.load_flat(model, a["params0"])
     # the C side used lr and weight decay as float32
     opt = torch.optim.AdamW(model.parameters(), lr=float(np.float32(0.01)), betas=(0.9, 0.999),
                             eps=1e-8, weight_decay=float(np.float32(0.05)))

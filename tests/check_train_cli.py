@@ -12,16 +12,9 @@ import tempfile
 import numpy as np
 
 SEGLOSS = os.environ.get("SEGLOSS", "build/segloss")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
+from checklib import check  # noqa: E402
 
 
 def run(*args):
@@ -131,5 +124,4 @@ with tempfile.TemporaryDirectory() as d:
                             os.path.join(d, "s"), "--json"))
         check(js["steps"] == 3 and all(0 <= v <= 1 for v in js["iou"]), "trains with %s" % spec)
 
-print("check_train_cli: %d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(checklib.summary("check_train_cli"))

@@ -120,19 +120,16 @@ def random_case(rng, tmp, idx):
         lambda gg: checklib.compare_scaled(gg, exp_g, 1e-4, 1e-5, 1e-12))
 
 
+def error_cases(tmp, rng):
+    x = np.full((1, 2, 3), 0.5, np.float32)
+    checklib.check_loss_refused(tmp, "probability above 1", "asymmetric_unified_focal",
+                                checklib.loss_input_args(tmp, x * 3, np.zeros((1, 3), np.int32),
+                                                         kind="probs"), want="above 1")
+
+
 def main():
-    if not checklib.segloss_found("check_unified_focal"):
-        return 1
-    with checklib.temp_dir("check_unified_focal") as tmp:
-        rng = np.random.RandomState(SEED)
-        for i in range(NCASES):
-            random_case(rng, tmp, i)
-        x = np.full((1, 2, 3), 0.5, np.float32)
-        checklib.check_loss_refused(tmp, "probability above 1", "asymmetric_unified_focal",
-                                    checklib.loss_input_args(tmp, x * 3, np.zeros((1, 3),
-                                                                                 np.int32),
-                                                             kind="probs"), want="above 1")
-    return checklib.summary("check_unified_focal")
+    return checklib.run_cases("check_unified_focal", SEED, NCASES, random_case,
+                              after=[error_cases])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ Each script imports it (`import checklib`, with the script's own folder on sys.p
   the CLI       run_program(argv) and run_segloss(args): (exit status, stdout, stderr), never
                 raising; SEGLOSS is $SEGLOSS (default build/segloss); segloss_found(name).
   temp dirs     temp_dir(name): a fresh folder, removed afterwards.
+  a main        run_cases(name, seed, ncases, random_case, before, after): the usual main of a
+                cross-check of random cases.
   arrays        compare_within(got, exp, tol) and compare_scaled(got, exp, rtol, atol, floor).
+  the trainer   torch_unet(cin, k, w): train/net.h's U-Net in torch.nn, its parameters in
+                segloss's order; load_flat(model, flat) copies segloss's flat parameters in.
   loss cases    loss_input_args(), check_loss_cli() (one `segloss loss` case with --impl fast
                 and ref: the JSON loss, the --loss-map and the --grad outputs) and
                 check_loss_refused() (an error case: non-zero exit, one line on stderr, no file).
@@ -271,3 +275,126 @@ def preload_sanitizer(lib):
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
+
+
+def run_cases(name, seed, ncases, random_case, before=(), after=()):
+    """The usual main of a cross-check: with the CLI found and in a fresh temporary folder, each
+    f(tmp) of before, random_case(rng, tmp, i) for i < ncases from RandomState(seed), then each
+    f(tmp, rng) of after; returns summary(name)."""
+    if not segloss_found(name):
+        return 1
+    with temp_dir(name) as tmp:
+        for f in before:
+            f(tmp)
+        rng = np.random.RandomState(seed)
+        for i in range(ncases):
+            random_case(rng, tmp, i)
+        for f in after:
+            f(tmp, rng)
+    return summary(name)
+
+
+def rand_spatial(rng, nsp, lengths, hi2, hi3):
+    """The spatial axes of a random case: nsp = 1, one length drawn from lengths; 2, two in
+    [1, hi2); 3, three in [1, hi3)."""
+    if nsp == 1:
+        return [int(rng.choice(lengths))]
+    if nsp == 2:
+        return [int(rng.randint(1, hi2)), int(rng.randint(1, hi2))]
+    return [int(rng.randint(1, hi3)), int(rng.randint(1, hi3)), int(rng.randint(1, hi3))]
+
+
+def lovasz_grad(gt_sorted):
+    """The authors' lovasz_grad (numpy arrays or torch tensors): the gradient of the Lovasz
+    extension of the Jaccard loss at the sorted ground truth."""
+    gts = gt_sorted.sum()
+    inter = gts - gt_sorted.cumsum(0)
+    union = gts + (1 - gt_sorted).cumsum(0)
+    jac = 1.0 - inter / union
+    if len(gt_sorted) > 1:
+        jac[1:] = jac[1:] - jac[:-1]
+    return jac
+
+
+def missing_labels(rng, N, C, P):
+    """[N, P] labels of images that each hold background and a random half of the other
+    classes (the rest are 'missing')."""
+    y = np.zeros([N, P], np.int64)
+    for n in range(N):
+        pool = [0] + [c for c in range(1, C) if rng.random_sample() < 0.5]
+        y[n] = rng.choice(pool, size=P)
+    return y
+
+
+def soft_target(rng, y, C, holes=0.0):
+    """[N, C, P] soft targets over the classes of each image's labels y [N, P] (background
+    always), random weights normalised per pixel; with holes, that share of the pixels start
+    as background only."""
+    N, P = y.shape
+    t = np.zeros([N, C, P])
+    for n in range(N):
+        cls = sorted(set(y[n].tolist()) | {0})
+        raw = rng.random_sample([len(cls), P]) ** 2
+        if holes:
+            raw[:, rng.random_sample(P) < holes] = 0.0
+        raw[0, raw.sum(0) == 0] = 1.0
+        t[n, cls] = raw / raw.sum(0, keepdims=True)
+    return t
+
+
+def present_classes(tgt, tkind, C):
+    """[N, C] bool: class c >= 1 has a pixel in image n (label c, or target_c > 0)."""
+    N = tgt.shape[0]
+    a = np.zeros((N, C), bool)
+    for n in range(N):
+        for c in range(1, C):
+            a[n, c] = (tgt[n] == c).any() if tkind == "labels" else (tgt[n, c] > 0).any()
+    return a
+
+
+def annotation(tgt, tkind, C, ann_given):
+    """The [N, C] bool annotation matrix: the given one, or the classes present; background
+    always on."""
+    a = ann_given.astype(bool).copy() if ann_given is not None else present_classes(tgt, tkind, C)
+    a[:, 0] = True
+    return a
+
+
+def torch_unet(cin, k, w):
+    """The U-Net of train/net.h written with torch.nn layers (Conv2d, ReLU, MaxPool2d,
+    ConvTranspose2d, torch.cat, a 1x1 Conv2d), its parameters in segloss's order."""
+    import torch
+    from torch import nn
+
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.Conv2d(o, o, 3, padding=1)]
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(
+                block(cin, w) + block(w, 2 * w) + block(2 * w, 4 * w)
+                + [nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)] + block(4 * w, 2 * w)
+                + [nn.ConvTranspose2d(2 * w, w, 2, stride=2)] + block(2 * w, w)
+                + [nn.Conv2d(w, k, 1)])
+
+        def forward(self, x):
+            L, r, pool = self.layers, torch.relu, nn.functional.max_pool2d
+            e1 = r(L[1](r(L[0](x))))
+            e2 = r(L[3](r(L[2](pool(e1, 2)))))
+            b = r(L[5](r(L[4](pool(e2, 2)))))
+            d2 = r(L[8](r(L[7](torch.cat([L[6](b), e2], 1)))))
+            d1 = r(L[11](r(L[10](torch.cat([L[9](d2), e1], 1)))))
+            return L[12](d1)
+
+    return UNet()
+
+
+def load_flat(model, flat):
+    """Copies segloss's flat parameter vector into the model, parameter by parameter."""
+    import torch
+    with torch.no_grad():
+        off = 0
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(flat[off:off + p.numel()]).reshape(p.shape))
+            off += p.numel()

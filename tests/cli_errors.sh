@@ -88,6 +88,13 @@ printf '\x93NUMPY\x01\x00\x40\x00{'"'"'descr'"'"': '"'"'<f4'"'"', '"'"'shape'"'"
 mkdir "$T/dir.npy"
 
 L="$SEGLOSS loss"
+# A loss run on the usual two-class input and labels that must fail: spec_err CODE PATTERN SPEC
+# [more options].
+spec_err() {
+    local code=$1 pat=$2 spec=$3
+    shift 3
+    expect "$code" "$pat" "$G" -- $L "$spec" --input "$T/x.npy" --target "$T/y2.npy" "$@" --grad "$G"
+}
 G="$T/g.npy"
 # Files
 expect 1 "no such file" "$G" -- $L ce --input "$T/missing.npy" --target "$T/y2.npy" --grad "$G"
@@ -114,33 +121,33 @@ expect 1 "negative value" "$G" -- $L ce --input "$T/neg.npy" --target "$T/y2.npy
 expect 1 "label 7 at target\[0, 1\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/ybad.npy" --grad "$G"
 expect 1 "label" "$G" -- $L ce --input "$T/x.npy" --target "$T/ybig.npy" --grad "$G"
 expect 1 "target shape \[1, 3\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/yshape.npy" --grad "$G"
-expect 1 "annotation matrix shape \[2, 2\]" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/annshape.npy" --grad "$G"
-expect 1 "must be 0 or 1" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann3.npy" --grad "$G"
-expect 1 "not annotated" "$G" -- $L marginal_ce --input "$T/x.npy" --target "$T/y2.npy" --annotated "$T/ann.npy" --grad "$G"
+spec_err 1 "annotation matrix shape \[2, 2\]" ce --annotated "$T/annshape.npy"
+spec_err 1 "must be 0 or 1" ce --annotated "$T/ann3.npy"
+spec_err 1 "not annotated" marginal_ce --annotated "$T/ann.npy"
 expect 1 "label" "$G" -- $L "ce(ignore_index=3)" --input "$T/x.npy" --target "$T/ybad.npy" --grad "$G"
 # ignore_index with a per-class target (x.npy read as one): the losses and values that refuse it
 expect 2 "not supported with a per-class target" "$G" -- $L "focal(ignore_index=1)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
 expect 2 "names no channel" "$G" -- $L "ce(ignore_index=2)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
 expect 2 "sigmoid=true" "$G" -- $L "dice(sigmoid=true,ignore_index=0)" --input "$T/x.npy" --target "$T/x.npy" --grad "$G"
 # Specs and options
-expect 2 "unknown loss 'foo'.*ce" "$G" -- $L foo --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "unknown parameter 'gamma'.*weight" "$G" -- $L "ce(gamma=2)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "reduction must be one of mean|sum|none" "$G" -- $L "ce(reduction=avg)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=1.5)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "label_smoothing" "$G" -- $L "ce(label_smoothing=-0.1)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "weight\[1\] = -1" "$G" -- $L "ce(weight=[1,-1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
+spec_err 2 "unknown loss 'foo'.*ce" foo
+spec_err 2 "unknown parameter 'gamma'.*weight" "ce(gamma=2)"
+spec_err 2 "reduction must be one of mean|sum|none" "ce(reduction=avg)"
+spec_err 2 "label_smoothing" "ce(label_smoothing=1.5)"
+spec_err 2 "label_smoothing" "ce(label_smoothing=-0.1)"
+spec_err 2 "weight\[1\] = -1" "ce(weight=[1,-1])"
 # binary segmentation: a softmax over one channel is constant; labels of one channel are {0, 1}
 expect 2 "one channel.*sigmoid form bce" "$G" -- $L ce --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
 expect 2 "one channel.*dice(sigmoid=true)" "$G" -- $L dice --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
 expect 1 "label 2 .*out of range \[0, 2)" "$G" -- $L bce --input "$T/x1.npy" --target "$T/yb2.npy" --grad "$G"
 expect 1 "target shape \[1, 1, 3\] matches neither" "$G" -- $L "dice(sigmoid=True)" --input "$T/x1.npy" --target "$T/y1c.npy" --grad "$G"
 expect 2 "sigmoid must be one of false|true, got 'yes'" "$G" -- $L "dice(sigmoid=yes)" --input "$T/x1.npy" --target "$T/y2.npy" --grad "$G"
-expect 1 "weight has 3 values but the input has 2 classes" "$G" -- $L "ce(weight=[1,1,1])" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "denominator" "$G" -- $L "missing_ce(denominator=some)" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "position" "$G" -- $L "ce(weight=[1,1]" --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
-expect 2 "input-kind" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --input-kind softmax --grad "$G"
-expect 2 "impl" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --impl slow --grad "$G"
-expect 2 "unknown option --bogus" "$G" -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --bogus --grad "$G"
+spec_err 1 "weight has 3 values but the input has 2 classes" "ce(weight=[1,1,1])"
+spec_err 2 "denominator" "missing_ce(denominator=some)"
+spec_err 2 "position" "ce(weight=[1,1]"
+spec_err 2 "input-kind" ce --input-kind softmax
+spec_err 2 "impl" ce --impl slow
+spec_err 2 "unknown option --bogus" ce --bogus
 expect 2 "--target is required" "$G" -- $L ce --input "$T/x.npy" --grad "$G"
 expect 2 "spec is required" "$G" -- $L --input "$T/x.npy" --target "$T/y2.npy" --grad "$G"
 expect 1 "cannot write" - -- $L ce --input "$T/x.npy" --target "$T/y2.npy" --grad "$T/nodir/g.npy"

@@ -69,19 +69,6 @@ void __wrap_free(void *p)
 
 static char dir[64];
 
-/* Files in the scratch folder. */
-static int files_in_dir(void)
-{
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 static int one_line(const char *m)
 {
     if (!m[0]) return 0;
@@ -162,7 +149,7 @@ static void run(const char *name, call_fn fn)
 {
     sl_error err;
     long base = live;
-    int files = files_in_dir();
+    int files = check_count_entries(dir);
     counted = 0;
     fail_at = 0;
     sl_status st = fn(&err);
@@ -183,7 +170,8 @@ static void run(const char *name, call_fn fn)
         CHECK(one_line(err.msg), "%s: allocation %ld: message '%s' is not one line", name, k,
               err.msg);
         CHECK(live == base, "%s: allocation %ld failing leaks %ld blocks", name, k, live - base);
-        CHECK(files_in_dir() == files, "%s: allocation %ld failing leaves a file", name, k);
+        CHECK(check_count_entries(dir) == files, "%s: allocation %ld failing leaves a file", name,
+              k);
     }
     printf("%s: %ld allocations, each made to fail\n", name, n);
 }

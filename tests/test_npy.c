@@ -29,18 +29,6 @@ static const char *tpath(const char *name)
     return b;
 }
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -296,11 +284,11 @@ static void test_roundtrip(void)
     free(f);
 
     /* Overwriting an existing file works and leaves no temporary behind. */
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     sl_array_alloc(&a, SL_DT_F32, 1, &five, &err);
     CHECK(sl_npy_write(tpath("h1.npy"), &a, &err) == SL_OK, "overwrite: %s", err.msg);
     sl_array_free(&a);
-    CHECK(count_entries(tmpdir) == before, "overwrite leaves no temporary");
+    CHECK(check_count_entries(tmpdir) == before, "overwrite leaves no temporary");
     sl_array b;
     CHECK(sl_npy_read(tpath("h1.npy"), &b, &err) == SL_OK && b.dtype == SL_DT_F32,
           "overwritten file has the new dtype");
@@ -310,29 +298,39 @@ static void test_roundtrip(void)
 static void test_headers(void)
 {
     npybuf nb;
-    int64_t s23[2] = {2, 3}, s5[1] = {5};
-
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }     \n", 24);
-    expect_ok(&nb, "v1 numpy style", SL_DT_F32, 2, s23);
-    make_npy(&nb, 2, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }\n", 40);
-    expect_ok(&nb, "v2", SL_DT_F64, 1, s5);
-    make_npy(&nb, 3, 0, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24);
-    expect_ok(&nb, "v3", SL_DT_I32, 2, s23);
-    make_npy(&nb, 1, 0, "{\"shape\":(2,3),\"descr\":\"<i8\",\"fortran_order\":False}", 48);
-    expect_ok(&nb, "double quotes, other order, no spaces, no trailing comma", SL_DT_I64, 2, s23);
-    make_npy(&nb, 1, 0,
-             "  {  'fortran_order' :False ,'shape' : ( 2 , 3 , ) ,  'descr':'|u1' , }  \n", 6);
-    expect_ok(&nb, "extra spaces", SL_DT_U8, 2, s23);
-    make_npy(&nb, 1, 0, "{'descr': '<u1', 'fortran_order': False, 'shape': (5,)}\n", 5);
-    expect_ok(&nb, "<u1", SL_DT_U8, 1, s5);
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", 4);
-    expect_ok(&nb, "0-d", SL_DT_F32, 0, NULL);
-    make_npy(&nb, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n", 24);
-    expect_ok(&nb, "Python 2 longs", SL_DT_F32, 2, s23);
-    int64_t e[3] = {4, 0, 1000000};
-    make_npy(&nb, 1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0, 1000000), }\n",
-             0);
-    expect_ok(&nb, "empty", SL_DT_F64, 3, e);
+    static const int64_t s23[2] = {2, 3}, s5[1] = {5}, e[3] = {4, 0, 1000000};
+    /* format version, header, data bytes; what it must read as */
+    static const struct {
+        int version;
+        const char *header;
+        size_t bytes;
+        const char *what;
+        sl_dtype dtype;
+        int ndim;
+        const int64_t *shape;
+    } good[] = {
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }     \n", 24,
+         "v1 numpy style", SL_DT_F32, 2, s23},
+        {2, "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }\n", 40, "v2", SL_DT_F64, 1,
+         s5},
+        {3, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, "v3", SL_DT_I32, 2,
+         s23},
+        {1, "{\"shape\":(2,3),\"descr\":\"<i8\",\"fortran_order\":False}", 48,
+         "double quotes, other order, no spaces, no trailing comma", SL_DT_I64, 2, s23},
+        {1, "  {  'fortran_order' :False ,'shape' : ( 2 , 3 , ) ,  'descr':'|u1' , }  \n", 6,
+         "extra spaces", SL_DT_U8, 2, s23},
+        {1, "{'descr': '<u1', 'fortran_order': False, 'shape': (5,)}\n", 5, "<u1", SL_DT_U8, 1, s5},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", 4, "0-d", SL_DT_F32, 0,
+         NULL},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n", 24, "Python 2 longs",
+         SL_DT_F32, 2, s23},
+        {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0, 1000000), }\n", 0, "empty",
+         SL_DT_F64, 3, e},
+    };
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        make_npy(&nb, good[k].version, 0, good[k].header, good[k].bytes);
+        expect_ok(&nb, good[k].what, good[k].dtype, good[k].ndim, good[k].shape);
+    }
     int64_t d32[SL_NPY_MAX_DIMS];
     char h[512] = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
     for (int i = 0; i < SL_NPY_MAX_DIMS; i++) {
@@ -568,15 +566,15 @@ static void test_files(void)
     /* Failed saves leave nothing behind. */
     int64_t sh[2] = {2, 3};
     sl_array_alloc(&a, SL_DT_F32, 2, sh, &err);
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     const char *nodir = tpath("no_dir/x.npy");
     CHECK(sl_npy_write(nodir, &a, &err) == SL_E_IO, "save into a missing directory is SL_E_IO");
     CHECK(has(err.msg, nodir), "save message names the path: %s", err.msg);
     /* Over a directory: the temporary is written, then the rename fails; it must be removed. */
     CHECK(sl_npy_write(dir, &a, &err) == SL_E_IO, "save over a directory is SL_E_IO");
     CHECK(has(err.msg, dir), "save over a directory names the path: %s", err.msg);
-    CHECK(count_entries(tmpdir) == before, "failed saves leave nothing behind");
-    CHECK(count_entries(dir) == 0, "nothing left in the directory");
+    CHECK(check_count_entries(tmpdir) == before, "failed saves leave nothing behind");
+    CHECK(check_count_entries(dir) == 0, "nothing left in the directory");
 
     sl_array b = a;
     b.shape[1] = -3;
@@ -591,7 +589,7 @@ static void test_files(void)
     b = a;
     b.dtype = (sl_dtype)9;
     CHECK(sl_npy_write(tpath("dt.npy"), &b, &err) == SL_E_ARG, "save bad dtype");
-    CHECK(count_entries(tmpdir) == before, "invalid saves write nothing");
+    CHECK(check_count_entries(tmpdir) == before, "invalid saves write nothing");
     sl_array_free(&a);
 }
 
@@ -757,7 +755,7 @@ static void test_png(void)
 
     /* a 1x1 image is fine; bad sizes are SL_E_ARG; a missing directory is SL_E_IO */
     CHECK(sl_png_write(tpath("one.png"), rgb, 1, 1, &err) == SL_OK, "1x1 png");
-    int before = count_entries(tmpdir);
+    int before = check_count_entries(tmpdir);
     CHECK(sl_png_write(tpath("z.png"), rgb, 0, 5, &err) == SL_E_ARG, "h = 0");
     CHECK(sl_png_write(tpath("z.png"), rgb, 5, -1, &err) == SL_E_ARG, "w = -1");
     CHECK(sl_png_write(tpath("z.png"), rgb, INT64_C(1) << 40, INT64_C(1) << 40, &err) == SL_E_ARG,
@@ -766,7 +764,7 @@ static void test_png(void)
     const char *nodir = tpath("no_dir/z.png");
     CHECK(sl_png_write(nodir, rgb, 2, 2, &err) == SL_E_IO && has(err.msg, nodir),
           "png into a missing directory: %s", err.msg);
-    CHECK(count_entries(tmpdir) == before, "failed png writes leave nothing");
+    CHECK(check_count_entries(tmpdir) == before, "failed png writes leave nothing");
 }
 
 static int roundtrip(const char *in, const char *out)

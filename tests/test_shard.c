@@ -3,6 +3,7 @@
  * gradient (each shard's slice), on the fast path and the reference, for every loss that has
  * statistics; the losses without statistics refuse with one line. */
 #include "check.h"
+#include "fixture.h"
 #include "segloss_data.h"
 
 #include <stdlib.h>
@@ -67,17 +68,10 @@ static void check_one(const char *text, sl_input_kind ik, sl_target_kind tk, sl_
         CHECK(0, "%s: %s", what, err.msg);
         return;
     }
-    sl_batch whole;
-    memset(&whole, 0, sizeof whole);
-    whole.shape.ndim = 4;
-    whole.shape.dim[0] = N;
-    whole.shape.dim[1] = C;
-    whole.shape.dim[2] = H;
-    whole.shape.dim[3] = W;
-    whole.input = ik == SL_INPUT_LOGITS ? x : probs;
+    sl_batch whole = test_batch(N, C, H, W, ik == SL_INPUT_LOGITS ? x : probs,
+                                tk == SL_TARGET_LABELS ? (strstr(text, "255") ? yi : y) : NULL);
     whole.input_kind = ik;
     whole.target_kind = tk;
-    whole.labels = tk == SL_TARGET_LABELS ? (strstr(text, "255") ? yi : y) : NULL;
     whole.target = tk == SL_TARGET_LABELS ? NULL : tgt;
     size_t wsz = sl_spec_workspace_size(s, &whole);
     void *ws = malloc(wsz ? wsz : 1);
@@ -141,15 +135,7 @@ static void test_refusals(void)
 {
     static const char *const no[] = {"lovasz", "lovasz(reduction=sum)", "boundary", "marginal_dice",
                                      "ce + lovasz"};
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 4;
-    b.shape.dim[0] = N;
-    b.shape.dim[1] = C;
-    b.shape.dim[2] = H;
-    b.shape.dim[3] = W;
-    b.input = x;
-    b.labels = y;
+    sl_batch b = test_batch(N, C, H, W, x, y);
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         sl_spec *s = NULL;
         sl_error err;

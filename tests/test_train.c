@@ -7,6 +7,7 @@
 #include "segloss_data.h"
 
 #include "check.h"
+#include "fixture.h"
 #include "layers.h"
 #include "net.h"
 #include "net_internal.h"
@@ -22,6 +23,18 @@ static void fill(float *a, size_t n, double sd)
 {
     for (size_t i = 0; i < n; i++)
         a[i] = (float)(sd * sl_rng_normal(&rng));
+}
+
+/* Images img [B, 1, H, W] and a loss weight r of nl values, N(0, 1); the network's biases
+ * N(0, 0.1), nonzero so that every bias matters. */
+static void random_case(sl_net *net, float *img, size_t nimg, float *r, size_t nl)
+{
+    fill(img, nimg, 1.0);
+    fill(r, nl, 1.0);
+    float *p = sl_net_params(net);
+    for (int l = 0; l < SL__NLAYER; l++)
+        for (size_t i = net->layer[l].b; i < net->layer[l].b + net->layer[l].co; i++)
+            p[i] = (float)(0.1 * sl_rng_normal(&rng));
 }
 
 static double dot(const float *y, const float *r, size_t n)
@@ -177,13 +190,8 @@ static void check_network(void)
     size_t P = sl_net_param_count(net), nl = (size_t)B * 3 * H * W;
     float *img = malloc((size_t)B * H * W * 4), *logits = malloc(nl * 4), *r = malloc(nl * 4);
     float *g = malloc(P * 4), *d = malloc(P * 4), *p0 = malloc(P * 4);
-    fill(img, (size_t)B * H * W, 1.0);
-    fill(r, nl, 1.0);
+    random_case(net, img, (size_t)B * H * W, r, nl);
     float *p = sl_net_params(net);
-    /* nonzero biases, so that every bias matters */
-    for (int l = 0; l < SL__NLAYER; l++)
-        for (size_t i = net->layer[l].b; i < net->layer[l].b + net->layer[l].co; i++)
-            p[i] = (float)(0.1 * sl_rng_normal(&rng));
     memcpy(p0, p, P * 4);
     net_loss(net, img, B, logits, r, nl);
     CHECK(sl_net_backward(net, r, &e) == SL_OK, "backward: %s", e.msg);
@@ -571,16 +579,7 @@ static void check_errors(void)
 static int save_f32(const char *dir, const char *name, const float *data, int nd,
                     const int64_t *shape)
 {
-    sl_array a;
-    sl_error e;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-    if (sl_array_alloc(&a, SL_DT_F32, nd, shape, &e)) return 1;
-    memcpy(a.data, data, (size_t)sl_array_numel(&a) * 4);
-    sl_status s = sl_npy_write(path, &a, &e);
-    sl_array_free(&a);
-    if (s) fprintf(stderr, "%s\n", e.msg);
-    return s != SL_OK;
+    return test_save_npy("test_train", dir, name, SL_DT_F32, data, nd, shape);
 }
 
 static int dump(const char *dir)
@@ -595,12 +594,8 @@ static int dump(const char *dir)
     }
     size_t P = sl_net_param_count(net), nl = (size_t)B * 4 * H * W;
     float *img = malloc((size_t)B * H * W * 4), *r = malloc(nl * 4), *lg = malloc(nl * 4);
-    fill(img, (size_t)B * H * W, 1.0);
-    fill(r, nl, 1.0);
+    random_case(net, img, (size_t)B * H * W, r, nl);
     float *p = sl_net_params(net);
-    for (int l = 0; l < SL__NLAYER; l++)
-        for (size_t i = net->layer[l].b; i < net->layer[l].b + net->layer[l].co; i++)
-            p[i] = (float)(0.1 * sl_rng_normal(&rng));
     int64_t sp[1] = {(int64_t)P}, si[4] = {B, 1, H, W}, sl[4] = {B, 4, H, W};
     int bad = save_f32(dir, "params0", p, 1, sp) + save_f32(dir, "images", img, 4, si) +
               save_f32(dir, "dlogits", r, 4, sl);

@@ -1,24 +1,14 @@
 /* images.c - grey images rendered from the post's masks for the trainer (images.h). */
 #include "images.h"
 
+#include "internal.h" /* sl__fail */
+
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const double PI = 3.141592653589793;
-
-static sl_status fail(sl_error *err, sl_status s, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* The seed of image i's generator: splitmix64 of (seed, stream, i), folded to 32 bits. */
 static uint32_t image_seed(uint32_t seed, uint32_t stream, int64_t i)
@@ -177,21 +167,22 @@ sl_status sl_images_render(float *images, int32_t *labels, int64_t n, int64_t h,
                            uint32_t seed, uint32_t stream, sl_error *err)
 {
     if (n < 1)
-        return fail(err, SL_E_SHAPE, "the number of images must be >= 1, got %lld", (long long)n);
+        return sl__fail(err, SL_E_SHAPE, "the number of images must be >= 1, got %lld",
+                        (long long)n);
     if (h < SL_IMAGES_MIN_SIDE || w < SL_IMAGES_MIN_SIDE)
-        return fail(err, SL_E_SHAPE, "images must be at least %dx%d, got %lldx%lld",
-                    SL_IMAGES_MIN_SIDE, SL_IMAGES_MIN_SIDE, (long long)h, (long long)w);
+        return sl__fail(err, SL_E_SHAPE, "images must be at least %dx%d, got %lldx%lld",
+                        SL_IMAGES_MIN_SIDE, SL_IMAGES_MIN_SIDE, (long long)h, (long long)w);
     if (h > 4096 || w > 4096 || n > ((int64_t)1 << 40) / (h * w))
-        return fail(err, SL_E_SHAPE, "%lld images of %lldx%lld are too many pixels", (long long)n,
-                    (long long)h, (long long)w);
+        return sl__fail(err, SL_E_SHAPE, "%lld images of %lldx%lld are too many pixels",
+                        (long long)n, (long long)h, (long long)w);
     int64_t p = h * w;
     uint8_t *mask = calloc((size_t)p, 1);
     float *scratch = images ? NULL : malloc((size_t)p * sizeof(float));
     if (!mask || (!images && !scratch)) {
         free(mask);
         free(scratch);
-        return fail(err, SL_E_NOMEM, "out of memory for %lldx%lld images", (long long)h,
-                    (long long)w);
+        return sl__fail(err, SL_E_NOMEM, "out of memory for %lldx%lld images", (long long)h,
+                        (long long)w);
     }
     sl_status st = SL_OK;
     for (int64_t i = 0; i < n && st == SL_OK; i++) {
@@ -209,10 +200,10 @@ sl_status sl_images_drop(int32_t *labels, int64_t n, int64_t p, double rate, uns
                          uint32_t seed, uint8_t *dropped, int64_t *counts, sl_error *err)
 {
     if (!(rate >= 0 && rate <= 1))
-        return fail(err, SL_E_ARG, "the missing rate must be in [0, 1], got %g", rate);
+        return sl__fail(err, SL_E_ARG, "the missing rate must be in [0, 1], got %g", rate);
     if (classes == 0) classes = 0xEu;
     if (classes & ~0xEu)
-        return fail(err, SL_E_ARG, "only object classes 1..%d can lose annotations", SL_NOBJ);
+        return sl__fail(err, SL_E_ARG, "only object classes 1..%d can lose annotations", SL_NOBJ);
     if (counts)
         for (int c = 0; c < SL_NCLASS; c++)
             counts[c] = 0;

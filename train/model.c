@@ -65,7 +65,7 @@ static int put(FILE *f, const void *b, size_t n, uLong *crc)
 
 sl_status sl_net_write(const sl_net *net, FILE *f, sl_error *err)
 {
-    if (!net || !f) return sl__net_fail(err, SL_E_ARG, "model file: no network or stream");
+    if (!net || !f) return sl__fail(err, SL_E_ARG, "model file: no network or stream");
     size_t mlen = net->meta ? strlen(net->meta) : 0;
     unsigned char h[HEADER_BYTES];
     memcpy(h, magic, 8);
@@ -91,7 +91,7 @@ sl_status sl_net_write(const sl_net *net, FILE *f, sl_error *err)
     unsigned char tail[4];
     put32(tail, (uint32_t)crc);
     if (!ok || fwrite(tail, 1, 4, f) != 4 || fflush(f) != 0)
-        return sl__net_fail(err, SL_E_IO, "model file: write failed: %s", strerror(errno));
+        return sl__fail(err, SL_E_IO, "model file: write failed: %s", strerror(errno));
     return SL_OK;
 }
 
@@ -104,115 +104,154 @@ static int get(FILE *f, void *b, size_t n, uLong *crc)
     return 1;
 }
 
-sl_status sl_net_read(FILE *f, sl_net **out, sl_error *err)
+/* The header: magic, version, configuration, parameter count, meta length, steps. */
+static sl_status read_header(FILE *f, uLong *crc, sl_net_config *cfg, uint32_t *mlen,
+                             uint64_t *steps, sl_error *err)
 {
-    if (!out) return sl__net_fail(err, SL_E_ARG, "model file: no output pointer");
-    *out = NULL;
-    if (!f) return sl__net_fail(err, SL_E_ARG, "model file: no stream");
     unsigned char h[HEADER_BYTES];
-    uLong crc = crc32(0L, Z_NULL, 0);
     size_t got = fread(h, 1, sizeof h, f);
     if (got >= 8 && memcmp(h, magic, 8) != 0)
-        return sl__net_fail(err, SL_E_FORMAT, "not a segloss model file (bad magic)");
+        return sl__fail(err, SL_E_FORMAT, "not a segloss model file (bad magic)");
     if (got < sizeof h)
-        return sl__net_fail(err, SL_E_FORMAT, "model file truncated: %zu of %d header bytes", got,
-                            HEADER_BYTES);
-    crc = crc32(crc, h, sizeof h);
+        return sl__fail(err, SL_E_FORMAT, "model file truncated: %zu of %d header bytes", got,
+                        HEADER_BYTES);
+    *crc = crc32(*crc, h, sizeof h);
     uint32_t version = get32(h + 8);
     if (version != MODEL_VERSION)
-        return sl__net_fail(err, SL_E_FORMAT,
-                            "model file version %u is not supported (this build reads %u)", version,
-                            MODEL_VERSION);
-    uint32_t in = get32(h + 12), K = get32(h + 16), width = get32(h + 20), mlen = get32(h + 24);
-    uint64_t P = get64(h + 28), steps = get64(h + 36);
-    sl_net_config cfg = {(int)(in > 64 ? 0 : in), (int)(K > 256 ? 0 : K),
-                         (int)(width > 256 ? 0 : width)};
+        return sl__fail(err, SL_E_FORMAT,
+                        "model file version %u is not supported (this build reads %u)", version,
+                        MODEL_VERSION);
+    uint32_t in = get32(h + 12), K = get32(h + 16), width = get32(h + 20);
+    uint64_t P = get64(h + 28);
+    *mlen = get32(h + 24);
+    *steps = get64(h + 36);
+    sl_net_config c = {(int)(in > 64 ? 0 : in), (int)(K > 256 ? 0 : K),
+                       (int)(width > 256 ? 0 : width)};
+    *cfg = c;
     sl_error sub;
-    if (sl__net_config_check(&cfg, &sub))
-        return sl__net_fail(err, SL_E_FORMAT,
-                            "model file: bad configuration (in_channels %u, classes %u, width %u)",
-                            in, K, width);
+    if (sl__net_config_check(cfg, &sub))
+        return sl__fail(err, SL_E_FORMAT,
+                        "model file: bad configuration (in_channels %u, classes %u, width %u)", in,
+                        K, width);
     sl__net_layer L[SL__NLAYER];
-    size_t want = sl__net_layout(&cfg, L);
+    size_t want = sl__net_layout(cfg, L);
     if (P != want)
-        return sl__net_fail(err, SL_E_FORMAT,
-                            "model file: %llu parameters, the configuration has %zu",
-                            (unsigned long long)P, want);
-    if (mlen > SL_NET_META_MAX)
-        return sl__net_fail(err, SL_E_FORMAT, "model file: meta text of %u bytes exceeds %d", mlen,
-                            SL_NET_META_MAX);
-    char *meta = malloc((size_t)mlen + 1);
-    if (!meta) return sl__net_fail(err, SL_E_NOMEM, "model file: out of memory");
-    if (!get(f, meta, mlen, &crc)) {
-        free(meta);
-        return sl__net_fail(err, SL_E_FORMAT, "model file truncated in its meta text");
-    }
-    meta[mlen] = 0;
-    if (memchr(meta, 0, mlen)) {
-        free(meta);
-        return sl__net_fail(err, SL_E_FORMAT, "model file: NUL byte inside the meta text");
-    }
-    /* The parameters arrive in chunks into a buffer that grows only as bytes really arrive, so
-     * a lying header cannot make us allocate more than the file holds (times two). */
-    size_t nbytes = (size_t)P * 4, cap = 0, have = 0;
-    unsigned char *raw = NULL;
+        return sl__fail(err, SL_E_FORMAT, "model file: %llu parameters, the configuration has %zu",
+                        (unsigned long long)P, want);
+    if (*mlen > SL_NET_META_MAX)
+        return sl__fail(err, SL_E_FORMAT, "model file: meta text of %u bytes exceeds %d", *mlen,
+                        SL_NET_META_MAX);
+    return SL_OK;
+}
+
+/* The meta text of mlen bytes, NUL-terminated, into *meta (malloc'd). */
+static sl_status read_meta(FILE *f, uint32_t mlen, uLong *crc, char **meta, sl_error *err)
+{
+    char *m = malloc((size_t)mlen + 1);
+    if (!m) return sl__fail(err, SL_E_NOMEM, "model file: out of memory");
     sl_status s = SL_OK;
-    while (have < nbytes) {
+    m[mlen] = 0;
+    if (!get(f, m, mlen, crc))
+        s = sl__fail(err, SL_E_FORMAT, "model file truncated in its meta text");
+    else if (memchr(m, 0, mlen))
+        s = sl__fail(err, SL_E_FORMAT, "model file: NUL byte inside the meta text");
+    if (s) {
+        free(m);
+        return s;
+    }
+    *meta = m;
+    return SL_OK;
+}
+
+/* The parameters' nbytes bytes into *raw (malloc'd), then the checksum and the end of the file.
+ * The bytes arrive in chunks into a buffer that grows only as bytes really arrive, so a lying
+ * header cannot make us allocate more than the file holds (times two). */
+static sl_status read_params(FILE *f, size_t nbytes, uLong crc, unsigned char **raw, sl_error *err)
+{
+    size_t cap = 0, have = 0;
+    unsigned char *buf = NULL, tail[4];
+    sl_status s = SL_OK;
+    while (!s && have < nbytes) {
         if (have == cap) {
             size_t ncap = cap ? cap * 2 : 1 << 16;
             if (ncap > nbytes) ncap = nbytes;
-            unsigned char *nr = realloc(raw, ncap);
+            unsigned char *nr = realloc(buf, ncap);
             if (!nr) {
-                s = sl__net_fail(err, SL_E_NOMEM, "model file: out of memory");
+                s = sl__fail(err, SL_E_NOMEM, "model file: out of memory");
                 break;
             }
-            raw = nr;
+            buf = nr;
             cap = ncap;
         }
-        size_t r = fread(raw + have, 1, cap - have, f);
-        if (r == 0) {
-            s = sl__net_fail(err, SL_E_FORMAT, "model file truncated: %zu of %zu parameter bytes",
-                             have, nbytes);
-            break;
-        }
+        size_t r = fread(buf + have, 1, cap - have, f);
+        if (r == 0)
+            s = sl__fail(err, SL_E_FORMAT, "model file truncated: %zu of %zu parameter bytes", have,
+                         nbytes);
         have += r;
     }
-    unsigned char tail[4];
     if (!s && !get(f, tail, 4, NULL))
-        s = sl__net_fail(err, SL_E_FORMAT, "model file truncated: no checksum");
+        s = sl__fail(err, SL_E_FORMAT, "model file truncated: no checksum");
     if (!s) {
         for (size_t i = 0; i < nbytes; i += 1u << 30) {
             size_t n = nbytes - i < (1u << 30) ? nbytes - i : (1u << 30);
-            crc = crc32(crc, raw + i, (uInt)n);
+            crc = crc32(crc, buf + i, (uInt)n);
         }
         if ((uint32_t)crc != get32(tail))
-            s = sl__net_fail(err, SL_E_FORMAT, "model file corrupt: checksum mismatch");
+            s = sl__fail(err, SL_E_FORMAT, "model file corrupt: checksum mismatch");
     }
     if (!s && fgetc(f) != EOF)
-        s = sl__net_fail(err, SL_E_FORMAT, "model file: unexpected bytes after the checksum");
-    sl_net *net = NULL;
-    if (!s) s = sl__net_alloc(&cfg, &net, err);
-    if (!s) {
-        for (size_t i = 0; i < P; i++) {
-            uint32_t u = get32(raw + 4 * i);
-            memcpy(&net->param[i], &u, 4);
-            if (!isfinite(net->param[i])) {
-                s = sl__net_fail(err, SL_E_FORMAT, "model file: parameter %zu is not finite", i);
-                break;
-            }
-        }
-    }
-    free(raw);
+        s = sl__fail(err, SL_E_FORMAT, "model file: unexpected bytes after the checksum");
     if (s) {
-        free(meta);
+        free(buf);
+        return s;
+    }
+    *raw = buf;
+    return SL_OK;
+}
+
+/* A network of cfg holding the little-endian parameters in raw, each finite. */
+static sl_status net_from_raw(const sl_net_config *cfg, const unsigned char *raw, sl_net **out,
+                              sl_error *err)
+{
+    sl_net *net = NULL;
+    sl_status s = sl__net_alloc(cfg, &net, err);
+    for (size_t i = 0; !s && i < net->nparam; i++) {
+        uint32_t u = get32(raw + 4 * i);
+        memcpy(&net->param[i], &u, 4);
+        if (!isfinite(net->param[i]))
+            s = sl__fail(err, SL_E_FORMAT, "model file: parameter %zu is not finite", i);
+    }
+    if (s) {
         sl_net_free(net);
         return s;
     }
-    if (mlen) {
-        net->meta = meta;
-    } else {
-        free(meta);
+    *out = net;
+    return SL_OK;
+}
+
+sl_status sl_net_read(FILE *f, sl_net **out, sl_error *err)
+{
+    if (!out) return sl__fail(err, SL_E_ARG, "model file: no output pointer");
+    *out = NULL;
+    if (!f) return sl__fail(err, SL_E_ARG, "model file: no stream");
+    uLong crc = crc32(0L, Z_NULL, 0);
+    sl_net_config cfg;
+    uint32_t mlen = 0;
+    uint64_t steps = 0;
+    char *meta = NULL;
+    unsigned char *raw = NULL;
+    sl_net *net = NULL;
+    sl_status s = read_header(f, &crc, &cfg, &mlen, &steps, err);
+    if (!s) s = read_meta(f, mlen, &crc, &meta, err);
+    if (!s) {
+        sl__net_layer L[SL__NLAYER];
+        s = read_params(f, sl__net_layout(&cfg, L) * 4, crc, &raw, err);
     }
+    if (!s) s = net_from_raw(&cfg, raw, &net, err);
+    free(raw);
+    if (s || !mlen) free(meta);
+    if (s) return s;
+    if (mlen) net->meta = meta;
     net->t = (int64_t)(steps > INT64_MAX ? INT64_MAX : steps);
     *out = net;
     return SL_OK;
@@ -220,14 +259,14 @@ sl_status sl_net_read(FILE *f, sl_net **out, sl_error *err)
 
 sl_status sl_net_load(const char *path, sl_net **out, sl_error *err)
 {
-    if (!out) return sl__net_fail(err, SL_E_ARG, "model file: no output pointer");
+    if (!out) return sl__fail(err, SL_E_ARG, "model file: no output pointer");
     *out = NULL;
-    if (!path) return sl__net_fail(err, SL_E_ARG, "model file: no path");
+    if (!path) return sl__fail(err, SL_E_ARG, "model file: no path");
     FILE *f = fopen(path, "rb");
-    if (!f) return sl__net_fail(err, SL_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return sl__fail(err, SL_E_IO, "%s: cannot open: %s", path, strerror(errno));
     sl_error e;
     sl_status s = sl_net_read(f, out, &e);
     fclose(f);
-    if (s) return sl__net_fail(err, s, "%s: %s", path, e.msg);
+    if (s) return sl__fail(err, s, "%s: %s", path, e.msg);
     return SL_OK;
 }

@@ -12,27 +12,16 @@
 /* OpenBLAS's own thread count (declared here: the cblas.h Debian installs may be netlib's). */
 void openblas_set_num_threads(int num_threads);
 
-sl_status sl__net_fail(sl_error *err, sl_status s, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 sl_status sl__net_config_check(const sl_net_config *cfg, sl_error *err)
 {
-    if (!cfg) return sl__net_fail(err, SL_E_ARG, "network: no configuration");
+    if (!cfg) return sl__fail(err, SL_E_ARG, "network: no configuration");
     if (cfg->in_channels < 1 || cfg->in_channels > 64)
-        return sl__net_fail(err, SL_E_ARG, "network: in_channels %d is not in [1, 64]",
-                            cfg->in_channels);
+        return sl__fail(err, SL_E_ARG, "network: in_channels %d is not in [1, 64]",
+                        cfg->in_channels);
     if (cfg->classes < 2 || cfg->classes > 256)
-        return sl__net_fail(err, SL_E_ARG, "network: classes %d is not in [2, 256]", cfg->classes);
+        return sl__fail(err, SL_E_ARG, "network: classes %d is not in [2, 256]", cfg->classes);
     if (cfg->width < 1 || cfg->width > 256)
-        return sl__net_fail(err, SL_E_ARG, "network: width %d is not in [1, 256]", cfg->width);
+        return sl__fail(err, SL_E_ARG, "network: width %d is not in [1, 256]", cfg->width);
     return SL_OK;
 }
 
@@ -64,7 +53,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
     sl_status s = sl__net_config_check(cfg, err);
     if (s) return s;
     sl_net *net = calloc(1, sizeof *net);
-    if (!net) return sl__net_fail(err, SL_E_NOMEM, "network: out of memory");
+    if (!net) return sl__fail(err, SL_E_NOMEM, "network: out of memory");
     net->cfg = *cfg;
     net->nparam = sl__net_layout(cfg, net->layer);
     size_t P = net->nparam;
@@ -74,7 +63,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
     net->v = calloc(P, sizeof(float));
     if (!net->param || !net->grad || !net->m || !net->v) {
         sl_net_free(net);
-        return sl__net_fail(err, SL_E_NOMEM, "network: out of memory for %zu parameters", P);
+        return sl__fail(err, SL_E_NOMEM, "network: out of memory for %zu parameters", P);
     }
     *out = net;
     return SL_OK;
@@ -82,7 +71,7 @@ sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err)
 
 sl_status sl_net_create(const sl_net_config *cfg, uint64_t seed, sl_net **out, sl_error *err)
 {
-    if (!out) return sl__net_fail(err, SL_E_ARG, "network: no output pointer");
+    if (!out) return sl__fail(err, SL_E_ARG, "network: no output pointer");
     sl_net *net;
     sl_status s = sl__net_alloc(cfg, &net, err);
     if (s) return s;
@@ -152,17 +141,16 @@ int64_t sl_net_steps(const sl_net *net)
 
 sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, sl_error *err)
 {
-    if (!net) return sl__net_fail(err, SL_E_ARG, "network: no network");
+    if (!net) return sl__fail(err, SL_E_ARG, "network: no network");
     if (max_batch < 1 || max_batch > 1 << 16)
-        return sl__net_fail(err, SL_E_ARG, "network: batch size %d is not in [1, 65536]",
-                            max_batch);
+        return sl__fail(err, SL_E_ARG, "network: batch size %d is not in [1, 65536]", max_batch);
     if (H < 4 || W < 4 || H % 4 || W % 4 || H > 1 << 14 || W > 1 << 14)
-        return sl__net_fail(err, SL_E_SHAPE,
-                            "network: image size %dx%d: height and width must be multiples of 4 "
-                            "in [4, 16384]",
-                            H, W);
+        return sl__fail(err, SL_E_SHAPE,
+                        "network: image size %dx%d: height and width must be multiples of 4 "
+                        "in [4, 16384]",
+                        H, W);
     if (threads < 0 || threads > 1024)
-        return sl__net_fail(err, SL_E_ARG, "network: thread count %d is not in [0, 1024]", threads);
+        return sl__fail(err, SL_E_ARG, "network: thread count %d is not in [0, 1024]", threads);
     if (threads == 0) threads = omp_get_max_threads();
     if (threads > max_batch) threads = max_batch;
     if (threads < 1) threads = 1;
@@ -213,15 +201,37 @@ sl_status sl_net_reserve(sl_net *net, int max_batch, int H, int W, int threads, 
     net->gimg = malloc((size_t)max_batch * net->nparam * sizeof(float));
     if (!net->act || !net->arg || !net->ws || !net->gimg) {
         release_buffers(net);
-        return sl__net_fail(err, SL_E_NOMEM,
-                            "network: out of memory for batches of %d images of %dx%d", max_batch,
-                            H, W);
+        return sl__fail(err, SL_E_NOMEM, "network: out of memory for batches of %d images of %dx%d",
+                        max_batch, H, W);
     }
     net->max_batch = max_batch;
     net->H = H;
     net->W = W;
     net->threads = threads;
     return SL_OK;
+}
+
+/* One image's sizes at the three scales (H x W, h x w, hh x ww), the width c and the places
+ * of the skip connections e1, e2 in a buffer laid out as the activations. */
+typedef struct {
+    int H, W, h, w, hh, ww, c;
+    size_t HW, e1, e2;
+} geom;
+
+static geom geometry(const sl_net *net)
+{
+    geom d;
+    d.H = net->H;
+    d.W = net->W;
+    d.h = d.H / 2;
+    d.w = d.W / 2;
+    d.hh = d.H / 4;
+    d.ww = d.W / 4;
+    d.c = net->cfg.width;
+    d.HW = (size_t)d.H * d.W;
+    d.e1 = net->act_off[SL__A_CAT1] + (size_t)d.c * d.HW;
+    d.e2 = net->act_off[SL__A_CAT2] + 2 * (size_t)d.c * (d.HW / 4);
+    return d;
 }
 
 /* One image's forward: x [in, H, W] -> logits [K, H, W]; keeps the activations in A. */
@@ -231,31 +241,29 @@ static void forward_one(sl_net *net, const float *x, float *A, uint8_t *arg, flo
     const sl__net_layer *L = net->layer;
     const float *p = net->param;
     const size_t *o = net->act_off;
-    int H = net->H, W = net->W, h = H / 2, w = W / 2, hh = H / 4, ww = W / 4;
-    int c = net->cfg.width;
-    size_t HW = (size_t)H * W, q = HW / 4;
-    float *e1 = A + o[SL__A_CAT1] + (size_t)c * HW, *e2 = A + o[SL__A_CAT2] + 2 * c * q;
-    memcpy(A + o[SL__A_IN], x, (size_t)net->cfg.in_channels * HW * sizeof *x);
+    geom d = geometry(net);
+    float *e1 = A + d.e1, *e2 = A + d.e2;
+    memcpy(A + o[SL__A_IN], x, (size_t)net->cfg.in_channels * d.HW * sizeof *x);
 #define CONV(l, in, hgt, wid, out)                                                                 \
     sl__conv3x3_forward(in, L[l].ci, hgt, wid, p + L[l].w, p + L[l].b, L[l].co, 1, out, col)
-    CONV(SL__E1A, A + o[SL__A_IN], H, W, A + o[SL__A_A1]);
-    CONV(SL__E1B, A + o[SL__A_A1], H, W, e1);
-    sl__maxpool2_forward(e1, c, H, W, A + o[SL__A_P1], arg);
-    CONV(SL__E2A, A + o[SL__A_P1], h, w, A + o[SL__A_A2]);
-    CONV(SL__E2B, A + o[SL__A_A2], h, w, e2);
-    sl__maxpool2_forward(e2, 2 * c, h, w, A + o[SL__A_P2], arg + net->arg_off2);
-    CONV(SL__BA, A + o[SL__A_P2], hh, ww, A + o[SL__A_A3]);
-    CONV(SL__BB, A + o[SL__A_A3], hh, ww, A + o[SL__A_B]);
-    sl__upconv2_forward(A + o[SL__A_B], L[SL__UP2].ci, hh, ww, p + L[SL__UP2].w, p + L[SL__UP2].b,
-                        L[SL__UP2].co, A + o[SL__A_CAT2], col);
-    CONV(SL__D2A, A + o[SL__A_CAT2], h, w, A + o[SL__A_A4]);
-    CONV(SL__D2B, A + o[SL__A_A4], h, w, A + o[SL__A_D2]);
-    sl__upconv2_forward(A + o[SL__A_D2], L[SL__UP1].ci, h, w, p + L[SL__UP1].w, p + L[SL__UP1].b,
-                        L[SL__UP1].co, A + o[SL__A_CAT1], col);
-    CONV(SL__D1A, A + o[SL__A_CAT1], H, W, A + o[SL__A_A5]);
-    CONV(SL__D1B, A + o[SL__A_A5], H, W, A + o[SL__A_D1]);
+    CONV(SL__E1A, A + o[SL__A_IN], d.H, d.W, A + o[SL__A_A1]);
+    CONV(SL__E1B, A + o[SL__A_A1], d.H, d.W, e1);
+    sl__maxpool2_forward(e1, d.c, d.H, d.W, A + o[SL__A_P1], arg);
+    CONV(SL__E2A, A + o[SL__A_P1], d.h, d.w, A + o[SL__A_A2]);
+    CONV(SL__E2B, A + o[SL__A_A2], d.h, d.w, e2);
+    sl__maxpool2_forward(e2, 2 * d.c, d.h, d.w, A + o[SL__A_P2], arg + net->arg_off2);
+    CONV(SL__BA, A + o[SL__A_P2], d.hh, d.ww, A + o[SL__A_A3]);
+    CONV(SL__BB, A + o[SL__A_A3], d.hh, d.ww, A + o[SL__A_B]);
+    sl__upconv2_forward(A + o[SL__A_B], L[SL__UP2].ci, d.hh, d.ww, p + L[SL__UP2].w,
+                        p + L[SL__UP2].b, L[SL__UP2].co, A + o[SL__A_CAT2], col);
+    CONV(SL__D2A, A + o[SL__A_CAT2], d.h, d.w, A + o[SL__A_A4]);
+    CONV(SL__D2B, A + o[SL__A_A4], d.h, d.w, A + o[SL__A_D2]);
+    sl__upconv2_forward(A + o[SL__A_D2], L[SL__UP1].ci, d.h, d.w, p + L[SL__UP1].w,
+                        p + L[SL__UP1].b, L[SL__UP1].co, A + o[SL__A_CAT1], col);
+    CONV(SL__D1A, A + o[SL__A_CAT1], d.H, d.W, A + o[SL__A_A5]);
+    CONV(SL__D1B, A + o[SL__A_A5], d.H, d.W, A + o[SL__A_D1]);
 #undef CONV
-    sl__conv1x1_forward(A + o[SL__A_D1], c, (int)HW, p + L[SL__HEAD].w, p + L[SL__HEAD].b,
+    sl__conv1x1_forward(A + o[SL__A_D1], d.c, (int)d.HW, p + L[SL__HEAD].w, p + L[SL__HEAD].b,
                         L[SL__HEAD].co, logits);
 }
 
@@ -267,48 +275,45 @@ static void backward_one(const sl_net *net, const float *A, const uint8_t *arg,
     const sl__net_layer *L = net->layer;
     const float *p = net->param;
     const size_t *o = net->act_off;
-    int H = net->H, W = net->W, h = H / 2, w = W / 2, hh = H / 4, ww = W / 4;
-    int c = net->cfg.width;
-    size_t HW = (size_t)H * W, q = HW / 4;
-    const float *e1 = A + o[SL__A_CAT1] + (size_t)c * HW, *e2 = A + o[SL__A_CAT2] + 2 * c * q;
-    float *ge1 = G + o[SL__A_CAT1] + (size_t)c * HW, *ge2 = G + o[SL__A_CAT2] + 2 * c * q;
+    geom d = geometry(net);
+    const float *e1 = A + d.e1, *e2 = A + d.e2;
+    float *ge1 = G + d.e1, *ge2 = G + d.e2;
 #define BACK(l, in, hgt, wid, out, gout, gin)                                                      \
     sl__conv3x3_backward(in, L[l].ci, hgt, wid, p + L[l].w, L[l].co, out, 1, gout, g + L[l].w,     \
                          g + L[l].b, gin, col)
-    sl__conv1x1_backward(A + o[SL__A_D1], c, (int)HW, p + L[SL__HEAD].w, L[SL__HEAD].co, dlogits,
-                         g + L[SL__HEAD].w, g + L[SL__HEAD].b, G + o[SL__A_D1]);
-    BACK(SL__D1B, A + o[SL__A_A5], H, W, A + o[SL__A_D1], G + o[SL__A_D1], G + o[SL__A_A5]);
-    BACK(SL__D1A, A + o[SL__A_CAT1], H, W, A + o[SL__A_A5], G + o[SL__A_A5], G + o[SL__A_CAT1]);
-    sl__upconv2_backward(A + o[SL__A_D2], L[SL__UP1].ci, h, w, p + L[SL__UP1].w, L[SL__UP1].co,
+    sl__conv1x1_backward(A + o[SL__A_D1], d.c, (int)d.HW, p + L[SL__HEAD].w, L[SL__HEAD].co,
+                         dlogits, g + L[SL__HEAD].w, g + L[SL__HEAD].b, G + o[SL__A_D1]);
+    BACK(SL__D1B, A + o[SL__A_A5], d.H, d.W, A + o[SL__A_D1], G + o[SL__A_D1], G + o[SL__A_A5]);
+    BACK(SL__D1A, A + o[SL__A_CAT1], d.H, d.W, A + o[SL__A_A5], G + o[SL__A_A5], G + o[SL__A_CAT1]);
+    sl__upconv2_backward(A + o[SL__A_D2], L[SL__UP1].ci, d.h, d.w, p + L[SL__UP1].w, L[SL__UP1].co,
                          G + o[SL__A_CAT1], g + L[SL__UP1].w, g + L[SL__UP1].b, G + o[SL__A_D2],
                          col);
-    BACK(SL__D2B, A + o[SL__A_A4], h, w, A + o[SL__A_D2], G + o[SL__A_D2], G + o[SL__A_A4]);
-    BACK(SL__D2A, A + o[SL__A_CAT2], h, w, A + o[SL__A_A4], G + o[SL__A_A4], G + o[SL__A_CAT2]);
-    sl__upconv2_backward(A + o[SL__A_B], L[SL__UP2].ci, hh, ww, p + L[SL__UP2].w, L[SL__UP2].co,
+    BACK(SL__D2B, A + o[SL__A_A4], d.h, d.w, A + o[SL__A_D2], G + o[SL__A_D2], G + o[SL__A_A4]);
+    BACK(SL__D2A, A + o[SL__A_CAT2], d.h, d.w, A + o[SL__A_A4], G + o[SL__A_A4], G + o[SL__A_CAT2]);
+    sl__upconv2_backward(A + o[SL__A_B], L[SL__UP2].ci, d.hh, d.ww, p + L[SL__UP2].w, L[SL__UP2].co,
                          G + o[SL__A_CAT2], g + L[SL__UP2].w, g + L[SL__UP2].b, G + o[SL__A_B],
                          col);
-    BACK(SL__BB, A + o[SL__A_A3], hh, ww, A + o[SL__A_B], G + o[SL__A_B], G + o[SL__A_A3]);
-    BACK(SL__BA, A + o[SL__A_P2], hh, ww, A + o[SL__A_A3], G + o[SL__A_A3], G + o[SL__A_P2]);
+    BACK(SL__BB, A + o[SL__A_A3], d.hh, d.ww, A + o[SL__A_B], G + o[SL__A_B], G + o[SL__A_A3]);
+    BACK(SL__BA, A + o[SL__A_P2], d.hh, d.ww, A + o[SL__A_A3], G + o[SL__A_A3], G + o[SL__A_P2]);
     /* e2 feeds both the pool and the concatenation: the pool's gradient adds to the
      * concatenation's */
-    sl__maxpool2_backward(G + o[SL__A_P2], arg + net->arg_off2, 2 * c, h, w, ge2);
-    BACK(SL__E2B, A + o[SL__A_A2], h, w, e2, ge2, G + o[SL__A_A2]);
-    BACK(SL__E2A, A + o[SL__A_P1], h, w, A + o[SL__A_A2], G + o[SL__A_A2], G + o[SL__A_P1]);
-    sl__maxpool2_backward(G + o[SL__A_P1], arg, c, H, W, ge1);
-    BACK(SL__E1B, A + o[SL__A_A1], H, W, e1, ge1, G + o[SL__A_A1]);
-    BACK(SL__E1A, A + o[SL__A_IN], H, W, A + o[SL__A_A1], G + o[SL__A_A1], NULL);
+    sl__maxpool2_backward(G + o[SL__A_P2], arg + net->arg_off2, 2 * d.c, d.h, d.w, ge2);
+    BACK(SL__E2B, A + o[SL__A_A2], d.h, d.w, e2, ge2, G + o[SL__A_A2]);
+    BACK(SL__E2A, A + o[SL__A_P1], d.h, d.w, A + o[SL__A_A2], G + o[SL__A_A2], G + o[SL__A_P1]);
+    sl__maxpool2_backward(G + o[SL__A_P1], arg, d.c, d.H, d.W, ge1);
+    BACK(SL__E1B, A + o[SL__A_A1], d.H, d.W, e1, ge1, G + o[SL__A_A1]);
+    BACK(SL__E1A, A + o[SL__A_IN], d.H, d.W, A + o[SL__A_A1], G + o[SL__A_A1], NULL);
 #undef BACK
 }
 
 sl_status sl_net_forward(sl_net *net, const float *images, int B, float *logits, sl_error *err)
 {
     if (!net || !images || !logits)
-        return sl__net_fail(err, SL_E_ARG, "network: forward needs images and an output");
-    if (!net->max_batch)
-        return sl__net_fail(err, SL_E_ARG, "network: forward before sl_net_reserve");
+        return sl__fail(err, SL_E_ARG, "network: forward needs images and an output");
+    if (!net->max_batch) return sl__fail(err, SL_E_ARG, "network: forward before sl_net_reserve");
     if (B < 1 || B > net->max_batch)
-        return sl__net_fail(err, SL_E_SHAPE, "network: batch of %d images, reserved for 1 to %d", B,
-                            net->max_batch);
+        return sl__fail(err, SL_E_SHAPE, "network: batch of %d images, reserved for 1 to %d", B,
+                        net->max_batch);
     size_t HW = (size_t)net->H * net->W, in = (size_t)net->cfg.in_channels * HW;
     size_t out = (size_t)net->cfg.classes * HW, na = net->act_off[SL__A_N];
     net->B = 0;
@@ -324,8 +329,8 @@ sl_status sl_net_forward(sl_net *net, const float *images, int B, float *logits,
 
 sl_status sl_net_backward(sl_net *net, const float *dlogits, sl_error *err)
 {
-    if (!net || !dlogits) return sl__net_fail(err, SL_E_ARG, "network: backward needs dlogits");
-    if (!net->B) return sl__net_fail(err, SL_E_ARG, "network: backward before a forward");
+    if (!net || !dlogits) return sl__fail(err, SL_E_ARG, "network: backward needs dlogits");
+    if (!net->B) return sl__fail(err, SL_E_ARG, "network: backward before a forward");
     int B = net->B;
     size_t HW = (size_t)net->H * net->W, out = (size_t)net->cfg.classes * HW;
     size_t na = net->act_off[SL__A_N], P = net->nparam;
@@ -388,10 +393,10 @@ sl_status sl_net_set_meta(sl_net *net, const char *meta, sl_error *err)
     if (meta) {
         size_t n = strlen(meta);
         if (n > SL_NET_META_MAX)
-            return sl__net_fail(err, SL_E_ARG, "network: meta text of %zu bytes exceeds %d", n,
-                                SL_NET_META_MAX);
+            return sl__fail(err, SL_E_ARG, "network: meta text of %zu bytes exceeds %d", n,
+                            SL_NET_META_MAX);
         copy = malloc(n + 1);
-        if (!copy) return sl__net_fail(err, SL_E_NOMEM, "network: out of memory");
+        if (!copy) return sl__fail(err, SL_E_NOMEM, "network: out of memory");
         memcpy(copy, meta, n + 1);
     }
     free(net->meta);

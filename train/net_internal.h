@@ -4,6 +4,8 @@
 
 #include "net.h"
 
+#include "internal.h" /* sl__fail: the library's one-line messages */
+
 #include <stdarg.h>
 
 /* The layers in parameter order (each: weight, then bias). */
@@ -75,7 +77,5 @@ size_t sl__net_layout(const sl_net_config *cfg, sl__net_layer *layer);
 sl_status sl__net_config_check(const sl_net_config *cfg, sl_error *err);
 /* A network with the configuration's layout and zero parameters (no initialisation). */
 sl_status sl__net_alloc(const sl_net_config *cfg, sl_net **out, sl_error *err);
-sl_status sl__net_fail(sl_error *err, sl_status s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

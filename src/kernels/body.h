@@ -55,6 +55,36 @@ static void tail_in(tail_buf *tb, const float *x, const float *t, const int32_t 
     }
 }
 
+/* One vector of pixels at pixel i of the arrays x, t, y, g, m (any NULL but x), classes S
+ * apart. A tail (nb < SL_VW pixels) is located in tb instead, stride SL_VW, lanes from nb on
+ * dead; g and m are read into it first when accumulating. */
+typedef struct {
+    const float *x, *t;
+    const int32_t *y;
+    float *g, *m;
+    int64_t S;
+    vi live;
+} vec_at;
+
+SL_VINLINE vec_at vec_locate(tail_buf *tb, const float *x, const float *t, const int32_t *y,
+                             float *g, float *m, int accumulate, int64_t C, int64_t P, int64_t i,
+                             int64_t nb)
+{
+    vec_at v = {x + i, t ? t + i : NULL, y ? y + i : NULL, g ? g + i : NULL, m ? m + i : NULL,
+                P,     viset(-1)};
+    if (nb < SL_VW) {
+        tail_in(tb, v.x, v.t, v.y, accumulate ? v.g : NULL, accumulate ? v.m : NULL, C, P, nb);
+        v.x = tb->x;
+        v.t = v.t ? tb->t : NULL;
+        v.y = v.y ? tb->y : NULL;
+        v.g = v.g ? tb->g : NULL;
+        v.m = v.m ? tb->m : NULL;
+        v.S = SL_VW;
+        v.live = vfirst(nb);
+    }
+    return v;
+}
+
 static void tail_out(const tail_buf *tb, float *g, float *m, int64_t C, int64_t P, int64_t nb)
 {
     for (int64_t j = 0; j < nb; j++) {
@@ -75,6 +105,66 @@ SL_VINLINE vi label_masks(vi yv, int64_t C, int has_ignore, int32_t ignore, vi l
     vi ign = has_ignore ? vieq(yv, viset(ignore)) : viset(0);
     *bad |= live & ~(inr | ign);
     return live & inr & ~ign;
+}
+
+/* focal on logits: the loss, and *wk = gy with dz_c = gy ([c = y] - p_c). q = the sum of the
+ * other classes' p: no cancellation as p_y -> 1. */
+SL_VINLINE vf plain_focal(const sl__ce_args *a, const int64_t C, vi yv, vf s, vf ey, vf inv, vf lpy,
+                          vf wy, vf *wk)
+{
+    const vf zero = vset(0.0f);
+    vf q = (s - ey) * inv, py = ey * inv;
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++)
+        q = vsel(vieq(yv, viset((int32_t)c)), q, q);
+    vf qg = vpow(q, a->gamma), d = zero - qg;
+    if (a->gamma != 0.0f) {
+        vi pos = vgt(q, zero);
+        d = d + vsel(pos, vset(a->gamma) * py * (qg / vsel(pos, q, vset(1.0f))) * lpy, zero);
+    }
+    vf g = wy * d * vset(a->gk);
+    *wk = zero - g;
+    return wy * ((zero - qg) * lpy);
+}
+
+/* marginal_ce on logits: the loss, and its gradient into gs (when not NULL). The merged
+ * background S = {0} and the classes not annotated: at y = 0, l = -log q_S. */
+SL_VINLINE vf plain_marginal(const sl__ce_args *a, const int64_t C, const uint8_t *ann,
+                             const vf *xv, const vf *e, vi yv, vf m, vf ls, vf lpy, vf wy, vf inv,
+                             float *gs, int64_t S)
+{
+    const vf zero = vset(0.0f);
+    vi bg = vieq(yv, viset(0));
+    vf mS = xv[0], eS = vset(1.0f);
+    int merged = 0;
+    SL_UNROLL
+    for (int64_t c = 1; c < C; c++)
+        if (!ann[c]) {
+            mS = vmax(mS, xv[c]);
+            merged = 1;
+        }
+    if (merged) {
+        eS = zero;
+        SL_UNROLL
+        for (int64_t c = 0; c < C; c++)
+            if (c == 0 || !ann[c]) eS += vexp(xv[c] - mS);
+    }
+    vf lq = merged ? ((mS - m) + vlog(eS)) - ls : (xv[0] - m) - ls;
+    vf l = zero - wy * vsel(bg, lq, lpy);
+    vf wk = wy * vset(a->gk);
+    if (!gs) return l;
+    vf ieS = vset(1.0f) / eS;
+    SL_UNROLL
+    for (int64_t c = 0; c < C; c++) {
+        vf T;
+        if (c == 0 || !ann[c])
+            T = vsel(bg, (merged ? vexp(xv[c] - mS) : vset(1.0f)) * ieS, zero);
+        else
+            T = vmask01(vieq(yv, viset((int32_t)c)));
+        vf dz = wk * (e[c] * inv - T);
+        vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
+    }
+    return l;
 }
 
 /* One vector of pixels of the family's common case - label maps, logits, no smoothing - in one
@@ -126,50 +216,9 @@ SL_VINLINE void ce_plain_vec(const sl__ce_args *a, const int64_t C, const sl__ce
     vf ls = vlog(s), inv = vset(1.0f) / s;
     vf lpy = (xy - m) - ls, l, wk;
     if (kind == SL__CE_FOCAL) {
-        /* q = sum of the other classes' p: no cancellation as p_y -> 1 */
-        vf q = (s - ey) * inv, py = ey * inv;
-        SL_UNROLL
-        for (int64_t c = 0; c < C; c++) q = vsel(vieq(yv, viset((int32_t)c)), q, q);
-        vf qg = vpow(q, a->gamma), d = zero - qg;
-        if (a->gamma != 0.0f) {
-            vi pos = vgt(q, zero);
-            d = d + vsel(pos, vset(a->gamma) * py * (qg / vsel(pos, q, vset(1.0f))) * lpy, zero);
-        }
-        l = wy * ((zero - qg) * lpy);
-        wk = wy * d * vset(a->gk); /* gy: dz_c = gy ([c = y] - p_c) */
-        wk = zero - wk;
+        l = plain_focal(a, C, yv, s, ey, inv, lpy, wy, &wk);
     } else if (kind == SL__CE_MARGINAL) {
-        vi bg = vieq(yv, viset(0));
-        vf mS = xv[0], eS = vset(1.0f);
-        int merged = 0;
-        SL_UNROLL
-        for (int64_t c = 1; c < C; c++)
-            if (!ann[c]) {
-                mS = vmax(mS, xv[c]);
-                merged = 1;
-            }
-        if (merged) {
-            eS = zero;
-            SL_UNROLL
-            for (int64_t c = 0; c < C; c++)
-                if (c == 0 || !ann[c]) eS += vexp(xv[c] - mS);
-        }
-        vf lq = merged ? ((mS - m) + vlog(eS)) - ls : (xv[0] - m) - ls;
-        l = zero - wy * vsel(bg, lq, lpy);
-        wk = wy * vset(a->gk);
-        if (gs) {
-            vf ieS = vset(1.0f) / eS;
-            SL_UNROLL
-            for (int64_t c = 0; c < C; c++) {
-                vf T;
-                if (c == 0 || !ann[c])
-                    T = vsel(bg, (merged ? vexp(xv[c] - mS) : vset(1.0f)) * ieS, zero);
-                else
-                    T = vmask01(vieq(yv, viset((int32_t)c)));
-                vf dz = wk * (e[c] * inv - T);
-                vstore(gs + c * S, a->accumulate ? vload(gs + c * S) + dz : dz);
-            }
-        }
+        l = plain_marginal(a, C, ann, xv, e, yv, m, ls, lpy, wy, inv, gs, S);
         vacc(acc, off, l);
         if (ms) put(ms, l, a->mk, a->accumulate);
         return;
@@ -188,18 +237,14 @@ SL_VINLINE void ce_plain_vec(const sl__ce_args *a, const int64_t C, const sl__ce
     }
 }
 
-/* One vector of pixels of any member of the family: x, t, g strided by S between classes; y, m
- * contiguous. One copy, called for the body and the tail. */
-static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t C,
-                                             const uint8_t *ann, const float *xs,
-                                             const float *ts, const int32_t *ys, float *gs,
-                                             float *ms, int64_t S, vi live, double *acc,
-                                             int64_t off, vi *bad)
+/* The pieces of ce_vec, each for one vector of pixels, x and t strided by S between classes. */
+
+/* Log-probabilities lp and probabilities p; for probabilities as input also the renormalised u
+ * and the sum *sp (forced to 1 where it is not positive, which is flagged). */
+SL_VINLINE void ce_logp(const sl__ce_args *a, const int64_t C, const float *xs, int64_t S, vi live,
+                        vf *lp, vf *p, vf *u, vf *sp, vi *bad)
 {
-    vf lp[MAXC], p[MAXC], gg[MAXC], u[MAXC];
     vf s = vset(0.0f);
-    for (int64_t c = 0; c < C; c++) gg[c] = u[c] = vset(0.0f);
-    /* log-probabilities lp and probabilities p */
     if (!a->probs) {
         vf m = vload(xs);
         for (int64_t c = 0; c < C; c++) {
@@ -232,6 +277,190 @@ static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t
             lp[c] = vlog(p[c]);
         }
     }
+    *sp = s;
+}
+
+/* ce: the loss and gg = dl/dlp, with label smoothing. */
+SL_VINLINE vf ce_term_ce(const sl__ce_args *a, const int64_t C, const float *ts, int64_t S,
+                         const int32_t *ys, vi yv, const vf *lp, vf *gg)
+{
+    const float a2 = a->smoothing / (float)C, a1 = 1.0f - a->smoothing;
+    vf l = vset(0.0f);
+    if (!ys) {
+        for (int64_t c = 0; c < C; c++) {
+            vf tc = vfma(vload(ts + c * S), vset(a1), vset(a2));
+            gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * tc;
+            l = vfma(gg[c], lp[c], l);
+        }
+        return l;
+    }
+    vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f), swl = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) {
+        vi is = vieq(yv, viset((int32_t)c));
+        lpy = vsel(is, lp[c], lpy);
+        if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+        if (a2 != 0.0f) swl = vfma(vset(a->w ? a->w[c] : 1.0f), lp[c], swl);
+    }
+    l = vset(-a1) * wy * lpy;
+    if (a2 != 0.0f) l = vfma(vset(-a2), swl, l);
+    vf wya = vset(a1) * wy;
+    for (int64_t c = 0; c < C; c++) {
+        vi is = vieq(yv, viset((int32_t)c));
+        vf gc = vset(-a2 * (a->w ? a->w[c] : 1.0f));
+        gg[c] = vsel(is, gc - wya, gc);
+    }
+    return l;
+}
+
+/* focal: f = -q^g lp, df/dlp = -q^g + g p q^(g-1) lp, q = 1 - p = -expm1(lp). */
+SL_VINLINE vf ce_term_focal(const sl__ce_args *a, const int64_t C, const float *ts, int64_t S,
+                            const int32_t *ys, vi yv, const vf *lp, const vf *p, vf *gg)
+{
+    const float gam = a->gamma;
+    vf l = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) {
+        vf wc;
+        if (ys)
+            wc = vsel(vieq(yv, viset((int32_t)c)), vset(a->w ? a->w[c] : 1.0f), vset(0.0f));
+        else
+            wc = vset(a->w ? a->w[c] : 1.0f) * vload(ts + c * S);
+        vf q = vmax(vset(0.0f) - vexpm1(lp[c]), vset(0.0f));
+        vf qg = vpow(q, gam);
+        vf second = vset(0.0f);
+        if (gam != 0.0f) {
+            vi pos = vgt(q, vset(0.0f));
+            vf qs = vsel(pos, q, vset(1.0f));
+            second = vsel(pos, vset(gam) * p[c] * (qg / qs) * lp[c], vset(0.0f));
+        }
+        vf f = (vset(0.0f) - qg) * lp[c];
+        vf d = second - qg;
+        gg[c] = vsel(vne(wc, vset(0.0f)), wc * d, vset(0.0f));
+        l = vsel(vne(wc, vset(0.0f)), vfma(wc, f, l), l);
+    }
+    return l;
+}
+
+/* missing_ce: the gate is the input's argmax (lowest index on ties) being a class not annotated;
+ * gated background pixels leave *valid (label map) or lose their background term. */
+SL_VINLINE vf ce_term_missing(const sl__ce_args *a, const int64_t C, const uint8_t *ann,
+                              const float *xs, const float *ts, int64_t S, const int32_t *ys, vi yv,
+                              const vf *lp, vf *gg, vi *valid)
+{
+    vf best = vload(xs), l = vset(0.0f);
+    vi bi = viset(0);
+    for (int64_t c = 1; c < C; c++) {
+        vf xc = vload(xs + c * S);
+        vi gt = vgt(xc, best);
+        best = vsel(gt, xc, best);
+        bi = (vi)vsel(gt, (vf)viset((int32_t)c), (vf)bi);
+    }
+    vi gate = viset(0);
+    for (int64_t c = 1; c < C; c++)
+        if (!ann[c]) gate |= bi == viset((int32_t)c);
+    if (!ys) {
+        for (int64_t c = 0; c < C; c++) {
+            gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * vload(ts + c * S);
+            if (c == 0) gg[c] = vsel(gate, vset(0.0f), gg[c]);
+            l = vfma(gg[c], lp[c], l);
+        }
+        return l;
+    }
+    *valid &= ~(gate & vieq(yv, viset(0)));
+    vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f);
+    for (int64_t c = 0; c < C; c++) {
+        vi is = vieq(yv, viset((int32_t)c));
+        lpy = vsel(is, lp[c], lpy);
+        if (a->w) wy = vsel(is, vset(a->w[c]), wy);
+    }
+    l = (vset(0.0f) - wy) * lpy;
+    for (int64_t c = 0; c < C; c++)
+        gg[c] = vsel(vieq(yv, viset((int32_t)c)), vset(0.0f) - wy, vset(0.0f));
+    return l;
+}
+
+/* marginal_ce: the merged background S = {0} and the classes not annotated in the image,
+ * lq = logsumexp over S of lp. */
+SL_VINLINE vf ce_term_marginal(const sl__ce_args *a, const int64_t C, const uint8_t *ann,
+                               const float *ts, int64_t S, const int32_t *ys, vi yv, const vf *lp,
+                               vf *gg)
+{
+    (void)a;
+    vf mS = lp[0], l = vset(0.0f);
+    for (int64_t c = 1; c < C; c++)
+        if (!ann[c]) mS = vmax(mS, lp[c]);
+    vf sS = vset(0.0f);
+    for (int64_t c = 0; c < C; c++)
+        if (c == 0 || !ann[c]) sS += vexp(lp[c] - mS);
+    vf lq = mS + vlog(sS);
+    vf t0;
+    if (ys) {
+        vi bg = vieq(yv, viset(0));
+        t0 = vmask01(bg);
+        vf lpy = vset(0.0f);
+        for (int64_t c = 0; c < C; c++) {
+            vi is = vieq(yv, viset((int32_t)c));
+            lpy = vsel(is, lp[c], lpy);
+            gg[c] = vsel(is & ~bg, vset(-1.0f), vset(0.0f));
+        }
+        l = vsel(bg, vset(0.0f) - lq, vset(0.0f) - lpy);
+    } else {
+        t0 = vset(0.0f);
+        for (int64_t c = 0; c < C; c++) {
+            vf tc = vload(ts + c * S);
+            gg[c] = vset(0.0f);
+            if (c == 0 || !ann[c]) {
+                t0 += tc;
+            } else {
+                gg[c] = vset(0.0f) - tc;
+                l = vfma(gg[c], lp[c], l);
+            }
+        }
+        l = l - t0 * lq;
+    }
+    for (int64_t c = 0; c < C; c++)
+        if (c == 0 || !ann[c]) gg[c] = gg[c] - t0 * vexp(lp[c] - lq);
+    return l;
+}
+
+/* Back to the input from gg = dl/dlp: through the softmax, or for probabilities
+ * G_c = g_c / u_c inside [eps, 1 - eps] (else 0), dx_c = (G_c - sum_inside g) / s. */
+SL_VINLINE void ce_back(const sl__ce_args *a, const int64_t C, const vf *gg, const vf *p,
+                        const vf *u, vf s, vi valid, float *gs, int64_t S)
+{
+    vf sg = vset(0.0f);
+    if (!a->probs) {
+        for (int64_t c = 0; c < C; c++) sg += gg[c];
+        for (int64_t c = 0; c < C; c++) {
+            vf dz = vsel(valid, gg[c] - p[c] * sg, vset(0.0f));
+            put(gs + c * S, dz, a->gk, a->accumulate);
+        }
+        return;
+    }
+    const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
+    for (int64_t c = 0; c < C; c++) {
+        vi in = vge(u[c], lo) & vle(u[c], hi);
+        sg += vsel(in, gg[c], vset(0.0f));
+    }
+    for (int64_t c = 0; c < C; c++) {
+        vi in = vge(u[c], lo) & vle(u[c], hi);
+        vf G = vsel(in, gg[c] / vsel(in, u[c], vset(1.0f)), vset(0.0f));
+        vf dx = vsel(valid, (G - sg) / s, vset(0.0f));
+        put(gs + c * S, dx, a->gk, a->accumulate);
+    }
+}
+
+/* One vector of pixels of any member of the family: x, t, g strided by S between classes; y, m
+ * contiguous. One copy, called for the body and the tail. */
+static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t C,
+                                             const uint8_t *ann, const float *xs, const float *ts,
+                                             const int32_t *ys, float *gs, float *ms, int64_t S,
+                                             vi live, double *acc, int64_t off, vi *bad)
+{
+    vf lp[MAXC], p[MAXC], gg[MAXC], u[MAXC];
+    vf s;
+    for (int64_t c = 0; c < C; c++)
+        gg[c] = u[c] = vset(0.0f);
+    ce_logp(a, C, xs, S, live, lp, p, u, &s, bad);
     /* the loss l and gg = dl/dlp */
     vf l = vset(0.0f);
     vi valid = live;
@@ -246,156 +475,15 @@ static __attribute__((noinline)) void ce_vec(const sl__ce_args *a, const int64_t
         }
     }
     switch (a->kind) {
-    case SL__CE: {
-        const float a2 = a->smoothing / (float)C, a1 = 1.0f - a->smoothing;
-        if (ys) {
-            vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f), swl = vset(0.0f);
-            for (int64_t c = 0; c < C; c++) {
-                vi is = vieq(yv, viset((int32_t)c));
-                lpy = vsel(is, lp[c], lpy);
-                if (a->w) wy = vsel(is, vset(a->w[c]), wy);
-                if (a2 != 0.0f) swl = vfma(vset(a->w ? a->w[c] : 1.0f), lp[c], swl);
-            }
-            l = vset(-a1) * wy * lpy;
-            if (a2 != 0.0f) l = vfma(vset(-a2), swl, l);
-            vf wya = vset(a1) * wy;
-            for (int64_t c = 0; c < C; c++) {
-                vi is = vieq(yv, viset((int32_t)c));
-                vf gc = vset(-a2 * (a->w ? a->w[c] : 1.0f));
-                gg[c] = vsel(is, gc - wya, gc);
-            }
-        } else {
-            for (int64_t c = 0; c < C; c++) {
-                vf tc = vfma(vload(ts + c * S), vset(a1), vset(a2));
-                gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * tc;
-                l = vfma(gg[c], lp[c], l);
-            }
-        }
-        break;
-    }
-    case SL__CE_FOCAL: {
-        const float gam = a->gamma;
-        for (int64_t c = 0; c < C; c++) {
-            vf wc;
-            if (ys)
-                wc = vsel(vieq(yv, viset((int32_t)c)), vset(a->w ? a->w[c] : 1.0f), vset(0.0f));
-            else
-                wc = vset(a->w ? a->w[c] : 1.0f) * vload(ts + c * S);
-            /* f = -q^g lp, df/dlp = -q^g + g p q^(g-1) lp, q = 1 - p = -expm1(lp) */
-            vf q = vmax(vset(0.0f) - vexpm1(lp[c]), vset(0.0f));
-            vf qg = vpow(q, gam);
-            vf second = vset(0.0f);
-            if (gam != 0.0f) {
-                vi pos = vgt(q, vset(0.0f));
-                vf qs = vsel(pos, q, vset(1.0f));
-                second = vsel(pos, vset(gam) * p[c] * (qg / qs) * lp[c], vset(0.0f));
-            }
-            vf f = (vset(0.0f) - qg) * lp[c];
-            vf d = second - qg;
-            gg[c] = vsel(vne(wc, vset(0.0f)), wc * d, vset(0.0f));
-            l = vsel(vne(wc, vset(0.0f)), vfma(wc, f, l), l);
-        }
-        break;
-    }
-    case SL__CE_MISSING: {
-        /* gate: the input's argmax (lowest index on ties) is a class not annotated */
-        vf best = vload(xs);
-        vi bi = viset(0);
-        for (int64_t c = 1; c < C; c++) {
-            vf xc = vload(xs + c * S);
-            vi gt = vgt(xc, best);
-            best = vsel(gt, xc, best);
-            bi = (vi)vsel(gt, (vf)viset((int32_t)c), (vf)bi);
-        }
-        vi gate = viset(0);
-        for (int64_t c = 1; c < C; c++)
-            if (!ann[c]) gate |= bi == viset((int32_t)c);
-        if (ys) {
-            valid &= ~(gate & vieq(yv, viset(0)));
-            vf wy = vset(a->w ? 0.0f : 1.0f), lpy = vset(0.0f);
-            for (int64_t c = 0; c < C; c++) {
-                vi is = vieq(yv, viset((int32_t)c));
-                lpy = vsel(is, lp[c], lpy);
-                if (a->w) wy = vsel(is, vset(a->w[c]), wy);
-            }
-            l = (vset(0.0f) - wy) * lpy;
-            for (int64_t c = 0; c < C; c++)
-                gg[c] = vsel(vieq(yv, viset((int32_t)c)), vset(0.0f) - wy, vset(0.0f));
-        } else {
-            for (int64_t c = 0; c < C; c++) {
-                gg[c] = vset(-(a->w ? a->w[c] : 1.0f)) * vload(ts + c * S);
-                if (c == 0) gg[c] = vsel(gate, vset(0.0f), gg[c]);
-                l = vfma(gg[c], lp[c], l);
-            }
-        }
-        break;
-    }
-    case SL__CE_MARGINAL: {
-        /* the merged background S = {0} and the classes not annotated in the image:
-         * lq = logsumexp over S of lp */
-        vf mS = lp[0];
-        for (int64_t c = 1; c < C; c++)
-            if (!ann[c]) mS = vmax(mS, lp[c]);
-        vf sS = vset(0.0f);
-        for (int64_t c = 0; c < C; c++)
-            if (c == 0 || !ann[c]) sS += vexp(lp[c] - mS);
-        vf lq = mS + vlog(sS);
-        vf t0;
-        if (ys) {
-            vi bg = vieq(yv, viset(0));
-            t0 = vmask01(bg);
-            vf lpy = vset(0.0f);
-            for (int64_t c = 0; c < C; c++) {
-                vi is = vieq(yv, viset((int32_t)c));
-                lpy = vsel(is, lp[c], lpy);
-                gg[c] = vsel(is & ~bg, vset(-1.0f), vset(0.0f));
-            }
-            l = vsel(bg, vset(0.0f) - lq, vset(0.0f) - lpy);
-        } else {
-            t0 = vset(0.0f);
-            for (int64_t c = 0; c < C; c++) {
-                vf tc = vload(ts + c * S);
-                gg[c] = vset(0.0f);
-                if (c == 0 || !ann[c]) {
-                    t0 += tc;
-                } else {
-                    gg[c] = vset(0.0f) - tc;
-                    l = vfma(gg[c], lp[c], l);
-                }
-            }
-            l = l - t0 * lq;
-        }
-        for (int64_t c = 0; c < C; c++)
-            if (c == 0 || !ann[c]) gg[c] = gg[c] - t0 * vexp(lp[c] - lq);
-        break;
-    }
+    case SL__CE: l = ce_term_ce(a, C, ts, S, ys, yv, lp, gg); break;
+    case SL__CE_FOCAL: l = ce_term_focal(a, C, ts, S, ys, yv, lp, p, gg); break;
+    case SL__CE_MISSING: l = ce_term_missing(a, C, ann, xs, ts, S, ys, yv, lp, gg, &valid); break;
+    case SL__CE_MARGINAL: l = ce_term_marginal(a, C, ann, ts, S, ys, yv, lp, gg); break;
     }
     l = vsel(valid, l, vset(0.0f));
     vacc(acc, off, l);
     if (ms) put(ms, l, a->mk, a->accumulate);
-    if (!gs) return;
-    /* back to the input */
-    vf sg = vset(0.0f);
-    if (!a->probs) {
-        for (int64_t c = 0; c < C; c++) sg += gg[c];
-        for (int64_t c = 0; c < C; c++) {
-            vf dz = vsel(valid, gg[c] - p[c] * sg, vset(0.0f));
-            put(gs + c * S, dz, a->gk, a->accumulate);
-        }
-    } else {
-        /* G_c = g_c / u_c inside [eps, 1 - eps] (else 0); dx_c = (G_c - sum_inside g) / s */
-        const vf lo = vset(a->eps), hi = vset(1.0f - a->eps);
-        for (int64_t c = 0; c < C; c++) {
-            vi in = vge(u[c], lo) & vle(u[c], hi);
-            sg += vsel(in, gg[c], vset(0.0f));
-        }
-        for (int64_t c = 0; c < C; c++) {
-            vi in = vge(u[c], lo) & vle(u[c], hi);
-            vf G = vsel(in, gg[c] / vsel(in, u[c], vset(1.0f)), vset(0.0f));
-            vf dx = vsel(valid, (G - sg) / s, vset(0.0f));
-            put(gs + c * S, dx, a->gk, a->accumulate);
-        }
-    }
+    if (gs) ce_back(a, C, gg, p, u, s, valid, gs, S);
 }
 
 /* The sweep over [p0, p1) of image n; kind and C are constants on the plain path. The tail is
@@ -415,26 +503,11 @@ SL_VINLINE void ce_run(const sl__ce_args *a, const int64_t C, const int plain,
     tail_buf tb;
     for (int64_t i = p0; i < p1; i += SL_VW) {
         int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
-        const float *xs = x + i, *ts = t ? t + i : NULL;
-        const int32_t *ys = y ? y + i : NULL;
-        float *gs = g ? g + i : NULL, *msp = m ? m + i : NULL;
-        int64_t S = P;
-        vi live = viset(-1);
-        if (nb < SL_VW) {
-            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL,
-                    m && a->accumulate ? msp : NULL, C, P, nb);
-            xs = tb.x;
-            ts = ts ? tb.t : NULL;
-            ys = ys ? tb.y : NULL;
-            gs = gs ? tb.g : NULL;
-            msp = msp ? tb.m : NULL;
-            S = SL_VW;
-            live = vfirst(nb);
-        }
+        vec_at v = vec_locate(&tb, x, t, y, g, m, a->accumulate, C, P, i, nb);
         if (plain)
-            ce_plain_vec(a, C, kind, ann, xs, ys, gs, msp, S, live, acc, i - p0, bad);
+            ce_plain_vec(a, C, kind, ann, v.x, v.y, v.g, v.m, v.S, v.live, acc, i - p0, bad);
         else
-            ce_vec(a, C, ann, xs, ts, ys, gs, msp, S, live, acc, i - p0, bad);
+            ce_vec(a, C, ann, v.x, v.t, v.y, v.g, v.m, v.S, v.live, acc, i - p0, bad);
         if (nb < SL_VW) tail_out(&tb, g ? g + i : NULL, m ? m + i : NULL, C, P, nb);
     }
 }
@@ -709,24 +782,11 @@ SL_VINLINE void ov_run(const sl__ov_args *a, const int64_t C, const int grad, in
     tail_buf tb;
     for (int64_t i = p0; i < p1; i += SL_VW) {
         int64_t nb = p1 - i < SL_VW ? p1 - i : SL_VW;
-        const float *xs = x + i, *ts = t ? t + i : NULL;
-        const int32_t *ys = y ? y + i : NULL;
-        float *gs = g ? g + i : NULL;
-        int64_t S = P;
-        vi live = viset(-1);
-        if (nb < SL_VW) {
-            tail_in(&tb, xs, ts, ys, g && a->accumulate ? gs : NULL, NULL, C, P, nb);
-            xs = tb.x;
-            ts = ts ? tb.t : NULL;
-            ys = ys ? tb.y : NULL;
-            gs = gs ? tb.g : NULL;
-            S = SL_VW;
-            live = vfirst(nb);
-        }
+        vec_at v = vec_locate(&tb, x, t, y, g, NULL, a->accumulate, C, P, i, nb);
         if (grad)
-            ov_grad_vec(a, C, kI, kS, xs, ts, ys, gs, S, live, bad);
+            ov_grad_vec(a, C, kI, kS, v.x, v.t, v.y, v.g, v.S, v.live, bad);
         else
-            ov_sums_vec(a, C, xs, ts, ys, S, live, acc, i - p0, bad);
+            ov_sums_vec(a, C, v.x, v.t, v.y, v.S, v.live, acc, i - p0, bad);
         if (nb < SL_VW && grad) tail_out(&tb, g + i, NULL, C, P, nb);
     }
 }

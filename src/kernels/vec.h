@@ -149,31 +149,25 @@ SL_VINLINE vf vsel(vi m, vf a, vf b) /* m ? a : b */
 }
 
 /* a > b ? a : b and a < b ? a : b: exactly what x86's max and min instructions compute, NaN
- * and signed zeros included. */
+ * and signed zeros included (OP max or min; CMP vgt or vlt, the portable form). */
+#if defined(SL_VEC_AVX512)
+#define SL_VMINMAX(OP, CMP, a, b) (vf) _mm512_##OP##_ps((__m512)(a), (__m512)(b))
+#elif defined(SL_VEC_AVX2)
+#define SL_VMINMAX(OP, CMP, a, b) (vf) _mm256_##OP##_ps((__m256)(a), (__m256)(b))
+#elif defined(__SSE__)
+#define SL_VMINMAX(OP, CMP, a, b) (vf) _mm_##OP##_ps((__m128)(a), (__m128)(b))
+#else
+#define SL_VMINMAX(OP, CMP, a, b) vsel(CMP(a, b), a, b)
+#endif
+
 SL_VINLINE vf vmax(vf a, vf b)
 {
-#if defined(SL_VEC_AVX512)
-    return (vf)_mm512_max_ps((__m512)a, (__m512)b);
-#elif defined(SL_VEC_AVX2)
-    return (vf)_mm256_max_ps((__m256)a, (__m256)b);
-#elif defined(__SSE__)
-    return (vf)_mm_max_ps((__m128)a, (__m128)b);
-#else
-    return vsel(vgt(a, b), a, b);
-#endif
+    return SL_VMINMAX(max, vgt, a, b);
 }
 
 SL_VINLINE vf vmin(vf a, vf b)
 {
-#if defined(SL_VEC_AVX512)
-    return (vf)_mm512_min_ps((__m512)a, (__m512)b);
-#elif defined(SL_VEC_AVX2)
-    return (vf)_mm256_min_ps((__m256)a, (__m256)b);
-#elif defined(__SSE__)
-    return (vf)_mm_min_ps((__m128)a, (__m128)b);
-#else
-    return vsel(vlt(a, b), a, b);
-#endif
+    return SL_VMINMAX(min, vlt, a, b);
 }
 
 SL_VINLINE vf vabs(vf a)
