@@ -75,7 +75,7 @@ $(BUILD)/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(TRAIN_HDR) $(BUILD)/libsegtra
 # in turn; the library is the same static archive as everywhere else.
 LDFLAGS_test_alloc := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Itrain -o $@ $< $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a \
 		$(LDLIBS) $(BLAS_LIBS) $(LDFLAGS_$*)
