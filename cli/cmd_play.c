@@ -744,7 +744,7 @@ int cmd_play(int argc, char **argv)
         }
     } else {
         for (int i = 0; i < sl_loss_count() && nloss < MAX_LOSSES; i++)
-            names[nloss++] = sl_loss_at(i)->name;
+            names[nloss++] = sl_loss_name(sl_loss_at(i));
     }
     for (int l = 0; l < nloss; l++) {
         sl_status st = sl_spec_parse(names[l], &specs[l], &err);
