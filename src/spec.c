@@ -134,59 +134,58 @@ static void valid_keys(const sl_loss_info *loss, char *buf, size_t len)
                               sl_option_info(loss->keys[i].id)->key);
 }
 
+/* A LIST value: "none" or [a,b,...], into storage the term owns. */
+static sl_status parse_list(parser *ps, spec_term *t, const sl_param_info *pi, const char *key)
+{
+    char w[16];
+    const char *save = ps->p;
+    if (parse_word(ps, w, sizeof w)) {
+        if (strcmp(w, "none") == 0) {
+            sl__set_list(&t->opt, pi, NULL, 0);
+            return SL_OK;
+        }
+        ps->p = save;
+    }
+    if (*ps->p != '[')
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", t->loss->name,
+                        key);
+    ps->p++;
+    double vals[1024];
+    int64_t n = 0;
+    skip_ws(ps);
+    while (*ps->p != ']') {
+        if (n > 0 && *ps->p++ != ',') {
+            ps->p--;
+            return fail_at(ps, "expected ',' or ']' in a list");
+        }
+        sl_status st = parse_number(ps, &vals[n < 1024 ? n : 1023]);
+        if (st != SL_OK) return st;
+        if (++n > 1024) return fail_at(ps, "list longer than 1024 values");
+        skip_ws(ps);
+    }
+    ps->p++;
+    if (n == 0)
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", t->loss->name, key);
+    if (t->nlists >= SL_SPEC_MAX_LISTS) return fail_at(ps, "too many lists");
+    double *copy = malloc((size_t)n * sizeof(double));
+    if (!copy) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
+    memcpy(copy, vals, (size_t)n * sizeof(double));
+    t->lists[t->nlists++] = copy;
+    sl__set_list(&t->opt, pi, copy, n);
+    return SL_OK;
+}
+
+/* The value of key (as the spec spells it) for the loss's key pi. */
 static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi, const char *key)
 {
     const char *name = t->loss->name;
     skip_ws(ps);
-    if (pi->type == SL_PARAM_LIST) {
-        char w[16];
-        const char *save = ps->p;
-        if (parse_word(ps, w, sizeof w)) {
-            if (strcmp(w, "none") == 0) {
-                sl__set_list(&t->opt, pi, NULL, 0);
-                return SL_OK;
-            }
-            ps->p = save;
-        }
-        if (*ps->p != '[')
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
-                            key);
-        ps->p++;
-        double vals[1024];
-        int64_t n = 0;
-        skip_ws(ps);
-        if (*ps->p != ']') {
-            for (;;) {
-                double v;
-                sl_status st = parse_number(ps, &v);
-                if (st != SL_OK) return st;
-                if (n >= 1024) return fail_at(ps, "list longer than 1024 values");
-                vals[n++] = v;
-                skip_ws(ps);
-                if (*ps->p == ',') {
-                    ps->p++;
-                    continue;
-                }
-                if (*ps->p == ']') break;
-                return fail_at(ps, "expected ',' or ']' in a list");
-            }
-        }
-        ps->p++;
-        if (n == 0) return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", name, key);
-        if (t->nlists >= SL_SPEC_MAX_LISTS) return fail_at(ps, "too many lists");
-        double *copy = malloc((size_t)n * sizeof(double));
-        if (!copy) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
-        memcpy(copy, vals, (size_t)n * sizeof(double));
-        t->lists[t->nlists++] = copy;
-        sl__set_list(&t->opt, pi, copy, n);
-        return SL_OK;
-    }
+    if (pi->type == SL_PARAM_LIST) return parse_list(ps, t, pi, key);
     if (pi->type == SL_PARAM_WORD || pi->type == SL_PARAM_BOOL) {
         const char *words = pi->type == SL_PARAM_BOOL ? "false|true" : pi->words;
         char w[64];
         if (!parse_word(ps, w, sizeof w))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, key,
-                            words);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, key, words);
         int idx = sl__word_index(words, w, strlen(w));
         /* Python's spellings of a boolean, as a spec pasted from Python code has them */
         if (idx < 0 && pi->type == SL_PARAM_BOOL) idx = sl__word_index("False|True", w, strlen(w));

@@ -9,46 +9,38 @@
 
 #include <math.h>
 
-/* One pixel's loss; px->g receives dl/dlog p. */
-static double example_pixel(const sl_call *c, sl__refpx *px, int64_t n, int64_t i)
+/* Pixel i of image n: its loss into the map, its gradient at `scale` into the call's. */
+static double example_pixel(const sl_call *c, sl__refpx *px, int64_t n, int64_t i, double scale)
 {
     const sl_batch *b = c->b;
     int64_t C = c->C, P = c->P, y = -1;
-    if (b->target_kind == SL_TARGET_LABELS) {
-        y = b->labels[n * P + i];
-        if (y == c->o->ignore_index) return 0.0;
-    }
+    sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, c->o->eps, px);
+    if (b->target_kind == SL_TARGET_LABELS) y = b->labels[n * P + i];
     double l = 0.0;
-    for (int64_t k = 0; k < C; k++) {
+    for (int64_t k = 0; k < C && y != c->o->ignore_index; k++) {
         double p = exp(px->lp[k]), w = sl__w(c->o, k);
         double t = y >= 0 ? (double)(k == y) : (double)b->target[(n * C + k) * P + i];
         l += w * (p - t) * (p - t);
         px->g[k] = 2.0 * w * (p - t) * p;
     }
+    if (c->map) sl__put(c, c->map, n * P + i, l);
+    sl__ref_chain(c, px, n, i, scale);
     return l;
 }
 
+/* The one implementation, fast and reference alike: the mean is over the pixels not ignored. */
 static sl_status example_run(const sl_call *c, double *loss)
 {
-    const sl_options *o = c->o;
-    const sl_batch *b = c->b;
-    int64_t N = c->N, C = c->C, P = c->P;
     sl__ce_ws w;
     sl__ce_carve(c, &w);
-    int mean = o->reduction == SL_REDUCE_MEAN;
-    double D = (double)(N * P), total = 0.0;
-    if (b->target_kind == SL_TARGET_LABELS)
-        for (int64_t i = 0; i < N * P; i++)
-            D -= b->labels[i] == o->ignore_index;
-    double scale = mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t i = 0; i < P; i++) {
-            sl__ref_logp(b->input + n * C * P + i, P, C, b->input_kind, o->eps, &w.px);
-            double l = example_pixel(c, &w.px, n, i);
-            if (c->map) sl__put(c, c->map, n * P + i, l);
-            total += l;
-            sl__ref_chain(c, &w.px, n, i, scale);
-        }
+    int64_t NP = c->N * c->P;
+    double D = (double)NP, total = 0.0;
+    if (c->b->target_kind == SL_TARGET_LABELS)
+        for (int64_t i = 0; i < NP; i++)
+            D -= c->b->labels[i] == c->o->ignore_index;
+    int mean = c->o->reduction == SL_REDUCE_MEAN;
+    for (int64_t q = 0; q < NP; q++)
+        total += example_pixel(c, &w.px, q / c->P, q % c->P, mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0);
     *loss = mean ? sl__mean(c, total, D) : total;
     return SL_OK;
 }
