@@ -157,7 +157,7 @@ typedef enum {
     X(weight,             LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
       "[0.2,1,2,0.5,1]", NULL,        "one non-negative weight per class") \
     X(class_alpha,        LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
-      "[0.5,1,2,1,0.25]", NULL,       "focal: one non-negative factor per class (none: all 1)") \
+      "[0.5,1,2,1,0.25]", NULL,       "one non-negative factor per class (none: all 1)") \
     X(pos_weight,         LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
       "[1,2,0.5,1,3]", NULL,          "one non-negative positive weight per class") \
     X(idc,                LIST,   "none",   NULL,                    0,      1e9,    SL_KEY_CLASS_INDEX, \
@@ -177,9 +177,9 @@ typedef enum {
     X(w_type,             WORD,   "square", "square|simple|uniform", 0,      0,      0, \
       "simple", "uniform",            "class weights 1/G^2, 1/G or 1") \
     X(fp_weight,          NUMBER, "0.5",    NULL,                    0,      1e300,  0, \
-      "0.3", NULL,                    "Tversky: weight of the false positives") \
+      "0.3", NULL,                    "weight of the false positives") \
     X(fn_weight,          NUMBER, "0.5",    NULL,                    0,      1e300,  0, \
-      "0.7", NULL,                    "Tversky: weight of the false negatives") \
+      "0.7", NULL,                    "weight of the false negatives") \
     X(gamma,              NUMBER, "2",      NULL,                    0,      1e300,  0, \
       "1.5", NULL,                    "focusing exponent") \
     X(pos_balance,        NUMBER, "0.25",   NULL,                    -1,     1,      0, \
@@ -195,12 +195,25 @@ typedef enum {
     X(soft_label,         BOOL,   "false",  NULL,                    0,      0,      0, \
       "true", NULL,                   "intersection sum min(p, g), right for soft targets") \
     X(focal_weight,       NUMBER, "0.5",    NULL,                    0,      1,      0, \
-      "0.3", "1",                     "weight of the focal part (1 - it: the focal Tversky part)") \
+      "0.3", "1",                     "weight of the focal part; 1 - it of the focal Tversky part") \
     X(delta,              NUMBER, "0.6",    NULL,                    0,      1,      0, \
       "0.7", NULL,                    "background/foreground balance")
 /* clang-format on */
 
-/* The options of every loss: one field per key of SL_OPTIONS (two for a LIST). Fill it with a
+/* Notes on keys:
+ *   ignore_index  with a label map, the label whose pixels are left out; with a per-class target
+ *                 (only the losses with SL_LOSS_PROBS_IGNORE: ce and the Dice family), the
+ *                 channel whose pixels are left out: a pixel is ignored where that channel is its
+ *                 target's largest (the first largest on a tie), i.e. where argmax_c target =
+ *                 ignore_index; it must then be below C (docs/losses.md, "ignore_index").
+ *   weight        NULL for all ones; with sigmoid_focal it multiplies each channel's elements.
+ *   sigmoid       the overlap family's multi-label mode: each channel a sigmoid of its logit (or
+ *                 a probability as given) with a target of its own; channels may overlap.
+ *   soft_label    the intersection as sum min(p, g), the L1 form (|p| + |g| - |p - g|) / 2; the
+ *                 same as sum p g for hard targets.
+ *   A LIST's field is NULL for "none"; its values are the caller's (a parsed spec owns its own).
+ *
+ * The options of every loss: one field per key of SL_OPTIONS (two for a LIST). Fill it with a
  * loss's defaults by sl_options_for(loss, &o), then set what differs. */
 #define SL__FIELD_NUMBER(k) double k;
 #define SL__FIELD_INT(k) int64_t k;

@@ -671,8 +671,8 @@ const sl_loss_info sl__loss_dice = {
 };
 
 static const sl__key tversky_params[] = {
-    {.id = SL_OPT_fp_weight, .alias = "alpha", .help = "weight of the false positives"},
-    {.id = SL_OPT_fn_weight, .alias = "beta", .help = "weight of the false negatives"},
+    {.id = SL_OPT_fp_weight, .alias = "alpha"},
+    {.id = SL_OPT_fn_weight, .alias = "beta"},
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
@@ -691,8 +691,8 @@ const sl_loss_info sl__loss_tversky = {
 };
 
 static const sl__key focal_tversky_params[] = {
-    {.id = SL_OPT_fp_weight, .alias = "alpha", .help = "weight of the false positives"},
-    {.id = SL_OPT_fn_weight, .alias = "beta", .help = "weight of the false negatives"},
+    {.id = SL_OPT_fp_weight, .alias = "alpha"},
+    {.id = SL_OPT_fn_weight, .alias = "beta"},
     {.id = SL_OPT_gamma, .def = "0.75", .help = "exponent of 1 - Tversky", .lo = 0, .hi = 1e3},
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };

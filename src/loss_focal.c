@@ -89,7 +89,7 @@ static sl_status focal_fast(const sl_call *c, double *loss)
 }
 
 static const sl__key focal_params[] = {
-    {.id = SL_OPT_class_alpha, .alias = "alpha", .help = "one non-negative factor per class (none: all 1)"},
+    {.id = SL_OPT_class_alpha, .alias = "alpha"},
     {.id = SL_OPT_gamma, .help = "focusing exponent of (1 - p)"},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
     {.id = SL_OPT_eps},

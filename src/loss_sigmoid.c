@@ -319,7 +319,7 @@ const sl_loss_info sl__loss_bce = {
 };
 
 static const sl__key sfocal_params[] = {
-    {.id = SL_OPT_pos_balance, .alias = "alpha", .help = "weight of positives (1 - alpha of negatives); negative: no weighting"},
+    {.id = SL_OPT_pos_balance, .alias = "alpha"},
     {.id = SL_OPT_gamma, .help = "focusing exponent of (1 - p_t)"},
     {.id = SL_OPT_weight, .help = "one non-negative weight per class, multiplying its elements (MONAI FocalLoss weight)"},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},

@@ -196,7 +196,7 @@ static sl_status uf_check(const sl_loss_info *loss, const sl_options *o, const s
 }
 
 static const sl__key uf_params[] = {
-    {.id = SL_OPT_focal_weight, .alias = "weight", .help = "weight of the focal part; 1 - weight of the focal Tversky part"},
+    {.id = SL_OPT_focal_weight, .alias = "weight"},
     {.id = SL_OPT_delta, .help = "background (1 - delta) vs foreground (delta) balance; delta on false negatives"},
     {.id = SL_OPT_gamma, .def = "0.5", .help = "focal exponent (> 0)", .lo = 1e-300, .hi = 1e300},
     {.id = SL_OPT_include_background},
