@@ -568,6 +568,62 @@ static sl_status eval_status(const char *text, const sl_batch *b)
     return st;
 }
 
+/* The message of a spec on a batch with the reference (every term scans the data), or "". */
+static void eval_message(const char *text, const sl_batch *b, char *msg, size_t len)
+{
+    sl_spec *s;
+    sl_error err;
+    msg[0] = 0;
+    if (sl_spec_parse(text, &s, &err) != SL_OK) {
+        snprintf(msg, len, "%s", err.msg);
+        return;
+    }
+    size_t wsz = sl_spec_workspace_size(s, b);
+    void *ws = malloc(wsz + 1);
+    sl_output out = {0, NULL, NULL, ws, wsz, 0};
+    if (sl_spec_eval(s, b, SL_IMPL_REF, &out, &err) != SL_OK) snprintf(msg, len, "%s", err.msg);
+    free(ws);
+    sl_spec_free(s);
+}
+
+/* The terms of a spec share one pass over the data: each term still refuses what it refuses
+ * alone, with the message it gives alone, whatever the other terms take (here: labels that
+ * one term ignores and the other does not, in either order). */
+static void test_shared_scan(void)
+{
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
+    char msg[SL_ERR_LEN], alone[SL_ERR_LEN];
+    pr.y[3] = 255;
+    eval_message("ce(ignore_index=255) + dice", &pr.b, msg, sizeof msg);
+    eval_message("dice", &pr.b, alone, sizeof alone);
+    CHECK(alone[0] && strcmp(msg, alone) == 0, "a label one term ignores: '%s', alone '%s'", msg,
+          alone);
+    pr.y[10] = 7;
+    static const char *const cases[][2] = {
+        {"ce(ignore_index=255) + dice(ignore_index=255)", "ce(ignore_index=255)"},
+        {"lovasz(ignore_index=7) + ce(ignore_index=255)", "lovasz(ignore_index=7)"},
+        {"dice(ignore_index=255) + 2*ce(ignore_index=7)", "dice(ignore_index=255)"},
+        {"ce(ignore_index=255) + lovasz(ignore_index=7)", "ce(ignore_index=255)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char both[SL_ERR_LEN];
+        eval_message(cases[i][0], &pr.b, both, sizeof both);
+        eval_message(cases[i][1], &pr.b, alone, sizeof alone);
+        CHECK(alone[0] && strcmp(both, alone) == 0, "%s: '%s', alone '%s'", cases[i][0], both,
+              alone);
+    }
+    eval_message("ce(ignore_index=255) + dice(ignore_index=255)", &pr.b, msg, sizeof msg);
+    CHECK(strstr(msg, "label 7 at target[0, 3, 1]") != NULL, "the label after the ignored: %s",
+          msg);
+    pr.y[10] = 255;
+    eval_message("ce(ignore_index=255) + 0.5*dice(ignore_index=255)", &pr.b, msg, sizeof msg);
+    CHECK(msg[0] == 0, "every label valid or ignored: %s", msg);
+    pr.x[50] = NAN;
+    eval_message("ce(ignore_index=255) + dice", &pr.b, msg, sizeof msg);
+    CHECK(strstr(msg, "input has NaN at [0, 2, 2, 2]") != NULL, "NaN before labels: %s", msg);
+}
+
 /* ignore_index with a per-class target (the argmax rule): a one-hot target gives what its
  * label map gives, value and gradient, on both paths; the ignored pixels' inputs change
  * nothing and get a zero gradient; every pixel ignored is a mean over nothing (ce: NaN). */
@@ -724,6 +780,7 @@ int main(void)
     test_extremes();
     /* the checks of particular losses are not this build's */
     (void)test_anchors, (void)test_binary, (void)test_lovasz_ties, (void)test_errors;
+    (void)test_shared_scan;
     (void)test_probs_ignore;
     return check_finish("test_newloss");
 #else
@@ -733,6 +790,7 @@ int main(void)
     test_extremes();
     test_lovasz_ties();
     test_errors();
+    test_shared_scan();
     test_probs_ignore();
 #endif
     return check_finish("test_losses");
