@@ -297,6 +297,14 @@ typedef struct sl_loss_info sl_loss_info; /* opaque */
 /* Takes ignore_index in [0, C) with a per-class target (argmax rule of sl_options.ignore_index);
  * any other loss that takes ignore_index refuses a non-negative one with a per-class target. */
 #define SL_LOSS_PROBS_IGNORE 8u
+/* Sharded evaluation (below): statistics of one number, a mean's normaliser; */
+#define SL_LOSS_SHARD_NORM 16u
+/* of the per-class sums I, S, G (3 C numbers) with batch=true, per image the entries' sum and
+ * count (2); */
+#define SL_LOSS_SHARD_SUMS 32u
+/* of the number of images, with per_image=true only. A loss with none of the three has no
+ * statistics. */
+#define SL_LOSS_SHARD_PER_IMAGE 64u
 
 int sl_loss_count(void);
 const sl_loss_info *sl_loss_at(int i);              /* NULL when i is out of range */

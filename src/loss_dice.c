@@ -667,7 +667,7 @@ const sl_loss_info sl__loss_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 static const sl__key tversky_params[] = {
@@ -687,7 +687,7 @@ const sl_loss_info sl__loss_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 static const sl__key focal_tversky_params[] = {
@@ -708,7 +708,7 @@ const sl_loss_info sl__loss_focal_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 const sl_loss_info sl__loss_log_cosh_dice = {
@@ -722,7 +722,7 @@ const sl_loss_info sl__loss_log_cosh_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -802,5 +802,5 @@ const sl_loss_info sl__loss_generalized_dice = {
     sl__ov_workspace,
     ov_check,
     gdice_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };

@@ -938,7 +938,7 @@ const sl_loss_info sl__loss_lovasz = {
     lovasz_workspace,
     lovasz_check,
     lovasz_map_shape,
-    0,
+    SL_LOSS_SHARD_PER_IMAGE,
 };
 
 /* ---------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ const sl_loss_info sl__loss_missing_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -269,5 +269,5 @@ const sl_loss_info sl__loss_marginal_ce = {
     sl__ce_workspace,
     marginal_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
 };

@@ -315,7 +315,7 @@ const sl_loss_info sl__loss_bce = {
     sig_workspace,
     bce_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID | SL_LOSS_SHARD_NORM,
 };
 
 static const sl__key sfocal_params[] = {
@@ -338,5 +338,5 @@ const sl_loss_info sl__loss_sigmoid_focal = {
     sig_workspace,
     sfocal_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID | SL_LOSS_SHARD_NORM,
 };

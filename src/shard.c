@@ -1,28 +1,19 @@
 /* Sharded evaluation: one batch split across processes (data-parallel training), each shard's
  * loss statistics summed across them, then every shard's value part and gradient of the loss of
- * the whole batch. The losses that can be evaluated this way, and the size of their
- * statistics, are listed here; a loss runs its two phases through sl_call.phase. */
+ * the whole batch. A loss's flags (SL_LOSS_SHARD_*) say whether it can be evaluated this way
+ * and the size of its statistics; a loss runs its two phases through sl_call.phase. */
 #include "internal.h"
 
 #include <string.h>
 
-/* Statistics of a loss for C classes beyond stats[0] (the number of shards); -1: none exist. */
+/* Statistics of a loss for C classes beyond stats[0] (the number of shards), as its flags say;
+ * -1: none exist. Lovasz over the batch sorts every shard's errors together: no sums can stand
+ * for that, so it has statistics only per image. */
 static int64_t own_stats(const sl_loss_info *loss, const sl_options *o, int64_t C)
 {
-    /* The per-pixel losses: a mean's normaliser (weights, ignore_index, valid pixels). */
-    static const char *const norm[] = {"ce",  "focal",         "missing_ce",
-                                       "bce", "sigmoid_focal", "marginal_ce"};
-    /* The overlap losses: the sums I, S, G per class with batch=true; per image, the sum of the
-     * entries and their count (a mean over every shard's entries). */
-    static const char *const overlap[] = {"dice", "tversky", "focal_tversky", "log_cosh_dice",
-                                          "generalized_dice"};
-    for (size_t i = 0; i < sizeof norm / sizeof norm[0]; i++)
-        if (strcmp(loss->name, norm[i]) == 0) return 1;
-    for (size_t i = 0; i < sizeof overlap / sizeof overlap[0]; i++)
-        if (strcmp(loss->name, overlap[i]) == 0) return o->batch ? 3 * C : 2;
-    /* Lovasz per image: the number of images of the mean. Over the batch it sorts every
-     * shard's errors together: no sums can stand for that. */
-    if (strcmp(loss->name, "lovasz") == 0) return o->per_image ? 1 : -1;
+    if (loss->flags & SL_LOSS_SHARD_NORM) return 1;
+    if (loss->flags & SL_LOSS_SHARD_SUMS) return o->batch ? 3 * C : 2;
+    if (loss->flags & SL_LOSS_SHARD_PER_IMAGE) return o->per_image ? 1 : -1;
     return -1;
 }
 
