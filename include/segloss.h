@@ -141,63 +141,63 @@ typedef enum {
 #define SL_KEY_IGNORE 4u      /* a label (or, with a per-class target, a channel) left out */
 
 /* clang-format off */
-/*  X(key,               type,   default,  words,                   lo,     hi,     flags,
- *    sample values,                  help) */
+/*  X(key,              type,   default,   words,                   lo,     hi,    flags,
+ *    sample values,             help) */
 #define SL_OPTIONS(X) \
-    X(reduction,          WORD,   "mean",   "mean|sum|none",         0,      0,      0, \
-      "sum", "none",                  "how the unreduced map is reduced") \
-    X(ignore_index,       INT,    "-100",   NULL,                    0,      0,      SL_KEY_IGNORE, \
-      "255", "2",                     "label whose pixels are left out (docs/losses.md)") \
-    X(label_smoothing,    NUMBER, "0",      NULL,                    0,      1,      0, \
-      "0.2", NULL,                    "mix the target with uniform") \
-    X(eps,                NUMBER, "1e-7",   NULL,                    1e-300, 0.4999, 0, \
-      "0.01", NULL,                   "probability clip when the input is probabilities") \
-    X(denominator,        WORD,   "all",    "all|valid",             0,      0,      0, \
-      "valid", NULL,                  "mean over all pixels, or over the valid ones") \
-    X(weight,             LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
-      "[0.2,1,2,0.5,1]", NULL,        "one non-negative weight per class") \
-    X(class_alpha,        LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
-      "[0.5,1,2,1,0.25]", NULL,       "one non-negative factor per class (none: all 1)") \
-    X(pos_weight,         LIST,   "none",   NULL,                    0,      1e300,  SL_KEY_PER_CLASS, \
-      "[1,2,0.5,1,3]", NULL,          "one non-negative positive weight per class") \
-    X(idc,                LIST,   "none",   NULL,                    0,      1e9,    SL_KEY_CLASS_INDEX, \
-      "[1,3]", NULL,                  "class indices scored (none: every object class)") \
-    X(include_background, BOOL,   "true",   NULL,                    0,      0,      0, \
-      "false", "true",                "false drops channel 0") \
-    X(squared,            BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", NULL,                   "denominator sum p^2 + sum g^2 (squared_pred)") \
-    X(jaccard,            BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", NULL,                   "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)") \
-    X(batch,              BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", NULL,                   "sums run over the batch too") \
-    X(smooth_nr,          NUMBER, "1e-5",   NULL,                    0,      1e300,  0, \
-      "0.5", NULL,                    "added to the numerator") \
-    X(smooth_dr,          NUMBER, "1e-5",   NULL,                    0,      1e300,  0, \
-      "0.5", NULL,                    "added to the denominator") \
-    X(w_type,             WORD,   "square", "square|simple|uniform", 0,      0,      0, \
-      "simple", "uniform",            "class weights 1/G^2, 1/G or 1") \
-    X(fp_weight,          NUMBER, "0.5",    NULL,                    0,      1e300,  0, \
-      "0.3", NULL,                    "weight of the false positives") \
-    X(fn_weight,          NUMBER, "0.5",    NULL,                    0,      1e300,  0, \
-      "0.7", NULL,                    "weight of the false negatives") \
-    X(gamma,              NUMBER, "2",      NULL,                    0,      1e300,  0, \
-      "1.5", NULL,                    "focusing exponent") \
-    X(pos_balance,        NUMBER, "0.25",   NULL,                    -1,     1,      0, \
-      "0.3", NULL,                    "weight of positives (1 - it of negatives); negative: none") \
-    X(dt_power,           NUMBER, "2",      NULL,                    0,      1e300,  0, \
-      "1.5", NULL,                    "power of the distance fields") \
-    X(classes,            WORD,   "present", "present|all",          0,      0,      0, \
-      "all", "present",               "classes scored: those present in the target, or all") \
-    X(per_image,          BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", NULL,                   "per image, then the mean over images") \
-    X(sigmoid,            BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", "True",                 "each channel a sigmoid with a target of its own") \
-    X(soft_label,         BOOL,   "false",  NULL,                    0,      0,      0, \
-      "true", NULL,                   "intersection sum min(p, g), right for soft targets") \
-    X(focal_weight,       NUMBER, "0.5",    NULL,                    0,      1,      0, \
-      "0.3", "1",                     "weight of the focal part; 1 - it of the focal Tversky part") \
-    X(delta,              NUMBER, "0.6",    NULL,                    0,      1,      0, \
-      "0.7", NULL,                    "background/foreground balance")
+    X(reduction,         WORD,   "mean",    "mean|sum|none",         0,      0,     0, \
+      "sum",             "none", "how the unreduced map is reduced") \
+    X(ignore_index,      INT,    "-100",    NULL,                    0,      0,     SL_KEY_IGNORE, \
+      "255",             "2",    "label whose pixels are left out (docs/losses.md)") \
+    X(label_smoothing,   NUMBER, "0",       NULL,                    0,      1,     0, \
+      "0.2",             NULL,   "mix the target with uniform") \
+    X(eps,               NUMBER, "1e-7",    NULL,                    1e-300, 0.4999,0, \
+      "0.01",            NULL,   "probability clip when the input is probabilities") \
+    X(denominator,       WORD,   "all",     "all|valid",             0,      0,     0, \
+      "valid",           NULL,   "mean over all pixels, or over the valid ones") \
+    X(weight,            LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[0.2,1,2,0.5,1]", NULL,   "one non-negative weight per class") \
+    X(class_alpha,       LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[0.5,1,2,1,0.25]",NULL,   "one non-negative factor per class (none: all 1)") \
+    X(pos_weight,        LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[1,2,0.5,1,3]",   NULL,   "one non-negative positive weight per class") \
+    X(idc,               LIST,   "none",    NULL,                    0, 1e9, SL_KEY_CLASS_INDEX, \
+      "[1,3]",           NULL,   "class indices scored (none: every object class)") \
+    X(include_background,BOOL,   "true",    NULL,                    0,      0,     0, \
+      "false",           "true", "false drops channel 0") \
+    X(squared,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "denominator sum p^2 + sum g^2 (squared_pred)") \
+    X(jaccard,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)") \
+    X(batch,             BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "sums run over the batch too") \
+    X(smooth_nr,         NUMBER, "1e-5",    NULL,                    0,      1e300, 0, \
+      "0.5",             NULL,   "added to the numerator") \
+    X(smooth_dr,         NUMBER, "1e-5",    NULL,                    0,      1e300, 0, \
+      "0.5",             NULL,   "added to the denominator") \
+    X(w_type,            WORD,   "square",  "square|simple|uniform", 0,      0,     0, \
+      "simple",          "uniform","class weights 1/G^2, 1/G or 1") \
+    X(fp_weight,         NUMBER, "0.5",     NULL,                    0,      1e300, 0, \
+      "0.3",             NULL,   "weight of the false positives") \
+    X(fn_weight,         NUMBER, "0.5",     NULL,                    0,      1e300, 0, \
+      "0.7",             NULL,   "weight of the false negatives") \
+    X(gamma,             NUMBER, "2",       NULL,                    0,      1e300, 0, \
+      "1.5",             NULL,   "focusing exponent") \
+    X(pos_balance,       NUMBER, "0.25",    NULL,                    -1,     1,     0, \
+      "0.3",             NULL,   "weight of positives (1 - it of negatives); negative: none") \
+    X(dt_power,          NUMBER, "2",       NULL,                    0,      1e300, 0, \
+      "1.5",             NULL,   "power of the distance fields") \
+    X(classes,           WORD,   "present", "present|all",           0,      0,     0, \
+      "all",             "present","classes scored: those present in the target, or all") \
+    X(per_image,         BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "per image, then the mean over images") \
+    X(sigmoid,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true", "True", "multi-label: a sigmoid and a target per channel (MONAI sigmoid=True)") \
+    X(soft_label,        BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "MONAI soft_label: I = sum min(p, g), right for soft targets") \
+    X(focal_weight,      NUMBER, "0.5",     NULL,                    0,      1,     0, \
+      "0.3",             "1",    "weight of the focal part; 1 - it of the focal Tversky part") \
+    X(delta,             NUMBER, "0.6",     NULL,                    0,      1,     0, \
+      "0.7",             NULL,   "background/foreground balance")
 /* clang-format on */
 
 /* Notes on keys:
@@ -402,15 +402,17 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *                   decide the value alone);
  *        out->loss_map this shard's unreduced map (with batch=true: the whole batch's matrix).
  * stats[0] counts the shards (each writes 1); the rest is the loss's own (docs/sharded.md
- * lists them): a caller only adds them up. Every shard must use the same spec and the same C (the statistics'
- * size depends on both); shards may hold different numbers of images and pixels. A shard
- * alone (statistics not added to any) gives sl_loss_eval's result.
+ * lists them): a caller only adds them up. Every shard must use the same spec and the same C
+ * (the statistics' size depends on both); shards may hold different numbers of images and
+ * pixels. A shard alone (statistics not added to any) gives sl_loss_eval's result.
  *
  * The losses that have statistics: ce, focal, bce, sigmoid_focal, missing_ce, marginal_ce (a
  * mean's normaliser), dice, tversky, focal_tversky, log_cosh_dice, generalized_dice (per-class
  * sums with batch=true; per image, the entries' sum and count), lovasz with per_image=true
  * (the number of images). The others (lovasz over the batch, whose value sorts every shard's
- * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG. Value checks (NaN, labels) may be left to the finishing phase.
+ * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG
+ * (SL_LOSS_SHARD_* in a loss's flags say which). Value checks (NaN, labels) may be left to the
+ * finishing phase.
  * Both phases use out->workspace (sl_loss_workspace_size / sl_spec_workspace_size bytes) and
  * out->threads; phase 1 writes no gradient and no map.
  */

@@ -632,25 +632,23 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
     return SL_OK;
 }
 
+/* The overlap family's keys, with this family's help lines. */
 #define P_REDUCTION                                                                              \
     {.id = SL_OPT_reduction, .help = "over the (image, class) matrix; none: the map is that matrix"}
-#define P_IGNORE                                                                                   \
-    {.id = SL_OPT_ignore_index, .help = "label (per-class target: argmax channel) whose pixels leave every sum"}
+#define P_IGNORE                                                                                 \
+    {.id = SL_OPT_ignore_index,                                                                  \
+     .help = "label (per-class target: argmax channel) whose pixels leave every sum"}
 #define P_BG                                                                                     \
     {.id = SL_OPT_include_background, .help = "false drops channel 0 after the softmax (or sigmoid)"}
+#define P_WEIGHT                                                                                 \
+    {.id = SL_OPT_weight, .help = "one non-negative weight per class (background included)"}
 #define P_BATCH {.id = SL_OPT_batch}
 #define P_SNR {.id = SL_OPT_smooth_nr}
 #define P_SDR {.id = SL_OPT_smooth_dr}
-#define P_WEIGHT                                                                                 \
-    {.id = SL_OPT_weight, .help = "one non-negative weight per class (background included)"}
-#define P_SQUARED                                                                                \
-    {.id = SL_OPT_squared}
-#define P_SIGMOID                                                                                \
-    {.id = SL_OPT_sigmoid, .help = "multi-label: a sigmoid per channel, targets per channel (MONAI sigmoid=True)"}
-#define P_SOFT                                                                                   \
-    {.id = SL_OPT_soft_label, .help = "MONAI soft_label: I = sum min(p, g), right for soft targets"}
-#define P_JACCARD                                                                                \
-    {.id = SL_OPT_jaccard}
+#define P_SQUARED {.id = SL_OPT_squared}
+#define P_SIGMOID {.id = SL_OPT_sigmoid}
+#define P_SOFT {.id = SL_OPT_soft_label}
+#define P_JACCARD {.id = SL_OPT_jaccard}
 
 static const sl__key dice_params[] = {
     P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
