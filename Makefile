@@ -89,7 +89,34 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsegloss.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libsegloss.a $(LDLIBS)
 
-tests: $(TEST_BIN) $(TOOL_BIN)
+# A loss that exists only in a test build (tests/newloss/): its file, and its line in
+# tests/newloss/losses.def that the library's registry reads too (SL_EXTRA_LOSSES). The generic
+# checks of test_losses run on it (test_newloss); `segloss list` of that build shows it
+# (tests/check_newloss.py). Adding a loss to the library is the same file and line in src/.
+NEWLOSS_OBJ := $(filter-out $(BUILD)/obj/registry.o,$(LIB_OBJ)) $(BUILD)/newloss/registry.o \
+               $(BUILD)/newloss/loss_example.o
+
+$(BUILD)/newloss/registry.o: src/registry.c tests/newloss/losses.def $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I. -DSL_EXTRA_LOSSES='"tests/newloss/losses.def"' -c $< -o $@
+
+$(BUILD)/newloss/loss_example.o: tests/newloss/loss_example.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/newloss/libsegloss.a: $(NEWLOSS_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/newloss/segloss: $(CLI_SRC) $(wildcard cli/*.h) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/newloss/libsegloss.a
+	$(CC) $(ALL_CFLAGS) -Icli -Itrain -o $@ $(CLI_SRC) $(BUILD)/libsegtrain.a \
+		$(BUILD)/newloss/libsegloss.a $(LDLIBS) $(BLAS_LIBS)
+
+$(BUILD)/tests/test_newloss: tests/test_losses.c tests/check.h $(LIB_HDR) $(BUILD)/newloss/libsegloss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -DTEST_ONLY_LOSS='"example"' -o $@ $< \
+		$(BUILD)/newloss/libsegloss.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/test_newloss $(BUILD)/newloss/segloss
 
 # The trainer's step timer for `make bench` (bench/train_peers.py).
 $(BUILD)/train_speed: bench/train_speed.c $(LIB_HDR) $(TRAIN_HDR) $(BUILD)/libsegtrain.a $(BUILD)/libsegloss.a

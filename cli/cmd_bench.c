@@ -118,10 +118,9 @@ static void pick_labels(bench_data *d, const sl_spec *spec)
         const sl_loss_info *l;
         const sl_options *o;
         sl_spec_term(spec, i, &k, &l, &o);
-        for (int j = 0; j < l->nparams; j++)
-            if (strcmp(l->params[j].key, "ignore_index") == 0 && o->ignore_index >= 0 &&
-                o->ignore_index <= INT32_MAX)
-                ign = o->ignore_index;
+        if (sl_loss_param_find(l, "ignore_index") >= 0 && o->ignore_index >= 0 &&
+            o->ignore_index <= INT32_MAX)
+            ign = o->ignore_index;
     }
     d->b.labels = d->y;
     if (ign < 0) return;

@@ -324,7 +324,7 @@ int cmd_list(int argc, char **argv)
     if (rc != CLI_OK) return rc;
     for (int i = 0; i < sl_loss_count(); i++) {
         const sl_loss_info *l = sl_loss_at(i);
-        printf("%s\n    %s\n", l->name, l->summary);
+        printf("%s\n    %s\n", sl_loss_name(l), sl_loss_summary(l));
         /* The unreduced map's shape, shown on an example input. */
         sl_batch ex;
         memset(&ex, 0, sizeof ex);
@@ -340,13 +340,15 @@ int cmd_list(int argc, char **argv)
         for (int d = 0; d < ms.ndim; d++)
             printf(d ? ", %lld" : "%lld", (long long)ms.dim[d]);
         printf("]\n");
-        for (int k = 0; k < l->nparams; k++) {
-            const sl_param_info *p = &l->params[k];
-            char def[96];
-            snprintf(def, sizeof def, "%s=%s", p->key, p->def);
-            const char *words = p->type == SL_PARAM_BOOL ? "true|false" : p->words;
-            printf("    %-24s %s%s%s%s\n", def, p->help, words ? " (" : "", words ? words : "",
-                   words ? ")" : "");
+        for (int k = 0; k < sl_loss_nparams(l); k++) {
+            sl_param_info p;
+            sl_loss_param(l, k, &p);
+            char def[96], also[64] = "";
+            snprintf(def, sizeof def, "%s=%s", p.key, p.def);
+            if (p.alias) snprintf(also, sizeof also, " (also spelt %s)", p.alias);
+            const char *words = p.type == SL_PARAM_BOOL ? "true|false" : p.words;
+            printf("    %-24s %s%s%s%s%s\n", def, p.help, also, words ? " (" : "",
+                   words ? words : "", words ? ")" : "");
         }
         if (i + 1 < sl_loss_count()) printf("\n");
     }

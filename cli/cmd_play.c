@@ -688,7 +688,7 @@ static int play_losses(play_ctx *x, const char *losses_s)
                                           MAX_LOSSES, &x->nloss)) != CLI_OK)
         return rc;
     for (int i = 0; !losses_s && i < sl_loss_count() && x->nloss < MAX_LOSSES; i++)
-        x->names[x->nloss++] = sl_loss_at(i)->name;
+        x->names[x->nloss++] = sl_loss_name(sl_loss_at(i));
     sl_error err;
     for (int l = 0; l < x->nloss; l++) {
         if (sl_spec_parse(x->names[l], &x->specs[l], &err) != SL_OK) {

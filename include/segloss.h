@@ -129,64 +129,148 @@ typedef struct {
 int64_t sl_shape_numel(const sl_shape *s);
 
 /* ---------------------------------------------------------------------------------------------
- * Options: one struct for every loss; each loss reads the keys it lists in the registry.
+ * Options: every key of every loss, in one list. Each row of SL_OPTIONS is one key with one
+ * meaning: its name (also its sl_options field), its type, its default as written in a spec,
+ * its valid words ('|'-separated, WORD only), its range [lo, hi] (NUMBER, INT and each LIST
+ * element; lo == hi: any value), its flags (SL_KEY_*), two values other than the default for the
+ * tests (on inputs of 5 classes; NULL: none), and its help line. The sl_options struct, the
+ * spec parser, the defaults, the range checks, `segloss list` and the tests all read this list.
+ * A loss names the keys it takes (it may give a key its own default, a narrower range, a subset
+ * of the words, its own help line, and its own spelling: tversky's `alpha` is fp_weight).
+ * Adding a key is adding a row.
  */
 typedef enum { SL_INPUT_LOGITS = 0, SL_INPUT_PROBS } sl_input_kind;
 typedef enum { SL_TARGET_LABELS = 0, SL_TARGET_PROBS } sl_target_kind;
 typedef enum { SL_REDUCE_MEAN = 0, SL_REDUCE_SUM, SL_REDUCE_NONE } sl_reduction;
 typedef enum { SL_DENOM_ALL = 0, SL_DENOM_VALID } sl_denominator;
 typedef enum { SL_IMPL_FAST = 0, SL_IMPL_REF } sl_impl;
-
 typedef enum { SL_WTYPE_SQUARE = 0, SL_WTYPE_SIMPLE, SL_WTYPE_UNIFORM } sl_wtype;
 typedef enum { SL_CLASSES_PRESENT = 0, SL_CLASSES_ALL } sl_classes;
 
-/* The options of every loss. Each loss reads the keys it lists in the registry, and its
- * defaults are those keys' defaults there: fill a struct with sl_options_for(loss, &o). List
- * fields point at caller-owned arrays. */
+/* A key's type and its field: NUMBER double; INT int64_t; WORD int, the index of the word (the
+ * enums above); BOOL int, 0 or 1 (true|false, Python's True|False too); LIST `const double
+ * *key` with its length `int64_t nkey` (a caller-owned array; NULL, "none" in a spec, for no
+ * list). */
+typedef enum {
+    SL_PARAM_NUMBER = 0,
+    SL_PARAM_INT,
+    SL_PARAM_LIST,
+    SL_PARAM_WORD,
+    SL_PARAM_BOOL
+} sl_param_type;
+
+/* Key flags. */
+#define SL_KEY_PER_CLASS 1u   /* LIST: one value per class (its length must be C) */
+#define SL_KEY_CLASS_INDEX 2u /* LIST: class indices, each below C */
+#define SL_KEY_IGNORE 4u      /* a label (or, with a per-class target, a channel) left out */
+
+/* clang-format off */
+/*  X(key,              type,   default,   words,                   lo,     hi,    flags,
+ *    sample values,             help) */
+#define SL_OPTIONS(X) \
+    X(reduction,         WORD,   "mean",    "mean|sum|none",         0,      0,     0, \
+      "sum",             "none", "how the unreduced map is reduced") \
+    X(ignore_index,      INT,    "-100",    NULL,                    0,      0,     SL_KEY_IGNORE, \
+      "255",             "2",    "label whose pixels are left out (docs/losses.md)") \
+    X(label_smoothing,   NUMBER, "0",       NULL,                    0,      1,     0, \
+      "0.2",             NULL,   "mix the target with uniform") \
+    X(eps,               NUMBER, "1e-7",    NULL,                    1e-300, 0.4999,0, \
+      "0.01",            NULL,   "probability clip when the input is probabilities") \
+    X(denominator,       WORD,   "all",     "all|valid",             0,      0,     0, \
+      "valid",           NULL,   "mean over all pixels, or over the valid ones") \
+    X(weight,            LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[0.2,1,2,0.5,1]", NULL,   "one non-negative weight per class") \
+    X(class_alpha,       LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[0.5,1,2,1,0.25]",NULL,   "one non-negative factor per class (none: all 1)") \
+    X(pos_weight,        LIST,   "none",    NULL,                    0, 1e300, SL_KEY_PER_CLASS, \
+      "[1,2,0.5,1,3]",   NULL,   "one non-negative positive weight per class") \
+    X(idc,               LIST,   "none",    NULL,                    0, 1e9, SL_KEY_CLASS_INDEX, \
+      "[1,3]",           NULL,   "class indices scored (none: every object class)") \
+    X(include_background,BOOL,   "true",    NULL,                    0,      0,     0, \
+      "false",           "true", "false drops channel 0") \
+    X(squared,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "denominator sum p^2 + sum g^2 (squared_pred)") \
+    X(jaccard,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)") \
+    X(batch,             BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "sums run over the batch too") \
+    X(smooth_nr,         NUMBER, "1e-5",    NULL,                    0,      1e300, 0, \
+      "0.5",             NULL,   "added to the numerator") \
+    X(smooth_dr,         NUMBER, "1e-5",    NULL,                    0,      1e300, 0, \
+      "0.5",             NULL,   "added to the denominator") \
+    X(w_type,            WORD,   "square",  "square|simple|uniform", 0,      0,     0, \
+      "simple",          "uniform","class weights 1/G^2, 1/G or 1") \
+    X(fp_weight,         NUMBER, "0.5",     NULL,                    0,      1e300, 0, \
+      "0.3",             NULL,   "weight of the false positives") \
+    X(fn_weight,         NUMBER, "0.5",     NULL,                    0,      1e300, 0, \
+      "0.7",             NULL,   "weight of the false negatives") \
+    X(gamma,             NUMBER, "2",       NULL,                    0,      1e300, 0, \
+      "1.5",             NULL,   "focusing exponent") \
+    X(pos_balance,       NUMBER, "0.25",    NULL,                    -1,     1,     0, \
+      "0.3",             NULL,   "weight of positives (1 - it of negatives); negative: none") \
+    X(dt_power,          NUMBER, "2",       NULL,                    0,      1e300, 0, \
+      "1.5",             NULL,   "power of the distance fields") \
+    X(classes,           WORD,   "present", "present|all",           0,      0,     0, \
+      "all",             "present","classes scored: those present in the target, or all") \
+    X(per_image,         BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "per image, then the mean over images") \
+    X(sigmoid,           BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true", "True", "multi-label: a sigmoid and a target per channel (MONAI sigmoid=True)") \
+    X(soft_label,        BOOL,   "false",   NULL,                    0,      0,     0, \
+      "true",            NULL,   "MONAI soft_label: I = sum min(p, g), right for soft targets") \
+    X(focal_weight,      NUMBER, "0.5",     NULL,                    0,      1,     0, \
+      "0.3",             "1",    "weight of the focal part; 1 - it of the focal Tversky part") \
+    X(delta,             NUMBER, "0.6",     NULL,                    0,      1,     0, \
+      "0.7",             NULL,   "background/foreground balance")
+/* clang-format on */
+
+/* Notes on keys:
+ *   ignore_index  with a label map, the label whose pixels are left out; with a per-class target
+ *                 (only the losses with SL_LOSS_PROBS_IGNORE: ce and the Dice family), the
+ *                 channel whose pixels are left out: a pixel is ignored where that channel is its
+ *                 target's largest (the first largest on a tie), i.e. where argmax_c target =
+ *                 ignore_index; it must then be below C (docs/losses.md, "ignore_index").
+ *   weight        NULL for all ones; with sigmoid_focal it multiplies each channel's elements.
+ *   sigmoid       the overlap family's multi-label mode: each channel a sigmoid of its logit (or
+ *                 a probability as given) with a target of its own; channels may overlap.
+ *   soft_label    the intersection as sum min(p, g), the L1 form (|p| + |g| - |p - g|) / 2; the
+ *                 same as sum p g for hard targets.
+ *   A LIST's field is NULL for "none"; its values are the caller's (a parsed spec owns its own).
+ *
+ * The options of every loss: one field per key of SL_OPTIONS (two for a LIST). Fill it with a
+ * loss's defaults by sl_options_for(loss, &o), then set what differs. */
+#define SL__FIELD_NUMBER(k) double k;
+#define SL__FIELD_INT(k) int64_t k;
+#define SL__FIELD_WORD(k) int k;
+#define SL__FIELD_BOOL(k) int k;
+#define SL__FIELD_LIST(k) const double *k; int64_t n##k;
+#define SL__FIELD(k, type, ...) SL__FIELD_##type(k)
 typedef struct {
-    sl_reduction reduction;     /* mean, sum, none */
-    int64_t ignore_index;       /* label whose pixels are left out (-100); with a per-class
-                                 * target (ce and the Dice family only), the channel whose
-                                 * pixels are left out: a pixel is ignored where that channel
-                                 * is its target's largest (the first largest on a tie), i.e.
-                                 * where argmax_c target = ignore_index; it must then be
-                                 * below C (docs/losses.md, "ignore_index") */
-    double label_smoothing;     /* ce: in [0, 1] */
-    double eps;                 /* probability clip for SL_INPUT_PROBS (1e-7) */
-    sl_denominator denominator; /* missing_ce: all or valid pixels */
-    const double *weight;       /* per-class weights, NULL for all ones */
-    int64_t nweight;            /* must equal C when weight != NULL */
-    /* Overlap (Dice) family */
-    int include_background;     /* 0 drops channel 0 after the softmax */
-    int squared;                /* denominator sum p^2 + sum g^2 (MONAI squared_pred) */
-    int jaccard;                /* MONAI jaccard */
-    int batch;                  /* sums run over the batch too */
-    double smooth_nr, smooth_dr;
-    sl_wtype w_type;            /* generalized_dice weights */
-    /* Focal, Tversky, Hausdorff */
-    double alpha, beta, gamma;
-    const double *alpha_list;   /* focal: per-class alpha, NULL for all ones */
-    int64_t nalpha;
-    const double *pos_weight;   /* bce: per-class positive weight, NULL for all ones */
-    int64_t npos_weight;
-    /* Lovasz, boundary */
-    sl_classes classes;         /* lovasz: present or all classes */
-    int per_image;              /* lovasz: per image, then the mean */
-    const double *idc;          /* boundary: class indices, NULL for every object class */
-    int64_t nidc;
-    /* Sigmoid (multi-label) mode of the overlap family: each channel is a sigmoid of its logit
-     * (or a probability as given) with a target of its own; channels may overlap. */
-    int sigmoid;
-    /* Overlap family: MONAI soft_label, the intersection as sum min(p, g) (the L1 form
-     * (|p| + |g| - |p - g|) / 2), right for soft targets; the same as sum p g for hard ones. */
-    int soft_label;
-    /* sigmoid_focal: per-class weights (`weight` above) multiply each channel's elements. */
-    /* asymmetric_unified_focal: the focal part's weight (its key `weight`, a number) and the
-     * background/foreground balance */
-    double uweight, delta;
+    SL_OPTIONS(SL__FIELD)
 } sl_options;
 
-/* Generic defaults (those of ce); sl_options_for gives a loss's own. */
+/* The keys by number: SL_OPT_reduction, ..., SL_OPT_COUNT. */
+#define SL__OPT_ID(k, ...) SL_OPT_##k,
+typedef enum { SL_OPTIONS(SL__OPT_ID) SL_OPT_COUNT } sl_option_id;
+
+/* A key as a loss takes it. */
+typedef struct {
+    const char *key;   /* its name in SL_OPTIONS, the sl_options field */
+    const char *alias; /* the loss's own spelling, also accepted in a spec (e.g. "alpha"), or
+                          NULL */
+    sl_param_type type;
+    const char *def;   /* the default, as written in a spec */
+    const char *words; /* WORD: the valid words, '|'-separated */
+    const char *help;  /* one line */
+    double lo, hi;     /* NUMBER, INT, LIST elements: the valid range (lo == hi: any) */
+    unsigned flags;    /* SL_KEY_* */
+    sl_option_id id;
+} sl_param_info;
+
+/* A key as SL_OPTIONS lists it (a loss's own defaults and ranges: sl_loss_param). */
+const sl_param_info *sl_option_info(sl_option_id id);
+
+/* The list's defaults; sl_options_for gives a loss's own. */
 void sl_options_default(sl_options *o);
 
 /* ---------------------------------------------------------------------------------------------
@@ -215,39 +299,19 @@ typedef struct {
 } sl_output;
 
 /* ---------------------------------------------------------------------------------------------
- * The loss registry. A loss is a file in src/ and one line in src/registry.c; the CLI and the
- * tests read this table.
+ * The losses. A loss is one file in src/ (its functions and, at its end, its entry) and one
+ * line, its name, in src/losses.def; the CLI and the tests read the list. A loss is an opaque
+ * handle: what it is comes from the accessors below; it runs only through sl_loss_eval and
+ * sl_spec_eval, after the checks.
  */
-typedef enum {
-    SL_PARAM_NUMBER = 0,
-    SL_PARAM_INT,
-    SL_PARAM_LIST, /* numbers [a,b,...]; "none" for no list */
-    SL_PARAM_WORD,
-    SL_PARAM_BOOL /* true|false (Python's True|False too) */
-} sl_param_type;
-
-typedef struct {
-    const char *key;   /* e.g. "ignore_index"; the sl_options field of that name */
-    sl_param_type type;
-    const char *def;   /* the default, as written in a spec */
-    const char *words; /* SL_PARAM_WORD: the valid words, '|'-separated */
-    const char *help;  /* one line */
-    double lo, hi;     /* NUMBER, INT, LIST elements: the valid range (lo == hi: any) */
-} sl_param_info;
-
 /* The shape of a loss's unreduced map: per pixel [N, spatial...], per (image, class) [N, C],
- * per element [N, C, spatial...], or the loss's own (map_shape). */
+ * per element [N, C, spatial...], or the loss's own (as sl_loss_map_shape says). */
 typedef enum { SL_MAP_PIXEL = 0, SL_MAP_IMAGE_CLASS, SL_MAP_ELEMENT } sl_map_kind;
 
-typedef struct sl_loss_info sl_loss_info;
-/* An implementation receives a call the library builds after its checks (opaque here): it
- * cannot be called directly, only through sl_loss_eval and sl_spec_eval. */
-typedef struct sl_call sl_call;
-typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
+typedef struct sl_loss_info sl_loss_info; /* opaque */
 
-/* sl_loss_info.flags */
+/* Loss flags (sl_loss_flags). */
 #define SL_LOSS_KERNEL_CHECKS 1u /* its fast path refuses bad values and labels in its own sweep */
-
 /* A per-channel sigmoid loss (also any loss whose `sigmoid` key is true): one channel takes a
  * binary label map {0, 1}. */
 #define SL_LOSS_SIGMOID 2u
@@ -257,29 +321,31 @@ typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
 /* Takes ignore_index in [0, C) with a per-class target (argmax rule of sl_options.ignore_index);
  * any other loss that takes ignore_index refuses a non-negative one with a per-class target. */
 #define SL_LOSS_PROBS_IGNORE 8u
-struct sl_loss_info {
-    const char *name;            /* as written in a spec */
-    const char *summary;         /* one line */
-    const sl_param_info *params; /* the keys it takes */
-    int nparams;
-    sl_map_kind map;             /* the shape of its unreduced map */
-    sl_loss_fn fast;             /* the fast implementation */
-    sl_loss_fn ref;              /* the plain double-precision reference */
-    /* Bytes of scratch it needs (NULL: none). */
-    size_t (*workspace)(const sl_options *opt, const sl_batch *b);
-    /* Checks of its own beyond the common ones (may be NULL). */
-    sl_status (*check)(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_error *err);
-    /* Its map's shape when that depends on the options (may be NULL: from `map`). */
-    void (*map_shape)(const sl_options *opt, const sl_batch *b, sl_shape *out);
-    unsigned flags; /* SL_LOSS_* */
-};
+/* Sharded evaluation (below): statistics of one number, a mean's normaliser; */
+#define SL_LOSS_SHARD_NORM 16u
+/* of the per-class sums I, S, G (3 C numbers) with batch=true, per image the entries' sum and
+ * count (2); */
+#define SL_LOSS_SHARD_SUMS 32u
+/* of the number of images, with per_image=true only. A loss with none of the three has no
+ * statistics. */
+#define SL_LOSS_SHARD_PER_IMAGE 64u
 
 int sl_loss_count(void);
-const sl_loss_info *sl_loss_at(int i);
+const sl_loss_info *sl_loss_at(int i);              /* NULL when i is out of range */
 const sl_loss_info *sl_loss_find(const char *name); /* NULL when unknown */
+const char *sl_loss_name(const sl_loss_info *loss);    /* as written in a spec */
+const char *sl_loss_summary(const sl_loss_info *loss); /* one line */
+sl_map_kind sl_loss_map_kind(const sl_loss_info *loss);
+unsigned sl_loss_flags(const sl_loss_info *loss); /* SL_LOSS_* */
+/* The keys it takes: key i (0 <= i < sl_loss_nparams) into *out, with this loss's default,
+ * range, words, help and spelling; -1 when i is out of range. */
+int sl_loss_nparams(const sl_loss_info *loss);
+int sl_loss_param(const sl_loss_info *loss, int i, sl_param_info *out);
+/* The index of the key a loss takes under this name (its SL_OPTIONS name or its own spelling),
+ * or -1. */
+int sl_loss_param_find(const sl_loss_info *loss, const char *key);
 
-/* A loss's defaults: its registry keys' `def`. */
+/* A loss's defaults: SL_OPTIONS's, with the loss's own where it gives one. */
 void sl_options_for(const sl_loss_info *loss, sl_options *o);
 /* Check option values against a loss's ranges and words; C < 0 skips the list lengths that
  * depend on the number of classes. */
@@ -360,15 +426,17 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *                   decide the value alone);
  *        out->loss_map this shard's unreduced map (with batch=true: the whole batch's matrix).
  * stats[0] counts the shards (each writes 1); the rest is the loss's own (docs/sharded.md
- * lists them): a caller only adds them up. Every shard must use the same spec and the same C (the statistics'
- * size depends on both); shards may hold different numbers of images and pixels. A shard
- * alone (statistics not added to any) gives sl_loss_eval's result.
+ * lists them): a caller only adds them up. Every shard must use the same spec and the same C
+ * (the statistics' size depends on both); shards may hold different numbers of images and
+ * pixels. A shard alone (statistics not added to any) gives sl_loss_eval's result.
  *
  * The losses that have statistics: ce, focal, bce, sigmoid_focal, missing_ce, marginal_ce (a
  * mean's normaliser), dice, tversky, focal_tversky, log_cosh_dice, generalized_dice (per-class
  * sums with batch=true; per image, the entries' sum and count), lovasz with per_image=true
  * (the number of images). The others (lovasz over the batch, whose value sorts every shard's
- * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG. Value checks (NaN, labels) may be left to the finishing phase.
+ * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG
+ * (SL_LOSS_SHARD_* in a loss's flags say which). Value checks (NaN, labels) may be left to the
+ * finishing phase.
  * Both phases use out->workspace (sl_loss_workspace_size / sl_spec_workspace_size bytes) and
  * out->threads; phase 1 writes no gradient and no map.
  */

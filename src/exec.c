@@ -2,6 +2,7 @@
  * and the label pre-pass of the mean's normaliser. */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -112,22 +113,12 @@ sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *ch
     a.grad = grad;
     /* the same chunks and threads as the kernels; the label sums are integers, exact in any
      * order */
-    const sl__kern *k = sl__kern_select();
-    int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK, total_chunks = N * per;
-    double total = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(chunk_threads(sl__threads(threads), N, P)) schedule(static) \
-    reduction(+ : total)
-#else
-    (void)threads;
-#endif
-    for (int64_t q = 0; q < total_chunks; q++) {
-        int64_t n = q / per, p0 = (q % per) * SL_CHUNK;
-        int64_t p1 = p0 + SL_CHUNK < P ? p0 + SL_CHUNK : P;
-        double part = 0.0;
-        k->floor(&a, n, p0, p1, &part);
-        total += part;
-    }
+    int64_t nchunks = sl__nchunks(N, P);
+    double *parts = malloc((size_t)nchunks * sizeof(double));
+    if (!parts) return sl__fail(err, SL_E_NOMEM, "bench floor: out of memory");
+    sl__for_chunks(sl__threads(threads), N, P, sl__kern_select()->floor, &a, parts, 1);
+    double total = sl__sum_parts(parts, nchunks, 1, 0);
+    free(parts);
     *checksum = total;
     return SL_OK;
 }

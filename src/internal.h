@@ -42,6 +42,41 @@ sl_status sl__write_out(const char *path, int fd, const void *a, size_t alen, co
  */
 #include "kernels/kern.h"
 
+typedef struct sl_call sl_call;
+typedef sl_status (*sl_loss_fn)(const sl_call *call, double *loss);
+
+/* A key as a loss takes it: a key of SL_OPTIONS, with what this loss gives its own (NULL or
+ * lo >= hi: the list's). */
+typedef struct {
+    sl_option_id id;
+    const char *alias; /* the loss's own spelling, also accepted (tversky's "alpha") */
+    const char *def;   /* its default, as written in a spec */
+    const char *words; /* the words it takes, a subset of the list's */
+    const char *help;  /* its own help line */
+    double lo, hi;     /* its own range */
+} sl__key;
+#define SL__KEYS(keys) keys, (int)(sizeof keys / sizeof keys[0])
+
+/* A loss: the entry at the end of its file, named sl__loss_NAME, and the line SL_LOSS(NAME) in
+ * src/losses.def. */
+struct sl_loss_info {
+    const char *name;    /* as written in a spec */
+    const char *summary; /* one line */
+    const sl__key *keys; /* the keys it takes */
+    int nkeys;
+    sl_map_kind map; /* the shape of its unreduced map */
+    sl_loss_fn fast; /* the fast implementation */
+    sl_loss_fn ref;  /* the plain double-precision reference */
+    /* Bytes of scratch it needs (NULL: none). */
+    size_t (*workspace)(const sl_options *opt, const sl_batch *b);
+    /* Checks of its own beyond the common ones (may be NULL). */
+    sl_status (*check)(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                       sl_error *err);
+    /* Its map's shape when that depends on the options (may be NULL: from `map`). */
+    void (*map_shape)(const sl_options *opt, const sl_batch *b, sl_shape *out);
+    unsigned flags; /* SL_LOSS_* */
+};
+
 struct sl_call {
     const sl_loss_info *loss;
     const sl_options *o;
@@ -97,15 +132,46 @@ static inline void sl__put(const sl_call *c, float *dst, int64_t i, double v)
     dst[i] = c->accumulate ? dst[i] + kv : kv;
 }
 
-/* Check, build the call and run one loss (sl_loss_eval and sl_spec_eval). */
-sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate, void *ws,
-                       size_t ws_size, int threads, sl_error *err, double *value);
-/* The same with a phase of sharded evaluation and its statistics (src/shard.c). */
-sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                             sl_impl impl, float *grad, float *map, double k, int accumulate,
-                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
-                             int phase, double *stats);
+/* The passes over a batch's data made in one call, so that the terms of a spec share them: each
+ * runs at most once per call, and each term reads its answer from here. */
+typedef struct {
+    int options_checked; /* the options were checked when parsed: only their lists against C */
+    int input_done, sums_done, labels_done, target_done;
+    int64_t nonfinite, negative; /* first input entry not finite; first one negative (or -1) */
+    int64_t zero_sum;            /* first pixel whose probabilities sum to 0 */
+    int64_t out1, out2; /* first label outside [0, C) ([0, 2) on one channel), first other one */
+    int64_t bad_target; /* first per-class target entry not finite or negative */
+} sl__scan;
+
+/* One run of a loss: what sl_loss_eval, sl_spec_eval and the sharded phases hand over. */
+typedef struct {
+    const sl_loss_info *loss;
+    const sl_options *o;
+    const sl_batch *b;
+    sl_impl impl;
+    float *grad, *map;
+    double k;       /* factor of grad and map */
+    int accumulate; /* add into grad and map */
+    void *ws;
+    size_t ws_size;
+    int threads;
+    int phase;      /* 0, SL__PHASE_STATS or SL__PHASE_FINISH */
+    double *stats;  /* the statistics of the phases */
+    sl__scan *scan; /* the passes this call made already, or NULL */
+} sl__run;
+/* A run of one loss with out's workspace and threads, k = 1, no gradient or map yet. */
+sl__run sl__run_of(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                   sl_impl impl, const sl_output *out);
+/* Check, build the call and run one loss. */
+sl_status sl__loss_run(const sl__run *r, sl_error *err, double *value);
+/* Sharded evaluation (src/shard.c): set r to run `phase` with its loss's statistics at
+ * stats + *at (zeroed, one shard, for SL__PHASE_STATS; checked for SL__PHASE_FINISH), and move
+ * *at past them. */
+sl_status sl__stats_at(sl__run *r, int phase, double *stats, size_t *at, sl_error *err);
+/* Every term of a spec, one pass over the data for all (src/spec.c): phase 0 evaluates; the
+ * phases of sharded evaluation read or write each term's statistics in stats in turn. */
+sl_status sl__spec_run(const sl_spec *s, const sl_batch *b, sl_impl impl, int phase,
+                       double *stats, sl_output *out, sl_error *err);
 
 /* After a loss ran: the value must be finite (or the NaN of a mean over nothing, `empty`), and
  * every entry of grad and map (when not NULL) finite; otherwise SL_E_OVERFLOW naming the loss,
@@ -293,12 +359,20 @@ static inline size_t sl__align(size_t n)
     return (n + 63) & ~(size_t)63;
 }
 
-/* Option storage by registry key (src/options.c). */
+/* Options (src/options.c): a loss's key resolved into *out; the name a message gives it (the
+ * loss's own spelling when it has one); storage by key. */
+void sl__key_info(const sl__key *k, sl_param_info *out);
+const char *sl__key_name(const sl_param_info *pi);
 int sl__word_index(const char *words, const char *w, size_t wl); /* -1 when not a word */
 void sl__set_scalar(sl_options *o, const sl_param_info *pi, double v);
 double sl__get_scalar(const sl_options *o, const sl_param_info *pi);
 void sl__set_list(sl_options *o, const sl_param_info *pi, const double *v, int64_t n);
 void sl__get_list(const sl_options *o, const sl_param_info *pi, const double **v, int64_t *n);
-int sl__param_has_storage(const sl_param_info *pi);
+/* sl_options_check; with lists_only, only the lists (their lengths and class indices against C:
+ * what a parsed spec could not check). */
+sl_status sl__options_check(const sl_loss_info *loss, const sl_options *o, int64_t C,
+                            int lists_only, sl_error *err);
+/* Whether a loss takes a key. */
+int sl__takes(const sl_loss_info *loss, sl_option_id id);
 
 #endif

@@ -234,14 +234,12 @@ static sl_status ce_fast(const sl_call *c, double *loss)
     return sl__ce_fast(c, &w, SL__CE, c->o->weight, D, mean, loss);
 }
 
-static const sl_param_info ce_params[] = {
-    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL,
-     "label (per-class target: argmax channel) whose pixels are left out", 0, 0},
-    {"label_smoothing", SL_PARAM_NUMBER, "0", NULL, "mix the target with uniform", 0, 1},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
-     0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean", 0, 0},
+static const sl__key ce_params[] = {
+    {.id = SL_OPT_weight},
+    {.id = SL_OPT_ignore_index, .help = "label (per-class target: argmax channel) whose pixels are left out"},
+    {.id = SL_OPT_label_smoothing},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean is the weighted mean"},
 };
 
 const sl_loss_info sl__loss_ce = {
@@ -255,5 +253,5 @@ const sl_loss_info sl__loss_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_NORM,
 };

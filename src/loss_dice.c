@@ -471,7 +471,7 @@ static double dice_entry(const sl_options *o, double I, double S, double G, doub
 static double tversky_entry(const sl_options *o, double I, double S, double G, double *dI,
                             double *dS)
 {
-    double a = o->alpha, be = o->beta;
+    double a = o->fp_weight, be = o->fn_weight;
     double num = I + o->smooth_nr;
     double den = I + a * (S - I) + be * (G - I) + o->smooth_dr;
     *dI = -(den - num * (1.0 - a - be)) / (den * den);
@@ -625,33 +625,25 @@ static sl_status ov_check(const sl_loss_info *loss, const sl_options *o, const s
     return SL_OK;
 }
 
+/* The overlap family's keys, with this family's help lines. */
 #define P_REDUCTION                                                                              \
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",                                       \
-     "over the (image, class) matrix; none: the map is that matrix", 0, 0}
-#define P_IGNORE                                                                                   \
-    {"ignore_index", SL_PARAM_INT, "-100", NULL,                                                   \
-     "label (per-class target: argmax channel) whose pixels leave every sum", 0, 0}
+    {.id = SL_OPT_reduction, .help = "over the (image, class) matrix; none: the map is that matrix"}
+#define P_IGNORE                                                                                 \
+    {.id = SL_OPT_ignore_index,                                                                  \
+     .help = "label (per-class target: argmax channel) whose pixels leave every sum"}
 #define P_BG                                                                                     \
-    {"include_background", SL_PARAM_BOOL, "true", NULL,                                         \
-     "false drops channel 0 after the softmax (or sigmoid)", 0, 0}
-#define P_BATCH {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0}
-#define P_SNR {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300}
-#define P_SDR {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300}
+    {.id = SL_OPT_include_background, .help = "false drops channel 0 after the softmax (or sigmoid)"}
 #define P_WEIGHT                                                                                 \
-    {"weight", SL_PARAM_LIST, "none", NULL,                                                     \
-     "one non-negative weight per class (background included)", 0, 1e300}
-#define P_SQUARED                                                                                \
-    {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum p^2 + sum g^2 (squared_pred)", 0, 0}
-#define P_SIGMOID                                                                                \
-    {"sigmoid", SL_PARAM_BOOL, "false", NULL,                                                   \
-     "multi-label: a sigmoid per channel, targets per channel (MONAI sigmoid=True)", 0, 0}
-#define P_SOFT                                                                                   \
-    {"soft_label", SL_PARAM_BOOL, "false", NULL,                                                \
-     "MONAI soft_label: I = sum min(p, g), right for soft targets", 0, 0}
-#define P_JACCARD                                                                                \
-    {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0}
+    {.id = SL_OPT_weight, .help = "one non-negative weight per class (background included)"}
+#define P_BATCH {.id = SL_OPT_batch}
+#define P_SNR {.id = SL_OPT_smooth_nr}
+#define P_SDR {.id = SL_OPT_smooth_dr}
+#define P_SQUARED {.id = SL_OPT_squared}
+#define P_SIGMOID {.id = SL_OPT_sigmoid}
+#define P_SOFT {.id = SL_OPT_soft_label}
+#define P_JACCARD {.id = SL_OPT_jaccard}
 
-static const sl_param_info dice_params[] = {
+static const sl__key dice_params[] = {
     P_BG, P_SQUARED, P_JACCARD, P_BATCH, P_SNR, P_SDR, P_WEIGHT, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
@@ -666,12 +658,12 @@ const sl_loss_info sl__loss_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
-static const sl_param_info tversky_params[] = {
-    {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
-    {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
+static const sl__key tversky_params[] = {
+    {.id = SL_OPT_fp_weight, .alias = "alpha"},
+    {.id = SL_OPT_fn_weight, .alias = "beta"},
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
@@ -686,13 +678,13 @@ const sl_loss_info sl__loss_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
-static const sl_param_info focal_tversky_params[] = {
-    {"alpha", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false positives", 0, 1e300},
-    {"beta", SL_PARAM_NUMBER, "0.5", NULL, "weight of the false negatives", 0, 1e300},
-    {"gamma", SL_PARAM_NUMBER, "0.75", NULL, "exponent of 1 - Tversky", 0, 1e3},
+static const sl__key focal_tversky_params[] = {
+    {.id = SL_OPT_fp_weight, .alias = "alpha"},
+    {.id = SL_OPT_fn_weight, .alias = "beta"},
+    {.id = SL_OPT_gamma, .def = "0.75", .help = "exponent of 1 - Tversky", .lo = 0, .hi = 1e3},
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE, P_REDUCTION, P_SIGMOID, P_SOFT,
 };
 
@@ -707,7 +699,7 @@ const sl_loss_info sl__loss_focal_tversky = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 const sl_loss_info sl__loss_log_cosh_dice = {
@@ -721,7 +713,7 @@ const sl_loss_info sl__loss_log_cosh_dice = {
     sl__ov_workspace,
     ov_check,
     sl__ov_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -783,12 +775,10 @@ static void gdice_map_shape(const sl_options *o, const sl_batch *b, sl_shape *ou
     out->dim[0] = o->batch ? 1 : b->shape.dim[0];
 }
 
-static const sl_param_info gdice_params[] = {
-    {"w_type", SL_PARAM_WORD, "square", "square|simple|uniform",
-     "class weights 1/G^2, 1/G or 1 (G the target's volume)", 0, 0},
+static const sl__key gdice_params[] = {
+    {.id = SL_OPT_w_type, .help = "class weights 1/G^2, 1/G or 1 (G the target's volume)"},
     P_BG, P_BATCH, P_SNR, P_SDR, P_IGNORE,
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "over the per-image values; none: the map is those values", 0, 0},
+    {.id = SL_OPT_reduction, .help = "over the per-image values; none: the map is those values"},
     P_SIGMOID, P_SOFT,
 };
 
@@ -803,5 +793,5 @@ const sl_loss_info sl__loss_generalized_dice = {
     sl__ov_workspace,
     ov_check,
     gdice_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_SUMS,
 };

@@ -519,11 +519,9 @@ static sl_status boundary_check(const sl_loss_info *loss, const sl_options *o, c
     return SL_OK;
 }
 
-static const sl_param_info boundary_params[] = {
-    {"idc", SL_PARAM_LIST, "none", NULL,
-     "class indices scored (none: every object class 1..C-1; repeats count twice)", 0, 1e9},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over (image, idc entry) of the per-(image, class) means over pixels", 0, 0},
+static const sl__key boundary_params[] = {
+    {.id = SL_OPT_idc, .help = "class indices scored (none: every object class 1..C-1; repeats count twice)"},
+    {.id = SL_OPT_reduction, .help = "mean over (image, idc entry) of the per-(image, class) means over pixels"},
 };
 
 const sl_loss_info sl__loss_boundary = {
@@ -654,7 +652,7 @@ static sl_status hd_fast(const sl_call *c, double *loss)
             fast_mask(c, &w, n, cl, pc, w.m1);
             sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, NULL, NULL);
             hd_ctx k = {pc, w.d1, NULL, NULL, (int32_t)cl, w.g + cl * P,
-                        (float)(2.0 * per * scale), (float)(0.5 * o->alpha), o->alpha == 2.0,
+                        (float)(2.0 * per * scale), (float)(0.5 * o->dt_power), o->dt_power == 2.0,
                         w.parts};
             if (b->target_kind == SL_TARGET_LABELS)
                 k.y = b->labels + n * P;
@@ -702,7 +700,7 @@ static sl_status hd_ref(const sl_call *c, double *loss)
             target_mask_ref(b, &d, n, cl, w.mask);
             two_sided_ref(w.mask, &d.grid, w.b, w.buf, w.line);
             for (int64_t i = 0; i < P; i++)
-                w.G[cl * P + i] = pow(w.a[i], o->alpha) + pow(w.b[i], o->alpha);
+                w.G[cl * P + i] = pow(w.a[i], o->dt_power) + pow(w.b[i], o->dt_power);
         }
         for (int64_t cl = 0; cl < C; cl++) w.lc[cl] = 0.0;
         for (int64_t i = 0; i < P; i++) {
@@ -734,13 +732,11 @@ static sl_status hd_ref(const sl_call *c, double *loss)
     return SL_OK;
 }
 
-static const sl_param_info hd_params[] = {
-    {"alpha", SL_PARAM_NUMBER, "2", NULL, "power of the distance fields", 0, 1e300},
-    {"include_background", SL_PARAM_BOOL, "false", NULL, "score channel 0 too", 0, 0},
-    {"batch", SL_PARAM_BOOL, "false", NULL,
-     "one term per class, averaged over the batch too (map [1, C'])", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over the (image, class) matrix, as MONAI", 0, 0},
+static const sl__key hd_params[] = {
+    {.id = SL_OPT_dt_power, .alias = "alpha"},
+    {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},
+    {.id = SL_OPT_batch, .help = "one term per class, averaged over the batch too (map [1, C'])"},
+    {.id = SL_OPT_reduction, .help = "mean over the (image, class) matrix, as MONAI"},
 };
 
 const sl_loss_info sl__loss_hausdorff_dt = {
@@ -815,13 +811,11 @@ static sl_status loghd_ref(const sl_call *c, double *loss)
     return loghd_run(c, loss, hd_ref);
 }
 
-static const sl_param_info loghd_params[] = {
-    {"alpha", SL_PARAM_NUMBER, "2", NULL, "power of the distance fields", 0, 1e300},
-    {"include_background", SL_PARAM_BOOL, "false", NULL, "score channel 0 too", 0, 0},
-    {"batch", SL_PARAM_BOOL, "false", NULL,
-     "one term per class, averaged over the batch too (map [1, C'])", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum",
-     "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI", 0, 0},
+static const sl__key loghd_params[] = {
+    {.id = SL_OPT_dt_power, .alias = "alpha"},
+    {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},
+    {.id = SL_OPT_batch, .help = "one term per class, averaged over the batch too (map [1, C'])"},
+    {.id = SL_OPT_reduction, .words = "mean|sum", .help = "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI"},
 };
 
 const sl_loss_info sl__loss_log_hausdorff_dt = {

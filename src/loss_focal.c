@@ -10,7 +10,7 @@
 
 static double focal_alpha(const sl_options *o, int64_t c)
 {
-    return o->alpha_list ? o->alpha_list[c] : 1.0;
+    return o->class_alpha ? o->class_alpha[c] : 1.0;
 }
 
 /* One class's term f(lp) = -(1 - e^lp)^gamma lp and its derivative df/dlp. q = 1 - p is
@@ -74,17 +74,15 @@ static sl_status focal_fast(const sl_call *c, double *loss)
         sl_status st = sl__ce_counts(c, &w, NULL, 0, &D);
         if (st != SL_OK) return st;
     }
-    return sl__ce_fast(c, &w, SL__CE_FOCAL, c->o->alpha_list, D, mean, loss);
+    return sl__ce_fast(c, &w, SL__CE_FOCAL, c->o->class_alpha, D, mean, loss);
 }
 
-static const sl_param_info focal_params[] = {
-    {"alpha", SL_PARAM_LIST, "none", NULL, "one non-negative factor per class (none: all 1)", 0,
-     1e300},
-    {"gamma", SL_PARAM_NUMBER, "2", NULL, "focusing exponent of (1 - p)", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
-     1e-300, 0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean over non-ignored pixels", 0, 0},
+static const sl__key focal_params[] = {
+    {.id = SL_OPT_class_alpha, .alias = "alpha"},
+    {.id = SL_OPT_gamma, .help = "focusing exponent of (1 - p)"},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean over non-ignored pixels"},
 };
 
 const sl_loss_info sl__loss_focal = {
@@ -98,5 +96,5 @@ const sl_loss_info sl__loss_focal = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
 };

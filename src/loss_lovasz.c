@@ -920,13 +920,11 @@ static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, con
     return SL_OK;
 }
 
-static const sl_param_info lovasz_params[] = {
-    {"classes", SL_PARAM_WORD, "present", "present|all",
-     "average the classes present in the target, or all classes", 0, 0},
-    {"per_image", SL_PARAM_BOOL, "false", NULL, "per image, then the mean over images", 0, 0},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean: the authors' value; sum: the sum of the counted (group, class) losses", 0, 0},
+static const sl__key lovasz_params[] = {
+    {.id = SL_OPT_classes, .help = "average the classes present in the target, or all classes"},
+    {.id = SL_OPT_per_image},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_reduction, .help = "mean: the authors' value; sum: the sum of the counted (group, class) losses"},
 };
 
 const sl_loss_info sl__loss_lovasz = {
@@ -940,7 +938,7 @@ const sl_loss_info sl__loss_lovasz = {
     lovasz_workspace,
     lovasz_check,
     lovasz_map_shape,
-    0,
+    SL_LOSS_SHARD_PER_IMAGE,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1081,13 +1079,10 @@ static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const s
     return SL_OK;
 }
 
-static const sl_param_info lh_params[] = {
-    {"per_image", SL_PARAM_BOOL, "true", NULL,
-     "per image, then the mean over images (the authors' default); false: one batch problem", 0,
-     0},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "over the per-image values (one value with per_image=false); none: the map", 0, 0},
+static const sl__key lh_params[] = {
+    {.id = SL_OPT_per_image, .def = "true", .help = "per image, then the mean over images (the authors' default); false: one batch problem"},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_reduction, .help = "over the per-image values (one value with per_image=false); none: the map"},
 };
 
 const sl_loss_info sl__loss_lovasz_hinge = {

@@ -98,14 +98,12 @@ static sl_status missing_fast(const sl_call *c, double *loss)
     return sl__ce_fast(c, &w, SL__CE_MISSING, o->weight, mean ? D : 1.0, mean, loss);
 }
 
-static const sl_param_info missing_params[] = {
-    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
-     0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean is the weighted mean", 0, 0},
-    {"denominator", SL_PARAM_WORD, "all", "all|valid",
-     "mean over all pixels (the post, Keras) or over pixels not gated", 0, 0},
+static const sl__key missing_params[] = {
+    {.id = SL_OPT_weight},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean is the weighted mean"},
+    {.id = SL_OPT_denominator, .help = "mean over all pixels (the post, Keras) or over pixels not gated"},
 };
 
 const sl_loss_info sl__loss_missing_ce = {
@@ -119,7 +117,7 @@ const sl_loss_info sl__loss_missing_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -227,11 +225,10 @@ sl_status sl__annotation_check(const sl_loss_info *loss, const sl_options *o, co
     return SL_OK;
 }
 
-static const sl_param_info marginal_params[] = {
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities", 1e-300,
-     0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none", "mean over non-ignored pixels", 0, 0},
+static const sl__key marginal_params[] = {
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean over non-ignored pixels"},
 };
 
 const sl_loss_info sl__loss_marginal_ce = {
@@ -245,5 +242,5 @@ const sl_loss_info sl__loss_marginal_ce = {
     sl__ce_workspace,
     sl__annotation_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
 };

@@ -36,19 +36,16 @@ static void marginal_dice_map_shape(const sl_options *o, const sl_batch *b, sl_s
     out->dim[1] = b->shape.dim[1];
 }
 
-static const sl_param_info marginal_dice_params[] = {
-    {"include_background", SL_PARAM_BOOL, "true", NULL,
-     "false drops the merged background channel", 0, 0},
-    {"squared", SL_PARAM_BOOL, "false", NULL, "denominator sum q^2 + sum g^2", 0, 0},
-    {"jaccard", SL_PARAM_BOOL, "false", NULL, "MONAI Jaccard: 1 - (2I+s)/(2(P+G-I)+s)", 0, 0},
-    {"batch", SL_PARAM_BOOL, "false", NULL, "sums run over the batch too", 0, 0},
-    {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300},
-    {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300},
-    {"weight", SL_PARAM_LIST, "none", NULL,
-     "one non-negative weight per class; w_0 weighs the merged background", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over the (image, channel) entries that exist; none: the [N, C] map", 0, 0},
+static const sl__key marginal_dice_params[] = {
+    {.id = SL_OPT_include_background, .help = "false drops the merged background channel"},
+    {.id = SL_OPT_squared, .help = "denominator sum q^2 + sum g^2"},
+    {.id = SL_OPT_jaccard},
+    {.id = SL_OPT_batch},
+    {.id = SL_OPT_smooth_nr},
+    {.id = SL_OPT_smooth_dr},
+    {.id = SL_OPT_weight, .help = "one non-negative weight per class; w_0 weighs the merged background"},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels leave every sum"},
+    {.id = SL_OPT_reduction, .help = "mean over the (image, channel) entries that exist; none: the [N, C] map"},
 };
 
 const sl_loss_info sl__loss_marginal_dice = {
@@ -100,12 +97,11 @@ static sl_status exclusion_run(const sl_call *cl, double *loss)
     return sl__ov_grad(&v);
 }
 
-static const sl_param_info exclusion_params[] = {
-    {"smooth_nr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the numerator", 0, 1e300},
-    {"smooth_dr", SL_PARAM_NUMBER, "1e-5", NULL, "added to the denominator", 0, 1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over the (image, unannotated class) pairs (0 when none); none: the [N, C] map", 0, 0},
+static const sl__key exclusion_params[] = {
+    {.id = SL_OPT_smooth_nr},
+    {.id = SL_OPT_smooth_dr},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels leave every sum"},
+    {.id = SL_OPT_reduction, .help = "mean over the (image, unannotated class) pairs (0 when none); none: the [N, C] map"},
 };
 
 const sl_loss_info sl__loss_exclusion = {

@@ -117,7 +117,7 @@ static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, in
 {
     k->w = sl__w(o, c); /* bce's weight; sigmoid_focal's per-class weight (MONAI FocalLoss) */
     k->pw = kind == SIG_BCE && o->pos_weight ? o->pos_weight[c] : 1.0;
-    k->alpha = o->alpha;
+    k->alpha = o->pos_balance;
     k->gamma = o->gamma;
     k->eps = o->eps;
     k->probs = b->input_kind == SL_INPUT_PROBS;
@@ -222,7 +222,7 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
         for (int64_t k = 0; k < c->C; k++) wf[c->C + k] = (float)o->pos_weight[k];
         a.pw = wf + c->C;
     }
-    a.alpha = (float)o->alpha;
+    a.alpha = (float)o->pos_balance;
     a.gamma = (float)o->gamma;
     a.gk = (float)(c->k * (mean ? (D > 0 ? 1.0 / D : 0.0) : 1.0));
     a.mk = (float)c->k;
@@ -296,15 +296,12 @@ static sl_status sfocal_ref(const sl_call *c, double *loss)
     return sig_ref(SIG_FOCAL, c, loss);
 }
 
-static const sl_param_info bce_params[] = {
-    {"weight", SL_PARAM_LIST, "none", NULL, "one non-negative weight per class", 0, 1e300},
-    {"pos_weight", SL_PARAM_LIST, "none", NULL, "one non-negative positive weight per class", 0,
-     1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
-     1e-300, 0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over every element of the non-ignored pixels", 0, 0},
+static const sl__key bce_params[] = {
+    {.id = SL_OPT_weight},
+    {.id = SL_OPT_pos_weight},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean over every element of the non-ignored pixels"},
 };
 
 const sl_loss_info sl__loss_bce = {
@@ -318,21 +315,16 @@ const sl_loss_info sl__loss_bce = {
     sig_workspace,
     bce_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID | SL_LOSS_SHARD_NORM,
 };
 
-static const sl_param_info sfocal_params[] = {
-    {"alpha", SL_PARAM_NUMBER, "0.25", NULL,
-     "weight of positives (1 - alpha of negatives); negative: no weighting", -1, 1},
-    {"gamma", SL_PARAM_NUMBER, "2", NULL, "focusing exponent of (1 - p_t)", 0, 1e300},
-    {"weight", SL_PARAM_LIST, "none", NULL,
-     "one non-negative weight per class, multiplying its elements (MONAI FocalLoss weight)", 0,
-     1e300},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip when the input is probabilities",
-     1e-300, 0.4999},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "mean over every element of the non-ignored pixels", 0, 0},
+static const sl__key sfocal_params[] = {
+    {.id = SL_OPT_pos_balance, .alias = "alpha"},
+    {.id = SL_OPT_gamma, .help = "focusing exponent of (1 - p_t)"},
+    {.id = SL_OPT_weight, .help = "one non-negative weight per class, multiplying its elements (MONAI FocalLoss weight)"},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
+    {.id = SL_OPT_eps},
+    {.id = SL_OPT_reduction, .help = "mean over every element of the non-ignored pixels"},
 };
 
 const sl_loss_info sl__loss_sigmoid_focal = {
@@ -346,5 +338,5 @@ const sl_loss_info sl__loss_sigmoid_focal = {
     sig_workspace,
     sfocal_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SIGMOID | SL_LOSS_SHARD_NORM,
 };

@@ -79,7 +79,7 @@ static sl_status uf_run(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
     int64_t N = c->N, C = c->C, P = c->P, c0 = o->include_background ? 0 : 1;
-    double eps = o->eps, de = o->delta, ga = o->gamma, wt = o->uweight;
+    double eps = o->eps, de = o->delta, ga = o->gamma, wt = o->focal_weight;
     uf_ws w;
     sl__arena a = sl__arena_of(c->ws);
     uf_layout(&a, N, C, &w);
@@ -195,17 +195,14 @@ static sl_status uf_check(const sl_loss_info *loss, const sl_options *o, const s
     return SL_OK;
 }
 
-static const sl_param_info uf_params[] = {
-    {"weight", SL_PARAM_NUMBER, "0.5", NULL,
-     "weight of the focal part; 1 - weight of the focal Tversky part", 0, 1},
-    {"delta", SL_PARAM_NUMBER, "0.6", NULL,
-     "background (1 - delta) vs foreground (delta) balance; delta on false negatives", 0, 1},
-    {"gamma", SL_PARAM_NUMBER, "0.5", NULL, "focal exponent (> 0)", 1e-300, 1e300},
-    {"include_background", SL_PARAM_BOOL, "true", NULL, "false drops channel 0", 0, 0},
-    {"eps", SL_PARAM_NUMBER, "1e-7", NULL, "probability clip and smoothing", 1e-300, 0.4999},
-    {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels leave every sum", 0, 0},
-    {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
-     "over the (image, class) matrix; none: the map is that matrix", 0, 0},
+static const sl__key uf_params[] = {
+    {.id = SL_OPT_focal_weight, .alias = "weight"},
+    {.id = SL_OPT_delta, .help = "background (1 - delta) vs foreground (delta) balance; delta on false negatives"},
+    {.id = SL_OPT_gamma, .def = "0.5", .help = "focal exponent (> 0)", .lo = 1e-300, .hi = 1e300},
+    {.id = SL_OPT_include_background},
+    {.id = SL_OPT_eps, .help = "probability clip and smoothing"},
+    {.id = SL_OPT_ignore_index, .help = "label whose pixels leave every sum"},
+    {.id = SL_OPT_reduction, .help = "over the (image, class) matrix; none: the map is that matrix"},
 };
 
 const sl_loss_info sl__loss_asymmetric_unified_focal = {

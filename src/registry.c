@@ -1,51 +1,26 @@
 /* The loss registry, and the checks and dispatch every loss goes through. A new loss is a file
- * in src/ and one line in `losses` below. */
+ * in src/ and one line in src/losses.def. A test build may add losses of its own: a file named
+ * by SL_EXTRA_LOSSES, of SL_LOSS lines too. */
 #include "internal.h"
 
 #include <math.h>
 #include <string.h>
 
-extern const sl_loss_info sl__loss_ce;
-extern const sl_loss_info sl__loss_focal;
-extern const sl_loss_info sl__loss_bce;
-extern const sl_loss_info sl__loss_sigmoid_focal;
-extern const sl_loss_info sl__loss_dice;
-extern const sl_loss_info sl__loss_tversky;
-extern const sl_loss_info sl__loss_focal_tversky;
-extern const sl_loss_info sl__loss_generalized_dice;
-extern const sl_loss_info sl__loss_log_cosh_dice;
-extern const sl_loss_info sl__loss_lovasz;
-extern const sl_loss_info sl__loss_lovasz_hinge;
-extern const sl_loss_info sl__loss_boundary;
-extern const sl_loss_info sl__loss_hausdorff_dt;
-extern const sl_loss_info sl__loss_log_hausdorff_dt;
-extern const sl_loss_info sl__loss_missing_ce;
-extern const sl_loss_info sl__loss_marginal_ce;
-extern const sl_loss_info sl__loss_marginal_dice;
-extern const sl_loss_info sl__loss_exclusion;
-extern const sl_loss_info sl__loss_asymmetric_unified_focal;
+#define SL_LOSS(name) extern const sl_loss_info sl__loss_##name;
+#include "losses.def"
+#ifdef SL_EXTRA_LOSSES
+#include SL_EXTRA_LOSSES
+#endif
+#undef SL_LOSS
 
+#define SL_LOSS(name) &sl__loss_##name,
 static const sl_loss_info *const losses[] = {
-    &sl__loss_ce,
-    &sl__loss_focal,
-    &sl__loss_bce,
-    &sl__loss_sigmoid_focal,
-    &sl__loss_dice,
-    &sl__loss_tversky,
-    &sl__loss_focal_tversky,
-    &sl__loss_generalized_dice,
-    &sl__loss_log_cosh_dice,
-    &sl__loss_lovasz,
-    &sl__loss_lovasz_hinge,
-    &sl__loss_boundary,
-    &sl__loss_hausdorff_dt,
-    &sl__loss_log_hausdorff_dt,
-    &sl__loss_missing_ce,
-    &sl__loss_marginal_ce,
-    &sl__loss_marginal_dice,
-    &sl__loss_exclusion,
-    &sl__loss_asymmetric_unified_focal,
+#include "losses.def"
+#ifdef SL_EXTRA_LOSSES
+#include SL_EXTRA_LOSSES
+#endif
 };
+#undef SL_LOSS
 
 int sl_loss_count(void)
 {
@@ -64,10 +39,60 @@ const sl_loss_info *sl_loss_find(const char *name)
     return NULL;
 }
 
-static int takes(const sl_loss_info *loss, const char *key)
+const char *sl_loss_name(const sl_loss_info *loss)
 {
-    for (int i = 0; i < loss->nparams; i++)
-        if (strcmp(loss->params[i].key, key) == 0) return 1;
+    return loss->name;
+}
+
+const char *sl_loss_summary(const sl_loss_info *loss)
+{
+    return loss->summary;
+}
+
+sl_map_kind sl_loss_map_kind(const sl_loss_info *loss)
+{
+    return loss->map;
+}
+
+unsigned sl_loss_flags(const sl_loss_info *loss)
+{
+    return loss->flags;
+}
+
+int sl_loss_nparams(const sl_loss_info *loss)
+{
+    return loss->nkeys;
+}
+
+int sl_loss_param(const sl_loss_info *loss, int i, sl_param_info *out)
+{
+    if (i < 0 || i >= loss->nkeys) return -1;
+    sl__key_info(&loss->keys[i], out);
+    return 0;
+}
+
+int sl_loss_param_find(const sl_loss_info *loss, const char *key)
+{
+    for (int i = 0; i < loss->nkeys; i++) {
+        const sl__key *k = &loss->keys[i];
+        if (strcmp(sl_option_info(k->id)->key, key) == 0 || (k->alias && strcmp(k->alias, key) == 0))
+            return i;
+    }
+    return -1;
+}
+
+int sl__takes(const sl_loss_info *loss, sl_option_id id)
+{
+    for (int i = 0; i < loss->nkeys; i++)
+        if (loss->keys[i].id == id) return 1;
+    return 0;
+}
+
+/* Whether a loss takes a key with this flag (SL_KEY_*). */
+static int takes_flag(const sl_loss_info *loss, unsigned flag)
+{
+    for (int i = 0; i < loss->nkeys; i++)
+        if (sl_option_info(loss->keys[i].id)->flags & flag) return 1;
     return 0;
 }
 
@@ -103,7 +128,7 @@ size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
 
 int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o)
 {
-    return (loss->flags & SL_LOSS_SIGMOID) || (takes(loss, "sigmoid") && o->sigmoid);
+    return (loss->flags & SL_LOSS_SIGMOID) || (sl__takes(loss, SL_OPT_sigmoid) && o->sigmoid);
 }
 
 int64_t sl__label_classes(const sl_loss_info *loss, const sl_options *o, int64_t C)
@@ -136,8 +161,8 @@ static sl_status one_channel_check(const sl_loss_info *loss, const sl_options *o
 {
     if (C != 1 || sl__sigmoid_based(loss, o) || (loss->flags & SL_LOSS_ONE_CHANNEL))
         return SL_OK;
-    if (b->input_kind == SL_INPUT_PROBS && !takes(loss, "eps")) return SL_OK;
-    const char *alt = takes(loss, "sigmoid")              ? NULL
+    if (b->input_kind == SL_INPUT_PROBS && !sl__takes(loss, SL_OPT_eps)) return SL_OK;
+    const char *alt = sl__takes(loss, SL_OPT_sigmoid)      ? NULL
                       : strcmp(loss->name, "focal") == 0  ? "sigmoid_focal"
                       : strcmp(loss->name, "lovasz") == 0 ? "lovasz_hinge"
                                                           : "bce";
@@ -152,13 +177,41 @@ static sl_status one_channel_check(const sl_loss_info *loss, const sl_options *o
                     loss->name, alt);
 }
 
-/* The checks; with scan == 0 the pass over the input's values, labels and targets is left to
- * the loss's kernel (SL_LOSS_KERNEL_CHECKS). */
-static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
-                             int scan, sl_error *err)
+/* ignore_index with a per-class target: only the losses that take the argmax rule, not with
+ * sigmoid channels, and a channel of the target. */
+static sl_status probs_ignore_check(const sl_loss_info *loss, const sl_options *o,
+                                    const sl_batch *b, int64_t C, sl_error *err)
+{
+    if (b->target_kind == SL_TARGET_LABELS || !takes_flag(loss, SL_KEY_IGNORE) ||
+        o->ignore_index < 0)
+        return SL_OK;
+    if (!(loss->flags & SL_LOSS_PROBS_IGNORE))
+        return sl__fail(err, SL_E_ARG,
+                        "%s: ignore_index = %lld is not supported with a per-class target "
+                        "(only ce and the Dice family take one there; use a label map)",
+                        loss->name, (long long)o->ignore_index);
+    if (sl__sigmoid_based(loss, o))
+        return sl__fail(err, SL_E_ARG,
+                        "%s: ignore_index = %lld is not supported with sigmoid=true and a "
+                        "per-class target (its channels overlap, so no channel is a pixel's "
+                        "label; use a label map)",
+                        loss->name, (long long)o->ignore_index);
+    if (o->ignore_index >= C)
+        return sl__fail(err, SL_E_ARG,
+                        "%s: ignore_index = %lld names no channel of the per-class target "
+                        "(it has %lld); a pixel is ignored where that channel is its "
+                        "target's largest",
+                        loss->name, (long long)o->ignore_index, (long long)C);
+    return SL_OK;
+}
+
+/* The shape, the buffers, the options and the rules of ignore_index and of one channel: what
+ * each term of a call checks for itself. */
+static sl_status setup_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             const sl__scan *sc, sl_error *err)
 {
     const sl_shape *s = &b->shape;
-    char where[160], sh[160];
+    char sh[160];
     if (s->ndim < 3 || s->ndim > 5) {
         sl__shape_str(s, sh, sizeof sh);
         return sl__fail(err, SL_E_SHAPE,
@@ -170,110 +223,182 @@ static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, cons
             return sl__fail(err, SL_E_SHAPE, "input shape %s: axis %d is empty", sh, i);
         }
     if (!b->input) return sl__fail(err, SL_E_ARG, "no input");
-    int64_t N = s->dim[0], C = s->dim[1], numel = sl_shape_numel(s), P = numel / (N * C);
-    sl_status st = sl_options_check(loss, o, C, err);
+    int64_t N = s->dim[0], C = s->dim[1];
+    sl_status st = sl__options_check(loss, o, C, sc && sc->options_checked, err);
     if (st != SL_OK) return st;
     if ((st = one_channel_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
         return sl__fail(err, SL_E_ARG, "no target");
-    if (b->target_kind != SL_TARGET_LABELS && takes(loss, "ignore_index") && o->ignore_index >= 0) {
-        if (!(loss->flags & SL_LOSS_PROBS_IGNORE))
-            return sl__fail(err, SL_E_ARG,
-                            "%s: ignore_index = %lld is not supported with a per-class target "
-                            "(only ce and the Dice family take one there; use a label map)",
-                            loss->name, (long long)o->ignore_index);
-        if (sl__sigmoid_based(loss, o))
-            return sl__fail(err, SL_E_ARG,
-                            "%s: ignore_index = %lld is not supported with sigmoid=true and a "
-                            "per-class target (its channels overlap, so no channel is a pixel's "
-                            "label; use a label map)",
-                            loss->name, (long long)o->ignore_index);
-        if (o->ignore_index >= C)
-            return sl__fail(err, SL_E_ARG,
-                            "%s: ignore_index = %lld names no channel of the per-class target "
-                            "(it has %lld); a pixel is ignored where that channel is its "
-                            "target's largest",
-                            loss->name, (long long)o->ignore_index, (long long)C);
-    }
+    if ((st = probs_ignore_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->annotated) {
         for (int64_t i = 0; i < N * C; i++)
             if (b->annotated[i] > 1)
                 return sl__fail(err, SL_E_VALUE, "annotation matrix [%lld, %lld] = %d: must be 0 "
                                 "or 1", (long long)(i / C), (long long)(i % C), b->annotated[i]);
     }
-    if (!scan) return loss->check ? loss->check(loss, o, b, err) : SL_OK;
+    return SL_OK;
+}
 
-    for (int64_t i = 0; i < numel; i++) {
-        float v = b->input[i];
-        if (!isfinite(v)) {
-            sl__index_str(s, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf",
-                            where);
+/* The first index of x[0..n) that fails, or -1 (the scans' one loop). */
+#define FIRST(n, bad)                                                                            \
+    do {                                                                                         \
+        for (int64_t i_ = 0; i_ < (n); i_++)                                                     \
+            if (bad) return i_;                                                                  \
+        return -1;                                                                               \
+    } while (0)
+
+static int64_t first_negative(const float *x, int64_t n)
+{
+    FIRST(n, x[i_] < 0.0f);
+}
+
+static int64_t first_bad_target(const float *x, int64_t n)
+{
+    FIRST(n, !isfinite(x[i_]) || x[i_] < 0.0f);
+}
+
+/* The first label outside [0, bound) other than `skip` (skip_any: none is skipped). */
+static int64_t first_outside(const int32_t *y, int64_t n, int64_t bound, int skip_any, int64_t skip)
+{
+    FIRST(n, (y[i_] < 0 || y[i_] >= bound) && (skip_any || y[i_] != skip));
+}
+
+/* The first pixel whose probabilities sum to 0 over classes, as a flat index of the input. */
+static int64_t first_zero_sum(const sl_batch *b)
+{
+    int64_t N = b->shape.dim[0], C = b->shape.dim[1];
+    int64_t P = sl_shape_numel(&b->shape) / (N * C);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < P; i++) {
+            double sum = 0.0;
+            for (int64_t c = 0; c < C; c++) sum += b->input[(n * C + c) * P + i];
+            if (!(sum > 0.0)) return n * C * P + i;
         }
-        if (b->input_kind == SL_INPUT_PROBS && v < 0.0f) {
-            sl__index_str(s, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE,
-                            "input is probabilities but has a negative value %g at %s", v, where);
-        }
+    return -1;
+}
+
+static int64_t first_nonfinite(const float *x, int64_t n);
+
+/* The input's values: finite, and not negative when they are probabilities. Each pass runs at
+ * most once per call (sc). */
+static sl_status input_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             sl__scan *sc, sl_error *err)
+{
+    const sl_shape *s = &b->shape;
+    int64_t numel = sl_shape_numel(s);
+    char where[160];
+    if (!sc->input_done) {
+        sc->nonfinite = first_nonfinite(b->input, numel);
+        sc->negative = first_negative(b->input, numel);
+        sc->input_done = 1;
+    }
+    int64_t neg = b->input_kind == SL_INPUT_PROBS ? sc->negative : -1;
+    if (sc->nonfinite >= 0 && (neg < 0 || sc->nonfinite < neg)) {
+        float v = b->input[sc->nonfinite];
+        sl__index_str(s, sc->nonfinite, where, sizeof where);
+        return sl__fail(err, SL_E_VALUE, "input has %s at %s", isnan(v) ? "NaN" : "Inf", where);
+    }
+    if (neg >= 0) {
+        sl__index_str(s, neg, where, sizeof where);
+        return sl__fail(err, SL_E_VALUE,
+                        "input is probabilities but has a negative value %g at %s", b->input[neg],
+                        where);
     }
     /* Softmax-family losses renormalise a pixel's probabilities; per-element (sigmoid) losses
      * take each channel on its own, where all zeros is a valid pixel. */
-    if (b->input_kind == SL_INPUT_PROBS && loss->map != SL_MAP_ELEMENT &&
-        !sl__sigmoid_based(loss, o)) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < P; i++) {
-                double sum = 0.0;
-                for (int64_t c = 0; c < C; c++) sum += b->input[(n * C + c) * P + i];
-                if (!(sum > 0.0)) {
-                    sl__index_str(s, n * C * P + i, where, sizeof where);
-                    return sl__fail(err, SL_E_VALUE,
-                                    "input probabilities of the pixel at %s sum to 0 over classes",
-                                    where);
-                }
-            }
+    if (b->input_kind != SL_INPUT_PROBS || loss->map == SL_MAP_ELEMENT ||
+        sl__sigmoid_based(loss, o))
+        return SL_OK;
+    if (!sc->sums_done) {
+        sc->zero_sum = first_zero_sum(b);
+        sc->sums_done = 1;
     }
+    if (sc->zero_sum < 0) return SL_OK;
+    sl__index_str(s, sc->zero_sum, where, sizeof where);
+    return sl__fail(err, SL_E_VALUE, "input probabilities of the pixel at %s sum to 0 over classes",
+                    where);
+}
 
-    if (b->target_kind == SL_TARGET_LABELS) {
-        sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
-        for (int i = 1; i + 1 < s->ndim; i++) ls.dim[i] = s->dim[i + 1];
-        ls.ndim = s->ndim - 1;
-        int64_t L = sl__label_classes(loss, o, C); /* 2 for a binary map of one channel */
-        for (int64_t i = 0; i < N * P; i++) {
-            int64_t y = b->labels[i];
-            if (y != o->ignore_index && (y < 0 || y >= L)) {
-                sl__index_str(&ls, i, where, sizeof where);
-                return sl__fail(err, SL_E_LABEL,
-                                "label %lld at target%s is out of range [0, %lld) and is not "
-                                "ignore_index (%lld)",
-                                (long long)y, where, (long long)L, (long long)o->ignore_index);
-            }
-        }
-    } else {
-        for (int64_t i = 0; i < numel; i++) {
-            float v = b->target[i];
-            if (!isfinite(v) || v < 0.0f) {
-                sl__index_str(s, i, where, sizeof where);
-                return sl__fail(err, SL_E_VALUE, "target has %s at %s",
-                                isnan(v)    ? "NaN"
-                                : isinf(v)  ? "Inf"
-                                            : "a negative value",
-                                where);
-            }
-        }
+/* The first label a loss refuses: outside [0, L) and not ignore_index. One pass finds the first
+ * label outside [0, C) (or [0, 2) on one channel) and the first one outside that differs from it,
+ * which answers every term; a term with another bound scans on its own. */
+static int64_t bad_label(const sl_batch *b, int64_t L, int64_t ignore, sl__scan *sc)
+{
+    int64_t C = b->shape.dim[1], n = sl_shape_numel(&b->shape) / C;
+    int64_t bound = C > 1 ? C : 2;
+    if (L != bound) return first_outside(b->labels, n, L, 0, ignore);
+    if (!sc->labels_done) {
+        sc->out1 = first_outside(b->labels, n, bound, 1, 0);
+        sc->out2 = sc->out1 < 0 ? -1
+                                : sc->out1 + 1 + first_outside(b->labels + sc->out1 + 1,
+                                                               n - sc->out1 - 1, bound, 0,
+                                                               b->labels[sc->out1]);
+        if (sc->out1 >= 0 && sc->out2 == sc->out1) sc->out2 = -1;
+        sc->labels_done = 1;
     }
-    if (loss->check) return loss->check(loss, o, b, err);
-    return SL_OK;
+    if (sc->out1 < 0) return -1;
+    return b->labels[sc->out1] != ignore ? sc->out1 : sc->out2;
+}
+
+static sl_status target_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                              sl__scan *sc, sl_error *err)
+{
+    const sl_shape *s = &b->shape;
+    char where[160];
+    if (b->target_kind == SL_TARGET_LABELS) {
+        int64_t L = sl__label_classes(loss, o, s->dim[1]); /* 2 for a binary map of one channel */
+        int64_t i = bad_label(b, L, o->ignore_index, sc);
+        if (i < 0) return SL_OK;
+        sl_shape ls = *s; /* the label map's shape: the input's without its class axis */
+        for (int d = 1; d + 1 < s->ndim; d++) ls.dim[d] = s->dim[d + 1];
+        ls.ndim = s->ndim - 1;
+        sl__index_str(&ls, i, where, sizeof where);
+        return sl__fail(err, SL_E_LABEL,
+                        "label %lld at target%s is out of range [0, %lld) and is not "
+                        "ignore_index (%lld)",
+                        (long long)b->labels[i], where, (long long)L, (long long)o->ignore_index);
+    }
+    if (!sc->target_done) {
+        sc->bad_target = first_bad_target(b->target, sl_shape_numel(s));
+        sc->target_done = 1;
+    }
+    if (sc->bad_target < 0) return SL_OK;
+    float v = b->target[sc->bad_target];
+    sl__index_str(s, sc->bad_target, where, sizeof where);
+    return sl__fail(err, SL_E_VALUE, "target has %s at %s",
+                    isnan(v)   ? "NaN"
+                    : isinf(v) ? "Inf"
+                               : "a negative value",
+                    where);
+}
+
+/* The checks; with scan == 0 the pass over the input's values, labels and targets is left to
+ * the loss's kernel (SL_LOSS_KERNEL_CHECKS). sc carries the passes already made in this call
+ * (NULL: none). */
+static sl_status batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
+                             int scan, sl__scan *sc, sl_error *err)
+{
+    sl__scan own;
+    if (!sc) {
+        memset(&own, 0, sizeof own);
+        sc = &own;
+    }
+    sl_status st = setup_check(loss, o, b, sc, err);
+    if (st == SL_OK && scan) st = input_check(loss, o, b, sc, err);
+    if (st == SL_OK && scan) st = target_check(loss, o, b, sc, err);
+    if (st == SL_OK && loss->check) st = loss->check(loss, o, b, err);
+    return st;
 }
 
 sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                          sl_error *err)
 {
-    return batch_check(loss, o, b, 1, err);
+    return batch_check(loss, o, b, 1, NULL, err);
 }
 
 sl_status sl__recheck(const sl_call *c)
 {
-    sl_status st = batch_check(c->loss, c->o, c->b, 1, c->err);
+    sl_status st = batch_check(c->loss, c->o, c->b, 1, NULL, c->err);
     if (st != SL_OK) return st;
     return sl__fail(c->err, SL_E_VALUE, "%s: the input has a value the kernel cannot take",
                     c->loss->name);
@@ -281,7 +406,7 @@ sl_status sl__recheck(const sl_call *c)
 
 sl_status sl__recheck_values(const sl_call *c)
 {
-    return batch_check(c->loss, c->o, c->b, 1, c->err);
+    return batch_check(c->loss, c->o, c->b, 1, NULL, c->err);
 }
 
 sl_status sl__fall_back(const sl_call *c, sl_loss_fn ref, double *loss)
@@ -315,100 +440,77 @@ static int64_t first_nonfinite(const float *x, int64_t n)
     return -1;
 }
 
+static const char *nonfinite_name(double v)
+{
+    return isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+}
+
+/* SL_E_OVERFLOW when x (of shape s, may be NULL) has an entry that is not finite. */
+static sl_status finite_check(const sl_loss_info *loss, const char *what, const float *x,
+                              const sl_shape *s, sl_error *err)
+{
+    int64_t i = x ? first_nonfinite(x, sl_shape_numel(s)) : -1;
+    if (i < 0) return SL_OK;
+    char at[128];
+    sl__index_str(s, i, at, sizeof at);
+    return sl__fail(err, SL_E_OVERFLOW, "%s: the %s overflowed (%s at %s)", loss->name, what,
+                    nonfinite_name(x[i]), at);
+}
+
 sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double value, int empty,
                            const float *grad, const float *map, const sl_options *opt,
                            sl_error *err)
 {
     if (!isfinite(value) && !(isnan(value) && empty))
         return sl__fail(err, SL_E_OVERFLOW, "%s: the loss value overflowed (%s) on finite inputs",
-                        loss->name,
-                        isnan(value) ? "NaN"
-                        : value > 0  ? "+Inf"
-                                     : "-Inf");
-    char at[128];
-    if (grad) {
-        int64_t i = first_nonfinite(grad, sl_shape_numel(&b->shape));
-        if (i >= 0) {
-            sl__index_str(&b->shape, i, at, sizeof at);
-            return sl__fail(err, SL_E_OVERFLOW, "%s: the gradient overflowed (%s at %s)",
-                            loss->name,
-                            isnan(grad[i]) ? "NaN"
-                            : grad[i] > 0  ? "+Inf"
-                                           : "-Inf",
-                            at);
-        }
-    }
-    if (map) {
-        sl_shape ms;
-        sl_loss_map_shape(loss, opt, b, &ms);
-        int64_t i = first_nonfinite(map, sl_shape_numel(&ms));
-        if (i >= 0) {
-            sl__index_str(&ms, i, at, sizeof at);
-            return sl__fail(err, SL_E_OVERFLOW, "%s: the loss map overflowed (%s at %s)",
-                            loss->name,
-                            isnan(map[i]) ? "NaN"
-                            : map[i] > 0  ? "+Inf"
-                                          : "-Inf",
-                            at);
-        }
-    }
-    return SL_OK;
+                        loss->name, nonfinite_name(value));
+    sl_status st = finite_check(loss, "gradient", grad, &b->shape, err);
+    if (st != SL_OK || !map) return st;
+    sl_shape ms;
+    sl_loss_map_shape(loss, opt, b, &ms);
+    return finite_check(loss, "loss map", map, &ms, err);
 }
 
-sl_status sl__loss_run(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                       sl_impl impl, float *grad, float *map, double k, int accumulate,
-                       void *ws, size_t ws_size, int threads, sl_error *err, double *value)
+sl_status sl__loss_run(const sl__run *r, sl_error *err, double *value)
 {
-    return sl__loss_run_phase(loss, opt, b, impl, grad, map, k, accumulate, ws, ws_size, threads,
-                              err, value, 0, NULL);
-}
-
-sl_status sl__loss_run_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
-                             sl_impl impl, float *grad, float *map, double k, int accumulate,
-                             void *ws, size_t ws_size, int threads, sl_error *err, double *value,
-                             int phase, double *stats)
-{
-    int fast = impl != SL_IMPL_REF;
-    sl_status st = batch_check(loss, opt, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
-                               err);
+    const sl_loss_info *loss = r->loss;
+    const sl_batch *b = r->b;
+    int fast = r->impl != SL_IMPL_REF;
+    sl_status st = batch_check(loss, r->o, b, !(fast && (loss->flags & SL_LOSS_KERNEL_CHECKS)),
+                               r->scan, err);
     if (st != SL_OK) return st;
-    size_t need = sl_loss_workspace_size(loss, opt, b);
-    if (ws_size < need || (need && !ws))
+    size_t need = sl_loss_workspace_size(loss, r->o, b);
+    if (r->ws_size < need || (need && !r->ws))
         return sl__fail(err, SL_E_ARG, "%s: workspace of %zu bytes is too small: need %zu",
-                        loss->name, ws_size, need);
-    sl_call c;
-    memset(&c, 0, sizeof c);
-    c.loss = loss;
-    c.o = opt;
-    c.b = b;
-    c.N = b->shape.dim[0];
-    c.C = b->shape.dim[1];
-    c.P = sl_shape_numel(&b->shape) / (c.N * c.C);
-    c.grad = grad;
-    c.map = map;
-    c.k = k;
-    c.accumulate = accumulate;
-    c.ws = ws;
-    c.ws_size = ws_size;
-    c.threads = sl__threads(threads);
-    c.kern = sl__kern_select();
-    c.fast = fast;
-    c.err = err;
+                        loss->name, r->ws_size, need);
     int empty = 0;
-    c.empty_mean = &empty;
-    c.phase = phase;
-    c.stats = stats;
+    sl_call c = {.loss = loss, .o = r->o, .b = b, .N = b->shape.dim[0], .C = b->shape.dim[1],
+                 .grad = r->grad, .map = r->map, .k = r->k, .accumulate = r->accumulate,
+                 .ws = r->ws, .ws_size = r->ws_size, .threads = sl__threads(r->threads),
+                 .kern = sl__kern_select(), .fast = fast, .err = err, .empty_mean = &empty,
+                 .phase = r->phase, .stats = r->stats};
+    c.P = sl_shape_numel(&b->shape) / (c.N * c.C);
     *value = 0.0;
     st = (fast ? loss->fast : loss->ref)(&c, value);
     if (st != SL_OK) return st;
     /* The statistics phase writes no value, gradient or map: nothing to check yet. */
-    if (phase == SL__PHASE_STATS) return SL_OK;
-    return sl__check_finite(loss, b, *value, empty, grad, map, opt, err);
+    if (r->phase == SL__PHASE_STATS) return SL_OK;
+    return sl__check_finite(loss, b, *value, empty, r->grad, r->map, r->o, err);
+}
+
+sl__run sl__run_of(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                   sl_impl impl, const sl_output *out)
+{
+    sl__run r = {.loss = loss, .o = opt, .b = b, .impl = impl, .k = 1.0, .ws = out->workspace,
+                 .ws_size = out->workspace_size, .threads = out->threads};
+    return r;
 }
 
 sl_status sl_loss_eval(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_impl impl, sl_output *out, sl_error *err)
 {
-    return sl__loss_run(loss, opt, b, impl, out->grad, out->loss_map, 1.0, 0, out->workspace,
-                        out->workspace_size, out->threads, err, &out->loss);
+    sl__run r = sl__run_of(loss, opt, b, impl, out);
+    r.grad = out->grad;
+    r.map = out->loss_map;
+    return sl__loss_run(&r, err, &out->loss);
 }

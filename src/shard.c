@@ -1,28 +1,19 @@
 /* Sharded evaluation: one batch split across processes (data-parallel training), each shard's
  * loss statistics summed across them, then every shard's value part and gradient of the loss of
- * the whole batch. The losses that can be evaluated this way, and the size of their
- * statistics, are listed here; a loss runs its two phases through sl_call.phase. */
+ * the whole batch. A loss's flags (SL_LOSS_SHARD_*) say whether it can be evaluated this way
+ * and the size of its statistics; a loss runs its two phases through sl_call.phase. */
 #include "internal.h"
 
 #include <string.h>
 
-/* Statistics of a loss for C classes beyond stats[0] (the number of shards); -1: none exist. */
+/* Statistics of a loss for C classes beyond stats[0] (the number of shards), as its flags say;
+ * -1: none exist. Lovasz over the batch sorts every shard's errors together: no sums can stand
+ * for that, so it has statistics only per image. */
 static int64_t own_stats(const sl_loss_info *loss, const sl_options *o, int64_t C)
 {
-    /* The per-pixel losses: a mean's normaliser (weights, ignore_index, valid pixels). */
-    static const char *const norm[] = {"ce",  "focal",         "missing_ce",
-                                       "bce", "sigmoid_focal", "marginal_ce"};
-    /* The overlap losses: the sums I, S, G per class with batch=true; per image, the sum of the
-     * entries and their count (a mean over every shard's entries). */
-    static const char *const overlap[] = {"dice", "tversky", "focal_tversky", "log_cosh_dice",
-                                          "generalized_dice"};
-    for (size_t i = 0; i < sizeof norm / sizeof norm[0]; i++)
-        if (strcmp(loss->name, norm[i]) == 0) return 1;
-    for (size_t i = 0; i < sizeof overlap / sizeof overlap[0]; i++)
-        if (strcmp(loss->name, overlap[i]) == 0) return o->batch ? 3 * C : 2;
-    /* Lovasz per image: the number of images of the mean. Over the batch it sorts every
-     * shard's errors together: no sums can stand for that. */
-    if (strcmp(loss->name, "lovasz") == 0) return o->per_image ? 1 : -1;
+    if (loss->flags & SL_LOSS_SHARD_NORM) return 1;
+    if (loss->flags & SL_LOSS_SHARD_SUMS) return o->batch ? 3 * C : 2;
+    if (loss->flags & SL_LOSS_SHARD_PER_IMAGE) return o->per_image ? 1 : -1;
     return -1;
 }
 
@@ -47,31 +38,53 @@ sl_status sl_loss_stats_size(const sl_loss_info *loss, const sl_options *opt, co
     return stats_size(loss, opt, b, n, err);
 }
 
+sl_status sl__stats_at(sl__run *r, int phase, double *stats, size_t *at, sl_error *err)
+{
+    size_t n;
+    sl_status st = stats_size(r->loss, r->o, r->b, &n, err);
+    if (st != SL_OK) return st;
+    double *own = stats + *at;
+    if (phase == SL__PHASE_STATS) {
+        memset(own, 0, n * sizeof *own);
+        own[0] = 1.0;
+    } else if (!(own[0] >= 1.0)) {
+        return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1",
+                        r->loss->name, own[0]);
+    }
+    r->phase = phase;
+    r->stats = own;
+    *at += n;
+    return SL_OK;
+}
+
+/* One loss's phase. */
+static sl_status loss_phase(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
+                            sl_impl impl, int phase, double *stats, sl_output *out, sl_error *err)
+{
+    sl__run r = sl__run_of(loss, opt, b, impl, out);
+    size_t at = 0;
+    sl_status st = sl__stats_at(&r, phase, stats, &at, err);
+    if (st != SL_OK) return st;
+    if (phase == SL__PHASE_STATS) {
+        double v;
+        return sl__loss_run(&r, err, &v);
+    }
+    r.grad = out->grad;
+    r.map = out->loss_map;
+    return sl__loss_run(&r, err, &out->loss);
+}
+
 sl_status sl_loss_stats(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                         sl_impl impl, double *stats, sl_output *out, sl_error *err)
 {
-    size_t n;
-    sl_status st = stats_size(loss, opt, b, &n, err);
-    if (st != SL_OK) return st;
-    memset(stats, 0, n * sizeof *stats);
-    stats[0] = 1.0;
-    double v;
-    return sl__loss_run_phase(loss, opt, b, impl, NULL, NULL, 1.0, 0, out->workspace,
-                              out->workspace_size, out->threads, err, &v, SL__PHASE_STATS, stats);
+    return loss_phase(loss, opt, b, impl, SL__PHASE_STATS, stats, out, err);
 }
 
 sl_status sl_loss_finish(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                          sl_impl impl, const double *stats, sl_output *out, sl_error *err)
 {
-    size_t n;
-    sl_status st = stats_size(loss, opt, b, &n, err);
-    if (st != SL_OK) return st;
-    if (!(stats[0] >= 1.0))
-        return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1", loss->name,
-                        stats[0]);
-    return sl__loss_run_phase(loss, opt, b, impl, out->grad, out->loss_map, 1.0, 0, out->workspace,
-                              out->workspace_size, out->threads, err, &out->loss, SL__PHASE_FINISH,
-                              (double *)(uintptr_t)stats);
+    return loss_phase(loss, opt, b, impl, SL__PHASE_FINISH, (double *)(uintptr_t)stats, out,
+                      err);
 }
 
 sl_status sl_spec_stats_size(const sl_spec *s, const sl_batch *b, size_t *n, sl_error *err)
@@ -81,8 +94,9 @@ sl_status sl_spec_stats_size(const sl_spec *s, const sl_batch *b, size_t *n, sl_
         const sl_loss_info *loss;
         const sl_options *o;
         sl_spec_term(s, i, NULL, &loss, &o);
+        sl_batch tb;
         size_t k;
-        sl_status st = stats_size(loss, o, b, &k, err);
+        sl_status st = stats_size(loss, o, sl__spec_term_batch(s, i, b, &tb), &k, err);
         if (st != SL_OK) return st;
         *n += k;
     }
@@ -92,52 +106,11 @@ sl_status sl_spec_stats_size(const sl_spec *s, const sl_batch *b, size_t *n, sl_
 sl_status sl_spec_stats(const sl_spec *s, const sl_batch *b, sl_impl impl, double *stats,
                         sl_output *out, sl_error *err)
 {
-    size_t at = 0;
-    for (int i = 0; i < sl_spec_nterms(s); i++) {
-        const sl_loss_info *loss;
-        const sl_options *o;
-        sl_spec_term(s, i, NULL, &loss, &o);
-        sl_batch tb;
-        const sl_batch *bi = sl__spec_term_batch(s, i, b, &tb);
-        size_t k;
-        sl_status st = stats_size(loss, o, bi, &k, err);
-        if (st == SL_OK) st = sl_loss_stats(loss, o, bi, impl, stats + at, out, err);
-        if (st != SL_OK) return st;
-        at += k;
-    }
-    return SL_OK;
+    return sl__spec_run(s, b, impl, SL__PHASE_STATS, stats, out, err);
 }
 
 sl_status sl_spec_finish(const sl_spec *s, const sl_batch *b, sl_impl impl, const double *stats,
                          sl_output *out, sl_error *err)
 {
-    if (out->loss_map) {
-        sl_shape ms;
-        sl_status st = sl_spec_map_shape(s, b, &ms, err);
-        if (st != SL_OK) return st;
-    }
-    size_t at = 0;
-    double total = 0.0;
-    for (int i = 0; i < sl_spec_nterms(s); i++) {
-        const sl_loss_info *loss;
-        const sl_options *o;
-        double k, v;
-        sl_spec_term(s, i, &k, &loss, &o);
-        sl_batch tb;
-        const sl_batch *bi = sl__spec_term_batch(s, i, b, &tb);
-        size_t n;
-        sl_status st = stats_size(loss, o, bi, &n, err);
-        if (st != SL_OK) return st;
-        if (!(stats[at] >= 1.0))
-            return sl__fail(err, SL_E_ARG, "%s: statistics of %g shards: need at least 1",
-                            loss->name, stats[at]);
-        st = sl__loss_run_phase(loss, o, bi, impl, out->grad, out->loss_map, k, i > 0,
-                                out->workspace, out->workspace_size, out->threads, err, &v,
-                                SL__PHASE_FINISH, (double *)(uintptr_t)(stats + at));
-        if (st != SL_OK) return st;
-        total += k * v;
-        at += n;
-    }
-    out->loss = total;
-    return SL_OK;
+    return sl__spec_run(s, b, impl, SL__PHASE_FINISH, (double *)(uintptr_t)stats, out, err);
 }

@@ -129,90 +129,129 @@ static void valid_keys(const sl_loss_info *loss, char *buf, size_t len)
 {
     size_t o = 0;
     buf[0] = 0;
-    for (int i = 0; i < loss->nparams && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, i ? ", %s" : "%s", loss->params[i].key);
+    for (int i = 0; i < loss->nkeys && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %s" : "%s",
+                              sl_option_info(loss->keys[i].id)->key);
 }
 
-static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi)
+/* A LIST value: "none" or [a,b,...], into storage the term owns. */
+static sl_status parse_list(parser *ps, spec_term *t, const sl_param_info *pi, const char *key)
+{
+    char w[16];
+    const char *save = ps->p;
+    if (parse_word(ps, w, sizeof w)) {
+        if (strcmp(w, "none") == 0) {
+            sl__set_list(&t->opt, pi, NULL, 0);
+            return SL_OK;
+        }
+        ps->p = save;
+    }
+    if (*ps->p != '[')
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", t->loss->name,
+                        key);
+    ps->p++;
+    double vals[1024];
+    int64_t n = 0;
+    skip_ws(ps);
+    while (*ps->p != ']') {
+        if (n > 0 && *ps->p++ != ',') {
+            ps->p--;
+            return fail_at(ps, "expected ',' or ']' in a list");
+        }
+        sl_status st = parse_number(ps, &vals[n < 1024 ? n : 1023]);
+        if (st != SL_OK) return st;
+        if (++n > 1024) return fail_at(ps, "list longer than 1024 values");
+        skip_ws(ps);
+    }
+    ps->p++;
+    if (n == 0)
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", t->loss->name, key);
+    if (t->nlists >= SL_SPEC_MAX_LISTS) return fail_at(ps, "too many lists");
+    double *copy = malloc((size_t)n * sizeof(double));
+    if (!copy) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
+    memcpy(copy, vals, (size_t)n * sizeof(double));
+    t->lists[t->nlists++] = copy;
+    sl__set_list(&t->opt, pi, copy, n);
+    return SL_OK;
+}
+
+/* The value of key (as the spec spells it) for the loss's key pi. */
+static sl_status set_param(parser *ps, spec_term *t, const sl_param_info *pi, const char *key)
 {
     const char *name = t->loss->name;
     skip_ws(ps);
-    if (pi->type == SL_PARAM_LIST) {
-        char w[16];
-        const char *save = ps->p;
-        if (parse_word(ps, w, sizeof w)) {
-            if (strcmp(w, "none") == 0) {
-                sl__set_list(&t->opt, pi, NULL, 0);
-                return SL_OK;
-            }
-            ps->p = save;
-        }
-        if (*ps->p != '[')
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a list like [1,2,3]", name,
-                            pi->key);
-        ps->p++;
-        double vals[1024];
-        int64_t n = 0;
-        skip_ws(ps);
-        if (*ps->p != ']') {
-            for (;;) {
-                double v;
-                sl_status st = parse_number(ps, &v);
-                if (st != SL_OK) return st;
-                if (n >= 1024) return fail_at(ps, "list longer than 1024 values");
-                vals[n++] = v;
-                skip_ws(ps);
-                if (*ps->p == ',') {
-                    ps->p++;
-                    continue;
-                }
-                if (*ps->p == ']') break;
-                return fail_at(ps, "expected ',' or ']' in a list");
-            }
-        }
-        ps->p++;
-        if (n == 0) return sl__fail(ps->err, SL_E_PARSE, "%s: %s is an empty list", name, pi->key);
-        if (t->nlists >= SL_SPEC_MAX_LISTS) return fail_at(ps, "too many lists");
-        double *copy = malloc((size_t)n * sizeof(double));
-        if (!copy) return sl__fail(ps->err, SL_E_NOMEM, "out of memory");
-        memcpy(copy, vals, (size_t)n * sizeof(double));
-        t->lists[t->nlists++] = copy;
-        sl__set_list(&t->opt, pi, copy, n);
-        return SL_OK;
-    }
+    if (pi->type == SL_PARAM_LIST) return parse_list(ps, t, pi, key);
     if (pi->type == SL_PARAM_WORD || pi->type == SL_PARAM_BOOL) {
         const char *words = pi->type == SL_PARAM_BOOL ? "false|true" : pi->words;
         char w[64];
         if (!parse_word(ps, w, sizeof w))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, pi->key,
-                            words);
+            return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s", name, key, words);
         int idx = sl__word_index(words, w, strlen(w));
         /* Python's spellings of a boolean, as a spec pasted from Python code has them */
         if (idx < 0 && pi->type == SL_PARAM_BOOL) idx = sl__word_index("False|True", w, strlen(w));
         if (idx < 0)
             return sl__fail(ps->err, SL_E_PARSE, "%s: %s must be one of %s, got '%s'", name,
-                            pi->key, words, w);
+                            key, words, w);
         sl__set_scalar(&t->opt, pi, idx);
         return SL_OK;
     }
     if (!starts_number(ps->p))
-        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a%s number", name, pi->key,
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes a%s number", name, key,
                         pi->type == SL_PARAM_INT ? "n integer" : "");
     double v;
     sl_status st = parse_number(ps, &v);
     if (st != SL_OK) return st;
     if (pi->type == SL_PARAM_INT && (v != floor(v) || fabs(v) > 9.0e15))
-        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes an integer, got %g", name, pi->key, v);
+        return sl__fail(ps->err, SL_E_PARSE, "%s: %s takes an integer, got %g", name, key, v);
     sl__set_scalar(&t->opt, pi, v);
     return SL_OK;
 }
 
-static sl_status parse_term(parser *ps, spec_term *t)
+/* The term's own reading of the input tensor: `input=logits|probs` (a key of the spec, not of
+ * a loss), after its name. */
+static sl_status parse_input(parser *ps, spec_term *t)
 {
-    t->k = 1.0;
-    sl_options_default(&t->opt);
-    t->nlists = 0;
-    t->input = -1;
+    char w[64];
+    if (t->input >= 0)
+        return sl__fail(ps->err, SL_E_PARSE, "%s: parameter 'input' given twice", t->loss->name);
+    int idx = parse_word(ps, w, sizeof w) ? sl__word_index("logits|probs", w, strlen(w)) : -1;
+    if (idx < 0)
+        return sl__fail(ps->err, SL_E_PARSE, "%s: input must be one of logits|probs",
+                        t->loss->name);
+    t->input = idx == 0 ? SL_INPUT_LOGITS : SL_INPUT_PROBS;
+    return SL_OK;
+}
+
+/* One `key=value` of a term; seen marks the keys given so far. */
+static sl_status parse_key_value(parser *ps, spec_term *t, unsigned long long *seen)
+{
+    char key[64], valid[512];
+    if (!parse_word(ps, key, sizeof key)) return fail_at(ps, "expected a parameter name");
+    int input = strcmp(key, "input") == 0;
+    int pi = input ? -1 : sl_loss_param_find(t->loss, key);
+    if (!input && pi < 0) {
+        valid_keys(t->loss, valid, sizeof valid);
+        return sl__fail(ps->err, SL_E_PARSE,
+                        "%s: unknown parameter '%s' (valid: %s; and input=logits|probs)",
+                        t->loss->name, key, valid);
+    }
+    if (!input && (*seen & (1ull << pi)))
+        return sl__fail(ps->err, SL_E_PARSE, "%s: parameter '%s' given twice", t->loss->name,
+                        key);
+    skip_ws(ps);
+    if (*ps->p != '=') return fail_at(ps, "expected '=' after a parameter name");
+    ps->p++;
+    if (input) return parse_input(ps, t);
+    *seen |= 1ull << pi;
+    sl_param_info info;
+    sl_loss_param(t->loss, pi, &info);
+    return set_param(ps, t, &info, key);
+}
+
+/* [number '*'] name: the factor and the loss, with the loss's defaults. */
+static sl_status parse_head(parser *ps, spec_term *t)
+{
+    char name[64], valid[512];
     skip_ws(ps);
     if (starts_number(ps->p)) {
         sl_status st = parse_number(ps, &t->k);
@@ -221,7 +260,6 @@ static sl_status parse_term(parser *ps, spec_term *t)
         if (*ps->p != '*') return fail_at(ps, "expected '*' after a factor");
         ps->p++;
     }
-    char name[64], valid[512];
     if (!parse_word(ps, name, sizeof name)) {
         valid_names(valid, sizeof valid);
         return sl__fail(ps->err, SL_E_PARSE,
@@ -234,6 +272,17 @@ static sl_status parse_term(parser *ps, spec_term *t)
         return sl__fail(ps->err, SL_E_PARSE, "unknown loss '%s' (valid: %s)", name, valid);
     }
     sl_options_for(t->loss, &t->opt);
+    return SL_OK;
+}
+
+static sl_status parse_term(parser *ps, spec_term *t)
+{
+    t->k = 1.0;
+    sl_options_default(&t->opt);
+    t->nlists = 0;
+    t->input = -1;
+    sl_status st = parse_head(ps, t);
+    if (st != SL_OK) return st;
     skip_ws(ps);
     if (*ps->p != '(') return SL_OK;
     ps->p++;
@@ -244,65 +293,17 @@ static sl_status parse_term(parser *ps, spec_term *t)
     }
     unsigned long long seen = 0;
     for (;;) {
-        char key[64];
-        if (!parse_word(ps, key, sizeof key)) return fail_at(ps, "expected a parameter name");
-        if (strcmp(key, "input") == 0) {
-            /* The term's own reading of the input tensor (a key of the spec, not of a loss) */
-            char w[64];
-            skip_ws(ps);
-            if (*ps->p != '=') return fail_at(ps, "expected '=' after a parameter name");
-            ps->p++;
-            if (t->input >= 0)
-                return sl__fail(ps->err, SL_E_PARSE, "%s: parameter 'input' given twice",
-                                t->loss->name);
-            int idx = parse_word(ps, w, sizeof w) ? sl__word_index("logits|probs", w, strlen(w))
-                                                  : -1;
-            if (idx < 0)
-                return sl__fail(ps->err, SL_E_PARSE, "%s: input must be one of logits|probs",
-                                t->loss->name);
-            t->input = idx == 0 ? SL_INPUT_LOGITS : SL_INPUT_PROBS;
-            skip_ws(ps);
-            if (*ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (*ps->p == ')') {
-                ps->p++;
-                sl_status st = sl_options_check(t->loss, &t->opt, -1, ps->err);
-                return st == SL_OK ? SL_OK : SL_E_PARSE;
-            }
-            return fail_at(ps, "expected ',' or ')'");
-        }
-        int pi = -1;
-        for (int i = 0; i < t->loss->nparams; i++)
-            if (strcmp(t->loss->params[i].key, key) == 0) pi = i;
-        if (pi < 0) {
-            valid_keys(t->loss, valid, sizeof valid);
-            return sl__fail(ps->err, SL_E_PARSE,
-                            "%s: unknown parameter '%s' (valid: %s; and input=logits|probs)",
-                            t->loss->name, key, valid);
-        }
-        if (seen & (1ull << pi))
-            return sl__fail(ps->err, SL_E_PARSE, "%s: parameter '%s' given twice", t->loss->name,
-                            key);
-        seen |= 1ull << pi;
-        skip_ws(ps);
-        if (*ps->p != '=') return fail_at(ps, "expected '=' after a parameter name");
-        ps->p++;
-        sl_status st = set_param(ps, t, &t->loss->params[pi]);
-        if (st != SL_OK) return st;
+        if ((st = parse_key_value(ps, t, &seen)) != SL_OK) return st;
         skip_ws(ps);
         if (*ps->p == ',') {
             ps->p++;
             continue;
         }
-        if (*ps->p == ')') {
-            ps->p++;
-            /* Ranges and words, once for every way a value can be out of bounds. */
-            st = sl_options_check(t->loss, &t->opt, -1, ps->err);
-            return st == SL_OK ? SL_OK : SL_E_PARSE;
-        }
-        return fail_at(ps, "expected ',' or ')'");
+        if (*ps->p != ')') return fail_at(ps, "expected ',' or ')'");
+        ps->p++;
+        /* Ranges and words, once for every way a value can be out of bounds. */
+        st = sl_options_check(t->loss, &t->opt, -1, ps->err);
+        return st == SL_OK ? SL_OK : SL_E_PARSE;
     }
 }
 
@@ -407,23 +408,36 @@ size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
     return w;
 }
 
-sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
-                       sl_error *err)
+/* Every term in turn, adding k_i times its gradient and map into out's and k_i times its value
+ * into the total. The terms share one pass over the data (sl__scan); their options were checked
+ * when parsed. With SL__PHASE_FINISH, term i reads its statistics from stats, one term's after
+ * another. */
+sl_status sl__spec_run(const sl_spec *s, const sl_batch *b, sl_impl impl, int phase,
+                       double *stats, sl_output *out, sl_error *err)
 {
-    if (out->loss_map) {
+    int stats_phase = phase == SL__PHASE_STATS; /* writes statistics only */
+    if (out->loss_map && !stats_phase) {
         sl_shape ms;
         sl_status st = sl_spec_map_shape(s, b, &ms, err);
         if (st != SL_OK) return st;
     }
+    sl__scan scan;
+    memset(&scan, 0, sizeof scan);
+    scan.options_checked = 1;
     double total = 0.0;
+    size_t at = 0;
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
         double v;
         sl_batch tmp;
-        sl_status st = sl__loss_run(t->loss, &t->opt, term_batch(t, b, &tmp), impl, out->grad,
-                                    out->loss_map, t->k,
-                                    i > 0, out->workspace, out->workspace_size, out->threads, err,
-                                    &v);
+        sl__run r = sl__run_of(t->loss, &t->opt, term_batch(t, b, &tmp), impl, out);
+        r.grad = stats_phase ? NULL : out->grad;
+        r.map = stats_phase ? NULL : out->loss_map;
+        r.k = t->k;
+        r.accumulate = i > 0;
+        r.scan = &scan;
+        sl_status st = phase ? sl__stats_at(&r, phase, stats, &at, err) : SL_OK;
+        if (st == SL_OK) st = sl__loss_run(&r, err, &v);
         if (st != SL_OK) return st;
         double kv = t->k * v;
         if (isfinite(v) && !isfinite(kv))
@@ -436,6 +450,12 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
             return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
                             t->loss->name);
     }
-    out->loss = total;
+    if (!stats_phase) out->loss = total;
     return SL_OK;
+}
+
+sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
+                       sl_error *err)
+{
+    return sl__spec_run(s, b, impl, 0, NULL, out, err);
 }

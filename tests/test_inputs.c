@@ -260,7 +260,7 @@ static void check_one_channel(const data *d)
     static const char *refused[] = {"ce", "focal", "missing_ce", "marginal_ce",
                                     "asymmetric_unified_focal"};
     for (int i = 0; i < sl_loss_count(); i++) {
-        const char *name = sl_loss_at(i)->name;
+        const char *name = sl_loss_name(sl_loss_at(i));
         int want_refused = 0;
         for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
             want_refused |= strcmp(name, refused[k]) == 0;
@@ -309,7 +309,7 @@ int main(void)
     fclose(fp);
     check_one_channel(&d);
     for (int i = 0; rows && i < nloss; i++)
-        CHECK(rows[i] == 1, "%s has %d rows in the input table of %s (want 1)", sl_loss_at(i)->name,
+        CHECK(rows[i] == 1, "%s has %d rows in the input table of %s (want 1)", sl_loss_name(sl_loss_at(i)),
               rows[i], path);
     free(rows);
     return check_finish("test_inputs");

@@ -80,9 +80,10 @@ class _Spec:
         out = []
         for i in range(lib.sl_spec_nterms(self.ptr)):
             k = ctypes.c_double()
-            info = ctypes.POINTER(_lib.LossInfo)()
-            lib.sl_spec_term(self.ptr, i, ctypes.byref(k), ctypes.byref(info), None)
-            out.append((k.value, info.contents.name.decode(), _lib.MAP_KINDS[info.contents.map]))
+            loss = ctypes.c_void_p()
+            lib.sl_spec_term(self.ptr, i, ctypes.byref(k), ctypes.byref(loss), None)
+            out.append((k.value, lib.sl_loss_name(loss).decode(),
+                        _lib.MAP_KINDS[lib.sl_loss_map_kind(loss)]))
         return out
 
 
@@ -241,24 +242,28 @@ def loss_map(spec, input, target, *, input_kind="logits", annotated=None, thread
 
 
 def losses():
-    """Every loss of the library's registry: name, summary, map kind and parameters (key, type,
-    default as written in a spec, valid words, range, help)."""
+    """Every loss of the library's registry: name, summary, map kind and parameters (key, the
+    loss's own spelling of it or None, type, default as written in a spec, valid words, range,
+    help)."""
     out = []
     for i in range(lib.sl_loss_count()):
-        info = lib.sl_loss_at(i).contents
+        loss = lib.sl_loss_at(i)
         params = []
-        for j in range(info.nparams):
-            p = info.params[j]
+        for j in range(lib.sl_loss_nparams(loss)):
+            p = _lib.ParamInfo()
+            lib.sl_loss_param(loss, j, ctypes.byref(p))
             params.append({
                 "key": p.key.decode(),
+                "alias": p.alias.decode() if p.alias else None,
                 "type": _lib.PARAM_TYPES[p.type],
                 "default": p.default.decode(),
                 "words": p.words.decode().split("|") if p.words else None,
                 "range": None if p.lo == p.hi else (p.lo, p.hi),
                 "help": p.help.decode(),
             })
-        out.append({"name": info.name.decode(), "summary": info.summary.decode(),
-                    "map": _lib.MAP_KINDS[info.map], "params": params})
+        out.append({"name": lib.sl_loss_name(loss).decode(),
+                    "summary": lib.sl_loss_summary(loss).decode(),
+                    "map": _lib.MAP_KINDS[lib.sl_loss_map_kind(loss)], "params": params})
     return out
 
 

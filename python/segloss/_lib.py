@@ -49,28 +49,15 @@ class Error(ctypes.Structure):
 class ParamInfo(ctypes.Structure):
     _fields_ = [
         ("key", ctypes.c_char_p),
+        ("alias", ctypes.c_char_p),
         ("type", ctypes.c_int),
         ("default", ctypes.c_char_p),
         ("words", ctypes.c_char_p),
         ("help", ctypes.c_char_p),
         ("lo", ctypes.c_double),
         ("hi", ctypes.c_double),
-    ]
-
-
-class LossInfo(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("summary", ctypes.c_char_p),
-        ("params", ctypes.POINTER(ParamInfo)),
-        ("nparams", ctypes.c_int),
-        ("map", ctypes.c_int),
-        ("fast", ctypes.c_void_p),
-        ("ref", ctypes.c_void_p),
-        ("workspace", ctypes.c_void_p),
-        ("check", ctypes.c_void_p),
-        ("map_shape", ctypes.c_void_p),
         ("flags", ctypes.c_uint),
+        ("id", ctypes.c_int),
     ]
 
 
@@ -138,13 +125,18 @@ def _load():
     fn("sl_version", ctypes.c_char_p)
     fn("sl_status_str", ctypes.c_char_p, st)
     fn("sl_loss_count", ctypes.c_int)
-    fn("sl_loss_at", ctypes.POINTER(LossInfo), ctypes.c_int)
+    fn("sl_loss_at", P, ctypes.c_int)
+    fn("sl_loss_name", ctypes.c_char_p, P)
+    fn("sl_loss_summary", ctypes.c_char_p, P)
+    fn("sl_loss_map_kind", ctypes.c_int, P)
+    fn("sl_loss_nparams", ctypes.c_int, P)
+    fn("sl_loss_param", ctypes.c_int, P, ctypes.c_int, ctypes.POINTER(ParamInfo))
     fn("sl_isa", ctypes.c_char_p)
     fn("sl_spec_parse", st, ctypes.c_char_p, ctypes.POINTER(P), pErr)
     fn("sl_spec_free", vp, P)
     fn("sl_spec_nterms", ctypes.c_int, P)
     fn("sl_spec_term", vp, P, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
-       ctypes.POINTER(ctypes.POINTER(LossInfo)), ctypes.POINTER(P))
+       ctypes.POINTER(P), ctypes.POINTER(P))
     fn("sl_spec_workspace_size", SZ, P, pBatch)
     fn("sl_spec_map_shape", st, P, pBatch, pShape, pErr)
     fn("sl_spec_eval", st, P, pBatch, st, pOut, pErr)
