@@ -95,15 +95,15 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  * again into the sort buffers' room for the chain (sized to hold it).
  */
 
-#define LZ_SLOTS 16              /* (group, class) pairs sorted at once, at most */
-#define LZ_ONE 0x3F800000u       /* bits of 1.0f */
-#define LZ_FLAG 0x80000000u      /* in a word: fg (labels) or p > t (targets) */
-#define LZ_SKIP 0xFFFFFFFFu      /* the word of an ignored pixel (a valid word is below that) */
-#define LZ_TBITS 11              /* the first digit: the top 11 of the 30 bits of an error */
+#define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
+#define LZ_ONE 0x3F800000u  /* bits of 1.0f */
+#define LZ_FLAG 0x80000000u /* in a word: fg (labels) or p > t (targets) */
+#define LZ_SKIP 0xFFFFFFFFu /* the word of an ignored pixel (a valid word is below that) */
+#define LZ_TBITS 11         /* the first digit: the top 11 of the 30 bits of an error */
 #define LZ_TBUCKETS (1 << LZ_TBITS)
-#define LZ_ABITS 10              /* then, in each bucket, the low 10 bits and the middle 9 */
+#define LZ_ABITS 10 /* then, in each bucket, the low 10 bits and the middle 9 */
 #define LZ_BBITS (30 - LZ_TBITS - LZ_ABITS)
-#define LZ_SMALL 32              /* a bucket up to this size: insertion sort */
+#define LZ_SMALL 32 /* a bucket up to this size: insertion sort */
 
 /* The sort buffers. A pair sorts its keys in one array of the group's size; each bucket of the
  * first digit is then sorted with a scratch array of LZ_SCRATCH(M) keys as room (a larger
@@ -181,8 +181,7 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
 /* Scratch slot s of the workspace. */
 static void lz_slot_of(const lz_dims *d, const lz_fast_ws *w, int64_t s, lz_slot *out)
 {
-    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes,
-                  out);
+    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes, out);
 }
 
 static inline uint32_t lz_fbits(float e)
@@ -205,8 +204,8 @@ static inline float lz_bitsf(uint32_t u)
 static inline uint32_t lz_word_label(float pv, float omv, uint32_t fg)
 {
     uint32_t f = 0u - fg, dom = 0u - (uint32_t)(pv > 0.5f);
-    uint32_t eb = (lz_fbits(pv) & ~f) |
-                  (f & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
+    uint32_t eb =
+        (lz_fbits(pv) & ~f) | (f & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
     eb = eb < LZ_ONE ? eb : LZ_ONE;
     return (LZ_ONE - eb) | (fg << 31);
 }
@@ -263,7 +262,8 @@ static void lz_om(float *restrict om, const float *restrict p, int64_t C, int64_
     }
     for (; i < n; i++) {
         float o = 0.0f;
-        for (int64_t j = 0; j < C; j++) o += p[j * P + i] <= 0.5f ? p[j * P + i] : 0.0f;
+        for (int64_t j = 0; j < C; j++)
+            o += p[j * P + i] <= 0.5f ? p[j * P + i] : 0.0f;
         om[i] = o;
     }
 }
@@ -314,7 +314,8 @@ static void lz_words_target(uint32_t *wd, const float *p, const float *restrict 
         lz_vi v = (ob - e) | (~is1 & (pv > tv) & flag);
         memcpy(wd + i, &v, sizeof v);
     }
-    for (; i < n; i++) wd[i] = lz_word_target(p[i], om[i], t[i]);
+    for (; i < n; i++)
+        wd[i] = lz_word_target(p[i], om[i], t[i]);
 }
 
 typedef struct {
@@ -339,7 +340,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         const float *x = b->input + n * C * P + p0;
         for (int64_t i = 0; i < len; i++) {
             double s = 0.0, o = 0.0;
-            for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
+            for (int64_t j = 0; j < C; j++)
+                s += (double)x[j * P + i];
             for (int64_t j = 0; j < C; j++) {
                 float u = (float)((double)x[j * P + i] / s);
                 p[j * P + i] = u;
@@ -362,7 +364,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
             cnt[0]++;
             cnt[1 + y[i]]++;
         }
-        for (int64_t j = 0; j <= C; j++) part[j] += (double)cnt[j];
+        for (int64_t j = 0; j <= C; j++)
+            part[j] += (double)cnt[j];
         for (int64_t j = 0; j < C; j++)
             lz_words_label(wd + j * P, p + j * P, om, y, (int32_t)j, has_ign,
                            has_ign ? (int32_t)ign : 0, len);
@@ -371,7 +374,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         for (int64_t j = 0; j < C; j++) {
             const float *t = b->target + (n * C + j) * P + p0;
             int64_t cnt = 0;
-            for (int64_t i = 0; i < len; i++) cnt += t[i] > 0.0f;
+            for (int64_t i = 0; i < len; i++)
+                cnt += t[i] > 0.0f;
             part[1 + j] += (double)cnt;
             lz_words_target(wd + j * P, p + j * P, om, t, len);
         }
@@ -386,8 +390,7 @@ typedef struct {
     const float *g;
 } lz_chain_ctx;
 
-static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1,
-                                double *part)
+static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
 {
     const lz_chain_ctx *k = vctx;
     const sl_call *c = k->c;
@@ -396,8 +399,10 @@ static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t
     (void)part;
     for (int64_t i = p0; i < p1; i++) {
         double s = 0.0, t = 0.0;
-        for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
-        for (int64_t j = 0; j < C; j++) t += (double)x[j * P + i] / s * (double)g[j * P + i];
+        for (int64_t j = 0; j < C; j++)
+            s += (double)x[j * P + i];
+        for (int64_t j = 0; j < C; j++)
+            t += (double)x[j * P + i] / s * (double)g[j * P + i];
         for (int64_t j = 0; j < C; j++)
             sl__put(c, c->grad, (n * C + j) * P + i, ((double)g[j * P + i] - t) / s);
     }
@@ -448,7 +453,8 @@ static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
         for (int64_t r = 1; r < n; r++) {
             uint64_t kk = kb[r], key = kk & LZ_KEYMASK;
             int64_t q = r;
-            for (; q > 0 && (kb[q - 1] & LZ_KEYMASK) > key; q--) kb[q] = kb[q - 1];
+            for (; q > 0 && (kb[q - 1] & LZ_KEYMASK) > key; q--)
+                kb[q] = kb[q - 1];
             kb[q] = kk;
         }
         return;
@@ -478,8 +484,10 @@ static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
 static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
 {
     uint64_t q = (uint64_t)((double)j * inv);
-    if (q * P > j) q--;
-    else if ((q + 1) * P <= j) q++;
+    if (q * P > j)
+        q--;
+    else if ((q + 1) * P <= j)
+        q++;
     return q;
 }
 
@@ -664,11 +672,13 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     for (int64_t g = 0; g < d.G; g++) {
         const double *q0 = w.parts + g * d.ipg * per * (C + 1);
         double nv = 0.0;
-        for (int64_t q = 0; q < d.ipg * per; q++) nv += q0[q * (C + 1)];
+        for (int64_t q = 0; q < d.ipg * per; q++)
+            nv += q0[q * (C + 1)];
         int64_t K = 0;
         for (int64_t k = 0; k < C; k++) {
             double cnt = 0.0;
-            for (int64_t q = 0; q < d.ipg * per; q++) cnt += q0[q * (C + 1) + 1 + k];
+            for (int64_t q = 0; q < d.ipg * per; q++)
+                cnt += q0[q * (C + 1) + 1 + k];
             int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
             w.flags[g * C + k] = (uint8_t)counted;
             K += counted;
@@ -715,8 +725,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     /* the words' buffer holds dL/dp: the probabilities again, in the sort buffers' room */
     float *pc = (float *)(void *)w.region;
     sl__sm_args sa2 = {C, P, b->input, 0, pc};
-    if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa2, w.parts, 1))
-        return sl__recheck(c);
+    if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa2, w.parts, 1)) return sl__recheck(c);
     sl__chain_args ca = {C, P, pc, gd, 1, (float)c->k, c->accumulate, c->grad};
     sl__for_chunks(c->threads, N, P, c->kern->chain, &ca, w.parts, 1);
     return SL_OK;
@@ -758,16 +767,20 @@ static double ref_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t 
     double s = 0.0;
     if (b->input_kind == SL_INPUT_LOGITS) {
         double m = x[0];
-        for (int64_t k = 1; k < C; k++) m = fmax(m, (double)x[k * P]);
+        for (int64_t k = 1; k < C; k++)
+            m = fmax(m, (double)x[k * P]);
         for (int64_t k = 0; k < C; k++) {
             pix[k] = exp((double)x[k * P] - m);
             s += pix[k];
         }
-        for (int64_t k = 0; k < C; k++) pix[k] /= s;
+        for (int64_t k = 0; k < C; k++)
+            pix[k] /= s;
         return 1.0;
     }
-    for (int64_t k = 0; k < C; k++) s += (double)x[k * P];
-    for (int64_t k = 0; k < C; k++) pix[k] = (double)x[k * P] / s;
+    for (int64_t k = 0; k < C; k++)
+        s += (double)x[k * P];
+    for (int64_t k = 0; k < C; k++)
+        pix[k] = (double)x[k * P] / s;
     return s;
 }
 
@@ -803,7 +816,8 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     const int64_t N = d.N, C = d.C, P = d.P;
     lz_ref_ws w;
     lz_ref_carve(&d, c->ws, &w);
-    for (int64_t at = 0; at < N * C * P; at++) w.dp[at] = 0.0;
+    for (int64_t at = 0; at < N * C * P; at++)
+        w.dp[at] = 0.0;
 
     double total = 0.0;
     for (int64_t g = 0; g < d.G; g++) {
@@ -871,7 +885,8 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
             double s = ref_probs(b, &d, n, i, w.pix), t = 0.0;
-            for (int64_t k = 0; k < C; k++) t += w.pix[k] * w.dp[(n * C + k) * P + i];
+            for (int64_t k = 0; k < C; k++)
+                t += w.pix[k] * w.dp[(n * C + k) * P + i];
             for (int64_t k = 0; k < C; k++) {
                 double gk = w.dp[(n * C + k) * P + i];
                 double v = b->input_kind == SL_INPUT_LOGITS ? w.pix[k] * (gk - t) : (gk - t) / s;
@@ -958,20 +973,8 @@ const sl_loss_info sl__loss_lovasz = {
  * k (relu'(0) = 0, as torch). An empty group (every pixel ignored) scores 0 and still counts
  * in the mean over images. Both paths run the same plain code; the fast one takes the errors
  * in float, as the authors' float32 code does, the reference in double, and groups run in
- * parallel. Formulas: docs/focal.md, "lovasz_hinge". */
-
-typedef struct {
-    double e;
-    int64_t idx; /* the flat element index: the tie order */
-    double t;
-} lh_ent;
-
-static int lh_cmp(const void *a, const void *b)
-{
-    const lh_ent *x = a, *y = b;
-    if (x->e != y->e) return x->e > y->e ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
+ * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory is 4 bytes per element
+ * beside the inputs and outputs (the sort below). */
 
 /* Target of element (n, ch, i), or -1 when its pixel is ignored. */
 static double lh_target(const sl_call *c, int64_t n, int64_t ch, int64_t i)
@@ -989,77 +992,284 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
     out->dim[0] = o->per_image ? b->shape.dim[0] : 1;
 }
 
-static size_t lh_workspace(const sl_options *o, const sl_batch *b)
+/* The sort. An element with e <= 0 adds nothing to the loss or the gradient and comes after
+ * every e > 0, so only the non-ignored elements with e > 0 are sorted, held as 32-bit offsets
+ * j from the group's first element (a group has fewer than 2^32 elements: lh_check). A
+ * counting pass on the top LH_BITS bits of (float)e, which is monotone in e, puts the offsets
+ * in buckets of decreasing e, each in increasing j; a bucket is then sorted on (e, j) in a
+ * small per-thread buffer of (e, j) pairs, or in place with e recomputed from j when it is
+ * larger than that buffer (an unusual pile of nearly equal errors). The keys (e, j) are unique,
+ * so every sort orders them the same way. The workspace: 4 bytes per element for the offsets
+ * (only those of elements with e > 0 are touched) and, per group sorted at once, the counts
+ * and the pair buffer. */
+#define LH_BITS 16
+#define LH_PAIRS 4096 /* pairs in a slot's buffer */
+#define LH_SLOTS 16   /* groups sorted at once, at most */
+#define LH_SMALL 24   /* a bucket up to this size: insertion sort */
+
+typedef struct {
+    double e;
+    uint32_t j;
+} lh_pair;
+
+typedef struct {
+    uint32_t *cnt; /* [1 << LH_BITS] */
+    lh_pair *pair; /* [LH_PAIRS] */
+} lh_slot;
+
+typedef struct {
+    uint32_t *off; /* [N, C, P]: each group's offsets at its own elements' place */
+    double *gl;    /* [N] the groups' losses */
+    unsigned char *slots;
+    size_t slot_bytes;
+    int64_t ns;
+} lh_ws;
+
+/* One group: the call, and its elements [base, base + len) of the input. */
+typedef struct {
+    const sl_call *c;
+    int64_t base, len;
+} lh_group_t;
+
+static size_t lh_slot_carve(void *mem, lh_slot *s)
 {
-    (void)o;
-    sl__arena a = sl__arena_of(NULL);
-    sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(lh_ent));
-    sl__take(&a, (size_t)b->shape.dim[0] * sizeof(double));
+    sl__arena a = {(unsigned char *)mem, 0};
+    s->cnt = sl__take(&a, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
+    s->pair = sl__take(&a, (size_t)LH_PAIRS * sizeof(lh_pair));
+    return a.used;
+}
+
+/* The same code sizes (mem NULL) and carves the workspace. */
+static size_t lh_carve(const sl_options *o, const sl_batch *b, void *mem, lh_ws *w)
+{
+    int64_t N = b->shape.dim[0], G = o->per_image ? N : 1;
+    lh_slot s;
+    sl__arena a = sl__arena_of(mem);
+    w->off = sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(uint32_t));
+    w->gl = sl__take(&a, (size_t)N * sizeof(double));
+    w->slot_bytes = lh_slot_carve(NULL, &s);
+    w->ns = G < LH_SLOTS ? G : LH_SLOTS;
+    w->slots = sl__take(&a, (size_t)w->ns * w->slot_bytes);
     return sl__arena_size(&a);
 }
 
-/* One group: images [n0, n0 + ni), entries at ent; returns the group's loss and writes
- * scale * its gradient. */
-static double lh_group(const sl_call *c, int64_t n0, int64_t ni, lh_ent *ent, double scale)
+static size_t lh_workspace(const sl_options *o, const sl_batch *b)
 {
-    int64_t C = c->C, P = c->P, m = 0;
-    const float *x = c->b->input;
-    double G = 0.0;
-    for (int64_t n = n0; n < n0 + ni; n++)
+    lh_ws w;
+    return lh_carve(o, b, NULL, &w);
+}
+
+/* Target of element idx (flat), or -1 when its pixel is ignored. */
+static double lh_target_at(const sl_call *c, int64_t idx)
+{
+    int64_t CP = c->C * c->P;
+    return lh_target(c, idx / CP, idx % CP / c->P, idx % c->P);
+}
+
+/* e = 1 - x s of element idx with target t: in float on the fast path, as the authors' float32
+ * code, in double in the reference. */
+static double lh_err(const sl_call *c, int64_t idx, double t)
+{
+    double s = 2.0 * t - 1.0;
+    float x = c->b->input[idx];
+    return c->fast ? (double)(1.0f - x * (float)s) : 1.0 - (double)x * s;
+}
+
+/* The bucket of an error e > 0: decreasing in e. */
+static uint32_t lh_digit(double e)
+{
+    float f = (float)e;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return ((1u << LH_BITS) - 1u) - (u >> (31 - LH_BITS));
+}
+
+/* place = 0: counts the sorted elements of each bucket into cnt, writes the gradient's zeros
+ * where nothing is sorted, and returns sum t over the non-ignored elements in *G; place = 1:
+ * the offsets into off at their bucket's next place (cnt: each bucket's start, then its end).
+ * Returns the number of elements sorted. */
+static int64_t lh_bucket(const lh_group_t *gr, uint32_t *cnt, uint32_t *off, int place, double *G)
+{
+    const sl_call *c = gr->c;
+    const int64_t C = c->C, P = c->P, n0 = gr->base / (C * P), n1 = n0 + gr->len / (C * P);
+    int64_t m = 0;
+    double sum = 0.0;
+    for (int64_t n = n0; n < n1; n++)
         for (int64_t ch = 0; ch < C; ch++)
             for (int64_t i = 0; i < P; i++) {
                 int64_t idx = (n * C + ch) * P + i;
-                double t = lh_target(c, n, ch, i);
-                if (t < 0.0) {
-                    if (c->grad) sl__put(c, c->grad, idx, 0.0);
+                double t = lh_target(c, n, ch, i), e = t < 0.0 ? 0.0 : lh_err(c, idx, t);
+                sum += t < 0.0 ? 0.0 : t;
+                if (!(e > 0.0)) {
+                    if (!place && c->grad) sl__put(c, c->grad, idx, 0.0);
                     continue;
                 }
-                double s = 2.0 * t - 1.0;
-                ent[m].e = c->fast ? (double)(1.0f - x[idx] * (float)s) : 1.0 - (double)x[idx] * s;
-                ent[m].idx = idx;
-                ent[m].t = t;
-                G += t;
+                uint32_t v = lh_digit(e);
+                if (place)
+                    off[cnt[v]++] = (uint32_t)(idx - gr->base);
+                else
+                    cnt[v]++;
                 m++;
             }
-    qsort(ent, (size_t)m, sizeof *ent, lh_cmp);
-    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
-    for (int64_t k = 0; k < m; k++) {
-        /* J_k = 1 - (G - cumsum t) / (G + cumsum (1 - t)); g_k = J_k - J_{k-1} */
-        cfg += ent[k].t;
-        cbg += 1.0 - ent[k].t;
-        double J = 1.0 - (G - cfg) / (G + cbg), g = J - jprev;
-        jprev = J;
-        double e = ent[k].e;
-        if (e > 0.0) loss += e * g;
-        if (c->grad) {
-            double s = 2.0 * ent[k].t - 1.0;
-            sl__put(c, c->grad, ent[k].idx, e > 0.0 ? -s * g * scale : 0.0);
+    *G = sum;
+    return m;
+}
+
+/* Whether pair a comes before pair b: the larger error first, then the lower offset. */
+static inline int lh_before(const lh_pair *a, const lh_pair *b)
+{
+    return a->e > b->e || (a->e == b->e && a->j < b->j);
+}
+
+static lh_pair lh_pair_of(const lh_group_t *gr, uint32_t j)
+{
+    int64_t idx = gr->base + j;
+    lh_pair p = {lh_err(gr->c, idx, lh_target_at(gr->c, idx)), j};
+    return p;
+}
+
+/* A heapsort of n offsets into the order of lh_before, in place: pairs holds their keys and is
+ * what is permuted (the caller copies the offsets back), or is NULL and each key is recomputed
+ * from its offset. */
+static lh_pair lh_key(const lh_group_t *gr, const uint32_t *off, const lh_pair *pairs, int64_t k)
+{
+    return pairs ? pairs[k] : lh_pair_of(gr, off[k]);
+}
+
+static void lh_swap(uint32_t *off, lh_pair *pairs, int64_t a, int64_t b)
+{
+    if (pairs) {
+        lh_pair t = pairs[a];
+        pairs[a] = pairs[b];
+        pairs[b] = t;
+    } else {
+        uint32_t t = off[a];
+        off[a] = off[b];
+        off[b] = t;
+    }
+}
+
+static void lh_sift(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t root, int64_t n)
+{
+    const lh_pair r = lh_key(gr, off, pairs, root); /* the item that moves down */
+    for (int64_t ch = 2 * root + 1; ch < n; ch = 2 * root + 1) {
+        lh_pair a = lh_key(gr, off, pairs, ch);
+        if (ch + 1 < n) {
+            lh_pair b = lh_key(gr, off, pairs, ch + 1);
+            if (lh_before(&a, &b)) {
+                a = b;
+                ch++;
+            }
+        }
+        if (!lh_before(&r, &a)) return;
+        lh_swap(off, pairs, root, ch);
+        root = ch;
+    }
+}
+
+static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
+{
+    for (int64_t i = n / 2; i-- > 0;)
+        lh_sift(gr, off, pairs, i, n);
+    for (int64_t end = n - 1; end > 0; end--) {
+        lh_swap(off, pairs, 0, end);
+        lh_sift(gr, off, pairs, 0, end);
+    }
+}
+
+/* One bucket of n offsets sorted (see above). */
+static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, lh_pair *pair)
+{
+    if (n > LH_PAIRS) {
+        lh_heapsort(gr, off, NULL, n);
+        return;
+    }
+    for (int64_t k = 0; k < n; k++)
+        pair[k] = lh_pair_of(gr, off[k]);
+    if (n > LH_SMALL) {
+        lh_heapsort(gr, off, pair, n);
+    } else {
+        for (int64_t i = 1; i < n; i++) {
+            lh_pair v = pair[i];
+            int64_t k = i;
+            for (; k > 0 && lh_before(&v, &pair[k - 1]); k--)
+                pair[k] = pair[k - 1];
+            pair[k] = v;
         }
     }
+    for (int64_t k = 0; k < n; k++)
+        off[k] = pair[k].j;
+}
+
+/* The walk along the m sorted offsets: the group's loss, and scale times its gradient. */
+static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, double G, double scale)
+{
+    const sl_call *c = gr->c;
+    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t idx = gr->base + off[k];
+        double t = lh_target_at(c, idx), e = lh_err(c, idx, t);
+        /* J_k = 1 - (G - cumsum t) / (G + cumsum (1 - t)); g_k = J_k - J_{k-1} */
+        cfg += t;
+        cbg += 1.0 - t;
+        double J = 1.0 - (G - cfg) / (G + cbg), g = J - jprev;
+        jprev = J;
+        loss += e * g;
+        if (c->grad) sl__put(c, c->grad, idx, -(2.0 * t - 1.0) * g * scale);
+    }
     return loss;
+}
+
+/* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
+ * and writes scale times its gradient. */
+static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
+                       double scale)
+{
+    const lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P};
+    uint32_t *cnt = s->cnt, at = 0;
+    double G;
+    memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
+    int64_t m = lh_bucket(&gr, cnt, off, 0, &G);
+    for (uint32_t v = 0; v < (1u << LH_BITS); v++) {
+        uint32_t n = cnt[v];
+        cnt[v] = at;
+        at += n;
+    }
+    lh_bucket(&gr, cnt, off, 1, &G);
+    for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
+        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s->pair);
+    return lh_walk(&gr, off, m, G, scale);
 }
 
 static sl_status lh_run(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
     int64_t ipg = o->per_image ? 1 : c->N, G = c->N / ipg, per = ipg * c->C * c->P;
-    sl__arena a = sl__arena_of(c->ws);
-    lh_ent *ent = sl__take(&a, (size_t)(c->N * c->C * c->P) * sizeof(lh_ent));
-    double *gl = sl__take(&a, (size_t)c->N * sizeof(double));
+    lh_ws w;
+    lh_carve(o, c->b, c->ws, &w);
     double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)G : 1.0;
     int threads = (int)(G < c->threads ? G : c->threads);
+    threads = threads < w.ns ? threads : (int)w.ns;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#else
-    (void)threads;
 #endif
-    for (int64_t g = 0; g < G; g++) gl[g] = lh_group(c, g * ipg, ipg, ent + g * per, scale);
+    for (int64_t g = 0; g < G; g++) {
+#ifdef _OPENMP
+        int64_t slot = omp_get_thread_num();
+#else
+        int64_t slot = 0;
+#endif
+        lh_slot s;
+        lh_slot_carve(w.slots + (size_t)slot * w.slot_bytes, &s);
+        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
+    }
     double total = 0.0;
     for (int64_t g = 0; g < G; g++) {
-        if (c->map) sl__put(c, c->map, g, gl[g]);
-        total += gl[g];
+        if (c->map) sl__put(c, c->map, g, w.gl[g]);
+        total += w.gl[g];
     }
     *loss = total * scale;
+    (void)threads;
     return SL_OK;
 }
 
@@ -1067,9 +1277,14 @@ static sl_status lh_run(const sl_call *c, double *loss)
 static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                           sl_error *err)
 {
-    (void)o;
+    int64_t numel = sl_shape_numel(&b->shape),
+            group = o->per_image ? numel / b->shape.dim[0] : numel;
+    if (group > (int64_t)UINT32_MAX)
+        return sl__fail(err, SL_E_SHAPE,
+                        "%s: a group of %lld elements is too large (at most 2^32 - 1; try "
+                        "per_image=true)",
+                        loss->name, (long long)group);
     if (b->target_kind != SL_TARGET_PROBS) return SL_OK;
-    int64_t numel = sl_shape_numel(&b->shape);
     char where[160];
     for (int64_t i = 0; i < numel; i++)
         if (b->target[i] > 1.0f) {
@@ -1083,8 +1298,7 @@ static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const s
 
 static const sl_param_info lh_params[] = {
     {"per_image", SL_PARAM_BOOL, "true", NULL,
-     "per image, then the mean over images (the authors' default); false: one batch problem", 0,
-     0},
+     "per image, then the mean over images (the authors' default); false: one batch problem", 0, 0},
     {"ignore_index", SL_PARAM_INT, "-100", NULL, "label whose pixels are left out", 0, 0},
     {"reduction", SL_PARAM_WORD, "mean", "mean|sum|none",
      "over the per-image values (one value with per_image=false); none: the map", 0, 0},
