@@ -86,13 +86,14 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  *    once, each in its own sort buffers (two key arrays of the group's size and the digits'
  *    counts): the workspace holds min(pairs, LZ_SLOTS) of them, and min(threads, that) threads
  *    take pairs.
- * 4. The chain rule back to the input: the chain kernel (softmax), or plain loops
- *    (renormalisation), with k and accumulate.
+ * 4. The chain rule back to the input, pixel by pixel, the pixel's probabilities recomputed
+ *    in double (lz_chain_pixel, which the reference shares), with k and accumulate.
  *
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
- * terms, so they replace p in the probability buffer and, for logits, the softmax is computed
- * again into the sort buffers' room for the chain (sized to hold it).
+ * terms, and without a gradient there is none, so they replace p in the probability buffer.
+ * Beside the inputs and outputs the peak is then the sort buffers (at most three quarters of
+ * the input's size) with a gradient, and the input's size more without one.
  */
 
 #define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
@@ -137,7 +138,7 @@ typedef struct {
     uint8_t *flags;        /* [G, C]: pair counted */
     double *fac;           /* [G]: factor of a counted loss */
     double *lc;            /* [G, C]: each pair's loss */
-    unsigned char *region; /* the sort buffers; later the recomputed softmax */
+    unsigned char *region; /* the sort buffers */
     float *p;              /* [N, C, P] probabilities (or the words, see above); last, and
                               untouched when the gradient holds them */
     int64_t nk;            /* key arrays: pairs sorted at once */
@@ -146,11 +147,11 @@ typedef struct {
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
- * most the input's size (beside a little for the counts) where one pair fits: as many pairs at
- * once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a single
- * pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
+ * most three quarters of the input's size (beside a little for the counts) where one pair fits: as
+ * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a
+ * single pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
  * by up to LZ_SLOTS threads, each with its own scratch slot. */
-static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *w)
+static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
     sl__arena a = sl__arena_of(mem);
     int64_t numel = d->N * d->C * d->P, pairs = d->G * d->C;
@@ -161,7 +162,7 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
     w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
     w->key_bytes = ((size_t)d->M * sizeof(uint64_t) + 63) & ~(size_t)63;
     w->slot_bytes = lz_slot_carve(d->M, NULL, &sl);
-    const size_t budget = (size_t)numel * sizeof(float);
+    const size_t budget = (size_t)numel * sizeof(float) / 4 * 3;
     int64_t most = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
     int64_t nk = (int64_t)(budget / (w->key_bytes + w->slot_bytes));
     if (nk >= 2) {
@@ -172,7 +173,6 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
         w->ns = ns < 1 ? 1 : ns < LZ_SLOTS ? ns : LZ_SLOTS;
     }
     size_t region = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
-    if (!probs && region < budget) region = budget;
     w->region = sl__take(&a, region);
     w->p = sl__take(&a, (size_t)numel * sizeof(float));
     return sl__arena_size(&a);
@@ -383,28 +383,60 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
     return 0;
 }
 
-/* Step 4 for probabilities over pixels [p0, p1) of image n: dL/dx_k = (G_k - sum_j G_j u_j) / s,
- * G = dL/dp (may be the gradient itself: a pixel's G is read before it is written). */
+/* The probabilities of pixel i of image n in double into pix: the softmax (sl__softmax), or
+ * x / sum x; returns sum x for probabilities (1 for logits). */
+static double lz_pixel_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t i, double *pix)
+{
+    const int64_t C = d->C, P = d->P;
+    const float *x = b->input + n * C * P + i;
+    double s = 0.0;
+    for (int64_t k = 0; k < C; k++) {
+        pix[k] = (double)x[k * P];
+        s += pix[k];
+    }
+    if (b->input_kind == SL_INPUT_LOGITS) {
+        sl__softmax(pix, C, 1, 0);
+        return 1.0;
+    }
+    for (int64_t k = 0; k < C; k++)
+        pix[k] = (double)x[k * P] / s;
+    return s;
+}
+
+/* Step 4 (both paths) at pixel i of image n, the chain rule from gv = dL/dp (C values):
+ * dL/dz_k = p_k (G_k - sum_j p_j G_j) for logits, dL/dx_k = (G_k - sum_j u_j G_j) / s for
+ * probabilities; pix: room for C doubles. */
+static void lz_chain_pixel(const sl_call *c, const lz_dims *d, int64_t n, int64_t i, double *pix,
+                           const double *gv)
+{
+    const int64_t C = d->C, P = d->P;
+    double s = lz_pixel_probs(c->b, d, n, i, pix), t = 0.0;
+    for (int64_t k = 0; k < C; k++)
+        t += pix[k] * gv[k];
+    for (int64_t k = 0; k < C; k++) {
+        double v = c->b->input_kind == SL_INPUT_LOGITS ? pix[k] * (gv[k] - t) : (gv[k] - t) / s;
+        sl__put(c, c->grad, (n * C + k) * P + i, v);
+    }
+}
+
+/* Step 4 of the fast path over pixels [p0, p1) of image n, from dL/dp in g (floats; it may be
+ * the gradient itself: a pixel's are read before they are written). */
 typedef struct {
     const sl_call *c;
+    const lz_dims *d;
     const float *g;
 } lz_chain_ctx;
 
-static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+static int lz_chain_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
 {
     const lz_chain_ctx *k = vctx;
-    const sl_call *c = k->c;
-    const int64_t C = c->C, P = c->P;
-    const float *x = c->b->input + n * C * P, *g = k->g + n * C * P;
+    const int64_t C = k->d->C, P = k->d->P;
+    double pix[SL_KERN_MAX_C], gv[SL_KERN_MAX_C];
     (void)part;
     for (int64_t i = p0; i < p1; i++) {
-        double s = 0.0, t = 0.0;
         for (int64_t j = 0; j < C; j++)
-            s += (double)x[j * P + i];
-        for (int64_t j = 0; j < C; j++)
-            t += (double)x[j * P + i] / s * (double)g[j * P + i];
-        for (int64_t j = 0; j < C; j++)
-            sl__put(c, c->grad, (n * C + j) * P + i, ((double)g[j * P + i] - t) / s);
+            gv[j] = (double)k->g[(n * C + j) * P + i];
+        lz_chain_pixel(k->c, k->d, n, i, pix, gv);
     }
     return 0;
 }
@@ -651,7 +683,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
     const int probs = b->input_kind == SL_INPUT_PROBS;
     lz_fast_ws w;
-    lz_fast_carve(&d, probs, c->ws, &w);
+    lz_fast_carve(&d, c->ws, &w);
     /* where the words and dL/dp go */
     float *gd = c->grad ? (c->accumulate ? w.p : c->grad) : NULL;
     uint32_t *words = (uint32_t *)(void *)(gd ? gd : w.p);
@@ -716,18 +748,9 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     *loss = total;
     if (!c->grad) return SL_OK;
 
-    /* 4: the chain rule */
-    if (probs) {
-        lz_chain_ctx cc = {c, gd};
-        sl__for_chunks(c->threads, N, P, lz_chain_probs_chunk, &cc, w.parts, 1);
-        return SL_OK;
-    }
-    /* the words' buffer holds dL/dp: the probabilities again, in the sort buffers' room */
-    float *pc = (float *)(void *)w.region;
-    sl__sm_args sa2 = {C, P, b->input, 0, pc};
-    if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa2, w.parts, 1)) return sl__recheck(c);
-    sl__chain_args ca = {C, P, pc, gd, 1, (float)c->k, c->accumulate, c->grad};
-    sl__for_chunks(c->threads, N, P, c->kern->chain, &ca, w.parts, 1);
+    /* 4: the chain rule, the probabilities recomputed pixel by pixel */
+    lz_chain_ctx cc = {c, &d, gd};
+    sl__for_chunks(c->threads, N, P, lz_chain_chunk, &cc, w.parts, 1);
     return SL_OK;
 }
 
@@ -744,9 +767,9 @@ typedef struct {
 } ref_item;
 
 typedef struct {
-    double *dp;      /* [N, C, P] dL/dp */
-    ref_item *items; /* [M] */
-    double *pix;     /* [C] one pixel's probabilities */
+    double *dp;       /* [N, C, P] dL/dp */
+    ref_item *items;  /* [M] */
+    double *pix, *gv; /* [C] one pixel's probabilities and dL/dp */
 } lz_ref_ws;
 
 static size_t lz_ref_carve(const lz_dims *d, void *mem, lz_ref_ws *w)
@@ -755,33 +778,8 @@ static size_t lz_ref_carve(const lz_dims *d, void *mem, lz_ref_ws *w)
     w->dp = sl__take(&a, (size_t)(d->N * d->C * d->P) * sizeof(double));
     w->items = sl__take(&a, (size_t)d->M * sizeof(ref_item));
     w->pix = sl__take(&a, (size_t)d->C * sizeof(double));
+    w->gv = sl__take(&a, (size_t)d->C * sizeof(double));
     return sl__arena_size(&a);
-}
-
-/* The probabilities of pixel i of image n (softmax, or x / sum x) into pix; returns sum x for
- * probabilities (1 for logits). */
-static double ref_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t i, double *pix)
-{
-    const int64_t C = d->C, P = d->P;
-    const float *x = b->input + n * C * P + i;
-    double s = 0.0;
-    if (b->input_kind == SL_INPUT_LOGITS) {
-        double m = x[0];
-        for (int64_t k = 1; k < C; k++)
-            m = fmax(m, (double)x[k * P]);
-        for (int64_t k = 0; k < C; k++) {
-            pix[k] = exp((double)x[k * P] - m);
-            s += pix[k];
-        }
-        for (int64_t k = 0; k < C; k++)
-            pix[k] /= s;
-        return 1.0;
-    }
-    for (int64_t k = 0; k < C; k++)
-        s += (double)x[k * P];
-    for (int64_t k = 0; k < C; k++)
-        pix[k] = (double)x[k * P] / s;
-    return s;
 }
 
 /* The target of class k at pixel i of image n; 0 when the pixel is ignored. */
@@ -846,7 +844,7 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
                 int64_t n = n0 + j / P, i = j % P;
                 double fg;
                 if (!ref_fg(o, b, &d, n, i, k, &fg)) continue;
-                ref_probs(b, &d, n, i, w.pix);
+                lz_pixel_probs(b, &d, n, i, w.pix);
                 w.items[m].e = fabs(fg - w.pix[k]);
                 w.items[m].d = w.pix[k] - fg;
                 w.items[m].j = j;
@@ -881,17 +879,12 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     *loss = total;
     if (!c->grad) return SL_OK;
 
-    /* Chain rule: dL/dz_k = p_k (G_k - sum_j p_j G_j); dL/dx_k = (G_k - sum_j u_j G_j) / s. */
+    /* Chain rule */
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
-            double s = ref_probs(b, &d, n, i, w.pix), t = 0.0;
             for (int64_t k = 0; k < C; k++)
-                t += w.pix[k] * w.dp[(n * C + k) * P + i];
-            for (int64_t k = 0; k < C; k++) {
-                double gk = w.dp[(n * C + k) * P + i];
-                double v = b->input_kind == SL_INPUT_LOGITS ? w.pix[k] * (gk - t) : (gk - t) / s;
-                sl__put(c, c->grad, (n * C + k) * P + i, v);
-            }
+                w.gv[k] = w.dp[(n * C + k) * P + i];
+            lz_chain_pixel(c, &d, n, i, w.pix, w.gv);
         }
     return SL_OK;
 }
@@ -902,7 +895,7 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
     lz_dims_of(o, b, &d);
     lz_fast_ws fw;
     lz_ref_ws rw;
-    size_t f = lz_fast_carve(&d, b->input_kind == SL_INPUT_PROBS, NULL, &fw);
+    size_t f = lz_fast_carve(&d, NULL, &fw);
     size_t r = lz_ref_carve(&d, NULL, &rw);
     return f > r ? f : r;
 }
