@@ -905,7 +905,6 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
 static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                               sl_error *err)
 {
-    (void)loss;
     lz_dims d;
     lz_dims_of(o, b, &d);
     if (d.M > (int64_t)UINT32_MAX)
@@ -913,19 +912,8 @@ static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, con
                         "lovasz: a group of %lld pixels is too large (at most 2^32 - 1; try "
                         "per_image=true)",
                         (long long)d.M);
-    if (b->target_kind == SL_TARGET_PROBS) {
-        int64_t numel = sl_shape_numel(&b->shape);
-        char where[160];
-        for (int64_t i = 0; i < numel; i++)
-            if (b->target[i] > 1.0f) {
-                sl__index_str(&b->shape, i, where, sizeof where);
-                return sl__fail(err, SL_E_VALUE,
-                                "lovasz: target %g at %s is above 1 (per-class targets must be "
-                                "in [0, 1])",
-                                b->target[i], where);
-            }
-    }
-    return SL_OK;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", " (per-class targets must be in [0, 1])", err);
 }
 
 static const sl_param_info lovasz_params[] = {
@@ -1277,16 +1265,8 @@ static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const s
                         "%s: a group of %lld elements is too large (at most 2^32 - 1; try "
                         "per_image=true)",
                         loss->name, (long long)group);
-    if (b->target_kind != SL_TARGET_PROBS) return SL_OK;
-    char where[160];
-    for (int64_t i = 0; i < numel; i++)
-        if (b->target[i] > 1.0f) {
-            sl__index_str(&b->shape, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE,
-                            "%s: target %g at %s is above 1 (targets must be in [0, 1])",
-                            loss->name, b->target[i], where);
-        }
-    return SL_OK;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", " (targets must be in [0, 1])", err);
 }
 
 static const sl_param_info lh_params[] = {

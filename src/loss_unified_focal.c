@@ -187,18 +187,11 @@ static sl_status uf_check(const sl_loss_info *loss, const sl_options *o, const s
         return sl__fail(err, SL_E_ARG,
                         "%s: include_background=false needs at least 2 classes; the input has 1",
                         loss->name);
-    int64_t numel = sl_shape_numel(&b->shape);
-    char where[160];
-    for (int64_t i = 0; i < numel; i++) {
-        float v = b->input_kind == SL_INPUT_PROBS ? b->input[i] : 0.0f;
-        float t = b->target_kind == SL_TARGET_PROBS ? b->target[i] : 0.0f;
-        if (v > 1.0f || t > 1.0f) {
-            sl__index_str(&b->shape, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE, "%s: %s %g at %s is above 1", loss->name,
-                            v > 1.0f ? "input probability" : "target", v > 1.0f ? v : t, where);
-        }
-    }
-    return SL_OK;
+    sl_status st = sl__refuse_above_one(loss, b, b->input_kind == SL_INPUT_PROBS ? b->input : NULL,
+                                        "input probability", "", err);
+    if (st != SL_OK) return st;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", "", err);
 }
 
 static const sl_param_info uf_params[] = {
