@@ -310,18 +310,9 @@ static void fast_mask(const sl_call *c, fast_ws *w, int64_t n, int64_t cls, cons
  * softmax or the input as given. */
 static void probs_ref(const float *x, int64_t C, int64_t P, int softmax, double *p)
 {
-    if (!softmax) {
-        for (int64_t c = 0; c < C; c++)
-            p[c] = x[c * P];
-        return;
-    }
-    double m = x[0], s = 0.0;
-    for (int64_t c = 1; c < C; c++)
-        if (x[c * P] > m) m = x[c * P];
     for (int64_t c = 0; c < C; c++)
-        s += exp((double)x[c * P] - m);
-    for (int64_t c = 0; c < C; c++)
-        p[c] = exp((double)x[c * P] - m) / s;
+        p[c] = x[c * P];
+    if (softmax) sl__softmax(p, C, 1, 0);
 }
 
 /* Reference: both sides of a mask with the plain EDT. out[i]: the distance to the nearest
@@ -368,6 +359,34 @@ static double target_value(const sl_batch *b, const dims_t *d, int64_t n, int64_
 {
     if (b->target_kind == SL_TARGET_LABELS) return b->labels[n * d->P + i] == c ? 1.0 : 0.0;
     return b->target[(n * d->C + c) * d->P + i];
+}
+
+/* Reference: a loss's term at a pixel of class cl, from its probability p, its distance term G
+ * and its target t; *gx = dL/dp. */
+typedef double (*ref_term_fn)(const void *ctx, int64_t cl, double p, double G, double t,
+                              double *gx);
+
+/* Reference: the pixels of image n, the distance terms of every class in w->G: w->lc[cl] the
+ * sum of class cl's terms, and the gradient through the softmax (or as given). */
+static void ref_pixels(const sl_call *c, const dims_t *d, ref_ws *w, int64_t n, int softmax,
+                       ref_term_fn fn, const void *ctx)
+{
+    const int64_t C = d->C, P = d->P;
+    for (int64_t cl = 0; cl < C; cl++)
+        w->lc[cl] = 0.0;
+    for (int64_t i = 0; i < P; i++) {
+        probs_ref(c->b->input + n * C * P + i, C, P, softmax, w->px);
+        double t = 0.0;
+        for (int64_t cl = 0; cl < C; cl++) {
+            double tv = target_value(c->b, d, n, cl, i);
+            w->lc[cl] += fn(ctx, cl, w->px[cl], w->G[cl * P + i], tv, &w->gx[cl]);
+            t += w->px[cl] * w->gx[cl];
+        }
+        if (!c->grad) continue;
+        float *gr = c->grad + n * C * P + i;
+        for (int64_t cl = 0; cl < C; cl++)
+            sl__put(c, gr, cl * P, softmax ? w->px[cl] * (w->gx[cl] - t) : w->gx[cl]);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -490,6 +509,21 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
     return SL_OK;
 }
 
+/* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
+typedef struct {
+    const sl_options *o;
+    double scale;
+    int64_t P;
+} bnd_ref_ctx;
+
+static double bnd_ref_term(const void *ctx, int64_t cl, double p, double phi, double t, double *gx)
+{
+    const bnd_ref_ctx *k = ctx;
+    (void)t;
+    *gx = k->scale * (double)idc_count(k->o, cl) * phi / (double)k->P;
+    return p * phi;
+}
+
 static sl_status boundary_ref(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
@@ -514,23 +548,8 @@ static sl_status boundary_ref(const sl_call *c, double *loss)
                 for (int64_t i = 0; i < P; i++)
                     phi[i] = w.mask[i] ? 1.0 - w.a[i] : w.a[i];
         }
-        for (int64_t cl = 0; cl < C; cl++)
-            w.lc[cl] = 0.0;
-        for (int64_t i = 0; i < P; i++) {
-            probs_ref(b->input + n * C * P + i, C, P, softmax, w.px);
-            /* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
-            double t = 0.0;
-            for (int64_t cl = 0; cl < C; cl++) {
-                double phi = w.G[cl * P + i];
-                w.lc[cl] += w.px[cl] * phi;
-                w.gx[cl] = scale * (double)idc_count(o, cl) * phi / (double)P;
-                t += w.px[cl] * w.gx[cl];
-            }
-            if (!c->grad) continue;
-            float *gr = c->grad + n * C * P + i;
-            for (int64_t cl = 0; cl < C; cl++)
-                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
-        }
+        bnd_ref_ctx k = {o, scale, P};
+        ref_pixels(c, &d, &w, n, softmax, bnd_ref_term, &k);
         for (int64_t cl = 0; cl < C; cl++) {
             double v = (double)idc_count(o, cl) * w.lc[cl] / (double)P;
             if (c->map) sl__put(c, c->map, n * C + cl, v);
@@ -734,6 +753,20 @@ static sl_status hd_fast(const sl_call *c, double *loss)
     return SL_OK;
 }
 
+/* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
+typedef struct {
+    int64_t c0;
+    double scale, per;
+} hd_ref_ctx;
+
+static double hd_ref_term(const void *ctx, int64_t cl, double p, double D, double t, double *gx)
+{
+    const hd_ref_ctx *k = ctx;
+    double e = p - t;
+    *gx = cl < k->c0 ? 0.0 : k->scale * 2.0 * e * D * k->per;
+    return cl < k->c0 ? 0.0 : e * e * D;
+}
+
 static sl_status hd_ref(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
@@ -764,25 +797,8 @@ static sl_status hd_ref(const sl_call *c, double *loss)
             for (int64_t i = 0; i < P; i++)
                 w.G[cl * P + i] = pow(w.a[i], o->alpha) + pow(w.b[i], o->alpha);
         }
-        for (int64_t cl = 0; cl < C; cl++)
-            w.lc[cl] = 0.0;
-        for (int64_t i = 0; i < P; i++) {
-            probs_ref(x + i, C, P, softmax, w.px);
-            /* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
-            double t = 0.0;
-            for (int64_t cl = 0; cl < C; cl++) {
-                w.gx[cl] = 0.0;
-                if (cl < c0) continue;
-                double e = w.px[cl] - target_value(b, &d, n, cl, i), D = w.G[cl * P + i];
-                w.lc[cl] += e * e * D;
-                w.gx[cl] = scale * 2.0 * e * D * per;
-                t += w.px[cl] * w.gx[cl];
-            }
-            if (!c->grad) continue;
-            float *gr = c->grad + n * C * P + i;
-            for (int64_t cl = 0; cl < C; cl++)
-                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
-        }
+        hd_ref_ctx k = {c0, scale, per};
+        ref_pixels(c, &d, &w, n, softmax, hd_ref_term, &k);
         for (int64_t cl = c0; cl < C; cl++) {
             double v = w.lc[cl] * per;
             w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
