@@ -523,32 +523,32 @@ static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
     return q;
 }
 
-/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
- * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
- * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
- * counted. */
-static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
-                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
-                      int nt, float *gd)
-{
-    const sl_batch *b = c->b;
-    const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
-    const int labels = b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
-    if (!w->flags[g * C + k]) {
-        if (gd)
-            for (int64_t n = n0; n < n1; n++)
-                memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
-        return 0.0;
-    }
-    lz_slot s;
-    lz_slot_of(d, w, slot, &s);
-    uint64_t *restrict kb = (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes);
-    uint32_t *restrict top = s.top;
-    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
+/* One (group, class) pair of the fast path: where its words are, its key array, the first
+ * digit's counts, and what the sweeps find. */
+typedef struct {
+    const sl_call *c;
+    const lz_dims *d;
+    const uint32_t *words;
+    int64_t g, k, n0, n1;
+    uint64_t *kb;  /* the keys */
+    uint32_t *top; /* [LZ_TBUCKETS] */
+    float *gd;     /* dL/dp, or NULL */
+    uint32_t m;    /* keys */
+    double gts;    /* sum of the target */
+    int direct;    /* a key's low word is the element's offset (else the pixel's index) */
+} lz_pt;
 
+/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
+static void lz_pair_count(lz_pt *q)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k;
+    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
+    uint32_t *restrict top = q->top;
+    const uint32_t *words = q->words;
+    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
     /* Sweep 1: the first digit's counts; the target's sum. */
     double gts = 0.0;
-    for (int64_t n = n0; n < n1; n++) {
+    for (int64_t n = q->n0; n < q->n1; n++) {
         const uint32_t *restrict wr = words + (n * C + k) * P;
         if (labels) {
             uint64_t nfg = 0;
@@ -560,25 +560,34 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
             }
             gts += (double)nfg;
         } else {
-            const float *restrict t = b->target + (n * C + k) * P;
+            const float *restrict t = q->c->b->target + (n * C + k) * P;
             for (int64_t i = 0; i < P; i++) {
                 gts += (double)t[i];
                 top[(wr[i] >> tshift) & (LZ_TBUCKETS - 1)]++;
             }
         }
     }
+    q->gts = gts;
     uint32_t m = 0;
     for (int v = 0; v < LZ_TBUCKETS; v++) {
         uint32_t t = top[v];
         top[v] = m;
         m += t;
     }
-    /* Sweep 2: the keys into their buckets (top[v] ends as the end of bucket v); 0 into dL/dp
-     * at ignored pixels, once their words are read. The low word of a key is the element's
-     * offset from the pair's first element, (n - n0) C P + i, when every one fits in 32 bits,
-     * else the pixel's index in the group, (n - n0) P + i: either grows with pixel order. */
-    const int direct = (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1;
-    for (int64_t n = n0; n < n1; n++) {
+    q->m = m;
+}
+
+/* Sweep 2: the keys into their buckets (top[v] ends as the end of bucket v); 0 into dL/dp at
+ * ignored pixels, once their words are read. */
+static void lz_pair_place(lz_pt *q)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
+    const int tshift = 30 - LZ_TBITS, direct = q->direct;
+    const uint32_t *words = q->words, m = q->m;
+    uint32_t *restrict top = q->top;
+    uint64_t *restrict kb = q->kb;
+    float *gd = q->gd;
+    for (int64_t n = n0; n < q->n1; n++) {
         const uint32_t *wr = words + (n * C + k) * P;
         float *gz = gd ? gd + (n * C + k) * P : NULL;
         const uint64_t j0 = (uint64_t)((n - n0) * (direct ? C * P : P));
@@ -588,17 +597,24 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
                 if (gz) gz[i] = 0.0f;
                 continue;
             }
-            uint32_t q = top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
-            kb[q] = (uint64_t)v << 32 | (j0 + (uint64_t)i);
-            if (q + 16 < m) __builtin_prefetch(kb + q + 16, 1, 3); /* the bucket's next line */
+            uint32_t at = top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+            kb[at] = (uint64_t)v << 32 | (j0 + (uint64_t)i);
+            if (at + 16 < m) __builtin_prefetch(kb + at + 16, 1, 3); /* the bucket's next line */
         }
     }
-    /* Each bucket on the other digits: on this slot, or (nt > 1) over nt threads, each on its
-     * own slot (thread t on slot t). Either way the same order. */
+}
+
+/* The buckets on the other digits, on slot s or (nt > 1) over nt threads, each on its own slot
+ * (thread t on slot t). Either way the same order. */
+static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt)
+{
+    const lz_dims *d = q->d;
+    const uint32_t *top = q->top;
+    uint64_t *restrict kb = q->kb;
     if (nt <= 1) {
         uint32_t start = 0;
         for (int v = 0; v < LZ_TBUCKETS; v++) {
-            if (top[v] - start > 1) lz_bucket_sort(kb + start, top[v] - start, &s);
+            if (top[v] - start > 1) lz_bucket_sort(kb + start, top[v] - start, s);
             start = top[v];
         }
     } else {
@@ -618,16 +634,23 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
             }
         }
     }
-    const uint64_t *restrict ks = kb;
+}
 
-    /* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element
-     * of a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
-    const double fac = w->fac[g], inv = 1.0 / (double)P;
+/* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element of
+ * a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
+static double lz_pair_walk(const lz_pt *q, double fac)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
+    const uint64_t *restrict ks = q->kb;
+    const uint32_t m = q->m;
+    const double gts = q->gts;
+    const int direct = q->direct;
+    const double inv = 1.0 / (double)P;
     const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
     const int64_t base = (n0 * C + k) * P;
-    float *gb = gd ? gd + base : NULL;
+    float *gb = q->gd ? q->gd + base : NULL;
     double jprev = 0.0, lc = 0.0;
-    if (labels) {
+    if (q->c->b->target_kind == SL_TARGET_LABELS) {
         /* fg is 0 or 1: the running sums are counts */
         uint64_t cf = 0;
         for (uint32_t r = 0; r < m; r++) {
@@ -647,7 +670,7 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
         }
         return lc;
     }
-    const float *tg = b->target + base;
+    const float *tg = q->c->b->target + base;
     double cumfg = 0.0, cumbg = 0.0;
     for (uint32_t r = 0; r < m; r++) {
         uint64_t kk = ks[r], j = (uint32_t)kk;
@@ -667,6 +690,35 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
         }
     }
     return lc;
+}
+
+/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
+ * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
+ * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+ * counted. */
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
+                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
+                      int nt, float *gd)
+{
+    const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
+    if (!w->flags[g * C + k]) {
+        if (gd)
+            for (int64_t n = n0; n < n1; n++)
+                memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
+        return 0.0;
+    }
+    lz_slot s;
+    lz_slot_of(d, w, slot, &s);
+    lz_pt q = {c, d, words, g, k, n0, n1,
+               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd, 0, 0.0,
+               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
+                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
+                  either grows with pixel order */
+               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    lz_pair_count(&q);
+    lz_pair_place(&q);
+    lz_pair_sort(&q, w, &s, nt);
+    return lz_pair_walk(&q, w->fac[g]);
 }
 
 static sl_status lovasz_ref(const sl_call *c, double *loss);
