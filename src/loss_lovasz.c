@@ -723,6 +723,56 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
 
 static sl_status lovasz_ref(const sl_call *c, double *loss);
 
+/* Which pairs count, and the factor of each group's losses, from the counts of step 2. */
+static void lz_count_pairs(const sl_options *o, const lz_dims *d, lz_fast_ws *w)
+{
+    const int64_t C = d->C, P = d->P;
+    const int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK;
+    for (int64_t g = 0; g < d->G; g++) {
+        const double *q0 = w->parts + g * d->ipg * per * (C + 1);
+        double nv = 0.0;
+        for (int64_t q = 0; q < d->ipg * per; q++)
+            nv += q0[q * (C + 1)];
+        int64_t K = 0;
+        for (int64_t k = 0; k < C; k++) {
+            double cnt = 0.0;
+            for (int64_t q = 0; q < d->ipg * per; q++)
+                cnt += q0[q * (C + 1) + 1 + k];
+            int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
+            w->flags[g * C + k] = (uint8_t)counted;
+            K += counted;
+        }
+        w->fac[g] = lz_factor(o, d, K);
+    }
+}
+
+/* Step 3: every pair's loss into w->lc. */
+static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, const uint32_t *words,
+                         float *gd)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    if (w->nk == 1) {
+        /* one pair at a time, its buckets over the threads */
+        int nt = c->threads < w->ns ? c->threads : (int)w->ns;
+        for (int64_t q = 0; q < pairs; q++)
+            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, 0, 0, nt, gd);
+    } else {
+        int nt = c->threads < w->nk ? c->threads : (int)w->nk;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+        for (int64_t q = 0; q < pairs; q++) {
+#ifdef _OPENMP
+            int64_t slot = omp_get_thread_num();
+#else
+            int64_t slot = 0;
+#endif
+            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, slot, slot, 1, gd);
+        }
+        (void)nt;
+    }
+}
+
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
     /* The kernels keep C classes on their stack. */
@@ -751,46 +801,8 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_ctx ctx = {c, pb, words};
     sl__for_chunks(c->threads, N, P, lz_prep_chunk, &ctx, w.parts, (int)(C + 1));
 
-    /* Which pairs count, and the factor of each group's losses. */
-    const int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK;
-    for (int64_t g = 0; g < d.G; g++) {
-        const double *q0 = w.parts + g * d.ipg * per * (C + 1);
-        double nv = 0.0;
-        for (int64_t q = 0; q < d.ipg * per; q++)
-            nv += q0[q * (C + 1)];
-        int64_t K = 0;
-        for (int64_t k = 0; k < C; k++) {
-            double cnt = 0.0;
-            for (int64_t q = 0; q < d.ipg * per; q++)
-                cnt += q0[q * (C + 1) + 1 + k];
-            int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
-            w.flags[g * C + k] = (uint8_t)counted;
-            K += counted;
-        }
-        w.fac[g] = lz_factor(o, &d, K);
-    }
-
-    /* 3: the pairs */
-    if (w.nk == 1) {
-        /* one pair at a time, its buckets over the threads */
-        int nt = c->threads < w.ns ? c->threads : (int)w.ns;
-        for (int64_t q = 0; q < pairs; q++)
-            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, 0, 0, nt, gd);
-    } else {
-        int nt = c->threads < w.nk ? c->threads : (int)w.nk;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#endif
-        for (int64_t q = 0; q < pairs; q++) {
-#ifdef _OPENMP
-            int64_t slot = omp_get_thread_num();
-#else
-            int64_t slot = 0;
-#endif
-            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, slot, slot, 1, gd);
-        }
-        (void)nt;
-    }
+    lz_count_pairs(o, &d, &w);
+    lz_run_pairs(c, &d, &w, words, gd); /* 3 */
 
     double total = 0.0;
     for (int64_t q = 0; q < pairs; q++) {
@@ -856,6 +868,72 @@ static int ref_cmp(const void *a, const void *b)
     return (x->j > y->j) - (x->j < y->j);
 }
 
+/* Group g: the classes counted (none when every pixel is ignored). */
+static int64_t ref_counted(const sl_options *o, const sl_batch *b, const lz_dims *d, int64_t g)
+{
+    const int64_t n0 = g * d->ipg, P = d->P;
+    int64_t nv = 0, K = 0;
+    for (int64_t j = 0; j < d->M; j++) {
+        double fg;
+        if (ref_fg(o, b, d, n0 + j / P, j % P, 0, &fg)) nv++;
+    }
+    for (int64_t k = 0; k < d->C; k++) {
+        int present = 0;
+        for (int64_t j = 0; j < d->M && !present; j++) {
+            double fg = 0.0;
+            present = ref_fg(o, b, d, n0 + j / P, j % P, k, &fg) && fg > 0.0;
+        }
+        K += nv > 0 && (o->classes == SL_CLASSES_ALL || present);
+    }
+    return K;
+}
+
+/* Pair (g, k): its loss, and dL/dp = fac g_k sign(p - fg) into w->dp; *counted whether it
+ * counts. */
+static double ref_pair(const sl_call *c, const lz_dims *d, lz_ref_ws *w, int64_t g, int64_t k,
+                       double fac, int *counted)
+{
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    const int64_t n0 = g * d->ipg, C = d->C, P = d->P;
+    /* Errors of the valid pixels, sorted. */
+    int64_t m = 0;
+    double gts = 0.0, lc = 0.0;
+    int present = 0;
+    for (int64_t j = 0; j < d->M; j++) {
+        int64_t n = n0 + j / P, i = j % P;
+        double fg;
+        if (!ref_fg(o, b, d, n, i, k, &fg)) continue;
+        lz_pixel_probs(b, d, n, i, w->pix);
+        w->items[m].e = fabs(fg - w->pix[k]);
+        w->items[m].d = w->pix[k] - fg;
+        w->items[m].j = j;
+        gts += fg;
+        present |= fg > 0.0;
+        m++;
+    }
+    *counted = m > 0 && (o->classes == SL_CLASSES_ALL || present);
+    if (!*counted) return 0.0;
+    qsort(w->items, (size_t)m, sizeof *w->items, ref_cmp);
+    /* Forward (the loss) and backward (dL/dp) along the sorted order. */
+    double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
+    for (int64_t r = 0; r < m; r++) {
+        int64_t n = n0 + w->items[r].j / P, i = w->items[r].j % P;
+        double fg = 0.0;
+        ref_fg(o, b, d, n, i, k, &fg);
+        cumfg += fg;
+        cumbg += 1.0 - fg;
+        double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
+        double gk = jk - jprev;
+        jprev = jk;
+        lc += w->items[r].e * gk;
+        double dd = w->items[r].d;
+        double sg = dd > 0.0 ? 1.0 : (dd < 0.0 ? -1.0 : 0.0);
+        w->dp[(n * C + k) * P + i] = fac * gk * sg;
+    }
+    return lc;
+}
+
 static sl_status lovasz_ref(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
@@ -871,60 +949,11 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
 
     double total = 0.0;
     for (int64_t g = 0; g < d.G; g++) {
-        const int64_t n0 = g * d.ipg;
-        /* Valid pixels, and the classes counted: K of them. */
-        int64_t nv = 0, K = 0;
-        for (int64_t j = 0; j < d.M; j++) {
-            double fg;
-            if (ref_fg(o, b, &d, n0 + j / P, j % P, 0, &fg)) nv++;
-        }
+        double fac = lz_factor(o, &d, ref_counted(o, b, &d, g));
         for (int64_t k = 0; k < C; k++) {
-            int present = 0;
-            for (int64_t j = 0; j < d.M && !present; j++) {
-                double fg = 0.0;
-                present = ref_fg(o, b, &d, n0 + j / P, j % P, k, &fg) && fg > 0.0;
-            }
-            K += nv > 0 && (o->classes == SL_CLASSES_ALL || present);
-        }
-        double fac = lz_factor(o, &d, K);
-        for (int64_t k = 0; k < C; k++) {
-            /* Errors of the valid pixels, sorted. */
-            int64_t m = 0;
-            double gts = 0.0;
-            int present = 0;
-            for (int64_t j = 0; j < d.M; j++) {
-                int64_t n = n0 + j / P, i = j % P;
-                double fg;
-                if (!ref_fg(o, b, &d, n, i, k, &fg)) continue;
-                lz_pixel_probs(b, &d, n, i, w.pix);
-                w.items[m].e = fabs(fg - w.pix[k]);
-                w.items[m].d = w.pix[k] - fg;
-                w.items[m].j = j;
-                gts += fg;
-                present |= fg > 0.0;
-                m++;
-            }
-            double lc = 0.0;
-            if (m > 0 && (o->classes == SL_CLASSES_ALL || present)) {
-                qsort(w.items, (size_t)m, sizeof *w.items, ref_cmp);
-                /* Forward (the loss) and backward (dL/dp) along the sorted order. */
-                double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
-                for (int64_t r = 0; r < m; r++) {
-                    int64_t n = n0 + w.items[r].j / P, i = w.items[r].j % P;
-                    double fg = 0.0;
-                    ref_fg(o, b, &d, n, i, k, &fg);
-                    cumfg += fg;
-                    cumbg += 1.0 - fg;
-                    double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
-                    double gk = jk - jprev;
-                    jprev = jk;
-                    lc += w.items[r].e * gk;
-                    double dd = w.items[r].d;
-                    double sg = dd > 0.0 ? 1.0 : (dd < 0.0 ? -1.0 : 0.0);
-                    w.dp[(n * C + k) * P + i] = fac * gk * sg;
-                }
-                total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
-            }
+            int counted;
+            double lc = ref_pair(c, &d, &w, g, k, fac, &counted);
+            if (counted) total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
             if (c->map) sl__put(c, c->map, g * C + k, lc);
         }
     }
