@@ -86,8 +86,10 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  *    once, each in its own sort buffers (two key arrays of the group's size and the digits'
  *    counts): the workspace holds min(pairs, LZ_SLOTS) of them, and min(threads, that) threads
  *    take pairs.
- * 4. The chain rule back to the input, pixel by pixel, the pixel's probabilities recomputed
- *    in double (lz_chain_pixel, which the reference shares), with k and accumulate.
+ * 4. The chain rule back to the input, with k and accumulate: for logits the softmax again, as
+ *    many images at a time as the sort buffers' room holds, and the chain kernel; for
+ *    probabilities, or where not one image fits, pixel by pixel, the pixel's probabilities
+ *    recomputed in double (lz_chain_pixel, which the reference shares).
  *
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
@@ -143,7 +145,7 @@ typedef struct {
                               untouched when the gradient holds them */
     int64_t nk;            /* key arrays: pairs sorted at once */
     int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
-    size_t key_bytes, slot_bytes;
+    size_t key_bytes, slot_bytes, region_bytes;
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
@@ -172,8 +174,8 @@ static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
         w->nk = 1;
         w->ns = ns < 1 ? 1 : ns < LZ_SLOTS ? ns : LZ_SLOTS;
     }
-    size_t region = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
-    w->region = sl__take(&a, region);
+    w->region_bytes = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
+    w->region = sl__take(&a, w->region_bytes);
     w->p = sl__take(&a, (size_t)numel * sizeof(float));
     return sl__arena_size(&a);
 }
@@ -773,6 +775,28 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, cons
     }
 }
 
+/* Step 4: the softmax again into the sort buffers' room, as many images at a time as it holds,
+ * and the chain kernel; where not one image fits (one image per_image=false), pixel by pixel
+ * in double. */
+static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, const float *gd)
+{
+    const int64_t N = d->N, C = d->C, P = d->P;
+    const int64_t fit = (int64_t)(w->region_bytes / ((size_t)(C * P) * sizeof(float)));
+    if (c->b->input_kind == SL_INPUT_PROBS || fit < 1) {
+        lz_chain_ctx cc = {c, d, gd};
+        sl__for_chunks(c->threads, N, P, lz_chain_chunk, &cc, w->parts, 1);
+        return;
+    }
+    float *pc = (float *)(void *)w->region;
+    for (int64_t n0 = 0; n0 < N; n0 += fit) {
+        const int64_t ni = N - n0 < fit ? N - n0 : fit, at = n0 * C * P;
+        sl__sm_args sa = {C, P, c->b->input + at, 0, pc};
+        sl__for_chunks(c->threads, ni, P, c->kern->softmax, &sa, w->parts, 1);
+        sl__chain_args ca = {C, P, pc, gd + at, 1, (float)c->k, c->accumulate, c->grad + at};
+        sl__for_chunks(c->threads, ni, P, c->kern->chain, &ca, w->parts, 1);
+    }
+}
+
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
     /* The kernels keep C classes on their stack. */
@@ -812,9 +836,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     *loss = total;
     if (!c->grad) return SL_OK;
 
-    /* 4: the chain rule, the probabilities recomputed pixel by pixel */
-    lz_chain_ctx cc = {c, &d, gd};
-    sl__for_chunks(c->threads, N, P, lz_chain_chunk, &cc, w.parts, 1);
+    lz_chain(c, &d, &w, gd);
     return SL_OK;
 }
 
