@@ -1079,15 +1079,16 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
 /* The sort. An element with e <= 0 adds nothing to the loss or the gradient and comes after
  * every e > 0, so only the non-ignored elements with e > 0 are sorted, held as 32-bit offsets
  * j from the group's first element (a group has fewer than 2^32 elements: lh_check). A
- * counting pass on the top LH_BITS bits of (float)e, which is monotone in e, puts the offsets
- * in buckets of decreasing e, each in increasing j; a bucket is then sorted on (e, j) in a
- * small per-thread buffer of (e, j) pairs, or in place with e recomputed from j when it is
- * larger than that buffer (an unusual pile of nearly equal errors). The keys (e, j) are unique,
- * so every sort orders them the same way. The workspace: 4 bytes per element for the offsets
- * (only those of elements with e > 0 are touched) and, per group sorted at once, the counts
- * and the pair buffer. */
+ * counting pass on the top LH_BITS bits of (float)(e - emin), emin the smallest, which is
+ * monotone in e and spreads errors crowded near one value (logits near 0), puts the offsets in
+ * buckets of decreasing e, each in increasing j; a bucket is then sorted on (e, j) in a
+ * per-thread buffer of (e, j) pairs (1/16 of the group, at least 4096), or, when larger, checked
+ * for being in order already (equal errors) and else sorted in place with e recomputed from j (an
+ * unusual pile of nearly equal errors). The keys (e, j) are unique, so every sort orders them the
+ * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
+ * are touched) and, per group sorted at once, the counts and the pair buffer. */
 #define LH_BITS 16
-#define LH_PAIRS 4096 /* pairs in a slot's buffer */
+#define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
 #define LH_SMALL 24   /* a bucket up to this size: insertion sort */
 
@@ -1098,7 +1099,8 @@ typedef struct {
 
 typedef struct {
     uint32_t *cnt; /* [1 << LH_BITS] */
-    lh_pair *pair; /* [LH_PAIRS] */
+    lh_pair *pair; /* [npair] */
+    int64_t npair;
 } lh_slot;
 
 typedef struct {
@@ -1109,17 +1111,20 @@ typedef struct {
     int64_t ns;
 } lh_ws;
 
-/* One group: the call, and its elements [base, base + len) of the input. */
+/* One group: the call, its elements [base, base + len) of the input, and its smallest error
+ * sorted (the buckets are on e - emin, which spreads errors that crowd near one value). */
 typedef struct {
     const sl_call *c;
     int64_t base, len;
+    double emin;
 } lh_group_t;
 
-static size_t lh_slot_carve(void *mem, lh_slot *s)
+static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
 {
+    s->npair = group / 16 > LH_PAIRS ? group / 16 : LH_PAIRS;
     sl__arena a = {(unsigned char *)mem, 0};
     s->cnt = sl__take(&a, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
-    s->pair = sl__take(&a, (size_t)LH_PAIRS * sizeof(lh_pair));
+    s->pair = sl__take(&a, (size_t)s->npair * sizeof(lh_pair));
     return a.used;
 }
 
@@ -1131,7 +1136,7 @@ static size_t lh_carve(const sl_options *o, const sl_batch *b, void *mem, lh_ws 
     sl__arena a = sl__arena_of(mem);
     w->off = sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(uint32_t));
     w->gl = sl__take(&a, (size_t)N * sizeof(double));
-    w->slot_bytes = lh_slot_carve(NULL, &s);
+    w->slot_bytes = lh_slot_carve(NULL, sl_shape_numel(&b->shape) / G, &s);
     w->ns = G < LH_SLOTS ? G : LH_SLOTS;
     w->slots = sl__take(&a, (size_t)w->ns * w->slot_bytes);
     return sl__arena_size(&a);
@@ -1159,25 +1164,25 @@ static double lh_err(const sl_call *c, int64_t idx, double t)
     return c->fast ? (double)(1.0f - x * (float)s) : 1.0 - (double)x * s;
 }
 
-/* The bucket of an error e > 0: decreasing in e. */
-static uint32_t lh_digit(double e)
+/* The bucket of an error e >= emin: decreasing in e. */
+static uint32_t lh_digit(double e, double emin)
 {
-    float f = (float)e;
+    float f = (float)(e - emin);
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return ((1u << LH_BITS) - 1u) - (u >> (31 - LH_BITS));
 }
 
-/* place = 0: counts the sorted elements of each bucket into cnt, writes the gradient's zeros
- * where nothing is sorted, and returns sum t over the non-ignored elements in *G; place = 1:
- * the offsets into off at their bucket's next place (cnt: each bucket's start, then its end).
- * Returns the number of elements sorted. */
-static int64_t lh_bucket(const lh_group_t *gr, uint32_t *cnt, uint32_t *off, int place, double *G)
+/* The passes over a group's elements. pass 0: the smallest error sorted into gr->emin, the
+ * gradient's zeros where nothing is sorted, and sum t over the non-ignored elements into *G;
+ * pass 1: the count of each bucket into cnt; pass 2: the offsets into off at their bucket's
+ * next place (cnt: each bucket's start, then its end). Returns the number of elements sorted. */
+static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass, double *G)
 {
     const sl_call *c = gr->c;
     const int64_t C = c->C, P = c->P, n0 = gr->base / (C * P), n1 = n0 + gr->len / (C * P);
     int64_t m = 0;
-    double sum = 0.0;
+    double sum = 0.0, emin = INFINITY;
     for (int64_t n = n0; n < n1; n++)
         for (int64_t ch = 0; ch < C; ch++)
             for (int64_t i = 0; i < P; i++) {
@@ -1185,17 +1190,24 @@ static int64_t lh_bucket(const lh_group_t *gr, uint32_t *cnt, uint32_t *off, int
                 double t = lh_target(c, n, ch, i), e = t < 0.0 ? 0.0 : lh_err(c, idx, t);
                 sum += t < 0.0 ? 0.0 : t;
                 if (!(e > 0.0)) {
-                    if (!place && c->grad) sl__put(c, c->grad, idx, 0.0);
+                    if (pass == 0 && c->grad) sl__put(c, c->grad, idx, 0.0);
                     continue;
                 }
-                uint32_t v = lh_digit(e);
-                if (place)
+                m++;
+                if (pass == 0) {
+                    emin = e < emin ? e : emin;
+                    continue;
+                }
+                uint32_t v = lh_digit(e, gr->emin);
+                if (pass == 2)
                     off[cnt[v]++] = (uint32_t)(idx - gr->base);
                 else
                     cnt[v]++;
-                m++;
             }
-    *G = sum;
+    if (pass == 0) {
+        gr->emin = emin;
+        *G = sum;
+    }
     return m;
 }
 
@@ -1261,11 +1273,21 @@ static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int
     }
 }
 
-/* One bucket of n offsets sorted (see above). */
-static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, lh_pair *pair)
+/* One bucket of n offsets sorted (see above). A large one is often already in order (equal
+ * errors keep their offsets' order): that is checked first. */
+static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, const lh_slot *s)
 {
-    if (n > LH_PAIRS) {
-        lh_heapsort(gr, off, NULL, n);
+    lh_pair *pair = s->pair;
+    if (n > s->npair) {
+        lh_pair prev = lh_pair_of(gr, off[0]);
+        for (int64_t k = 1; k < n; k++) {
+            lh_pair cur = lh_pair_of(gr, off[k]);
+            if (lh_before(&cur, &prev)) {
+                lh_heapsort(gr, off, NULL, n);
+                return;
+            }
+            prev = cur;
+        }
         return;
     }
     for (int64_t k = 0; k < n; k++)
@@ -1309,19 +1331,20 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
                        double scale)
 {
-    const lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P};
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0};
     uint32_t *cnt = s->cnt, at = 0;
     double G;
     memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
     int64_t m = lh_bucket(&gr, cnt, off, 0, &G);
+    lh_bucket(&gr, cnt, off, 1, &G);
     for (uint32_t v = 0; v < (1u << LH_BITS); v++) {
         uint32_t n = cnt[v];
         cnt[v] = at;
         at += n;
     }
-    lh_bucket(&gr, cnt, off, 1, &G);
+    lh_bucket(&gr, cnt, off, 2, &G);
     for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
-        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s->pair);
+        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
     return lh_walk(&gr, off, m, G, scale);
 }
 
@@ -1344,7 +1367,7 @@ static sl_status lh_run(const sl_call *c, double *loss)
         int64_t slot = 0;
 #endif
         lh_slot s;
-        lh_slot_carve(w.slots + (size_t)slot * w.slot_bytes, &s);
+        lh_slot_carve(w.slots + (size_t)slot * w.slot_bytes, per, &s);
         w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
     }
     double total = 0.0;
