@@ -180,6 +180,16 @@ static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
     return sl__arena_size(&a);
 }
 
+/* The calling thread's number in its team (its slot). */
+static inline int64_t lz_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* Scratch slot s of the workspace. */
 static void lz_slot_of(const lz_dims *d, const lz_fast_ws *w, int64_t s, lz_slot *out)
 {
@@ -627,11 +637,7 @@ static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt
             uint32_t start = v ? top[v - 1] : 0;
             if (top[v] - start > 1) {
                 lz_slot st;
-#ifdef _OPENMP
-                lz_slot_of(d, w, omp_get_thread_num(), &st);
-#else
-                lz_slot_of(d, w, 0, &st);
-#endif
+                lz_slot_of(d, w, lz_thread(), &st);
                 lz_bucket_sort(kb + start, top[v] - start, &st);
             }
         }
@@ -764,11 +770,7 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, cons
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
 #endif
         for (int64_t q = 0; q < pairs; q++) {
-#ifdef _OPENMP
-            int64_t slot = omp_get_thread_num();
-#else
-            int64_t slot = 0;
-#endif
+            int64_t slot = lz_thread();
             w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, slot, slot, 1, gd);
         }
         (void)nt;
@@ -1361,13 +1363,8 @@ static sl_status lh_run(const sl_call *c, double *loss)
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (int64_t g = 0; g < G; g++) {
-#ifdef _OPENMP
-        int64_t slot = omp_get_thread_num();
-#else
-        int64_t slot = 0;
-#endif
         lh_slot s;
-        lh_slot_carve(w.slots + (size_t)slot * w.slot_bytes, per, &s);
+        lh_slot_carve(w.slots + (size_t)lz_thread() * w.slot_bytes, per, &s);
         w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
     }
     double total = 0.0;
