@@ -239,6 +239,11 @@ double sl__counts_weighted(const sl_call *c, const double *counts, const double 
 /* The annotation matrix [N * C]: the batch's own if given, else the classes with a pixel. */
 void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *ann);
 
+/* The first of the batch's values v (input or target; NULL: none) above 1, refused with
+ * SL_E_VALUE: "LOSS: WHAT V at [i, ...] is above 1WHY" (src/loss_sigmoid.c). */
+sl_status sl__refuse_above_one(const sl_loss_info *loss, const sl_batch *b, const float *v,
+                               const char *what, const char *why, sl_error *err);
+
 /* Whether a loss with these options is per-channel sigmoid (SL_LOSS_SIGMOID, or its `sigmoid`
  * key set); such a loss takes a binary label map {0, 1} on a one-channel input. */
 int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o);

@@ -57,16 +57,19 @@ static int64_t last_lines(const sl__grid *g)
     return g->nd == 1 ? 1 : sl__grid_numel(g) / g->dim[g->nd - 1];
 }
 
-/* The fast path's workspace: p and g [C, P] floats (one image), two [P] double distance maps
- * and two [P] byte masks (one (image, class) at a time), per-chunk or per-line sums, the map's
- * sums [N, C] doubles, and last the EDT's line scratch for `slots` threads (per thread about
- * 56 bytes per point of the longest axis plus 128 per point of the first). Peak: 8 C P + 18 P
- * bytes plus those small pieces: two floats per input value of one image (2/N of the input)
- * and two double maps, whatever N. */
+/* The fast path's workspace: p and g [C, P] floats (one image), a [P] double distance map and
+ * a [P] byte mask (one (image, class) at a time), per-chunk or per-line sums, the map's sums
+ * [N, C] doubles, and last the EDT's line scratch for `slots` threads (per thread about 56
+ * bytes per point of the longest axis plus 128 per point of the first). g, dL/dp, is the
+ * image's part of the caller's gradient when there is one and nothing else is in it (the
+ * chain rule then runs in place), one [P] row for every class when there is no gradient, and
+ * only with accumulate its own. Peak beside the inputs and outputs: 4 C P + 9 P bytes plus
+ * those small pieces (8 C P + 9 P with accumulate): one float per input value of one image
+ * (1/N of the input) and a double map, whatever N. */
 typedef struct {
     float *p, *g;
-    double *d1, *d2;
-    uint8_t *m1, *m2;
+    double *d1;
+    uint8_t *m1;
     double *parts, *msum;
     void *scratch;
 } fast_ws;
@@ -77,9 +80,7 @@ static void fast_layout(sl__arena *a, const dims_t *d, int slots, fast_ws *w)
     w->p = sl__take(a, CP * sizeof(float));
     w->g = sl__take(a, CP * sizeof(float));
     w->d1 = sl__take(a, P * sizeof(double));
-    w->d2 = sl__take(a, P * sizeof(double));
     w->m1 = sl__take(a, P);
-    w->m2 = sl__take(a, P);
     int64_t nparts = sl__nchunks(d->N, d->P), nl = last_lines(&d->grid);
     w->parts = sl__take(a, (size_t)(nparts > nl ? nparts : nl) * sizeof(double));
     w->msum = sl__take(a, (size_t)(d->N * d->C) * sizeof(double));
@@ -160,7 +161,8 @@ static void run_lines(const sl_call *c, const sl__grid *g, sl__edt_line_fn fn, v
 #else
     (void)c;
 #endif
-    for (int64_t l = 0; l < nl; l++) fn(ctx, l, l * n, n, d + l * n);
+    for (int64_t l = 0; l < nl; l++)
+        fn(ctx, l, l * n, n, d + l * n);
 }
 
 /* The probabilities of image n: the softmax (kernel) into w->p, or the input as given (the
@@ -197,7 +199,8 @@ static int check_chunk(const void *v, int64_t n, int64_t p0, int64_t p1, double 
 #ifdef _OPENMP
 #pragma omp simd reduction(| : bad)
 #endif
-        for (int64_t i = p0; i < p1; i++) bad |= (y[i] < 0 || y[i] >= C) && !(hi && y[i] == ign);
+        for (int64_t i = p0; i < p1; i++)
+            bad |= (y[i] < 0 || y[i] >= C) && !(hi && y[i] == ign);
         return bad;
     }
     for (int64_t c = 0; c < k->C; c++) {
@@ -205,7 +208,8 @@ static int check_chunk(const void *v, int64_t n, int64_t p0, int64_t p1, double 
 #ifdef _OPENMP
 #pragma omp simd reduction(| : bad)
 #endif
-        for (int64_t i = p0; i < p1; i++) bad |= !(t[i] >= 0.0f) || t[i] == INFINITY;
+        for (int64_t i = p0; i < p1; i++)
+            bad |= !(t[i] >= 0.0f) || t[i] == INFINITY;
     }
     return bad;
 }
@@ -223,13 +227,26 @@ static int fast_check_targets(const sl_call *c, fast_ws *w)
     return sl__for_chunks(c->threads, c->N, c->P, check_chunk, &k, w->parts, 1);
 }
 
+/* Where dL/dp of image n goes: the image's part of the gradient (where the chain rule then
+ * runs in place), or the workspace's g. */
+static float *fast_g(const sl_call *c, const fast_ws *w, int64_t n)
+{
+    return c->grad && !c->accumulate ? c->grad + n * c->C * c->P : w->g;
+}
+
+/* The row of dL/dp of class cl in g: without a gradient one row serves every class. */
+static float *fast_g_row(const sl_call *c, float *g, int64_t cl)
+{
+    return c->grad ? g + cl * c->P : g;
+}
+
 /* dL/dx of image n from p and g = dL/dp (without k), through the chain kernel. */
-static void fast_chain(const sl_call *c, const fast_ws *w, const float *p, int64_t n,
-                       int softmax)
+static void fast_chain(const sl_call *c, const fast_ws *w, const float *p, const float *g,
+                       int64_t n, int softmax)
 {
     if (!c->grad) return;
-    sl__chain_args a = {c->C, c->P, p, w->g, softmax, (float)c->k, c->accumulate,
-                        c->grad + n * c->C * c->P};
+    sl__chain_args a = {
+        c->C, c->P, p, g, softmax, (float)c->k, c->accumulate, c->grad + n * c->C * c->P};
     sl__for_chunks(c->threads, 1, c->P, c->kern->chain, &a, w->parts, 1);
 }
 
@@ -254,19 +271,22 @@ static int mask_chunk(const void *v, int64_t n, int64_t p0, int64_t p1, double *
 #ifdef _OPENMP
 #pragma omp simd
 #endif
-        for (int64_t i = p0; i < p1; i++) m[i] = p[i] > 0.5f;
+        for (int64_t i = p0; i < p1; i++)
+            m[i] = p[i] > 0.5f;
     } else if (k->y) {
         const int32_t *y = k->y;
 #ifdef _OPENMP
 #pragma omp simd
 #endif
-        for (int64_t i = p0; i < p1; i++) m[i] = y[i] == cls;
+        for (int64_t i = p0; i < p1; i++)
+            m[i] = y[i] == cls;
     } else {
         const float *t = k->t;
 #ifdef _OPENMP
 #pragma omp simd
 #endif
-        for (int64_t i = p0; i < p1; i++) m[i] = t[i] > 0.5f;
+        for (int64_t i = p0; i < p1; i++)
+            m[i] = t[i] > 0.5f;
     }
     return 0;
 }
@@ -290,15 +310,9 @@ static void fast_mask(const sl_call *c, fast_ws *w, int64_t n, int64_t cls, cons
  * softmax or the input as given. */
 static void probs_ref(const float *x, int64_t C, int64_t P, int softmax, double *p)
 {
-    if (!softmax) {
-        for (int64_t c = 0; c < C; c++) p[c] = x[c * P];
-        return;
-    }
-    double m = x[0], s = 0.0;
-    for (int64_t c = 1; c < C; c++)
-        if (x[c * P] > m) m = x[c * P];
-    for (int64_t c = 0; c < C; c++) s += exp((double)x[c * P] - m);
-    for (int64_t c = 0; c < C; c++) p[c] = exp((double)x[c * P] - m) / s;
+    for (int64_t c = 0; c < C; c++)
+        p[c] = x[c * P];
+    if (softmax) sl__softmax(p, C, 1, 0);
 }
 
 /* Reference: both sides of a mask with the plain EDT. out[i]: the distance to the nearest
@@ -308,14 +322,18 @@ static int two_sided_ref(const uint8_t *mask, const sl__grid *g, double *out, do
                          double *line)
 {
     int64_t n = sl__grid_numel(g), in = 0;
-    for (int64_t i = 0; i < n; i++) in += mask[i] != 0;
-    for (int64_t i = 0; i < n; i++) out[i] = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        in += mask[i] != 0;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.0;
     if (in == 0 || in == n) return in == 0 ? 0 : 2;
-    for (int64_t i = 0; i < n; i++) buf[i] = mask[i] ? 0.0 : INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        buf[i] = mask[i] ? 0.0 : INFINITY;
     sl__edt_sq_ref(buf, g, line);
     for (int64_t i = 0; i < n; i++)
         if (!mask[i]) out[i] = sqrt(buf[i]);
-    for (int64_t i = 0; i < n; i++) buf[i] = mask[i] ? INFINITY : 0.0;
+    for (int64_t i = 0; i < n; i++)
+        buf[i] = mask[i] ? INFINITY : 0.0;
     sl__edt_sq_ref(buf, g, line);
     for (int64_t i = 0; i < n; i++)
         if (mask[i]) out[i] = sqrt(buf[i]);
@@ -323,15 +341,16 @@ static int two_sided_ref(const uint8_t *mask, const sl__grid *g, double *out, do
 }
 
 /* Reference: the target's mask of class c in image n: label == c, or t_c > 0.5. */
-static void target_mask_ref(const sl_batch *b, const dims_t *d, int64_t n, int64_t c,
-                            uint8_t *m)
+static void target_mask_ref(const sl_batch *b, const dims_t *d, int64_t n, int64_t c, uint8_t *m)
 {
     if (b->target_kind == SL_TARGET_LABELS) {
         const int32_t *y = b->labels + n * d->P;
-        for (int64_t i = 0; i < d->P; i++) m[i] = y[i] == c;
+        for (int64_t i = 0; i < d->P; i++)
+            m[i] = y[i] == c;
     } else {
         const float *t = b->target + (n * d->C + c) * d->P;
-        for (int64_t i = 0; i < d->P; i++) m[i] = t[i] > 0.5f;
+        for (int64_t i = 0; i < d->P; i++)
+            m[i] = t[i] > 0.5f;
     }
 }
 
@@ -340,6 +359,34 @@ static double target_value(const sl_batch *b, const dims_t *d, int64_t n, int64_
 {
     if (b->target_kind == SL_TARGET_LABELS) return b->labels[n * d->P + i] == c ? 1.0 : 0.0;
     return b->target[(n * d->C + c) * d->P + i];
+}
+
+/* Reference: a loss's term at a pixel of class cl, from its probability p, its distance term G
+ * and its target t; *gx = dL/dp. */
+typedef double (*ref_term_fn)(const void *ctx, int64_t cl, double p, double G, double t,
+                              double *gx);
+
+/* Reference: the pixels of image n, the distance terms of every class in w->G: w->lc[cl] the
+ * sum of class cl's terms, and the gradient through the softmax (or as given). */
+static void ref_pixels(const sl_call *c, const dims_t *d, ref_ws *w, int64_t n, int softmax,
+                       ref_term_fn fn, const void *ctx)
+{
+    const int64_t C = d->C, P = d->P;
+    for (int64_t cl = 0; cl < C; cl++)
+        w->lc[cl] = 0.0;
+    for (int64_t i = 0; i < P; i++) {
+        probs_ref(c->b->input + n * C * P + i, C, P, softmax, w->px);
+        double t = 0.0;
+        for (int64_t cl = 0; cl < C; cl++) {
+            double tv = target_value(c->b, d, n, cl, i);
+            w->lc[cl] += fn(ctx, cl, w->px[cl], w->G[cl * P + i], tv, &w->gx[cl]);
+            t += w->px[cl] * w->gx[cl];
+        }
+        if (!c->grad) continue;
+        float *gr = c->grad + n * C * P + i;
+        for (int64_t cl = 0; cl < C; cl++)
+            sl__put(c, gr, cl * P, softmax ? w->px[cl] * (w->gx[cl] - t) : w->gx[cl]);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -351,7 +398,8 @@ static int64_t idc_count(const sl_options *o, int64_t c)
 {
     if (!o->idc) return c >= 1;
     int64_t k = 0;
-    for (int64_t j = 0; j < o->nidc; j++) k += (int64_t)o->idc[j] == c;
+    for (int64_t j = 0; j < o->nidc; j++)
+        k += (int64_t)o->idc[j] == c;
     return k;
 }
 
@@ -381,7 +429,8 @@ static void sqrt_floats(const double *d, float *e, int64_t p0, int64_t p1)
         _mm_storeu_ps(e + i, _mm_sqrt_ps(_mm_movelh_ps(lo, hi)));
     }
 #endif
-    for (; i < p1; i++) e[i] = sqrtf((float)d[i]);
+    for (; i < p1; i++)
+        e[i] = sqrtf((float)d[i]);
 }
 
 /* One line of a class, called by the EDT as soon as the line's distances are final (d: their
@@ -433,9 +482,10 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
     for (int64_t n = 0; n < N; n++) {
         const float *p = fast_probs(c, &w, n, softmax);
         if (!p) return sl__recheck(c);
+        float *g = fast_g(c, &w, n);
         for (int64_t cl = 0; cl < C; cl++) {
             int64_t mult = idc_count(o, cl);
-            float *gc = w.g + cl * P; /* written without a gradient too: no branch */
+            float *gc = fast_g_row(c, g, cl); /* written without a gradient too: no branch */
             double v = 0.0;
             int r = 0;
             if (mult > 0) {
@@ -453,10 +503,25 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
             if (c->map) sl__put(c, c->map, n * C + cl, v);
             total += v;
         }
-        fast_chain(c, &w, p, n, softmax);
+        fast_chain(c, &w, p, g, n, softmax);
     }
     *loss = total * scale;
     return SL_OK;
+}
+
+/* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
+typedef struct {
+    const sl_options *o;
+    double scale;
+    int64_t P;
+} bnd_ref_ctx;
+
+static double bnd_ref_term(const void *ctx, int64_t cl, double p, double phi, double t, double *gx)
+{
+    const bnd_ref_ctx *k = ctx;
+    (void)t;
+    *gx = k->scale * (double)idc_count(k->o, cl) * phi / (double)k->P;
+    return p * phi;
 }
 
 static sl_status boundary_ref(const sl_call *c, double *loss)
@@ -475,28 +540,16 @@ static sl_status boundary_ref(const sl_call *c, double *loss)
         /* phi of every class (0 for a class not scored, an empty or a full mask) */
         for (int64_t cl = 0; cl < C; cl++) {
             double *phi = w.G + cl * P;
-            for (int64_t i = 0; i < P; i++) phi[i] = 0.0;
+            for (int64_t i = 0; i < P; i++)
+                phi[i] = 0.0;
             if (idc_count(o, cl) == 0) continue;
             target_mask_ref(b, &d, n, cl, w.mask);
             if (two_sided_ref(w.mask, &d.grid, w.a, w.buf, w.line) == 1)
-                for (int64_t i = 0; i < P; i++) phi[i] = w.mask[i] ? 1.0 - w.a[i] : w.a[i];
+                for (int64_t i = 0; i < P; i++)
+                    phi[i] = w.mask[i] ? 1.0 - w.a[i] : w.a[i];
         }
-        for (int64_t cl = 0; cl < C; cl++) w.lc[cl] = 0.0;
-        for (int64_t i = 0; i < P; i++) {
-            probs_ref(b->input + n * C * P + i, C, P, softmax, w.px);
-            /* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
-            double t = 0.0;
-            for (int64_t cl = 0; cl < C; cl++) {
-                double phi = w.G[cl * P + i];
-                w.lc[cl] += w.px[cl] * phi;
-                w.gx[cl] = scale * (double)idc_count(o, cl) * phi / (double)P;
-                t += w.px[cl] * w.gx[cl];
-            }
-            if (!c->grad) continue;
-            float *gr = c->grad + n * C * P + i;
-            for (int64_t cl = 0; cl < C; cl++)
-                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
-        }
+        bnd_ref_ctx k = {o, scale, P};
+        ref_pixels(c, &d, &w, n, softmax, bnd_ref_term, &k);
         for (int64_t cl = 0; cl < C; cl++) {
             double v = (double)idc_count(o, cl) * w.lc[cl] / (double)P;
             if (c->map) sl__put(c, c->map, n * C + cl, v);
@@ -567,12 +620,24 @@ static void hd_factors(const sl_options *o, int64_t N, int64_t C, int64_t P, dou
     *scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)(rows * Cs) : 1.0;
 }
 
+/* One line of field(p)^2, called by the first EDT, kept as floats in the class' row of dL/dp,
+ * where hd_line reads each point before it writes it. A squared distance is a whole number, a
+ * float holds it exactly below 2^24 (2-D images under 2896 pixels a side); a larger one is
+ * rounded once more (a relative 6e-8). */
+static void f32_line(void *v, int64_t l, int64_t base, int64_t n, const double *d)
+{
+    float *f = (float *)v + base;
+    (void)l;
+    for (int64_t i = 0; i < n; i++)
+        f[i] = (float)d[i];
+}
+
 /* One line of a class, called by the second EDT as soon as the line's field(g)^2 (dt) is
  * final: D = field(p)^alpha + field(g)^alpha from the squared fields; e = p - g;
  * parts[l] = sum e^2 D; g = gk e D. */
 typedef struct {
     const float *p;   /* class c of the image */
-    const double *dp; /* field(p)^2 */
+    const float *dp;  /* field(p)^2 (g's own row) */
     const int32_t *y; /* the image's labels, or t: the target of the class */
     const float *t;
     int32_t cls;
@@ -587,7 +652,7 @@ static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d
 {
     const hd_ctx *k = v;
     const float *p = k->p + base, *t = k->t ? k->t + base : NULL;
-    const double *dp = k->dp + base;
+    const float *dp = k->dp + base;
     const int32_t *y = k->y ? k->y + base : NULL, cls = k->cls;
     float *g = k->g + base, gk = k->gk, ha = k->half_alpha;
     double acc = 0.0;
@@ -596,7 +661,7 @@ static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d
 #pragma omp simd reduction(+ : acc)
 #endif
         for (int64_t i = 0; i < n; i++) {
-            float D = (float)(dp[i] + dt[i]), tv = y[i] == cls ? 1.0f : 0.0f;
+            float D = (float)((double)dp[i] + dt[i]), tv = y[i] == cls ? 1.0f : 0.0f;
             float e = p[i] - tv, eD = e * D;
             acc += (double)(e * eD);
             g[i] = gk * eD;
@@ -606,14 +671,14 @@ static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d
 #pragma omp simd reduction(+ : acc)
 #endif
         for (int64_t i = 0; i < n; i++) {
-            float D = (float)(dp[i] + dt[i]);
+            float D = (float)((double)dp[i] + dt[i]);
             float e = p[i] - t[i], eD = e * D;
             acc += (double)(e * eD);
             g[i] = gk * eD;
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            float D = powf((float)dp[i], ha) + powf((float)dt[i], ha);
+            float D = powf(dp[i], ha) + powf((float)dt[i], ha);
             float tv = y ? (y[i] == cls ? 1.0f : 0.0f) : t[i];
             float e = p[i] - tv, eD = e * D;
             acc += (double)(e * eD);
@@ -640,37 +705,64 @@ static sl_status hd_fast(const sl_call *c, double *loss)
     double per, scale, total = 0.0;
     hd_factors(o, N, C, P, &per, &scale);
     int softmax = b->input_kind == SL_INPUT_LOGITS && C > 1;
-    for (int64_t k = 0; k < rows * Cs; k++) w.msum[k] = 0.0;
+    for (int64_t k = 0; k < rows * Cs; k++)
+        w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const float *p = fast_probs(c, &w, n, softmax);
         if (!p) return sl__recheck(c);
-        memset(w.g, 0, (size_t)(c0 * P) * sizeof(float));
+        float *g = fast_g(c, &w, n);
+        if (c->grad) memset(g, 0, (size_t)(c0 * P) * sizeof(float));
         for (int64_t cl = c0; cl < C; cl++) {
             const float *pc = p + cl * P;
-            /* field(p)^2 into d1, then field(g)^2 into d2 (0 for an empty or full mask), the
-             * per-pixel work on each line of the second EDT's last pass, in cache */
+            float *gc = fast_g_row(c, g, cl);
+            /* field(p)^2 into the class' row of g as floats, then field(g)^2 into d1 (0 for an
+             * empty or full mask), the per-pixel work on each line of the second EDT's last
+             * pass, in cache */
             fast_mask(c, &w, n, cl, pc, w.m1);
-            sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, NULL, NULL);
-            hd_ctx k = {pc, w.d1, NULL, NULL, (int32_t)cl, w.g + cl * P,
-                        (float)(2.0 * per * scale), (float)(0.5 * o->dt_power), o->dt_power == 2.0,
+            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, f32_line, gc) != 1)
+                run_lines(c, &d.grid, f32_line, gc, w.d1); /* d1 is all 0 */
+            hd_ctx k = {pc,
+                        gc,
+                        NULL,
+                        NULL,
+                        (int32_t)cl,
+                        gc,
+                        (float)(2.0 * per * scale),
+                        (float)(0.5 * o->dt_power),
+                        o->dt_power == 2.0,
                         w.parts};
             if (b->target_kind == SL_TARGET_LABELS)
                 k.y = b->labels + n * P;
             else
                 k.t = b->target + (n * C + cl) * P;
-            fast_mask(c, &w, n, cl, NULL, w.m2);
-            if (sl__edt_two_sided_sq_t(w.m2, &d.grid, w.d2, w.scratch, et, hd_line, &k) != 1)
-                run_lines(c, &d.grid, hd_line, &k, w.d2); /* d2 is all 0 */
+            fast_mask(c, &w, n, cl, NULL, w.m1);
+            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, hd_line, &k) != 1)
+                run_lines(c, &d.grid, hd_line, &k, w.d1); /* d1 is all 0 */
             double v = sl__sum_parts(w.parts, nl, 1, 0) * per;
             w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
             total += v;
         }
-        fast_chain(c, &w, p, n, softmax);
+        fast_chain(c, &w, p, g, n, softmax);
     }
     if (c->map)
-        for (int64_t k = 0; k < rows * Cs; k++) sl__put(c, c->map, k, w.msum[k]);
+        for (int64_t k = 0; k < rows * Cs; k++)
+            sl__put(c, c->map, k, w.msum[k]);
     *loss = total * scale;
     return SL_OK;
+}
+
+/* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
+typedef struct {
+    int64_t c0;
+    double scale, per;
+} hd_ref_ctx;
+
+static double hd_ref_term(const void *ctx, int64_t cl, double p, double D, double t, double *gx)
+{
+    const hd_ref_ctx *k = ctx;
+    double e = p - t;
+    *gx = cl < k->c0 ? 0.0 : k->scale * 2.0 * e * D * k->per;
+    return cl < k->c0 ? 0.0 : e * e * D;
 }
 
 static sl_status hd_ref(const sl_call *c, double *loss)
@@ -687,7 +779,8 @@ static sl_status hd_ref(const sl_call *c, double *loss)
     double per, scale, total = 0.0;
     hd_factors(o, N, C, P, &per, &scale);
     int softmax = b->input_kind == SL_INPUT_LOGITS && C > 1;
-    for (int64_t k = 0; k < rows * Cs; k++) w.msum[k] = 0.0;
+    for (int64_t k = 0; k < rows * Cs; k++)
+        w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const float *x = b->input + n * C * P;
         /* D_c = field(p_c)^alpha + field(g_c)^alpha of every class scored */
@@ -702,24 +795,8 @@ static sl_status hd_ref(const sl_call *c, double *loss)
             for (int64_t i = 0; i < P; i++)
                 w.G[cl * P + i] = pow(w.a[i], o->dt_power) + pow(w.b[i], o->dt_power);
         }
-        for (int64_t cl = 0; cl < C; cl++) w.lc[cl] = 0.0;
-        for (int64_t i = 0; i < P; i++) {
-            probs_ref(x + i, C, P, softmax, w.px);
-            /* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
-            double t = 0.0;
-            for (int64_t cl = 0; cl < C; cl++) {
-                w.gx[cl] = 0.0;
-                if (cl < c0) continue;
-                double e = w.px[cl] - target_value(b, &d, n, cl, i), D = w.G[cl * P + i];
-                w.lc[cl] += e * e * D;
-                w.gx[cl] = scale * 2.0 * e * D * per;
-                t += w.px[cl] * w.gx[cl];
-            }
-            if (!c->grad) continue;
-            float *gr = c->grad + n * C * P + i;
-            for (int64_t cl = 0; cl < C; cl++)
-                sl__put(c, gr, cl * P, softmax ? w.px[cl] * (w.gx[cl] - t) : w.gx[cl]);
-        }
+        hd_ref_ctx k = {c0, scale, per};
+        ref_pixels(c, &d, &w, n, softmax, hd_ref_term, &k);
         for (int64_t cl = c0; cl < C; cl++) {
             double v = w.lc[cl] * per;
             w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
@@ -727,7 +804,8 @@ static sl_status hd_ref(const sl_call *c, double *loss)
         }
     }
     if (c->map)
-        for (int64_t k = 0; k < rows * Cs; k++) sl__put(c, c->map, k, w.msum[k]);
+        for (int64_t k = 0; k < rows * Cs; k++)
+            sl__put(c, c->map, k, w.msum[k]);
     *loss = total * scale;
     return SL_OK;
 }
@@ -755,11 +833,11 @@ const sl_loss_info sl__loss_hausdorff_dt = {
 
 /* ---------------------------------------------------------------------------------------------
  * log_hausdorff_dt: MONAI's LogHausdorffDTLoss, log(HD + 1) of hausdorff_dt's reduced value HD.
- * One pass computes HD and its map (no gradient) into the head of the workspace; a second
- * writes hausdorff_dt's gradient at the factor k / (1 + HD), since d log(1 + HD) = dHD / (1 +
- * HD). The map holds log(1 + f) of each (image, class) entry f (MONAI's value with
- * reduction="none"); reduction none is not offered: the gradient of a sum of logs of entries
- * would need a factor per entry. */
+ * One pass computes HD and its map into the head of the workspace, and dHD into the gradient
+ * when the gradient holds nothing else, then scaled by k / (1 + HD), since d log(1 + HD) = dHD /
+ * (1 + HD); with accumulate a second pass adds hausdorff_dt's gradient at that factor. The map
+ * holds log(1 + f) of each (image, class) entry f (MONAI's value with reduction="none"); reduction
+ * none is not offered: the gradient of a sum of logs of entries would need a factor per entry. */
 
 static size_t loghd_map_bytes(const sl_batch *b)
 {
@@ -775,10 +853,12 @@ static sl_status loghd_run(const sl_call *c, double *loss, sl_loss_fn fn)
 {
     size_t mb = loghd_map_bytes(c->b);
     float *m = (float *)(void *)sl__align((size_t)(uintptr_t)c->ws);
+    /* with a gradient of its own, dHD goes there at once and is scaled afterwards */
+    const int inplace = c->grad && !c->accumulate;
     sl_call c1 = *c;
     c1.ws = (unsigned char *)c->ws + mb;
     c1.ws_size = c->ws_size - mb;
-    c1.grad = NULL;
+    c1.grad = inplace ? c->grad : NULL;
     c1.map = m;
     c1.k = 1.0;
     c1.accumulate = 0;
@@ -793,6 +873,12 @@ static sl_status loghd_run(const sl_call *c, double *loss, sl_loss_fn fn)
     }
     *loss = log1p(hd);
     if (!c->grad) return SL_OK;
+    if (inplace) {
+        const float s = (float)(c->k / (1.0 + hd));
+        for (int64_t i = 0; i < c->N * c->C * c->P; i++)
+            c->grad[i] *= s;
+        return SL_OK;
+    }
     c1.grad = c->grad;
     c1.map = NULL;
     c1.k = c->k / (1.0 + hd);

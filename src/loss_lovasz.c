@@ -86,24 +86,27 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  *    once, each in its own sort buffers (two key arrays of the group's size and the digits'
  *    counts): the workspace holds min(pairs, LZ_SLOTS) of them, and min(threads, that) threads
  *    take pairs.
- * 4. The chain rule back to the input: the chain kernel (softmax), or plain loops
- *    (renormalisation), with k and accumulate.
+ * 4. The chain rule back to the input, with k and accumulate: for logits the softmax again, as
+ *    many images at a time as the sort buffers' room holds, and the chain kernel; for
+ *    probabilities, or where not one image fits, pixel by pixel, the pixel's probabilities
+ *    recomputed in double (lz_chain_pixel, which the reference shares).
  *
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
- * terms, so they replace p in the probability buffer and, for logits, the softmax is computed
- * again into the sort buffers' room for the chain (sized to hold it).
+ * terms, and without a gradient there is none, so they replace p in the probability buffer.
+ * Beside the inputs and outputs the peak is then the sort buffers (at most three quarters of
+ * the input's size) with a gradient, and the input's size more without one.
  */
 
-#define LZ_SLOTS 16              /* (group, class) pairs sorted at once, at most */
-#define LZ_ONE 0x3F800000u       /* bits of 1.0f */
-#define LZ_FLAG 0x80000000u      /* in a word: fg (labels) or p > t (targets) */
-#define LZ_SKIP 0xFFFFFFFFu      /* the word of an ignored pixel (a valid word is below that) */
-#define LZ_TBITS 11              /* the first digit: the top 11 of the 30 bits of an error */
+#define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
+#define LZ_ONE 0x3F800000u  /* bits of 1.0f */
+#define LZ_FLAG 0x80000000u /* in a word: fg (labels) or p > t (targets) */
+#define LZ_SKIP 0xFFFFFFFFu /* the word of an ignored pixel (a valid word is below that) */
+#define LZ_TBITS 11         /* the first digit: the top 11 of the 30 bits of an error */
 #define LZ_TBUCKETS (1 << LZ_TBITS)
-#define LZ_ABITS 10              /* then, in each bucket, the low 10 bits and the middle 9 */
+#define LZ_ABITS 10 /* then, in each bucket, the low 10 bits and the middle 9 */
 #define LZ_BBITS (30 - LZ_TBITS - LZ_ABITS)
-#define LZ_SMALL 32              /* a bucket up to this size: insertion sort */
+#define LZ_SMALL 32 /* a bucket up to this size: insertion sort */
 
 /* The sort buffers. A pair sorts its keys in one array of the group's size; each bucket of the
  * first digit is then sorted with a scratch array of LZ_SCRATCH(M) keys as room (a larger
@@ -137,20 +140,20 @@ typedef struct {
     uint8_t *flags;        /* [G, C]: pair counted */
     double *fac;           /* [G]: factor of a counted loss */
     double *lc;            /* [G, C]: each pair's loss */
-    unsigned char *region; /* the sort buffers; later the recomputed softmax */
+    unsigned char *region; /* the sort buffers */
     float *p;              /* [N, C, P] probabilities (or the words, see above); last, and
                               untouched when the gradient holds them */
     int64_t nk;            /* key arrays: pairs sorted at once */
     int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
-    size_t key_bytes, slot_bytes;
+    size_t key_bytes, slot_bytes, region_bytes;
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
- * most the input's size (beside a little for the counts) where one pair fits: as many pairs at
- * once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a single
- * pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
+ * most three quarters of the input's size (beside a little for the counts) where one pair fits: as
+ * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a
+ * single pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
  * by up to LZ_SLOTS threads, each with its own scratch slot. */
-static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *w)
+static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
     sl__arena a = sl__arena_of(mem);
     int64_t numel = d->N * d->C * d->P, pairs = d->G * d->C;
@@ -161,7 +164,7 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
     w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
     w->key_bytes = ((size_t)d->M * sizeof(uint64_t) + 63) & ~(size_t)63;
     w->slot_bytes = lz_slot_carve(d->M, NULL, &sl);
-    const size_t budget = (size_t)numel * sizeof(float);
+    const size_t budget = (size_t)numel * sizeof(float) / 4 * 3;
     int64_t most = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
     int64_t nk = (int64_t)(budget / (w->key_bytes + w->slot_bytes));
     if (nk >= 2) {
@@ -171,18 +174,26 @@ static size_t lz_fast_carve(const lz_dims *d, int probs, void *mem, lz_fast_ws *
         w->nk = 1;
         w->ns = ns < 1 ? 1 : ns < LZ_SLOTS ? ns : LZ_SLOTS;
     }
-    size_t region = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
-    if (!probs && region < budget) region = budget;
-    w->region = sl__take(&a, region);
+    w->region_bytes = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
+    w->region = sl__take(&a, w->region_bytes);
     w->p = sl__take(&a, (size_t)numel * sizeof(float));
     return sl__arena_size(&a);
+}
+
+/* The calling thread's number in its team (its slot). */
+static inline int64_t lz_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 /* Scratch slot s of the workspace. */
 static void lz_slot_of(const lz_dims *d, const lz_fast_ws *w, int64_t s, lz_slot *out)
 {
-    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes,
-                  out);
+    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes, out);
 }
 
 static inline uint32_t lz_fbits(float e)
@@ -205,8 +216,8 @@ static inline float lz_bitsf(uint32_t u)
 static inline uint32_t lz_word_label(float pv, float omv, uint32_t fg)
 {
     uint32_t f = 0u - fg, dom = 0u - (uint32_t)(pv > 0.5f);
-    uint32_t eb = (lz_fbits(pv) & ~f) |
-                  (f & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
+    uint32_t eb =
+        (lz_fbits(pv) & ~f) | (f & ((lz_fbits(omv) & dom) | (lz_fbits(1.0f - pv) & ~dom)));
     eb = eb < LZ_ONE ? eb : LZ_ONE;
     return (LZ_ONE - eb) | (fg << 31);
 }
@@ -263,7 +274,8 @@ static void lz_om(float *restrict om, const float *restrict p, int64_t C, int64_
     }
     for (; i < n; i++) {
         float o = 0.0f;
-        for (int64_t j = 0; j < C; j++) o += p[j * P + i] <= 0.5f ? p[j * P + i] : 0.0f;
+        for (int64_t j = 0; j < C; j++)
+            o += p[j * P + i] <= 0.5f ? p[j * P + i] : 0.0f;
         om[i] = o;
     }
 }
@@ -314,7 +326,8 @@ static void lz_words_target(uint32_t *wd, const float *p, const float *restrict 
         lz_vi v = (ob - e) | (~is1 & (pv > tv) & flag);
         memcpy(wd + i, &v, sizeof v);
     }
-    for (; i < n; i++) wd[i] = lz_word_target(p[i], om[i], t[i]);
+    for (; i < n; i++)
+        wd[i] = lz_word_target(p[i], om[i], t[i]);
 }
 
 typedef struct {
@@ -339,7 +352,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         const float *x = b->input + n * C * P + p0;
         for (int64_t i = 0; i < len; i++) {
             double s = 0.0, o = 0.0;
-            for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
+            for (int64_t j = 0; j < C; j++)
+                s += (double)x[j * P + i];
             for (int64_t j = 0; j < C; j++) {
                 float u = (float)((double)x[j * P + i] / s);
                 p[j * P + i] = u;
@@ -362,7 +376,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
             cnt[0]++;
             cnt[1 + y[i]]++;
         }
-        for (int64_t j = 0; j <= C; j++) part[j] += (double)cnt[j];
+        for (int64_t j = 0; j <= C; j++)
+            part[j] += (double)cnt[j];
         for (int64_t j = 0; j < C; j++)
             lz_words_label(wd + j * P, p + j * P, om, y, (int32_t)j, has_ign,
                            has_ign ? (int32_t)ign : 0, len);
@@ -371,7 +386,8 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         for (int64_t j = 0; j < C; j++) {
             const float *t = b->target + (n * C + j) * P + p0;
             int64_t cnt = 0;
-            for (int64_t i = 0; i < len; i++) cnt += t[i] > 0.0f;
+            for (int64_t i = 0; i < len; i++)
+                cnt += t[i] > 0.0f;
             part[1 + j] += (double)cnt;
             lz_words_target(wd + j * P, p + j * P, om, t, len);
         }
@@ -379,27 +395,60 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
     return 0;
 }
 
-/* Step 4 for probabilities over pixels [p0, p1) of image n: dL/dx_k = (G_k - sum_j G_j u_j) / s,
- * G = dL/dp (may be the gradient itself: a pixel's G is read before it is written). */
+/* The probabilities of pixel i of image n in double into pix: the softmax (sl__softmax), or
+ * x / sum x; returns sum x for probabilities (1 for logits). */
+static double lz_pixel_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t i, double *pix)
+{
+    const int64_t C = d->C, P = d->P;
+    const float *x = b->input + n * C * P + i;
+    double s = 0.0;
+    for (int64_t k = 0; k < C; k++) {
+        pix[k] = (double)x[k * P];
+        s += pix[k];
+    }
+    if (b->input_kind == SL_INPUT_LOGITS) {
+        sl__softmax(pix, C, 1, 0);
+        return 1.0;
+    }
+    for (int64_t k = 0; k < C; k++)
+        pix[k] = (double)x[k * P] / s;
+    return s;
+}
+
+/* Step 4 (both paths) at pixel i of image n, the chain rule from gv = dL/dp (C values):
+ * dL/dz_k = p_k (G_k - sum_j p_j G_j) for logits, dL/dx_k = (G_k - sum_j u_j G_j) / s for
+ * probabilities; pix: room for C doubles. */
+static void lz_chain_pixel(const sl_call *c, const lz_dims *d, int64_t n, int64_t i, double *pix,
+                           const double *gv)
+{
+    const int64_t C = d->C, P = d->P;
+    double s = lz_pixel_probs(c->b, d, n, i, pix), t = 0.0;
+    for (int64_t k = 0; k < C; k++)
+        t += pix[k] * gv[k];
+    for (int64_t k = 0; k < C; k++) {
+        double v = c->b->input_kind == SL_INPUT_LOGITS ? pix[k] * (gv[k] - t) : (gv[k] - t) / s;
+        sl__put(c, c->grad, (n * C + k) * P + i, v);
+    }
+}
+
+/* Step 4 of the fast path over pixels [p0, p1) of image n, from dL/dp in g (floats; it may be
+ * the gradient itself: a pixel's are read before they are written). */
 typedef struct {
     const sl_call *c;
+    const lz_dims *d;
     const float *g;
 } lz_chain_ctx;
 
-static int lz_chain_probs_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1,
-                                double *part)
+static int lz_chain_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
 {
     const lz_chain_ctx *k = vctx;
-    const sl_call *c = k->c;
-    const int64_t C = c->C, P = c->P;
-    const float *x = c->b->input + n * C * P, *g = k->g + n * C * P;
+    const int64_t C = k->d->C, P = k->d->P;
+    double pix[SL_KERN_MAX_C], gv[SL_KERN_MAX_C];
     (void)part;
     for (int64_t i = p0; i < p1; i++) {
-        double s = 0.0, t = 0.0;
-        for (int64_t j = 0; j < C; j++) s += (double)x[j * P + i];
-        for (int64_t j = 0; j < C; j++) t += (double)x[j * P + i] / s * (double)g[j * P + i];
         for (int64_t j = 0; j < C; j++)
-            sl__put(c, c->grad, (n * C + j) * P + i, ((double)g[j * P + i] - t) / s);
+            gv[j] = (double)k->g[(n * C + j) * P + i];
+        lz_chain_pixel(k->c, k->d, n, i, pix, gv);
     }
     return 0;
 }
@@ -448,7 +497,8 @@ static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
         for (int64_t r = 1; r < n; r++) {
             uint64_t kk = kb[r], key = kk & LZ_KEYMASK;
             int64_t q = r;
-            for (; q > 0 && (kb[q - 1] & LZ_KEYMASK) > key; q--) kb[q] = kb[q - 1];
+            for (; q > 0 && (kb[q - 1] & LZ_KEYMASK) > key; q--)
+                kb[q] = kb[q - 1];
             kb[q] = kk;
         }
         return;
@@ -478,37 +528,39 @@ static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
 static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
 {
     uint64_t q = (uint64_t)((double)j * inv);
-    if (q * P > j) q--;
-    else if ((q + 1) * P <= j) q++;
+    if (q * P > j)
+        q--;
+    else if ((q + 1) * P <= j)
+        q++;
     return q;
 }
 
-/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
- * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
- * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
- * counted. */
-static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
-                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
-                      int nt, float *gd)
-{
-    const sl_batch *b = c->b;
-    const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
-    const int labels = b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
-    if (!w->flags[g * C + k]) {
-        if (gd)
-            for (int64_t n = n0; n < n1; n++)
-                memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
-        return 0.0;
-    }
-    lz_slot s;
-    lz_slot_of(d, w, slot, &s);
-    uint64_t *restrict kb = (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes);
-    uint32_t *restrict top = s.top;
-    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
+/* One (group, class) pair of the fast path: where its words are, its key array, the first
+ * digit's counts, and what the sweeps find. */
+typedef struct {
+    const sl_call *c;
+    const lz_dims *d;
+    const uint32_t *words;
+    int64_t g, k, n0, n1;
+    uint64_t *kb;  /* the keys */
+    uint32_t *top; /* [LZ_TBUCKETS] */
+    float *gd;     /* dL/dp, or NULL */
+    uint32_t m;    /* keys */
+    double gts;    /* sum of the target */
+    int direct;    /* a key's low word is the element's offset (else the pixel's index) */
+} lz_pt;
 
+/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
+static void lz_pair_count(lz_pt *q)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k;
+    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
+    uint32_t *restrict top = q->top;
+    const uint32_t *words = q->words;
+    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
     /* Sweep 1: the first digit's counts; the target's sum. */
     double gts = 0.0;
-    for (int64_t n = n0; n < n1; n++) {
+    for (int64_t n = q->n0; n < q->n1; n++) {
         const uint32_t *restrict wr = words + (n * C + k) * P;
         if (labels) {
             uint64_t nfg = 0;
@@ -520,25 +572,34 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
             }
             gts += (double)nfg;
         } else {
-            const float *restrict t = b->target + (n * C + k) * P;
+            const float *restrict t = q->c->b->target + (n * C + k) * P;
             for (int64_t i = 0; i < P; i++) {
                 gts += (double)t[i];
                 top[(wr[i] >> tshift) & (LZ_TBUCKETS - 1)]++;
             }
         }
     }
+    q->gts = gts;
     uint32_t m = 0;
     for (int v = 0; v < LZ_TBUCKETS; v++) {
         uint32_t t = top[v];
         top[v] = m;
         m += t;
     }
-    /* Sweep 2: the keys into their buckets (top[v] ends as the end of bucket v); 0 into dL/dp
-     * at ignored pixels, once their words are read. The low word of a key is the element's
-     * offset from the pair's first element, (n - n0) C P + i, when every one fits in 32 bits,
-     * else the pixel's index in the group, (n - n0) P + i: either grows with pixel order. */
-    const int direct = (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1;
-    for (int64_t n = n0; n < n1; n++) {
+    q->m = m;
+}
+
+/* Sweep 2: the keys into their buckets (top[v] ends as the end of bucket v); 0 into dL/dp at
+ * ignored pixels, once their words are read. */
+static void lz_pair_place(lz_pt *q)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
+    const int tshift = 30 - LZ_TBITS, direct = q->direct;
+    const uint32_t *words = q->words, m = q->m;
+    uint32_t *restrict top = q->top;
+    uint64_t *restrict kb = q->kb;
+    float *gd = q->gd;
+    for (int64_t n = n0; n < q->n1; n++) {
         const uint32_t *wr = words + (n * C + k) * P;
         float *gz = gd ? gd + (n * C + k) * P : NULL;
         const uint64_t j0 = (uint64_t)((n - n0) * (direct ? C * P : P));
@@ -548,17 +609,24 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
                 if (gz) gz[i] = 0.0f;
                 continue;
             }
-            uint32_t q = top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
-            kb[q] = (uint64_t)v << 32 | (j0 + (uint64_t)i);
-            if (q + 16 < m) __builtin_prefetch(kb + q + 16, 1, 3); /* the bucket's next line */
+            uint32_t at = top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+            kb[at] = (uint64_t)v << 32 | (j0 + (uint64_t)i);
+            if (at + 16 < m) __builtin_prefetch(kb + at + 16, 1, 3); /* the bucket's next line */
         }
     }
-    /* Each bucket on the other digits: on this slot, or (nt > 1) over nt threads, each on its
-     * own slot (thread t on slot t). Either way the same order. */
+}
+
+/* The buckets on the other digits, on slot s or (nt > 1) over nt threads, each on its own slot
+ * (thread t on slot t). Either way the same order. */
+static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt)
+{
+    const lz_dims *d = q->d;
+    const uint32_t *top = q->top;
+    uint64_t *restrict kb = q->kb;
     if (nt <= 1) {
         uint32_t start = 0;
         for (int v = 0; v < LZ_TBUCKETS; v++) {
-            if (top[v] - start > 1) lz_bucket_sort(kb + start, top[v] - start, &s);
+            if (top[v] - start > 1) lz_bucket_sort(kb + start, top[v] - start, s);
             start = top[v];
         }
     } else {
@@ -569,25 +637,28 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
             uint32_t start = v ? top[v - 1] : 0;
             if (top[v] - start > 1) {
                 lz_slot st;
-#ifdef _OPENMP
-                lz_slot_of(d, w, omp_get_thread_num(), &st);
-#else
-                lz_slot_of(d, w, 0, &st);
-#endif
+                lz_slot_of(d, w, lz_thread(), &st);
                 lz_bucket_sort(kb + start, top[v] - start, &st);
             }
         }
     }
-    const uint64_t *restrict ks = kb;
+}
 
-    /* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element
-     * of a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
-    const double fac = w->fac[g], inv = 1.0 / (double)P;
+/* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element of
+ * a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
+static double lz_pair_walk(const lz_pt *q, double fac)
+{
+    const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
+    const uint64_t *restrict ks = q->kb;
+    const uint32_t m = q->m;
+    const double gts = q->gts;
+    const int direct = q->direct;
+    const double inv = 1.0 / (double)P;
     const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
     const int64_t base = (n0 * C + k) * P;
-    float *gb = gd ? gd + base : NULL;
+    float *gb = q->gd ? q->gd + base : NULL;
     double jprev = 0.0, lc = 0.0;
-    if (labels) {
+    if (q->c->b->target_kind == SL_TARGET_LABELS) {
         /* fg is 0 or 1: the running sums are counts */
         uint64_t cf = 0;
         for (uint32_t r = 0; r < m; r++) {
@@ -607,7 +678,7 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
         }
         return lc;
     }
-    const float *tg = b->target + base;
+    const float *tg = q->c->b->target + base;
     double cumfg = 0.0, cumbg = 0.0;
     for (uint32_t r = 0; r < m; r++) {
         uint64_t kk = ks[r], j = (uint32_t)kk;
@@ -629,7 +700,104 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
     return lc;
 }
 
+/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
+ * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
+ * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+ * counted. */
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
+                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
+                      int nt, float *gd)
+{
+    const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
+    if (!w->flags[g * C + k]) {
+        if (gd)
+            for (int64_t n = n0; n < n1; n++)
+                memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
+        return 0.0;
+    }
+    lz_slot s;
+    lz_slot_of(d, w, slot, &s);
+    lz_pt q = {c, d, words, g, k, n0, n1,
+               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd, 0, 0.0,
+               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
+                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
+                  either grows with pixel order */
+               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    lz_pair_count(&q);
+    lz_pair_place(&q);
+    lz_pair_sort(&q, w, &s, nt);
+    return lz_pair_walk(&q, w->fac[g]);
+}
+
 static sl_status lovasz_ref(const sl_call *c, double *loss);
+
+/* Which pairs count, and the factor of each group's losses, from the counts of step 2. */
+static void lz_count_pairs(const sl_options *o, const lz_dims *d, lz_fast_ws *w)
+{
+    const int64_t C = d->C, P = d->P;
+    const int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK;
+    for (int64_t g = 0; g < d->G; g++) {
+        const double *q0 = w->parts + g * d->ipg * per * (C + 1);
+        double nv = 0.0;
+        for (int64_t q = 0; q < d->ipg * per; q++)
+            nv += q0[q * (C + 1)];
+        int64_t K = 0;
+        for (int64_t k = 0; k < C; k++) {
+            double cnt = 0.0;
+            for (int64_t q = 0; q < d->ipg * per; q++)
+                cnt += q0[q * (C + 1) + 1 + k];
+            int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
+            w->flags[g * C + k] = (uint8_t)counted;
+            K += counted;
+        }
+        w->fac[g] = lz_factor(o, d, K);
+    }
+}
+
+/* Step 3: every pair's loss into w->lc. */
+static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, const uint32_t *words,
+                         float *gd)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    if (w->nk == 1) {
+        /* one pair at a time, its buckets over the threads */
+        int nt = c->threads < w->ns ? c->threads : (int)w->ns;
+        for (int64_t q = 0; q < pairs; q++)
+            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, 0, 0, nt, gd);
+    } else {
+        int nt = c->threads < w->nk ? c->threads : (int)w->nk;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+        for (int64_t q = 0; q < pairs; q++) {
+            int64_t slot = lz_thread();
+            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, slot, slot, 1, gd);
+        }
+        (void)nt;
+    }
+}
+
+/* Step 4: the softmax again into the sort buffers' room, as many images at a time as it holds,
+ * and the chain kernel; where not one image fits (one image per_image=false), pixel by pixel
+ * in double. */
+static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, const float *gd)
+{
+    const int64_t N = d->N, C = d->C, P = d->P;
+    const int64_t fit = (int64_t)(w->region_bytes / ((size_t)(C * P) * sizeof(float)));
+    if (c->b->input_kind == SL_INPUT_PROBS || fit < 1) {
+        lz_chain_ctx cc = {c, d, gd};
+        sl__for_chunks(c->threads, N, P, lz_chain_chunk, &cc, w->parts, 1);
+        return;
+    }
+    float *pc = (float *)(void *)w->region;
+    for (int64_t n0 = 0; n0 < N; n0 += fit) {
+        const int64_t ni = N - n0 < fit ? N - n0 : fit, at = n0 * C * P;
+        sl__sm_args sa = {C, P, c->b->input + at, 0, pc};
+        sl__for_chunks(c->threads, ni, P, c->kern->softmax, &sa, w->parts, 1);
+        sl__chain_args ca = {C, P, pc, gd + at, 1, (float)c->k, c->accumulate, c->grad + at};
+        sl__for_chunks(c->threads, ni, P, c->kern->chain, &ca, w->parts, 1);
+    }
+}
 
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
@@ -643,7 +811,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
     const int probs = b->input_kind == SL_INPUT_PROBS;
     lz_fast_ws w;
-    lz_fast_carve(&d, probs, c->ws, &w);
+    lz_fast_carve(&d, c->ws, &w);
     /* where the words and dL/dp go */
     float *gd = c->grad ? (c->accumulate ? w.p : c->grad) : NULL;
     uint32_t *words = (uint32_t *)(void *)(gd ? gd : w.p);
@@ -659,44 +827,8 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_ctx ctx = {c, pb, words};
     sl__for_chunks(c->threads, N, P, lz_prep_chunk, &ctx, w.parts, (int)(C + 1));
 
-    /* Which pairs count, and the factor of each group's losses. */
-    const int64_t per = (P + SL_CHUNK - 1) / SL_CHUNK;
-    for (int64_t g = 0; g < d.G; g++) {
-        const double *q0 = w.parts + g * d.ipg * per * (C + 1);
-        double nv = 0.0;
-        for (int64_t q = 0; q < d.ipg * per; q++) nv += q0[q * (C + 1)];
-        int64_t K = 0;
-        for (int64_t k = 0; k < C; k++) {
-            double cnt = 0.0;
-            for (int64_t q = 0; q < d.ipg * per; q++) cnt += q0[q * (C + 1) + 1 + k];
-            int counted = nv > 0.0 && (o->classes == SL_CLASSES_ALL || cnt > 0.0);
-            w.flags[g * C + k] = (uint8_t)counted;
-            K += counted;
-        }
-        w.fac[g] = lz_factor(o, &d, K);
-    }
-
-    /* 3: the pairs */
-    if (w.nk == 1) {
-        /* one pair at a time, its buckets over the threads */
-        int nt = c->threads < w.ns ? c->threads : (int)w.ns;
-        for (int64_t q = 0; q < pairs; q++)
-            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, 0, 0, nt, gd);
-    } else {
-        int nt = c->threads < w.nk ? c->threads : (int)w.nk;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#endif
-        for (int64_t q = 0; q < pairs; q++) {
-#ifdef _OPENMP
-            int64_t slot = omp_get_thread_num();
-#else
-            int64_t slot = 0;
-#endif
-            w.lc[q] = lz_pair(c, &d, &w, words, q / C, q % C, slot, slot, 1, gd);
-        }
-        (void)nt;
-    }
+    lz_count_pairs(o, &d, &w);
+    lz_run_pairs(c, &d, &w, words, gd); /* 3 */
 
     double total = 0.0;
     for (int64_t q = 0; q < pairs; q++) {
@@ -706,19 +838,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     *loss = total;
     if (!c->grad) return SL_OK;
 
-    /* 4: the chain rule */
-    if (probs) {
-        lz_chain_ctx cc = {c, gd};
-        sl__for_chunks(c->threads, N, P, lz_chain_probs_chunk, &cc, w.parts, 1);
-        return SL_OK;
-    }
-    /* the words' buffer holds dL/dp: the probabilities again, in the sort buffers' room */
-    float *pc = (float *)(void *)w.region;
-    sl__sm_args sa2 = {C, P, b->input, 0, pc};
-    if (sl__for_chunks(c->threads, N, P, c->kern->softmax, &sa2, w.parts, 1))
-        return sl__recheck(c);
-    sl__chain_args ca = {C, P, pc, gd, 1, (float)c->k, c->accumulate, c->grad};
-    sl__for_chunks(c->threads, N, P, c->kern->chain, &ca, w.parts, 1);
+    lz_chain(c, &d, &w, gd);
     return SL_OK;
 }
 
@@ -735,9 +855,9 @@ typedef struct {
 } ref_item;
 
 typedef struct {
-    double *dp;      /* [N, C, P] dL/dp */
-    ref_item *items; /* [M] */
-    double *pix;     /* [C] one pixel's probabilities */
+    double *dp;       /* [N, C, P] dL/dp */
+    ref_item *items;  /* [M] */
+    double *pix, *gv; /* [C] one pixel's probabilities and dL/dp */
 } lz_ref_ws;
 
 static size_t lz_ref_carve(const lz_dims *d, void *mem, lz_ref_ws *w)
@@ -746,29 +866,8 @@ static size_t lz_ref_carve(const lz_dims *d, void *mem, lz_ref_ws *w)
     w->dp = sl__take(&a, (size_t)(d->N * d->C * d->P) * sizeof(double));
     w->items = sl__take(&a, (size_t)d->M * sizeof(ref_item));
     w->pix = sl__take(&a, (size_t)d->C * sizeof(double));
+    w->gv = sl__take(&a, (size_t)d->C * sizeof(double));
     return sl__arena_size(&a);
-}
-
-/* The probabilities of pixel i of image n (softmax, or x / sum x) into pix; returns sum x for
- * probabilities (1 for logits). */
-static double ref_probs(const sl_batch *b, const lz_dims *d, int64_t n, int64_t i, double *pix)
-{
-    const int64_t C = d->C, P = d->P;
-    const float *x = b->input + n * C * P + i;
-    double s = 0.0;
-    if (b->input_kind == SL_INPUT_LOGITS) {
-        double m = x[0];
-        for (int64_t k = 1; k < C; k++) m = fmax(m, (double)x[k * P]);
-        for (int64_t k = 0; k < C; k++) {
-            pix[k] = exp((double)x[k * P] - m);
-            s += pix[k];
-        }
-        for (int64_t k = 0; k < C; k++) pix[k] /= s;
-        return 1.0;
-    }
-    for (int64_t k = 0; k < C; k++) s += (double)x[k * P];
-    for (int64_t k = 0; k < C; k++) pix[k] = (double)x[k * P] / s;
-    return s;
 }
 
 /* The target of class k at pixel i of image n; 0 when the pixel is ignored. */
@@ -793,6 +892,72 @@ static int ref_cmp(const void *a, const void *b)
     return (x->j > y->j) - (x->j < y->j);
 }
 
+/* Group g: the classes counted (none when every pixel is ignored). */
+static int64_t ref_counted(const sl_options *o, const sl_batch *b, const lz_dims *d, int64_t g)
+{
+    const int64_t n0 = g * d->ipg, P = d->P;
+    int64_t nv = 0, K = 0;
+    for (int64_t j = 0; j < d->M; j++) {
+        double fg;
+        if (ref_fg(o, b, d, n0 + j / P, j % P, 0, &fg)) nv++;
+    }
+    for (int64_t k = 0; k < d->C; k++) {
+        int present = 0;
+        for (int64_t j = 0; j < d->M && !present; j++) {
+            double fg = 0.0;
+            present = ref_fg(o, b, d, n0 + j / P, j % P, k, &fg) && fg > 0.0;
+        }
+        K += nv > 0 && (o->classes == SL_CLASSES_ALL || present);
+    }
+    return K;
+}
+
+/* Pair (g, k): its loss, and dL/dp = fac g_k sign(p - fg) into w->dp; *counted whether it
+ * counts. */
+static double ref_pair(const sl_call *c, const lz_dims *d, lz_ref_ws *w, int64_t g, int64_t k,
+                       double fac, int *counted)
+{
+    const sl_options *o = c->o;
+    const sl_batch *b = c->b;
+    const int64_t n0 = g * d->ipg, C = d->C, P = d->P;
+    /* Errors of the valid pixels, sorted. */
+    int64_t m = 0;
+    double gts = 0.0, lc = 0.0;
+    int present = 0;
+    for (int64_t j = 0; j < d->M; j++) {
+        int64_t n = n0 + j / P, i = j % P;
+        double fg;
+        if (!ref_fg(o, b, d, n, i, k, &fg)) continue;
+        lz_pixel_probs(b, d, n, i, w->pix);
+        w->items[m].e = fabs(fg - w->pix[k]);
+        w->items[m].d = w->pix[k] - fg;
+        w->items[m].j = j;
+        gts += fg;
+        present |= fg > 0.0;
+        m++;
+    }
+    *counted = m > 0 && (o->classes == SL_CLASSES_ALL || present);
+    if (!*counted) return 0.0;
+    qsort(w->items, (size_t)m, sizeof *w->items, ref_cmp);
+    /* Forward (the loss) and backward (dL/dp) along the sorted order. */
+    double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
+    for (int64_t r = 0; r < m; r++) {
+        int64_t n = n0 + w->items[r].j / P, i = w->items[r].j % P;
+        double fg = 0.0;
+        ref_fg(o, b, d, n, i, k, &fg);
+        cumfg += fg;
+        cumbg += 1.0 - fg;
+        double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
+        double gk = jk - jprev;
+        jprev = jk;
+        lc += w->items[r].e * gk;
+        double dd = w->items[r].d;
+        double sg = dd > 0.0 ? 1.0 : (dd < 0.0 ? -1.0 : 0.0);
+        w->dp[(n * C + k) * P + i] = fac * gk * sg;
+    }
+    return lc;
+}
+
 static sl_status lovasz_ref(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
@@ -803,80 +968,28 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     const int64_t N = d.N, C = d.C, P = d.P;
     lz_ref_ws w;
     lz_ref_carve(&d, c->ws, &w);
-    for (int64_t at = 0; at < N * C * P; at++) w.dp[at] = 0.0;
+    for (int64_t at = 0; at < N * C * P; at++)
+        w.dp[at] = 0.0;
 
     double total = 0.0;
     for (int64_t g = 0; g < d.G; g++) {
-        const int64_t n0 = g * d.ipg;
-        /* Valid pixels, and the classes counted: K of them. */
-        int64_t nv = 0, K = 0;
-        for (int64_t j = 0; j < d.M; j++) {
-            double fg;
-            if (ref_fg(o, b, &d, n0 + j / P, j % P, 0, &fg)) nv++;
-        }
+        double fac = lz_factor(o, &d, ref_counted(o, b, &d, g));
         for (int64_t k = 0; k < C; k++) {
-            int present = 0;
-            for (int64_t j = 0; j < d.M && !present; j++) {
-                double fg = 0.0;
-                present = ref_fg(o, b, &d, n0 + j / P, j % P, k, &fg) && fg > 0.0;
-            }
-            K += nv > 0 && (o->classes == SL_CLASSES_ALL || present);
-        }
-        double fac = lz_factor(o, &d, K);
-        for (int64_t k = 0; k < C; k++) {
-            /* Errors of the valid pixels, sorted. */
-            int64_t m = 0;
-            double gts = 0.0;
-            int present = 0;
-            for (int64_t j = 0; j < d.M; j++) {
-                int64_t n = n0 + j / P, i = j % P;
-                double fg;
-                if (!ref_fg(o, b, &d, n, i, k, &fg)) continue;
-                ref_probs(b, &d, n, i, w.pix);
-                w.items[m].e = fabs(fg - w.pix[k]);
-                w.items[m].d = w.pix[k] - fg;
-                w.items[m].j = j;
-                gts += fg;
-                present |= fg > 0.0;
-                m++;
-            }
-            double lc = 0.0;
-            if (m > 0 && (o->classes == SL_CLASSES_ALL || present)) {
-                qsort(w.items, (size_t)m, sizeof *w.items, ref_cmp);
-                /* Forward (the loss) and backward (dL/dp) along the sorted order. */
-                double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
-                for (int64_t r = 0; r < m; r++) {
-                    int64_t n = n0 + w.items[r].j / P, i = w.items[r].j % P;
-                    double fg = 0.0;
-                    ref_fg(o, b, &d, n, i, k, &fg);
-                    cumfg += fg;
-                    cumbg += 1.0 - fg;
-                    double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
-                    double gk = jk - jprev;
-                    jprev = jk;
-                    lc += w.items[r].e * gk;
-                    double dd = w.items[r].d;
-                    double sg = dd > 0.0 ? 1.0 : (dd < 0.0 ? -1.0 : 0.0);
-                    w.dp[(n * C + k) * P + i] = fac * gk * sg;
-                }
-                total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
-            }
+            int counted;
+            double lc = ref_pair(c, &d, &w, g, k, fac, &counted);
+            if (counted) total += o->reduction == SL_REDUCE_MEAN ? fac * lc : lc;
             if (c->map) sl__put(c, c->map, g * C + k, lc);
         }
     }
     *loss = total;
     if (!c->grad) return SL_OK;
 
-    /* Chain rule: dL/dz_k = p_k (G_k - sum_j p_j G_j); dL/dx_k = (G_k - sum_j u_j G_j) / s. */
+    /* Chain rule */
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
-            double s = ref_probs(b, &d, n, i, w.pix), t = 0.0;
-            for (int64_t k = 0; k < C; k++) t += w.pix[k] * w.dp[(n * C + k) * P + i];
-            for (int64_t k = 0; k < C; k++) {
-                double gk = w.dp[(n * C + k) * P + i];
-                double v = b->input_kind == SL_INPUT_LOGITS ? w.pix[k] * (gk - t) : (gk - t) / s;
-                sl__put(c, c->grad, (n * C + k) * P + i, v);
-            }
+            for (int64_t k = 0; k < C; k++)
+                w.gv[k] = w.dp[(n * C + k) * P + i];
+            lz_chain_pixel(c, &d, n, i, w.pix, w.gv);
         }
     return SL_OK;
 }
@@ -887,7 +1000,7 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
     lz_dims_of(o, b, &d);
     lz_fast_ws fw;
     lz_ref_ws rw;
-    size_t f = lz_fast_carve(&d, b->input_kind == SL_INPUT_PROBS, NULL, &fw);
+    size_t f = lz_fast_carve(&d, NULL, &fw);
     size_t r = lz_ref_carve(&d, NULL, &rw);
     return f > r ? f : r;
 }
@@ -897,7 +1010,6 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
 static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                               sl_error *err)
 {
-    (void)loss;
     lz_dims d;
     lz_dims_of(o, b, &d);
     if (d.M > (int64_t)UINT32_MAX)
@@ -905,19 +1017,8 @@ static sl_status lovasz_check(const sl_loss_info *loss, const sl_options *o, con
                         "lovasz: a group of %lld pixels is too large (at most 2^32 - 1; try "
                         "per_image=true)",
                         (long long)d.M);
-    if (b->target_kind == SL_TARGET_PROBS) {
-        int64_t numel = sl_shape_numel(&b->shape);
-        char where[160];
-        for (int64_t i = 0; i < numel; i++)
-            if (b->target[i] > 1.0f) {
-                sl__index_str(&b->shape, i, where, sizeof where);
-                return sl__fail(err, SL_E_VALUE,
-                                "lovasz: target %g at %s is above 1 (per-class targets must be "
-                                "in [0, 1])",
-                                b->target[i], where);
-            }
-    }
-    return SL_OK;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", " (per-class targets must be in [0, 1])", err);
 }
 
 static const sl__key lovasz_params[] = {
@@ -956,20 +1057,8 @@ const sl_loss_info sl__loss_lovasz = {
  * k (relu'(0) = 0, as torch). An empty group (every pixel ignored) scores 0 and still counts
  * in the mean over images. Both paths run the same plain code; the fast one takes the errors
  * in float, as the authors' float32 code does, the reference in double, and groups run in
- * parallel. Formulas: docs/focal.md, "lovasz_hinge". */
-
-typedef struct {
-    double e;
-    int64_t idx; /* the flat element index: the tie order */
-    double t;
-} lh_ent;
-
-static int lh_cmp(const void *a, const void *b)
-{
-    const lh_ent *x = a, *y = b;
-    if (x->e != y->e) return x->e > y->e ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
+ * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory is 4 bytes per element
+ * beside the inputs and outputs (the sort below). */
 
 /* Target of element (n, ch, i), or -1 when its pixel is ignored. */
 static double lh_target(const sl_call *c, int64_t n, int64_t ch, int64_t i)
@@ -987,77 +1076,302 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
     out->dim[0] = o->per_image ? b->shape.dim[0] : 1;
 }
 
-static size_t lh_workspace(const sl_options *o, const sl_batch *b)
+/* The sort. An element with e <= 0 adds nothing to the loss or the gradient and comes after
+ * every e > 0, so only the non-ignored elements with e > 0 are sorted, held as 32-bit offsets
+ * j from the group's first element (a group has fewer than 2^32 elements: lh_check). A
+ * counting pass on the top LH_BITS bits of (float)(e - emin), emin the smallest, which is
+ * monotone in e and spreads errors crowded near one value (logits near 0), puts the offsets in
+ * buckets of decreasing e, each in increasing j; a bucket is then sorted on (e, j) in a
+ * per-thread buffer of (e, j) pairs (1/16 of the group, at least 4096), or, when larger, checked
+ * for being in order already (equal errors) and else sorted in place with e recomputed from j (an
+ * unusual pile of nearly equal errors). The keys (e, j) are unique, so every sort orders them the
+ * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
+ * are touched) and, per group sorted at once, the counts and the pair buffer. */
+#define LH_BITS 16
+#define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
+#define LH_SLOTS 16   /* groups sorted at once, at most */
+#define LH_SMALL 24   /* a bucket up to this size: insertion sort */
+
+typedef struct {
+    double e;
+    uint32_t j;
+} lh_pair;
+
+typedef struct {
+    uint32_t *cnt; /* [1 << LH_BITS] */
+    lh_pair *pair; /* [npair] */
+    int64_t npair;
+} lh_slot;
+
+typedef struct {
+    uint32_t *off; /* [N, C, P]: each group's offsets at its own elements' place */
+    double *gl;    /* [N] the groups' losses */
+    unsigned char *slots;
+    size_t slot_bytes;
+    int64_t ns;
+} lh_ws;
+
+/* One group: the call, its elements [base, base + len) of the input, and its smallest error
+ * sorted (the buckets are on e - emin, which spreads errors that crowd near one value). */
+typedef struct {
+    const sl_call *c;
+    int64_t base, len;
+    double emin;
+} lh_group_t;
+
+static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
 {
-    (void)o;
-    sl__arena a = sl__arena_of(NULL);
-    sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(lh_ent));
-    sl__take(&a, (size_t)b->shape.dim[0] * sizeof(double));
+    s->npair = group / 16 > LH_PAIRS ? group / 16 : LH_PAIRS;
+    sl__arena a = {(unsigned char *)mem, 0};
+    s->cnt = sl__take(&a, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
+    s->pair = sl__take(&a, (size_t)s->npair * sizeof(lh_pair));
+    return a.used;
+}
+
+/* The same code sizes (mem NULL) and carves the workspace. */
+static size_t lh_carve(const sl_options *o, const sl_batch *b, void *mem, lh_ws *w)
+{
+    int64_t N = b->shape.dim[0], G = o->per_image ? N : 1;
+    lh_slot s;
+    sl__arena a = sl__arena_of(mem);
+    w->off = sl__take(&a, (size_t)sl_shape_numel(&b->shape) * sizeof(uint32_t));
+    w->gl = sl__take(&a, (size_t)N * sizeof(double));
+    w->slot_bytes = lh_slot_carve(NULL, sl_shape_numel(&b->shape) / G, &s);
+    w->ns = G < LH_SLOTS ? G : LH_SLOTS;
+    w->slots = sl__take(&a, (size_t)w->ns * w->slot_bytes);
     return sl__arena_size(&a);
 }
 
-/* One group: images [n0, n0 + ni), entries at ent; returns the group's loss and writes
- * scale * its gradient. */
-static double lh_group(const sl_call *c, int64_t n0, int64_t ni, lh_ent *ent, double scale)
+static size_t lh_workspace(const sl_options *o, const sl_batch *b)
 {
-    int64_t C = c->C, P = c->P, m = 0;
-    const float *x = c->b->input;
-    double G = 0.0;
-    for (int64_t n = n0; n < n0 + ni; n++)
+    lh_ws w;
+    return lh_carve(o, b, NULL, &w);
+}
+
+/* Target of element idx (flat), or -1 when its pixel is ignored. */
+static double lh_target_at(const sl_call *c, int64_t idx)
+{
+    int64_t CP = c->C * c->P;
+    return lh_target(c, idx / CP, idx % CP / c->P, idx % c->P);
+}
+
+/* e = 1 - x s of element idx with target t: in float on the fast path, as the authors' float32
+ * code, in double in the reference. */
+static double lh_err(const sl_call *c, int64_t idx, double t)
+{
+    double s = 2.0 * t - 1.0;
+    float x = c->b->input[idx];
+    return c->fast ? (double)(1.0f - x * (float)s) : 1.0 - (double)x * s;
+}
+
+/* The bucket of an error e >= emin: decreasing in e. */
+static uint32_t lh_digit(double e, double emin)
+{
+    float f = (float)(e - emin);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return ((1u << LH_BITS) - 1u) - (u >> (31 - LH_BITS));
+}
+
+/* The passes over a group's elements. pass 0: the smallest error sorted into gr->emin, the
+ * gradient's zeros where nothing is sorted, and sum t over the non-ignored elements into *G;
+ * pass 1: the count of each bucket into cnt; pass 2: the offsets into off at their bucket's
+ * next place (cnt: each bucket's start, then its end). Returns the number of elements sorted. */
+static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass, double *G)
+{
+    const sl_call *c = gr->c;
+    const int64_t C = c->C, P = c->P, n0 = gr->base / (C * P), n1 = n0 + gr->len / (C * P);
+    int64_t m = 0;
+    double sum = 0.0, emin = INFINITY;
+    for (int64_t n = n0; n < n1; n++)
         for (int64_t ch = 0; ch < C; ch++)
             for (int64_t i = 0; i < P; i++) {
                 int64_t idx = (n * C + ch) * P + i;
-                double t = lh_target(c, n, ch, i);
-                if (t < 0.0) {
-                    if (c->grad) sl__put(c, c->grad, idx, 0.0);
+                double t = lh_target(c, n, ch, i), e = t < 0.0 ? 0.0 : lh_err(c, idx, t);
+                sum += t < 0.0 ? 0.0 : t;
+                if (!(e > 0.0)) {
+                    if (pass == 0 && c->grad) sl__put(c, c->grad, idx, 0.0);
                     continue;
                 }
-                double s = 2.0 * t - 1.0;
-                ent[m].e = c->fast ? (double)(1.0f - x[idx] * (float)s) : 1.0 - (double)x[idx] * s;
-                ent[m].idx = idx;
-                ent[m].t = t;
-                G += t;
                 m++;
+                if (pass == 0) {
+                    emin = e < emin ? e : emin;
+                    continue;
+                }
+                uint32_t v = lh_digit(e, gr->emin);
+                if (pass == 2)
+                    off[cnt[v]++] = (uint32_t)(idx - gr->base);
+                else
+                    cnt[v]++;
             }
-    qsort(ent, (size_t)m, sizeof *ent, lh_cmp);
-    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
-    for (int64_t k = 0; k < m; k++) {
-        /* J_k = 1 - (G - cumsum t) / (G + cumsum (1 - t)); g_k = J_k - J_{k-1} */
-        cfg += ent[k].t;
-        cbg += 1.0 - ent[k].t;
-        double J = 1.0 - (G - cfg) / (G + cbg), g = J - jprev;
-        jprev = J;
-        double e = ent[k].e;
-        if (e > 0.0) loss += e * g;
-        if (c->grad) {
-            double s = 2.0 * ent[k].t - 1.0;
-            sl__put(c, c->grad, ent[k].idx, e > 0.0 ? -s * g * scale : 0.0);
+    if (pass == 0) {
+        gr->emin = emin;
+        *G = sum;
+    }
+    return m;
+}
+
+/* Whether pair a comes before pair b: the larger error first, then the lower offset. */
+static inline int lh_before(const lh_pair *a, const lh_pair *b)
+{
+    return a->e > b->e || (a->e == b->e && a->j < b->j);
+}
+
+static lh_pair lh_pair_of(const lh_group_t *gr, uint32_t j)
+{
+    int64_t idx = gr->base + j;
+    lh_pair p = {lh_err(gr->c, idx, lh_target_at(gr->c, idx)), j};
+    return p;
+}
+
+/* A heapsort of n offsets into the order of lh_before, in place: pairs holds their keys and is
+ * what is permuted (the caller copies the offsets back), or is NULL and each key is recomputed
+ * from its offset. */
+static lh_pair lh_key(const lh_group_t *gr, const uint32_t *off, const lh_pair *pairs, int64_t k)
+{
+    return pairs ? pairs[k] : lh_pair_of(gr, off[k]);
+}
+
+static void lh_swap(uint32_t *off, lh_pair *pairs, int64_t a, int64_t b)
+{
+    if (pairs) {
+        lh_pair t = pairs[a];
+        pairs[a] = pairs[b];
+        pairs[b] = t;
+    } else {
+        uint32_t t = off[a];
+        off[a] = off[b];
+        off[b] = t;
+    }
+}
+
+static void lh_sift(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t root, int64_t n)
+{
+    const lh_pair r = lh_key(gr, off, pairs, root); /* the item that moves down */
+    for (int64_t ch = 2 * root + 1; ch < n; ch = 2 * root + 1) {
+        lh_pair a = lh_key(gr, off, pairs, ch);
+        if (ch + 1 < n) {
+            lh_pair b = lh_key(gr, off, pairs, ch + 1);
+            if (lh_before(&a, &b)) {
+                a = b;
+                ch++;
+            }
+        }
+        if (!lh_before(&r, &a)) return;
+        lh_swap(off, pairs, root, ch);
+        root = ch;
+    }
+}
+
+static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
+{
+    for (int64_t i = n / 2; i-- > 0;)
+        lh_sift(gr, off, pairs, i, n);
+    for (int64_t end = n - 1; end > 0; end--) {
+        lh_swap(off, pairs, 0, end);
+        lh_sift(gr, off, pairs, 0, end);
+    }
+}
+
+/* One bucket of n offsets sorted (see above). A large one is often already in order (equal
+ * errors keep their offsets' order): that is checked first. */
+static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, const lh_slot *s)
+{
+    lh_pair *pair = s->pair;
+    if (n > s->npair) {
+        lh_pair prev = lh_pair_of(gr, off[0]);
+        for (int64_t k = 1; k < n; k++) {
+            lh_pair cur = lh_pair_of(gr, off[k]);
+            if (lh_before(&cur, &prev)) {
+                lh_heapsort(gr, off, NULL, n);
+                return;
+            }
+            prev = cur;
+        }
+        return;
+    }
+    for (int64_t k = 0; k < n; k++)
+        pair[k] = lh_pair_of(gr, off[k]);
+    if (n > LH_SMALL) {
+        lh_heapsort(gr, off, pair, n);
+    } else {
+        for (int64_t i = 1; i < n; i++) {
+            lh_pair v = pair[i];
+            int64_t k = i;
+            for (; k > 0 && lh_before(&v, &pair[k - 1]); k--)
+                pair[k] = pair[k - 1];
+            pair[k] = v;
         }
     }
+    for (int64_t k = 0; k < n; k++)
+        off[k] = pair[k].j;
+}
+
+/* The walk along the m sorted offsets: the group's loss, and scale times its gradient. */
+static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, double G, double scale)
+{
+    const sl_call *c = gr->c;
+    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t idx = gr->base + off[k];
+        double t = lh_target_at(c, idx), e = lh_err(c, idx, t);
+        /* J_k = 1 - (G - cumsum t) / (G + cumsum (1 - t)); g_k = J_k - J_{k-1} */
+        cfg += t;
+        cbg += 1.0 - t;
+        double J = 1.0 - (G - cfg) / (G + cbg), g = J - jprev;
+        jprev = J;
+        loss += e * g;
+        if (c->grad) sl__put(c, c->grad, idx, -(2.0 * t - 1.0) * g * scale);
+    }
     return loss;
+}
+
+/* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
+ * and writes scale times its gradient. */
+static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
+                       double scale)
+{
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0};
+    uint32_t *cnt = s->cnt, at = 0;
+    double G;
+    memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
+    int64_t m = lh_bucket(&gr, cnt, off, 0, &G);
+    lh_bucket(&gr, cnt, off, 1, &G);
+    for (uint32_t v = 0; v < (1u << LH_BITS); v++) {
+        uint32_t n = cnt[v];
+        cnt[v] = at;
+        at += n;
+    }
+    lh_bucket(&gr, cnt, off, 2, &G);
+    for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
+        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
+    return lh_walk(&gr, off, m, G, scale);
 }
 
 static sl_status lh_run(const sl_call *c, double *loss)
 {
     const sl_options *o = c->o;
     int64_t ipg = o->per_image ? 1 : c->N, G = c->N / ipg, per = ipg * c->C * c->P;
-    sl__arena a = sl__arena_of(c->ws);
-    lh_ent *ent = sl__take(&a, (size_t)(c->N * c->C * c->P) * sizeof(lh_ent));
-    double *gl = sl__take(&a, (size_t)c->N * sizeof(double));
+    lh_ws w;
+    lh_carve(o, c->b, c->ws, &w);
     double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)G : 1.0;
     int threads = (int)(G < c->threads ? G : c->threads);
+    threads = threads < w.ns ? threads : (int)w.ns;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#else
-    (void)threads;
 #endif
-    for (int64_t g = 0; g < G; g++) gl[g] = lh_group(c, g * ipg, ipg, ent + g * per, scale);
+    for (int64_t g = 0; g < G; g++) {
+        lh_slot s;
+        lh_slot_carve(w.slots + (size_t)lz_thread() * w.slot_bytes, per, &s);
+        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
+    }
     double total = 0.0;
     for (int64_t g = 0; g < G; g++) {
-        if (c->map) sl__put(c, c->map, g, gl[g]);
-        total += gl[g];
+        if (c->map) sl__put(c, c->map, g, w.gl[g]);
+        total += w.gl[g];
     }
     *loss = total * scale;
+    (void)threads;
     return SL_OK;
 }
 
@@ -1065,18 +1379,15 @@ static sl_status lh_run(const sl_call *c, double *loss)
 static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,
                           sl_error *err)
 {
-    (void)o;
-    if (b->target_kind != SL_TARGET_PROBS) return SL_OK;
-    int64_t numel = sl_shape_numel(&b->shape);
-    char where[160];
-    for (int64_t i = 0; i < numel; i++)
-        if (b->target[i] > 1.0f) {
-            sl__index_str(&b->shape, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE,
-                            "%s: target %g at %s is above 1 (targets must be in [0, 1])",
-                            loss->name, b->target[i], where);
-        }
-    return SL_OK;
+    int64_t numel = sl_shape_numel(&b->shape),
+            group = o->per_image ? numel / b->shape.dim[0] : numel;
+    if (group > (int64_t)UINT32_MAX)
+        return sl__fail(err, SL_E_SHAPE,
+                        "%s: a group of %lld elements is too large (at most 2^32 - 1; try "
+                        "per_image=true)",
+                        loss->name, (long long)group);
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", " (targets must be in [0, 1])", err);
 }
 
 static const sl__key lh_params[] = {

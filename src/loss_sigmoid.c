@@ -112,8 +112,7 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
  * 1e-5, so that input runs the double-precision loops below on both paths.
  */
 
-static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c,
-                       sig_par *k)
+static void sig_params(sig_kind kind, const sl_options *o, const sl_batch *b, int64_t c, sig_par *k)
 {
     k->w = sl__w(o, c); /* bce's weight; sigmoid_focal's per-class weight (MONAI FocalLoss) */
     k->pw = kind == SIG_BCE && o->pos_weight ? o->pos_weight[c] : 1.0;
@@ -128,7 +127,8 @@ static double sig_denominator(const sl_call *c)
 {
     double D = (double)(c->N * c->P);
     if (c->b->target_kind == SL_TARGET_LABELS)
-        for (int64_t i = 0; i < c->N * c->P; i++) D -= c->b->labels[i] == c->o->ignore_index;
+        for (int64_t i = 0; i < c->N * c->P; i++)
+            D -= c->b->labels[i] == c->o->ignore_index;
     return D * (double)c->C;
 }
 
@@ -215,11 +215,13 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
     a.ignore = a.has_ignore ? (int32_t)o->ignore_index : 0;
     a.binary = binary;
     if (o->weight) {
-        for (int64_t k = 0; k < c->C; k++) wf[k] = (float)o->weight[k];
+        for (int64_t k = 0; k < c->C; k++)
+            wf[k] = (float)o->weight[k];
         a.w = wf;
     }
     if (kind == SIG_BCE && o->pos_weight) {
-        for (int64_t k = 0; k < c->C; k++) wf[c->C + k] = (float)o->pos_weight[k];
+        for (int64_t k = 0; k < c->C; k++)
+            wf[c->C + k] = (float)o->pos_weight[k];
         a.pw = wf + c->C;
     }
     a.alpha = (float)o->pos_balance;
@@ -237,29 +239,28 @@ static sl_status sig_fast(sig_kind kind, const sl_call *c, double *loss)
 
 /* Probabilities of a sigmoid loss are per channel: each must lie in [0, 1]. Targets of
  * sigmoid_focal too (its (1 - p_t)^gamma needs 0 <= 1 - p_t). */
-static sl_status sig_check(const sl_loss_info *loss, const sl_batch *b, int targets,
-                           sl_error *err)
+sl_status sl__refuse_above_one(const sl_loss_info *loss, const sl_batch *b, const float *v,
+                               const char *what, const char *why, sl_error *err)
 {
     int64_t numel = sl_shape_numel(&b->shape);
     char where[160];
-    if (b->input_kind == SL_INPUT_PROBS)
-        for (int64_t i = 0; i < numel; i++)
-            if (b->input[i] > 1.0f) {
-                sl__index_str(&b->shape, i, where, sizeof where);
-                return sl__fail(err, SL_E_VALUE,
-                                "%s: input probability %g at %s is above 1 (each channel is a "
-                                "sigmoid probability in [0, 1])",
-                                loss->name, b->input[i], where);
-            }
-    if (targets && b->target_kind == SL_TARGET_PROBS)
-        for (int64_t i = 0; i < numel; i++)
-            if (b->target[i] > 1.0f) {
-                sl__index_str(&b->shape, i, where, sizeof where);
-                return sl__fail(err, SL_E_VALUE,
-                                "%s: target %g at %s is above 1 (targets must be in [0, 1])",
-                                loss->name, b->target[i], where);
-            }
+    for (int64_t i = 0; v && i < numel; i++)
+        if (v[i] > 1.0f) {
+            sl__index_str(&b->shape, i, where, sizeof where);
+            return sl__fail(err, SL_E_VALUE, "%s: %s %g at %s is above 1%s", loss->name, what, v[i],
+                            where, why);
+        }
     return SL_OK;
+}
+
+static sl_status sig_check(const sl_loss_info *loss, const sl_batch *b, int targets, sl_error *err)
+{
+    sl_status st = sl__refuse_above_one(loss, b, b->input_kind == SL_INPUT_PROBS ? b->input : NULL,
+                                        "input probability",
+                                        " (each channel is a sigmoid probability in [0, 1])", err);
+    if (st != SL_OK || !targets) return st;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", " (targets must be in [0, 1])", err);
 }
 
 static sl_status bce_check(const sl_loss_info *loss, const sl_options *o, const sl_batch *b,

@@ -60,54 +60,48 @@ static int uf_pixel(const sl_call *c, int64_t n, int64_t i, uf_ws *w)
             w->t[k] = b->target[(n * C + k) * P + i];
     }
     const float *x = b->input + n * C * P + i;
-    if (b->input_kind == SL_INPUT_LOGITS) {
-        double m = x[0], s = 0.0;
-        for (int64_t k = 1; k < C; k++)
-            m = fmax(m, (double)x[k * P]);
-        for (int64_t k = 0; k < C; k++)
-            s += exp((double)x[k * P] - m);
-        for (int64_t k = 0; k < C; k++)
-            w->p[k] = exp((double)x[k * P] - m) / s;
-    } else {
-        for (int64_t k = 0; k < C; k++)
-            w->p[k] = x[k * P];
-    }
+    for (int64_t k = 0; k < C; k++)
+        w->p[k] = x[k * P];
+    if (b->input_kind == SL_INPUT_LOGITS) sl__softmax(w->p, C, 1, 0);
     return 1;
 }
 
-static sl_status uf_run(const sl_call *c, double *loss)
+/* Pass 1: the sums TP, FN, FP and AFL's of every (image, class). */
+static void uf_sums(const sl_call *c, uf_ws *w)
 {
-    const sl_options *o = c->o;
-    int64_t N = c->N, C = c->C, P = c->P, c0 = o->include_background ? 0 : 1;
-    double eps = o->eps, de = o->delta, ga = o->gamma, wt = o->focal_weight;
-    uf_ws w;
-    sl__arena a = sl__arena_of(c->ws);
-    uf_layout(&a, N, C, &w);
+    const int64_t N = c->N, C = c->C, P = c->P;
+    const double eps = c->o->eps, de = c->o->delta, ga = c->o->gamma;
     size_t nc = (size_t)(N * C) * sizeof(double);
-    memset(w.tp, 0, nc);
-    memset(w.fn, 0, nc);
-    memset(w.fp, 0, nc);
-    memset(w.afl, 0, nc);
-    /* pass 1: the sums */
+    memset(w->tp, 0, nc);
+    memset(w->fn, 0, nc);
+    memset(w->fp, 0, nc);
+    memset(w->afl, 0, nc);
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
-            if (!uf_pixel(c, n, i, &w)) continue;
+            if (!uf_pixel(c, n, i, w)) continue;
             for (int64_t k = 0; k < C; k++) {
-                double p = fmin(fmax(w.p[k], eps), 1.0 - eps), t = w.t[k];
+                double p = fmin(fmax(w->p[k], eps), 1.0 - eps), t = w->t[k];
                 double ce = -t * log(p);
-                w.afl[n * C + k] += k == 0 ? (1.0 - de) * pow(1.0 - p, ga) * ce : de * ce;
-                w.tp[n * C + k] += t * p;
-                w.fn[n * C + k] += t * (1.0 - p);
-                w.fp[n * C + k] += (1.0 - t) * p;
+                w->afl[n * C + k] += k == 0 ? (1.0 - de) * pow(1.0 - p, ga) * ce : de * ce;
+                w->tp[n * C + k] += t * p;
+                w->fn[n * C + k] += t * (1.0 - p);
+                w->fp[n * C + k] += (1.0 - t) * p;
             }
         }
-    /* the matrix, and per entry the factors of the gradient */
-    int64_t M = N * (C - c0);
-    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)M : 1.0, total = 0.0;
+}
+
+/* The matrix f (its map, and the value), and per entry the factors of the gradient: tp and fn
+ * become A and B, kd d f / d D / B^2 times the reduction's scale. */
+static double uf_matrix(const sl_call *c, uf_ws *w, double scale)
+{
+    const sl_options *o = c->o;
+    const int64_t N = c->N, C = c->C, P = c->P, c0 = o->include_background ? 0 : 1;
+    const double eps = o->eps, de = o->delta, ga = o->gamma, wt = o->focal_weight;
+    double total = 0.0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 0; k < C; k++) {
             int64_t e = n * C + k;
-            double A = w.tp[e] + eps, B = w.tp[e] + de * w.fn[e] + (1.0 - de) * w.fp[e] + eps;
+            double A = w->tp[e] + eps, B = w->tp[e] + de * w->fn[e] + (1.0 - de) * w->fp[e] + eps;
             double D = A / B, aftl, dD;
             if (k == 0) {
                 aftl = 1.0 - D;
@@ -119,50 +113,62 @@ static sl_status uf_run(const sl_call *c, double *loss)
                 dD = u > eps ? -(1.0 - ga) * pow(u, -ga) : 0.0;
             }
             /* dD/dp at a pixel = (t B - A (1 - delta)) / B^2: kept as dD / B^2 */
-            w.kd[e] = k < c0 ? 0.0 : scale * (1.0 - wt) * dD / (B * B);
-            w.tp[e] = A; /* A and B for pass 2 */
-            w.fn[e] = B;
+            w->kd[e] = k < c0 ? 0.0 : scale * (1.0 - wt) * dD / (B * B);
+            w->tp[e] = A; /* A and B for pass 2 */
+            w->fn[e] = B;
             if (k < c0) continue;
-            double f = wt * w.afl[e] / (double)P + (1.0 - wt) * aftl;
+            double f = wt * w->afl[e] / (double)P + (1.0 - wt) * aftl;
             if (c->map) sl__put(c, c->map, n * (C - c0) + k - c0, f);
             total += f;
         }
-    *loss = total * scale;
-    if (!c->grad) return SL_OK;
-    /* pass 2: dL/dp per class, then through the clip and the softmax */
+    return total;
+}
+
+/* dL/dp of class k at a pixel (w->p, w->t), 0 through a clipped entry. */
+static double uf_dp(const sl_call *c, const uf_ws *w, int64_t n, int64_t k, double scale)
+{
+    const sl_options *o = c->o;
+    const double eps = o->eps, de = o->delta, ga = o->gamma, wt = o->focal_weight;
+    const int64_t e = n * c->C + k, c0 = o->include_background ? 0 : 1;
+    double pr = w->p[k], t = w->t[k];
+    if (!(pr >= eps && pr <= 1.0 - eps) || k < c0) return 0.0;
+    double p = pr, dce = -t / p, fl = (1.0 - de) * pow(1.0 - p, ga);
+    double dfl = ga == 0.0 ? 0.0 : -ga * pow(1.0 - p, ga - 1.0);
+    double dafl = k == 0 ? fl * dce + (1.0 - de) * dfl * (-t * log(p)) : de * dce;
+    return scale * wt * dafl / (double)c->P + w->kd[e] * (t * w->fn[e] - w->tp[e] * (1.0 - de));
+}
+
+/* Pass 2: dL/dp per class, then through the softmax. */
+static void uf_grad(const sl_call *c, uf_ws *w, double scale)
+{
+    const int64_t N = c->N, C = c->C, P = c->P;
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 0; i < P; i++) {
-            if (!uf_pixel(c, n, i, &w)) {
-                for (int64_t k = 0; k < C; k++)
-                    sl__put(c, c->grad, (n * C + k) * P + i, 0.0);
-                continue;
-            }
-            for (int64_t k = 0; k < C; k++) {
-                int64_t e = n * C + k;
-                double pr = w.p[k], t = w.t[k];
-                int inside = pr >= eps && pr <= 1.0 - eps;
-                double p = fmin(fmax(pr, eps), 1.0 - eps), d = 0.0;
-                if (inside && k >= c0) {
-                    double dce = -t / p, fl = (1.0 - de) * pow(1.0 - p, ga);
-                    double dafl =
-                        k == 0 ? fl * dce + (1.0 - de) *
-                                                (ga == 0.0 ? 0.0 : -ga * pow(1.0 - p, ga - 1.0)) *
-                                                (-t * log(p))
-                               : de * dce;
-                    d = scale * wt * dafl / (double)P +
-                        w.kd[e] * (t * w.fn[e] - w.tp[e] * (1.0 - de));
-                }
-                w.g[k] = d;
-            }
+            int valid = uf_pixel(c, n, i, w);
             double sg = 0.0;
-            if (c->b->input_kind == SL_INPUT_LOGITS)
-                for (int64_t k = 0; k < C; k++)
-                    sg += w.p[k] * w.g[k];
             for (int64_t k = 0; k < C; k++) {
-                double v = c->b->input_kind == SL_INPUT_LOGITS ? w.p[k] * (w.g[k] - sg) : w.g[k];
+                w->g[k] = valid ? uf_dp(c, w, n, k, scale) : 0.0;
+                sg += w->p[k] * w->g[k];
+            }
+            for (int64_t k = 0; k < C; k++) {
+                double v = c->b->input_kind == SL_INPUT_LOGITS && valid ? w->p[k] * (w->g[k] - sg)
+                                                                        : w->g[k];
                 sl__put(c, c->grad, (n * C + k) * P + i, v);
             }
         }
+}
+
+static sl_status uf_run(const sl_call *c, double *loss)
+{
+    const sl_options *o = c->o;
+    uf_ws w;
+    sl__arena a = sl__arena_of(c->ws);
+    uf_layout(&a, c->N, c->C, &w);
+    int64_t M = c->N * (c->C - (o->include_background ? 0 : 1));
+    double scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)M : 1.0;
+    uf_sums(c, &w);
+    *loss = uf_matrix(c, &w, scale) * scale;
+    if (c->grad) uf_grad(c, &w, scale);
     return SL_OK;
 }
 
@@ -181,18 +187,11 @@ static sl_status uf_check(const sl_loss_info *loss, const sl_options *o, const s
         return sl__fail(err, SL_E_ARG,
                         "%s: include_background=false needs at least 2 classes; the input has 1",
                         loss->name);
-    int64_t numel = sl_shape_numel(&b->shape);
-    char where[160];
-    for (int64_t i = 0; i < numel; i++) {
-        float v = b->input_kind == SL_INPUT_PROBS ? b->input[i] : 0.0f;
-        float t = b->target_kind == SL_TARGET_PROBS ? b->target[i] : 0.0f;
-        if (v > 1.0f || t > 1.0f) {
-            sl__index_str(&b->shape, i, where, sizeof where);
-            return sl__fail(err, SL_E_VALUE, "%s: %s %g at %s is above 1", loss->name,
-                            v > 1.0f ? "input probability" : "target", v > 1.0f ? v : t, where);
-        }
-    }
-    return SL_OK;
+    sl_status st = sl__refuse_above_one(loss, b, b->input_kind == SL_INPUT_PROBS ? b->input : NULL,
+                                        "input probability", "", err);
+    if (st != SL_OK) return st;
+    return sl__refuse_above_one(loss, b, b->target_kind == SL_TARGET_PROBS ? b->target : NULL,
+                                "target", "", err);
 }
 
 static const sl__key uf_params[] = {
