@@ -9,10 +9,10 @@ parameter list `)` and is not an initialiser (`= {`), a struct, union or enum. T
 `#define`s are read the same way, so a macro that defines a function (src/kernels) is measured
 over its continuation lines.
 
-    structure.py [--limit N] [--list] [--self-test] [paths...]
+    check_structure.py [--limit N] [--list] [--self-test] [paths...]
 
 Prints each function over the limit as `path:first-last name (N lines)` and a last line
-`structure: N passed, M failed` (a pass per function within the limit); exits 1 on a failure.
+`check_structure: N passed, M failed` (a pass per function within the limit); exits 1 on a failure.
 """
 import os
 import re
@@ -214,7 +214,7 @@ def main(argv):
             show = True
         elif a == "--self-test":
             p, f = self_test()
-            print(f"structure self-test: {p} passed, {f} failed")
+            print(f"check_structure self-test: {p} passed, {f} failed")
             return 1 if f else 0
         else:
             paths.append(a)
@@ -233,7 +233,7 @@ def main(argv):
                 print(f"{rel}:{first}-{last} {name} is {length} lines (limit {limit})")
             else:
                 passed += 1
-    print(f"structure: {passed} passed, {failed} failed")
+    print(f"check_structure: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
