@@ -15,10 +15,10 @@
  *   sigmoid_focal, lovasz_hinge, an overlap loss with sigmoid=true); its label map holds 0 and 1
  *   and is the channel's target. A softmax loss on one channel of logits is refused (a softmax
  *   over one channel is constant; the message names the sigmoid form), and so is one channel
- *   of probabilities for the softmax losses with an `eps` key (ce, focal, missing_ce,
- *   marginal_ce, asymmetric_unified_focal). hausdorff_dt and log_hausdorff_dt take one channel
- *   of logits as given (MONAI's rule); lovasz renormalises one channel of probabilities to the
- *   constant 1.
+ *   of probabilities for the losses that renormalise probabilities (SL_LOSS_RENORMALISES: ce,
+ *   focal, missing_ce, marginal_ce, lovasz), which would make it the constant 1. hausdorff_dt
+ *   and log_hausdorff_dt take one channel of logits as given (MONAI's rule); every other loss
+ *   takes one channel of probabilities as given.
  *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
  *   background (class 0) is always annotated whatever column 0 says.
  *
@@ -329,6 +329,10 @@ typedef struct sl_loss_info sl_loss_info; /* opaque */
 /* of the number of images, with per_image=true only. A loss with none of the three has no
  * statistics. */
 #define SL_LOSS_SHARD_PER_IMAGE 64u
+/* Reads SL_INPUT_PROBS renormalised over the channels (the table "How each loss reads its
+ * input"), so one channel of probabilities would be the constant 1: refused, like one channel of
+ * logits under a softmax. */
+#define SL_LOSS_RENORMALISES 128u
 
 int sl_loss_count(void);
 const sl_loss_info *sl_loss_at(int i);              /* NULL when i is out of range */

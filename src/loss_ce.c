@@ -253,5 +253,5 @@ const sl_loss_info sl__loss_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_NORM,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_PROBS_IGNORE | SL_LOSS_SHARD_NORM | SL_LOSS_RENORMALISES,
 };

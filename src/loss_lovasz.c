@@ -1039,7 +1039,7 @@ const sl_loss_info sl__loss_lovasz = {
     lovasz_workspace,
     lovasz_check,
     lovasz_map_shape,
-    SL_LOSS_SHARD_PER_IMAGE,
+    SL_LOSS_SHARD_PER_IMAGE | SL_LOSS_RENORMALISES,
 };
 
 /* ---------------------------------------------------------------------------------------------

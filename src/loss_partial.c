@@ -117,7 +117,7 @@ const sl_loss_info sl__loss_missing_ce = {
     sl__ce_workspace,
     NULL,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM | SL_LOSS_RENORMALISES,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -242,5 +242,5 @@ const sl_loss_info sl__loss_marginal_ce = {
     sl__ce_workspace,
     sl__annotation_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_SHARD_NORM | SL_LOSS_RENORMALISES,
 };

@@ -152,29 +152,31 @@ int sl__probs_ignored(const sl_batch *b, int64_t ignore, int64_t n, int64_t i)
     return best == ignore;
 }
 
-/* A softmax over one channel is 1 whatever the input: such a loss is constant and its
- * gradient zero. Say which sigmoid form does what the user meant. Probabilities of one channel
- * are a softmax only for the losses that renormalise them (those that clip with eps); a loss
- * with SL_LOSS_ONE_CHANNEL takes one channel as given (MONAI's single-channel rule). */
+/* A softmax over one channel is 1 whatever the input, and so is one channel of probabilities
+ * renormalised (SL_LOSS_RENORMALISES): such a loss is constant and its gradient zero. Say which
+ * sigmoid form does what the user meant. A loss with SL_LOSS_ONE_CHANNEL takes one channel as
+ * given (MONAI's single-channel rule). */
 static sl_status one_channel_check(const sl_loss_info *loss, const sl_options *o,
                                    const sl_batch *b, int64_t C, sl_error *err)
 {
     if (C != 1 || sl__sigmoid_based(loss, o) || (loss->flags & SL_LOSS_ONE_CHANNEL))
         return SL_OK;
-    if (b->input_kind == SL_INPUT_PROBS && !sl__takes(loss, SL_OPT_eps)) return SL_OK;
+    int probs = b->input_kind == SL_INPUT_PROBS;
+    if (probs && !(loss->flags & SL_LOSS_RENORMALISES)) return SL_OK;
+    const char *what = probs ? "renormalised probabilities are" : "a softmax is";
     const char *alt = sl__takes(loss, SL_OPT_sigmoid)      ? NULL
                       : strcmp(loss->name, "focal") == 0  ? "sigmoid_focal"
                       : strcmp(loss->name, "lovasz") == 0 ? "lovasz_hinge"
                                                           : "bce";
     if (!alt)
         return sl__fail(err, SL_E_ARG,
-                        "%s: the input has one channel, where a softmax is constant (the "
-                        "gradient would be 0); for binary segmentation use %s(sigmoid=true)",
-                        loss->name, loss->name);
+                        "%s: the input has one channel, where %s constant (the gradient would "
+                        "be 0); for binary segmentation use %s(sigmoid=true)",
+                        loss->name, what, loss->name);
     return sl__fail(err, SL_E_ARG,
-                    "%s: the input has one channel, where a softmax is constant (the gradient "
-                    "would be 0); for binary segmentation use the sigmoid form %s",
-                    loss->name, alt);
+                    "%s: the input has one channel, where %s constant (the gradient would be "
+                    "0); for binary segmentation use the sigmoid form %s",
+                    loss->name, what, alt);
 }
 
 /* ignore_index with a per-class target: only the losses that take the argmax rule, not with

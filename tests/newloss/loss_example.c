@@ -62,5 +62,5 @@ const sl_loss_info sl__loss_example = {
     sl__ce_workspace,
     NULL,
     NULL,
-    0,
+    SL_LOSS_RENORMALISES, /* one channel of probabilities would be the constant 1 */
 };
