@@ -420,12 +420,7 @@ def rand_options(rng, name, C, ignore):
 
 def random_case(rng, tmp, idx):
     name = NAMES[idx % len(NAMES)]
-    nsp = int(rng.randint(1, 4))
-    N, C = int(rng.randint(1, 4)), int(rng.randint(2, 7))
-    sp = rand_spatial(rng, nsp)
-    kind = "probs" if rng.random_sample() < 0.3 else "logits"
-    big = kind == "logits" and rng.random_sample() < 0.07
-    tkind = "labels" if rng.random_sample() < 0.6 else "perclass"
+    N, C, sp, kind, big, tkind = checklib.rand_case_head(rng, rand_spatial)
     ignore = None
     if tkind == "labels" and rng.random_sample() < 0.4:
         ignore = int(rng.choice([255, -100, -1]))

@@ -478,12 +478,7 @@ def rand_options(rng, name, C, ignore_index, kind, tkind):
 
 
 def random_case(rng, tmp, idx):
-    nsp = int(rng.randint(1, 4))
-    N, C = int(rng.randint(1, 4)), int(rng.randint(2, 7))
-    sp = rand_spatial(rng, nsp)
-    kind = "probs" if rng.random_sample() < 0.3 else "logits"
-    big = kind == "logits" and rng.random_sample() < 0.07
-    tkind = "labels" if rng.random_sample() < 0.6 else "perclass"
+    N, C, sp, kind, big, tkind = checklib.rand_case_head(rng, rand_spatial)
     # Losses of the spec.
     r = rng.random_sample()
     if r < 0.25:

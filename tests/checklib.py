@@ -304,6 +304,19 @@ def rand_spatial(rng, nsp, lengths, hi2, hi3):
     return [int(rng.randint(1, hi3)), int(rng.randint(1, hi3)), int(rng.randint(1, hi3))]
 
 
+def rand_case_head(rng, spatial):
+    """The first draws of a random case, in this order: the number of spatial axes, N in [1, 4),
+    C in [2, 7), the spatial axes (spatial(rng, nsp)), the input's kind (probs 30%), a big-logit
+    case (7% of the logits), the target's kind (labels 60%)."""
+    nsp = int(rng.randint(1, 4))
+    N, C = int(rng.randint(1, 4)), int(rng.randint(2, 7))
+    sp = spatial(rng, nsp)
+    kind = "probs" if rng.random_sample() < 0.3 else "logits"
+    big = kind == "logits" and rng.random_sample() < 0.07
+    tkind = "labels" if rng.random_sample() < 0.6 else "perclass"
+    return N, C, sp, kind, big, tkind
+
+
 def lovasz_grad(gt_sorted):
     """The authors' lovasz_grad (numpy arrays or torch tensors): the gradient of the Lovasz
     extension of the Jaccard loss at the sorted ground truth."""
