@@ -305,16 +305,11 @@ static const float z9[3][4] = {{2.0f, 0.1f, 0.2f, 1.0f}, {0.5f, 1.5f, -0.3f, 1.0
 
 static double anchor(const char *text, int32_t *y, const float *t, double *map, float *grad)
 {
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 3;
-    b.shape.dim[0] = 1;
-    b.shape.dim[1] = 3;
-    b.shape.dim[2] = 4;
-    b.input = &z9[0][0];
-    b.target_kind = t ? SL_TARGET_PROBS : SL_TARGET_LABELS;
-    b.labels = y;
-    b.target = t;
+    sl_batch b = {.shape = {3, {1, 3, 4}},
+                  .input = &z9[0][0],
+                  .target_kind = t ? SL_TARGET_PROBS : SL_TARGET_LABELS,
+                  .labels = y,
+                  .target = t};
     sl_spec *s;
     sl_error err;
     if (sl_spec_parse(text, &s, &err) != SL_OK) {
@@ -367,16 +362,11 @@ static void test_anchors(void)
 
     /* Keras: categorical_crossentropy([0,1,0], [1,0,0]) = -log(1e-7). */
     float p[3] = {1, 0, 0}, tt[3] = {0, 1, 0};
-    sl_batch b;
-    memset(&b, 0, sizeof b);
-    b.shape.ndim = 3;
-    b.shape.dim[0] = 1;
-    b.shape.dim[1] = 3;
-    b.shape.dim[2] = 1;
-    b.input = p;
-    b.input_kind = SL_INPUT_PROBS;
-    b.target_kind = SL_TARGET_PROBS;
-    b.target = tt;
+    sl_batch b = {.shape = {3, {1, 3, 1}},
+                  .input = p,
+                  .input_kind = SL_INPUT_PROBS,
+                  .target_kind = SL_TARGET_PROBS,
+                  .target = tt};
     sl_spec *s;
     sl_error err;
     sl_spec_parse("ce", &s, &err);
