@@ -237,3 +237,10 @@ void sl__softmax(double *v, int64_t C, int64_t stride, int log_form)
         for (int64_t c = 0; c < C; c++) v[c * stride] = exp(v[c * stride] - m) / s;
     }
 }
+
+double sl__sigmoid(double x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}

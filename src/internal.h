@@ -281,6 +281,8 @@ typedef struct {
  * the log-softmax). Every reference path, the data generator, the CLI and the trainer call it;
  * the vector kernels have their own fused forms. */
 void sl__softmax(double *v, int64_t C, int64_t stride, int log_form);
+/* The one sigmoid of the references, 1 / (1 + exp(-x)) in a form exact for either sign. */
+double sl__sigmoid(double x);
 
 void sl__ref_logp(const float *x, int64_t P, int64_t C, sl_input_kind kind, double eps,
                   sl__refpx *px);

@@ -187,7 +187,7 @@ static int ref_pixel(const sl__ov *v, const sl_batch *b, int64_t n, int64_t i,
     if (v->sigmoid && b->input_kind == SL_INPUT_LOGITS) {
         /* p_c = 1 / (1 + exp(-x_c)), each channel on its own */
         for (int64_t c = 0; c < C; c++)
-            p[c] = 1.0 / (1.0 + exp(-(double)b->input[(n * C + c) * P + i]));
+            p[c] = sl__sigmoid((double)b->input[(n * C + c) * P + i]);
     } else {
         for (int64_t c = 0; c < C; c++) p[c] = (double)b->input[(n * C + c) * P + i];
         if (b->input_kind == SL_INPUT_LOGITS) sl__softmax(p, C, 1, 0);

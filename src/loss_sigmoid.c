@@ -37,12 +37,6 @@ static double ref_bce_logits(double x, double t, double c)
     return ((1.0 - t) * x - c * fmin(x, 0.0)) + c * log1p(exp(-fabs(x)));
 }
 
-static double ref_sigmoid(double x)
-{
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
 
 /* Clipped probability's logs for probability input: lp = max(log pc, -100), l1 = max(log(1 -
  * pc), -100), pc = clip(p, eps, 1 - eps); dlp, dl1 their derivatives in p (0 where clipped or
@@ -75,7 +69,7 @@ static double ref_bce(const sig_par *k, double x, double t, double *d)
     }
     double c = 1.0 + (k->pw - 1.0) * t;
     /* sigmoid(x) c - pw t = (1 - t) sigmoid(x) - pw t sigmoid(-x): no cancellation. */
-    *d = k->w * ((1.0 - t) * ref_sigmoid(x) - k->pw * t * ref_sigmoid(-x));
+    *d = k->w * ((1.0 - t) * sl__sigmoid(x) - k->pw * t * sl__sigmoid(-x));
     return k->w * ref_bce_logits(x, t, c);
 }
 
@@ -91,8 +85,8 @@ static double ref_focal(const sig_par *k, double x, double t, double *d)
         dce = -(t * dlp + (1.0 - t) * dl1);
         dm = 1.0 - 2.0 * t;
     } else {
-        p = ref_sigmoid(x);
-        q = ref_sigmoid(-x);
+        p = sl__sigmoid(x);
+        q = sl__sigmoid(-x);
         ce = ref_bce_logits(x, t, 1.0);
         dce = (1.0 - t) * p - t * q;
         dm = (1.0 - 2.0 * t) * p * q;
