@@ -226,10 +226,11 @@ typedef enum {
 
 /* Notes on keys:
  *   ignore_index  with a label map, the label whose pixels are left out; with a per-class target
- *                 (only the losses with SL_LOSS_PROBS_IGNORE: ce and the Dice family), the
- *                 channel whose pixels are left out: a pixel is ignored where that channel is its
- *                 target's largest (the first largest on a tie), i.e. where argmax_c target =
- *                 ignore_index; it must then be below C (docs/losses.md, "ignore_index").
+ *                 (only the losses with SL_LOSS_PROBS_IGNORE: ce and the Dice family, and not
+ *                 with sigmoid=true, whose channels overlap), the channel whose pixels are left
+ *                 out: a pixel is ignored where that channel is its target's largest (the first
+ *                 largest on a tie), i.e. where argmax_c target = ignore_index; it must then be
+ *                 below C (docs/losses.md, "ignore_index").
  *   weight        NULL for all ones; with sigmoid_focal it multiplies each channel's elements.
  *   sigmoid       the overlap family's multi-label mode: each channel a sigmoid of its logit (or
  *                 a probability as given) with a target of its own; channels may overlap.
@@ -312,14 +313,17 @@ typedef struct sl_loss_info sl_loss_info; /* opaque */
 
 /* Loss flags (sl_loss_flags). */
 #define SL_LOSS_KERNEL_CHECKS 1u /* its fast path refuses bad values and labels in its own sweep */
-/* A per-channel sigmoid loss (also any loss whose `sigmoid` key is true): one channel takes a
- * binary label map {0, 1}. */
+/* A per-channel sigmoid loss (bce, sigmoid_focal, lovasz_hinge): one channel takes a binary
+ * label map {0, 1}. A loss whose `sigmoid` key is true is treated the same way, though its flags,
+ * which do not depend on the options, do not show it. */
 #define SL_LOSS_SIGMOID 2u
 /* Takes one channel as given, without a softmax (MONAI's single-channel rule); any other loss
- * refuses one channel of logits. */
+ * that reads logits by a softmax refuses one channel of logits (a sigmoid loss, or one with
+ * sigmoid=true, takes it). */
 #define SL_LOSS_ONE_CHANNEL 4u
-/* Takes ignore_index in [0, C) with a per-class target (argmax rule of sl_options.ignore_index);
- * any other loss that takes ignore_index refuses a non-negative one with a per-class target. */
+/* Takes ignore_index in [0, C) with a per-class target (argmax rule of sl_options.ignore_index),
+ * except with sigmoid=true; any other loss that takes ignore_index refuses a non-negative one
+ * with a per-class target (SL_E_ARG). */
 #define SL_LOSS_PROBS_IGNORE 8u
 /* Sharded evaluation (below): statistics of one number, a mean's normaliser; */
 #define SL_LOSS_SHARD_NORM 16u
