@@ -31,7 +31,8 @@
  * Buffers
  *   The caller owns every buffer: inputs, outputs and workspaces. Outputs are written, never
  *   accumulated. No loss, metric or EDT allocates; the spec parser allocates the spec it
- *   returns (sl_spec_free), and the file functions of segloss_data.h what they return.
+ *   returns (sl_spec_free), sl_bench_floor its own scratch (freed before it returns), and the
+ *   file functions of segloss_data.h what they return.
  *
  * Threads and vector paths
  *   A loss runs on sl_output.threads OpenMP threads (0: omp_get_max_threads(), which is
@@ -379,7 +380,8 @@ const char *sl_isa(void);
 
 /* The benchmark's floor: moves the bytes a fused cross-entropy kernel moves for this batch (reads
  * the input and the label map, writes grad, numel(shape) floats), with no maths, over `threads`
- * threads (0: OpenMP's default). *checksum receives the sum of the labels. Needs a label map. */
+ * threads (0: OpenMP's default). *checksum receives the sum of the labels. Needs a label map and
+ * at most 64 classes (else SL_E_ARG); allocates its per-chunk scratch (SL_E_NOMEM). */
 sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,
                          sl_error *err);
 
