@@ -35,9 +35,9 @@
  *   file functions of segloss_data.h what they return.
  *
  * Threads and vector paths
- *   A loss runs on sl_output.threads OpenMP threads (0: omp_get_max_threads(), which is
- *   OMP_NUM_THREADS or else every core), which have finished when the call returns; the
- *   metrics and the EDT run on the calling thread. The fast paths' vector kernels run on the
+ *   A loss runs on up to sl_output.threads OpenMP threads (0: omp_get_max_threads(), which is
+ *   OMP_NUM_THREADS or else every core; a small batch may run on fewer), which have finished
+ *   when the call returns; the metrics and the EDT run on the calling thread. The fast paths' vector kernels run on the
  *   best vector path of the CPU (AVX-512, AVX2 + FMA, or portable C; the environment variable
  *   SEGLOSS_ISA=scalar|avx2|avx512 forces one the CPU has). Values, maps and gradients are the
  *   same bits for any thread count and any path. Link with -fopenmp (or -lgomp).
