@@ -329,7 +329,7 @@ typedef struct sl_loss_info sl_loss_info; /* opaque */
 /* Sharded evaluation (below): statistics of one number, a mean's normaliser; */
 #define SL_LOSS_SHARD_NORM 16u
 /* of the per-class sums I, S, G (3 C numbers) with batch=true, per image the entries' sum and
- * count (2); */
+ * count (2; generalized_dice uses only the second, its number of images); */
 #define SL_LOSS_SHARD_SUMS 32u
 /* of the number of images, with per_image=true only. A loss with none of the three has no
  * statistics. */
@@ -442,7 +442,8 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  *
  * The losses that have statistics: ce, focal, bce, sigmoid_focal, missing_ce, marginal_ce (a
  * mean's normaliser), dice, tversky, focal_tversky, log_cosh_dice, generalized_dice (per-class
- * sums with batch=true; per image, the entries' sum and count), lovasz with per_image=true
+ * sums with batch=true; per image, the entries' sum and count, or for generalized_dice the
+ * number of images), lovasz with per_image=true
  * (the number of images). The others (lovasz over the batch, whose value sorts every shard's
  * errors together; the distance losses; the partial-label Dice losses) fail with SL_E_ARG
  * (SL_LOSS_SHARD_* in a loss's flags say which). Value checks (NaN, labels) may be left to the
@@ -451,7 +452,7 @@ sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_out
  * out->threads; phase 1 writes no gradient and no map.
  */
 /* Number of doubles of a loss's statistics for a batch of this C, or SL_E_ARG (and a message)
- * when the loss has none. */
+ * when the loss has none (SL_E_SHAPE when the shape is not [N, C, spatial...]). */
 sl_status sl_loss_stats_size(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                              size_t *n, sl_error *err);
 sl_status sl_loss_stats(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
