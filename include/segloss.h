@@ -386,7 +386,8 @@ sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *ch
                          sl_error *err);
 
 /* Check a batch for one loss without running it: shapes, finite values, probabilities,
- * labels, annotation matrix, option values. sl_loss_eval calls it. */
+ * labels, annotation matrix, option values. sl_loss_eval makes the same checks, except that on
+ * the fast path a loss with SL_LOSS_KERNEL_CHECKS checks values and labels in its own sweep. */
 sl_status sl_batch_check(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                          sl_error *err);
 
