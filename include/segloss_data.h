@@ -128,9 +128,9 @@ sl_status sl_npy_parse(const void *buf, size_t len, sl_array *out, sl_error *err
 /* Read a .npy file into a new array (allocated). Errors name the file. */
 sl_status sl_npy_read(const char *path, sl_array *out, sl_error *err);
 /* Write a .npy file (version 1.0) atomically: a new temporary file in the same directory, made
- * exclusively with a short name (".sl-" and 12 random letters; an existing name or a planted
- * symbolic link is skipped, never followed), then renamed over path; on failure nothing is left
- * behind and an existing file at path is untouched. */
+ * exclusively with a short name (".sl-" and 12 random letters or digits; an existing name or a
+ * planted symbolic link is skipped, never followed), then renamed over path; on failure nothing
+ * is left behind and an existing file at path is untouched. */
 sl_status sl_npy_write(const char *path, const sl_array *a, sl_error *err);
 /* The same file written to an open descriptor (left open; nothing is renamed): for callers that
  * make their own temporary files, as the CLI does to commit several outputs together. */
