@@ -18,7 +18,9 @@
  *   of probabilities for the losses that renormalise probabilities (SL_LOSS_RENORMALISES: ce,
  *   focal, missing_ce, marginal_ce, lovasz), which would make it the constant 1. hausdorff_dt
  *   and log_hausdorff_dt take one channel of logits as given (MONAI's rule); every other loss
- *   takes one channel of probabilities as given.
+ *   takes one channel of probabilities as given. Only the sigmoid forms above read a label map
+ *   of 0 and 1 on one channel; for any other loss its labels are class indices below C = 1 (all
+ *   0), so a binary target there is a per-class map [N, 1, spatial...].
  *   An annotation matrix [N, C] of 0/1 bytes says which classes are annotated in which image;
  *   background (class 0) is always annotated whatever column 0 says.
  *
