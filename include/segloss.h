@@ -28,7 +28,10 @@
  *   SL_INPUT_LOGITS or SL_INPUT_PROBS (sl_batch.input_kind, or a spec term's input=). Each loss
  *   reads them its own way: a softmax over classes or a sigmoid per element for logits;
  *   renormalised or as given, clipped to [eps, 1 - eps] or not, for probabilities. The table
- *   "How each loss reads its input", after the EDT below, gives every loss's row.
+ *   "How each loss reads its input", after the EDT below, gives every loss's row. Probabilities
+ *   must not be negative, and every loss but the per-channel sigmoid ones refuses a pixel whose
+ *   probabilities sum to 0 over the classes (also where it reads them as given, so on one
+ *   channel a probability of exactly 0 is refused there).
  *
  * Buffers
  *   The caller owns every buffer: inputs, outputs and workspaces. Outputs are written, never

@@ -704,6 +704,22 @@ static void test_errors(void)
     pr.x[17] = -0.1f;
     CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "negative probability");
     pr.x[17] = 0.5f;
+    /* A pixel of probabilities summing to 0 is refused by every loss that is not per-channel
+     * sigmoid, with the message that names the pixel (the header's "Tensors"). */
+    {
+        problem q;
+        make_problem(&q, SL_INPUT_PROBS, SL_TARGET_LABELS, 0, 0, 0);
+        CHECK(eval_status("dice", &q.b) == SL_OK, "dice: probabilities");
+        for (int c = 0; c < 5; c++) q.x[c * 21 + 4] = 0.0f;
+        static const char *refuse[] = {"ce", "lovasz", "dice", "hausdorff_dt"};
+        for (int k = 0; k < 4; k++) {
+            char msg[SL_ERR_LEN];
+            eval_message(refuse[k], &q.b, msg, sizeof msg);
+            CHECK(eval_status(refuse[k], &q.b) == SL_E_VALUE && strstr(msg, "sum to 0"),
+                  "%s: a pixel summing to 0: '%s'", refuse[k], msg);
+        }
+        CHECK(eval_status("bce", &q.b) == SL_OK, "bce: a pixel of zeros is scored");
+    }
     pr.b.input_kind = SL_INPUT_LOGITS;
     pr.ann[3] = 0;
     pr.b.annotated = pr.ann;
