@@ -120,10 +120,20 @@ void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl
     for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
 }
 
+/* A batch whose sizes the losses can take: 3 to 5 axes, none empty. Another one is refused by
+ * sl_loss_eval (SL_E_SHAPE) before any workspace is read; its workspace size is 0. */
+static int sizable(const sl_batch *b)
+{
+    if (b->shape.ndim < 3 || b->shape.ndim > 5) return 0;
+    for (int d = 0; d < b->shape.ndim; d++)
+        if (b->shape.dim[d] < 1) return 0;
+    return 1;
+}
+
 size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
                               const sl_batch *b)
 {
-    return loss->workspace ? loss->workspace(opt, b) : 0;
+    return loss->workspace && sizable(b) ? loss->workspace(opt, b) : 0;
 }
 
 int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o)

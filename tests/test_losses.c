@@ -704,6 +704,27 @@ static void test_errors(void)
     pr.x[17] = -0.1f;
     CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "negative probability");
     pr.x[17] = 0.5f;
+    /* An empty axis: every loss sizes its workspace without dividing by zero (0 bytes) and
+     * refuses the batch with SL_E_SHAPE; so does the benchmark's floor. */
+    for (int d = 0; d < 4; d++) {
+        problem q;
+        make_problem(&q, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
+        q.b.shape.dim[d] = 0;
+        for (int i = 0; i < sl_loss_count(); i++) {
+            const sl_loss_info *l = sl_loss_at(i);
+            sl_options o;
+            sl_options_for(l, &o);
+            CHECK(sl_loss_workspace_size(l, &o, &q.b) == 0, "%s: workspace of an empty axis %d",
+                  sl_loss_name(l), d);
+            CHECK(eval_status(sl_loss_name(l), &q.b) == SL_E_SHAPE, "%s: empty axis %d",
+                  sl_loss_name(l), d);
+        }
+        float g[1];
+        double sum;
+        sl_error err;
+        CHECK(sl_bench_floor(&q.b, g, 1, &sum, &err) == SL_E_SHAPE, "bench floor: empty axis %d",
+              d);
+    }
     /* A pixel of probabilities summing to 0 is refused by every loss that is not per-channel
      * sigmoid, with the message that names the pixel (the header's "Tensors"). */
     {
