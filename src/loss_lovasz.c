@@ -1025,7 +1025,8 @@ static const sl__key lovasz_params[] = {
     {.id = SL_OPT_classes, .help = "average the classes present in the target, or all classes"},
     {.id = SL_OPT_per_image},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
-    {.id = SL_OPT_reduction, .help = "mean: the authors' value; sum: the sum of the counted (group, class) losses"},
+    {.id = SL_OPT_reduction,
+     .help = "mean: the authors' value; sum: the sum of the counted (group, class) losses"},
 };
 
 const sl_loss_info sl__loss_lovasz = {
@@ -1086,7 +1087,10 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * for being in order already (equal errors) and else sorted in place with e recomputed from j (an
  * unusual pile of nearly equal errors). The keys (e, j) are unique, so every sort orders them the
  * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
- * are touched) and, per group sorted at once, the counts and the pair buffer. */
+ * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
+ * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
+ * instead (written only after the sort), so that the offsets alone are beside the outputs even
+ * when every error is positive. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
@@ -1117,6 +1121,7 @@ typedef struct {
     const sl_call *c;
     int64_t base, len;
     double emin;
+    int zeros; /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
 } lh_group_t;
 
 static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
@@ -1190,7 +1195,7 @@ static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass,
                 double t = lh_target(c, n, ch, i), e = t < 0.0 ? 0.0 : lh_err(c, idx, t);
                 sum += t < 0.0 ? 0.0 : t;
                 if (!(e > 0.0)) {
-                    if (pass == 0 && c->grad) sl__put(c, c->grad, idx, 0.0);
+                    if (pass == 0 && gr->zeros) sl__put(c, c->grad, idx, 0.0);
                     continue;
                 }
                 m++;
@@ -1327,11 +1332,12 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
 }
 
 /* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
- * and writes scale times its gradient. */
+ * and writes scale times its gradient. in_grad: the slot lies in the group's own part of the
+ * gradient, which the walk then writes: its zeros are filled in after the sort, not in pass 0. */
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
-                       double scale)
+                       double scale, int in_grad)
 {
-    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0};
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad};
     uint32_t *cnt = s->cnt, at = 0;
     double G;
     memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
@@ -1345,7 +1351,30 @@ static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, 
     lh_bucket(&gr, cnt, off, 2, &G);
     for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
         if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
+    if (in_grad) {
+        const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
+        float *gz = c->grad + gr.base;
+        for (int64_t i = 0; i < gr.len; i++)
+            gz[i] = z;
+    }
     return lh_walk(&gr, off, m, G, scale);
+}
+
+/* Group g's slot: in its own part of the gradient, 64-byte aligned, where there is one that
+ * nothing else is in (no accumulate) and the slot fits (returns 1), else the workspace's slot
+ * of the calling thread. The gradient is written only after the group's sort. */
+static int lh_slot_at(const sl_call *c, const lh_ws *w, int64_t g, int64_t per, lh_slot *s)
+{
+    if (c->grad && !c->accumulate) {
+        unsigned char *at = (unsigned char *)(c->grad + g * per);
+        size_t pad = (size_t)(-(uintptr_t)at & 63);
+        if ((size_t)per * sizeof(float) >= pad + w->slot_bytes) {
+            lh_slot_carve(at + pad, per, s);
+            return 1;
+        }
+    }
+    lh_slot_carve(w->slots + (size_t)lz_thread() * w->slot_bytes, per, s);
+    return 0;
 }
 
 static sl_status lh_run(const sl_call *c, double *loss)
@@ -1362,8 +1391,8 @@ static sl_status lh_run(const sl_call *c, double *loss)
 #endif
     for (int64_t g = 0; g < G; g++) {
         lh_slot s;
-        lh_slot_carve(w.slots + (size_t)lz_thread() * w.slot_bytes, per, &s);
-        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
+        int in_grad = lh_slot_at(c, &w, g, per, &s);
+        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale, in_grad);
     }
     double total = 0.0;
     for (int64_t g = 0; g < G; g++) {
@@ -1391,9 +1420,13 @@ static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const s
 }
 
 static const sl__key lh_params[] = {
-    {.id = SL_OPT_per_image, .def = "true", .help = "per image, then the mean over images (the authors' default); false: one batch problem"},
+    {.id = SL_OPT_per_image,
+     .def = "true",
+     .help =
+         "per image, then the mean over images (the authors' default); false: one batch problem"},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
-    {.id = SL_OPT_reduction, .help = "over the per-image values (one value with per_image=false); none: the map"},
+    {.id = SL_OPT_reduction,
+     .help = "over the per-image values (one value with per_image=false); none: the map"},
 };
 
 const sl_loss_info sl__loss_lovasz_hinge = {

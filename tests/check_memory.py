@@ -27,6 +27,11 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = "2,4,512,512"
 MIB = 1024.0 * 1024.0
+ZEROS = """
+import sys
+import numpy as np
+np.save(sys.argv[2], np.zeros(tuple(int(v) for v in sys.argv[1].split(",")), dtype=np.float32))
+"""
 
 
 def load_memory():
@@ -48,10 +53,12 @@ def peak_bytes(tool, cmd):
 
 
 def cases(names):
-    """(label, spec, with a gradient) for every case counted."""
-    out = [(n, n, True) for n in names]
-    out.append(("lovasz, per_image=true", "lovasz(per_image=true)", True))
-    out.append(("lovasz_hinge, per_image=false", "lovasz_hinge(per_image=false)", True))
+    """(label, spec, with a gradient, input) for every case counted; input "x" is the N(0, 2^2)
+    logits, "zero" logits of 0 (every hinge error positive)."""
+    out = [(n, n, True, "x") for n in names]
+    out.append(("lovasz, per_image=true", "lovasz(per_image=true)", True, "x"))
+    out.append(("lovasz_hinge, per_image=false", "lovasz_hinge(per_image=false)", True, "x"))
+    out.append(("lovasz_hinge, logits 0", "lovasz_hinge", True, "zero"))
     return out
 
 
@@ -82,8 +89,10 @@ def main():
     nx, ny = 4 * numel, 4 * numel // shape[1]
     passed = failed = 0
     with tempfile.TemporaryDirectory() as d:
-        xp, yp, gp = (os.path.join(d, n) for n in ("x.npy", "y.npy", "g.npy"))
+        xp, yp, gp, zp = (os.path.join(d, n) for n in ("x.npy", "y.npy", "g.npy", "z.npy"))
         subprocess.run(["/usr/bin/python3", "-c", mem.MAKE_DATA, SIZE, xp, yp], check=True)
+        subprocess.run(["/usr/bin/python3", "-c", ZEROS, SIZE, zp], check=True)
+        inputs = {"x": xp, "zero": zp}
         base = peak_bytes(tool, [segloss, "list"])
         if base is None:
             print("check_memory: 0 passed, 1 failed")
@@ -91,8 +100,8 @@ def main():
         print("at %s: program alone %.1f MiB, inputs %.1f, gradient %.1f, workspace %.1f"
               % ("x".join(map(str, shape)), base / MIB, (nx + ny) / MIB, nx / MIB, nx / MIB))
         print("  %-32s %8s %8s %8s" % ("case", "peak", "bound", "margin"))
-        for label, spec, grad in cases(names):
-            cmd = [segloss, "loss", spec, "--input", xp, "--target", yp]
+        for label, spec, grad, x in cases(names):
+            cmd = [segloss, "loss", spec, "--input", inputs[x], "--target", yp]
             if grad:
                 cmd += ["--grad", gp]
             bound = base + nx + ny + (nx if grad else 0) + nx
