@@ -15,6 +15,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -63,15 +66,20 @@ static int64_t last_lines(const sl__grid *g)
  * bytes per point of the longest axis plus 128 per point of the first). g, dL/dp, is the
  * image's part of the caller's gradient when there is one and nothing else is in it (the
  * chain rule then runs in place), one [P] row for every class when there is no gradient, and
- * only with accumulate its own. Peak beside the inputs and outputs: 4 C P + 9 P bytes plus
- * those small pieces (8 C P + 9 P with accumulate): one float per input value of one image
- * (1/N of the input) and a double map, whatever N. */
+ * only with accumulate its own. Where g is the gradient and C >= 4, p too lies there first
+ * (pg): each class' row of p becomes its row of dL/dp (each point read before it is written),
+ * the distance map, the mask and hausdorff_dt's field(p)^2 row (fp) lie in p's room, and the
+ * chain rule computes the softmax again chunk by chunk into small pieces of that room. Peak
+ * beside the inputs and outputs: with pg 9 P bytes (boundary) or 13 P (hausdorff_dt) plus
+ * those small pieces, under the input's size for any N; else 4 C P + 9 P, one float per input
+ * value of one image (1/N of the input) and a double map (8 C P + 9 P with accumulate). */
 typedef struct {
-    float *p, *g;
+    float *p, *g, *fp;
     double *d1;
     uint8_t *m1;
     double *parts, *msum;
     void *scratch;
+    int pg; /* p first in the gradient (above) */
 } fast_ws;
 
 static void fast_layout(sl__arena *a, const dims_t *d, int slots, fast_ws *w)
@@ -81,6 +89,8 @@ static void fast_layout(sl__arena *a, const dims_t *d, int slots, fast_ws *w)
     w->g = sl__take(a, CP * sizeof(float));
     w->d1 = sl__take(a, P * sizeof(double));
     w->m1 = sl__take(a, P);
+    w->fp = NULL;
+    w->pg = 0;
     int64_t nparts = sl__nchunks(d->N, d->P), nl = last_lines(&d->grid);
     w->parts = sl__take(a, (size_t)(nparts > nl ? nparts : nl) * sizeof(double));
     w->msum = sl__take(a, (size_t)(d->N * d->C) * sizeof(double));
@@ -137,6 +147,13 @@ static int fast_carve(const sl_call *c, const dims_t *d, fast_ws *w)
 {
     sl__arena a = sl__arena_of(c->ws);
     fast_layout(&a, d, 1, w);
+    if (c->grad && !c->accumulate && d->C >= 4) {
+        /* d1 (8 P bytes), fp (4 P) and m1 (P) in p's room (4 C P) */
+        w->pg = 1;
+        w->d1 = (double *)(void *)w->p;
+        w->fp = (float *)(void *)(w->d1 + d->P);
+        w->m1 = (uint8_t *)(w->fp + d->P);
+    }
     size_t off = (size_t)((unsigned char *)w->scratch - (unsigned char *)c->ws);
     size_t avail = c->ws_size > off ? c->ws_size - off : 0, slot = sl__edt_slot_size(&d->grid);
     size_t slots = avail > 64 + slot ? (avail - 64) / slot : 1;
@@ -169,13 +186,20 @@ static void run_lines(const sl_call *c, const sl__grid *g, sl__edt_line_fn fn, v
  * kernel copies probabilities into w->p, and runs on logits used as given only for its checks).
  * The kernel checks the values as the common checks would (the losses take
  * SL_LOSS_KERNEL_CHECKS); NULL when it saw one they refuse. */
-static const float *fast_probs(const sl_call *c, fast_ws *w, int64_t n, int softmax)
+static const float *fast_probs(const sl_call *c, fast_ws *w, int64_t n, int softmax, float *out)
 {
     const float *x = c->b->input + n * c->C * c->P;
     int probs = c->b->input_kind == SL_INPUT_PROBS;
-    sl__sm_args a = {c->C, c->P, x, probs, w->p};
+    sl__sm_args a = {c->C, c->P, x, probs, out};
     if (sl__for_chunks(c->threads, 1, c->P, c->kern->softmax, &a, w->parts, 1)) return NULL;
-    return softmax || probs ? w->p : x;
+    return softmax || probs ? out : x;
+}
+
+/* The probabilities of image n for the per-class work: into the image's part of the gradient
+ * with pg, else into w->p. */
+static const float *fast_probs_first(const sl_call *c, fast_ws *w, int64_t n, int softmax)
+{
+    return fast_probs(c, w, n, softmax, w->pg ? c->grad + n * c->C * c->P : w->p);
 }
 
 /* The rest of the common checks, on every image before anything is written: labels in [0, C)
@@ -240,14 +264,56 @@ static float *fast_g_row(const sl_call *c, float *g, int64_t cl)
     return c->grad ? g + cl * c->P : g;
 }
 
-/* dL/dx of image n from p and g = dL/dp (without k), through the chain kernel. */
-static void fast_chain(const sl_call *c, const fast_ws *w, const float *p, const float *g,
-                       int64_t n, int softmax)
+/* The chain rule of image n with pg, chunk by chunk as sl__for_chunks splits it: each chunk's
+ * probabilities computed again (the same kernel: the same bits) into its thread's piece of
+ * w->p, SL_CHUNK points of each class row at the thread's offset, so that only those pieces
+ * are touched. Nonzero when the kernel refused the input. */
+static int fast_chain_pg(const sl_call *c, fast_ws *w, const float *g, int64_t n, int softmax)
 {
-    if (!c->grad) return;
+    const int64_t C = c->C, P = c->P, per = (P + SL_CHUNK - 1) / SL_CHUNK;
+    const float *x = c->b->input + n * C * P;
+    const int probs = c->b->input_kind == SL_INPUT_PROBS;
+    const int64_t most = P / SL_CHUNK > 1 ? P / SL_CHUNK : 1;
+    const int nt = c->threads < most ? c->threads : (int)most;
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad) if (nt > 1)
+#endif
+    for (int64_t q = 0; q < per; q++) {
+        const int64_t p0 = q * SL_CHUNK, len = P - p0 < SL_CHUNK ? P - p0 : SL_CHUNK;
+#ifdef _OPENMP
+        float *room = w->p + (int64_t)omp_get_thread_num() * SL_CHUNK;
+#else
+        float *room = w->p;
+#endif
+        double part = 0.0;
+        sl__sm_args sa = {C, P, x + p0, probs, room};
+        bad |= c->kern->softmax(&sa, 0, 0, len, &part);
+        sl__chain_args a = {C,
+                            P,
+                            softmax || probs ? room : x + p0,
+                            g + p0,
+                            softmax,
+                            (float)c->k,
+                            c->accumulate,
+                            c->grad + n * C * P + p0};
+        c->kern->chain(&a, 0, 0, len, &part);
+    }
+    (void)nt;
+    return bad;
+}
+
+/* dL/dx of image n from p and g = dL/dp (without k), through the chain kernel (with pg,
+ * fast_chain_pg). Nonzero when the kernel refused the input. */
+static int fast_chain(const sl_call *c, fast_ws *w, const float *p, const float *g, int64_t n,
+                      int softmax)
+{
+    if (!c->grad) return 0;
+    if (w->pg) return fast_chain_pg(c, w, g, n, softmax);
     sl__chain_args a = {
         c->C, c->P, p, g, softmax, (float)c->k, c->accumulate, c->grad + n * c->C * c->P};
     sl__for_chunks(c->threads, 1, c->P, c->kern->chain, &a, w->parts, 1);
+    return 0;
 }
 
 /* A mask of one image over chunks: the target's class cls (label == cls, or t > 0.5), or the
@@ -435,7 +501,7 @@ static void sqrt_floats(const double *d, float *e, int64_t p0, int64_t p1)
 
 /* One line of a class, called by the EDT as soon as the line's distances are final (d: their
  * squares): phi = EDT(!G) outside G, 1 - EDT(G) inside; parts[l] = sum p phi; g = gk phi
- * (g holds the distances in between). */
+ * (g may be p itself). */
 typedef struct {
     const float *p; /* class c of the image */
     const uint8_t *m;
@@ -449,18 +515,22 @@ static void bnd_line(void *v, int64_t l, int64_t base, int64_t n, const double *
     const bnd_ctx *k = v;
     const float *p = k->p + base;
     const uint8_t *m = k->m + base;
-    float *g = k->g + base, gk = k->gk;
-    sqrt_floats(d, g, 0, n);
+    float *g = k->g + base, gk = k->gk, e[256];
     double acc = 0.0;
+    /* the distances in blocks on the stack: g may be p itself (pg), read before written */
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t len = n - i0 < 256 ? n - i0 : 256;
+        sqrt_floats(d + i0, e, 0, len);
 #ifdef _OPENMP
 #pragma omp simd reduction(+ : acc)
 #endif
-    for (int64_t i = 0; i < n; i++) {
-        /* phi = off + sg e: e, or 1 + (-e) = 1 - e */
-        float sg = m[i] ? -1.0f : 1.0f, off = m[i] ? 1.0f : 0.0f;
-        float phi = off + sg * g[i];
-        acc += (double)(p[i] * phi);
-        g[i] = gk * phi;
+        for (int64_t i = 0; i < len; i++) {
+            /* phi = off + sg e: e, or 1 + (-e) = 1 - e */
+            float sg = m[i0 + i] ? -1.0f : 1.0f, off = m[i0 + i] ? 1.0f : 0.0f;
+            float phi = off + sg * e[i];
+            acc += (double)(p[i0 + i] * phi);
+            g[i0 + i] = gk * phi;
+        }
     }
     k->parts[l] = acc;
 }
@@ -480,7 +550,7 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
     double scale = boundary_scale(o, N, C), total = 0.0;
     int softmax = c->b->input_kind == SL_INPUT_LOGITS;
     for (int64_t n = 0; n < N; n++) {
-        const float *p = fast_probs(c, &w, n, softmax);
+        const float *p = fast_probs_first(c, &w, n, softmax);
         if (!p) return sl__recheck(c);
         float *g = fast_g(c, &w, n);
         for (int64_t cl = 0; cl < C; cl++) {
@@ -503,7 +573,7 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
             if (c->map) sl__put(c, c->map, n * C + cl, v);
             total += v;
         }
-        fast_chain(c, &w, p, g, n, softmax);
+        if (fast_chain(c, &w, p, g, n, softmax)) return sl__recheck(c);
     }
     *loss = total * scale;
     return SL_OK;
@@ -573,8 +643,10 @@ static sl_status boundary_check(const sl_loss_info *loss, const sl_options *o, c
 }
 
 static const sl__key boundary_params[] = {
-    {.id = SL_OPT_idc, .help = "class indices scored (none: every object class 1..C-1; repeats count twice)"},
-    {.id = SL_OPT_reduction, .help = "mean over (image, idc entry) of the per-(image, class) means over pixels"},
+    {.id = SL_OPT_idc,
+     .help = "class indices scored (none: every object class 1..C-1; repeats count twice)"},
+    {.id = SL_OPT_reduction,
+     .help = "mean over (image, idc entry) of the per-(image, class) means over pixels"},
 };
 
 const sl_loss_info sl__loss_boundary = {
@@ -708,7 +780,7 @@ static sl_status hd_fast(const sl_call *c, double *loss)
     for (int64_t k = 0; k < rows * Cs; k++)
         w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
-        const float *p = fast_probs(c, &w, n, softmax);
+        const float *p = fast_probs_first(c, &w, n, softmax);
         if (!p) return sl__recheck(c);
         float *g = fast_g(c, &w, n);
         if (c->grad) memset(g, 0, (size_t)(c0 * P) * sizeof(float));
@@ -719,10 +791,11 @@ static sl_status hd_fast(const sl_call *c, double *loss)
              * empty or full mask), the per-pixel work on each line of the second EDT's last
              * pass, in cache */
             fast_mask(c, &w, n, cl, pc, w.m1);
-            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, f32_line, gc) != 1)
-                run_lines(c, &d.grid, f32_line, gc, w.d1); /* d1 is all 0 */
+            float *fpc = w.pg ? w.fp : gc;
+            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, f32_line, fpc) != 1)
+                run_lines(c, &d.grid, f32_line, fpc, w.d1); /* d1 is all 0 */
             hd_ctx k = {pc,
-                        gc,
+                        fpc,
                         NULL,
                         NULL,
                         (int32_t)cl,
@@ -742,7 +815,7 @@ static sl_status hd_fast(const sl_call *c, double *loss)
             w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
             total += v;
         }
-        fast_chain(c, &w, p, g, n, softmax);
+        if (fast_chain(c, &w, p, g, n, softmax)) return sl__recheck(c);
     }
     if (c->map)
         for (int64_t k = 0; k < rows * Cs; k++)
@@ -901,7 +974,9 @@ static const sl__key loghd_params[] = {
     {.id = SL_OPT_dt_power, .alias = "alpha"},
     {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},
     {.id = SL_OPT_batch, .help = "one term per class, averaged over the batch too (map [1, C'])"},
-    {.id = SL_OPT_reduction, .words = "mean|sum", .help = "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI"},
+    {.id = SL_OPT_reduction,
+     .words = "mean|sum",
+     .help = "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI"},
 };
 
 const sl_loss_info sl__loss_log_hausdorff_dt = {

@@ -123,12 +123,13 @@ typedef struct {
     int64_t room;  /* keys ka holds */
 } lz_slot;
 
-/* Sizes (mem NULL) and carves one scratch slot; mem is 64-byte aligned. */
-static size_t lz_slot_carve(int64_t M, void *mem, lz_slot *s)
+/* Sizes (mem NULL) and carves one scratch slot with room for `room` keys (0: the counts only,
+ * the keys' room found elsewhere); mem is 64-byte aligned. */
+static size_t lz_slot_carve(int64_t room, void *mem, lz_slot *s)
 {
     sl__arena a = {(unsigned char *)mem, 0};
-    s->room = LZ_SCRATCH(M);
-    s->ka = sl__take(&a, (size_t)s->room * sizeof(uint64_t));
+    s->room = room;
+    s->ka = room > 0 ? sl__take(&a, (size_t)room * sizeof(uint64_t)) : NULL;
     s->top = sl__take(&a, (size_t)LZ_TBUCKETS * sizeof(uint32_t));
     s->ca = sl__take(&a, (size_t)(1 << LZ_ABITS) * sizeof(uint32_t));
     s->cb = sl__take(&a, (size_t)(1 << LZ_BBITS) * sizeof(uint32_t));
@@ -145,14 +146,16 @@ typedef struct {
                               untouched when the gradient holds them */
     int64_t nk;            /* key arrays: pairs sorted at once */
     int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
+    int64_t room;          /* keys a slot's scratch holds (0 with nk = 1: lz_dead_room) */
     size_t key_bytes, slot_bytes, region_bytes;
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
- * most three quarters of the input's size (beside a little for the counts) where one pair fits: as
- * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when a
- * single pair's keys and scratch leave no room for a second, one pair at a time, its buckets sorted
- * by up to LZ_SLOTS threads, each with its own scratch slot. */
+ * most three quarters of the input's size (beside a little for the counts) where two pairs fit: as
+ * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when
+ * fewer fit, one pair at a time, its keys alone (with C = 2 as large as the input), its buckets
+ * sorted by up to LZ_SLOTS threads, each with its own digit counts, and as room for its bucket's
+ * keys a piece of the pair's own words, which are dead once its keys are placed (lz_dead_room). */
 static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
     sl__arena a = sl__arena_of(mem);
@@ -163,16 +166,18 @@ static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
     w->fac = sl__take(&a, (size_t)d->G * sizeof(double));
     w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
     w->key_bytes = ((size_t)d->M * sizeof(uint64_t) + 63) & ~(size_t)63;
-    w->slot_bytes = lz_slot_carve(d->M, NULL, &sl);
+    w->room = LZ_SCRATCH(d->M);
+    w->slot_bytes = lz_slot_carve(w->room, NULL, &sl);
     const size_t budget = (size_t)numel * sizeof(float) / 4 * 3;
     int64_t most = pairs < LZ_SLOTS ? pairs : LZ_SLOTS;
     int64_t nk = (int64_t)(budget / (w->key_bytes + w->slot_bytes));
     if (nk >= 2) {
         w->nk = w->ns = nk < most ? nk : most;
     } else {
-        int64_t ns = budget > w->key_bytes ? (int64_t)((budget - w->key_bytes) / w->slot_bytes) : 0;
         w->nk = 1;
-        w->ns = ns < 1 ? 1 : ns < LZ_SLOTS ? ns : LZ_SLOTS;
+        w->ns = LZ_SLOTS;
+        w->room = 0;
+        w->slot_bytes = lz_slot_carve(0, NULL, &sl);
     }
     w->region_bytes = (size_t)w->nk * w->key_bytes + (size_t)w->ns * w->slot_bytes;
     w->region = sl__take(&a, w->region_bytes);
@@ -193,7 +198,9 @@ static inline int64_t lz_thread(void)
 /* Scratch slot s of the workspace. */
 static void lz_slot_of(const lz_dims *d, const lz_fast_ws *w, int64_t s, lz_slot *out)
 {
-    lz_slot_carve(d->M, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes, out);
+    (void)d;
+    lz_slot_carve(w->room, w->region + (size_t)w->nk * w->key_bytes + (size_t)s * w->slot_bytes,
+                  out);
 }
 
 static inline uint32_t lz_fbits(float e)
@@ -540,7 +547,7 @@ static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
 typedef struct {
     const sl_call *c;
     const lz_dims *d;
-    const uint32_t *words;
+    uint32_t *words;
     int64_t g, k, n0, n1;
     uint64_t *kb;  /* the keys */
     uint32_t *top; /* [LZ_TBUCKETS] */
@@ -616,6 +623,20 @@ static void lz_pair_place(lz_pt *q)
     }
 }
 
+/* One pair at a time (w->room 0): thread t of nt's room for a bucket's keys, a piece of the
+ * pair's own rows of words (ipg rows of P words), read for the last time by lz_pair_place. */
+static void lz_dead_room(const lz_pt *q, int t, int nt, lz_slot *s)
+{
+    const int64_t C = q->d->C, P = q->d->P, rows = q->n1 - q->n0;
+    const int64_t per = (nt + rows - 1) / rows; /* pieces of a row */
+    const size_t bytes = (size_t)P * sizeof(uint32_t) / (size_t)per;
+    unsigned char *at = (unsigned char *)(q->words + ((q->n0 + t / per) * C + q->k) * P);
+    at += (size_t)(t % per) * bytes;
+    size_t pad = (size_t)(-(uintptr_t)at & 7u);
+    s->ka = (uint64_t *)(void *)(at + pad);
+    s->room = bytes > pad ? (int64_t)((bytes - pad) / sizeof(uint64_t)) : 0;
+}
+
 /* The buckets on the other digits, on slot s or (nt > 1) over nt threads, each on its own slot
  * (thread t on slot t). Either way the same order. */
 static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt)
@@ -623,6 +644,7 @@ static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt
     const lz_dims *d = q->d;
     const uint32_t *top = q->top;
     uint64_t *restrict kb = q->kb;
+    if (!w->room) lz_dead_room(q, 0, 1, s);
     if (nt <= 1) {
         uint32_t start = 0;
         for (int v = 0; v < LZ_TBUCKETS; v++) {
@@ -638,6 +660,7 @@ static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt
             if (top[v] - start > 1) {
                 lz_slot st;
                 lz_slot_of(d, w, lz_thread(), &st);
+                if (!w->room) lz_dead_room(q, (int)lz_thread(), nt, &st);
                 lz_bucket_sort(kb + start, top[v] - start, &st);
             }
         }
@@ -704,9 +727,8 @@ static double lz_pair_walk(const lz_pt *q, double fac)
  * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
  * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
  * counted. */
-static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
-                      const uint32_t *words, int64_t g, int64_t k, int64_t kslot, int64_t slot,
-                      int nt, float *gd)
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, uint32_t *words,
+                      int64_t g, int64_t k, int64_t kslot, int64_t slot, int nt, float *gd)
 {
     const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
     if (!w->flags[g * C + k]) {
@@ -726,6 +748,9 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
     lz_pair_count(&q);
     lz_pair_place(&q);
     lz_pair_sort(&q, w, &s, nt);
+    if (gd && !w->room) /* the sort's room was these rows: their zeros again (ignored pixels) */
+        for (int64_t n = n0; n < n1; n++)
+            memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
     return lz_pair_walk(&q, w->fac[g]);
 }
 
@@ -755,7 +780,7 @@ static void lz_count_pairs(const sl_options *o, const lz_dims *d, lz_fast_ws *w)
 }
 
 /* Step 3: every pair's loss into w->lc. */
-static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, const uint32_t *words,
+static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint32_t *words,
                          float *gd)
 {
     const int64_t C = d->C, pairs = d->G * C;
@@ -1025,7 +1050,8 @@ static const sl__key lovasz_params[] = {
     {.id = SL_OPT_classes, .help = "average the classes present in the target, or all classes"},
     {.id = SL_OPT_per_image},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
-    {.id = SL_OPT_reduction, .help = "mean: the authors' value; sum: the sum of the counted (group, class) losses"},
+    {.id = SL_OPT_reduction,
+     .help = "mean: the authors' value; sum: the sum of the counted (group, class) losses"},
 };
 
 const sl_loss_info sl__loss_lovasz = {
@@ -1086,7 +1112,10 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * for being in order already (equal errors) and else sorted in place with e recomputed from j (an
  * unusual pile of nearly equal errors). The keys (e, j) are unique, so every sort orders them the
  * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
- * are touched) and, per group sorted at once, the counts and the pair buffer. */
+ * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
+ * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
+ * instead (written only after the sort), so that the offsets alone are beside the outputs even
+ * when every error is positive. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
@@ -1117,6 +1146,7 @@ typedef struct {
     const sl_call *c;
     int64_t base, len;
     double emin;
+    int zeros; /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
 } lh_group_t;
 
 static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
@@ -1190,7 +1220,7 @@ static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass,
                 double t = lh_target(c, n, ch, i), e = t < 0.0 ? 0.0 : lh_err(c, idx, t);
                 sum += t < 0.0 ? 0.0 : t;
                 if (!(e > 0.0)) {
-                    if (pass == 0 && c->grad) sl__put(c, c->grad, idx, 0.0);
+                    if (pass == 0 && gr->zeros) sl__put(c, c->grad, idx, 0.0);
                     continue;
                 }
                 m++;
@@ -1327,11 +1357,12 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
 }
 
 /* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
- * and writes scale times its gradient. */
+ * and writes scale times its gradient. in_grad: the slot lies in the group's own part of the
+ * gradient, which the walk then writes: its zeros are filled in after the sort, not in pass 0. */
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
-                       double scale)
+                       double scale, int in_grad)
 {
-    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0};
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad};
     uint32_t *cnt = s->cnt, at = 0;
     double G;
     memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
@@ -1345,7 +1376,30 @@ static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, 
     lh_bucket(&gr, cnt, off, 2, &G);
     for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
         if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
+    if (in_grad) {
+        const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
+        float *gz = c->grad + gr.base;
+        for (int64_t i = 0; i < gr.len; i++)
+            gz[i] = z;
+    }
     return lh_walk(&gr, off, m, G, scale);
+}
+
+/* Group g's slot: in its own part of the gradient, 64-byte aligned, where there is one that
+ * nothing else is in (no accumulate) and the slot fits (returns 1), else the workspace's slot
+ * of the calling thread. The gradient is written only after the group's sort. */
+static int lh_slot_at(const sl_call *c, const lh_ws *w, int64_t g, int64_t per, lh_slot *s)
+{
+    if (c->grad && !c->accumulate) {
+        unsigned char *at = (unsigned char *)(c->grad + g * per);
+        size_t pad = (size_t)(-(uintptr_t)at & 63);
+        if ((size_t)per * sizeof(float) >= pad + w->slot_bytes) {
+            lh_slot_carve(at + pad, per, s);
+            return 1;
+        }
+    }
+    lh_slot_carve(w->slots + (size_t)lz_thread() * w->slot_bytes, per, s);
+    return 0;
 }
 
 static sl_status lh_run(const sl_call *c, double *loss)
@@ -1362,8 +1416,8 @@ static sl_status lh_run(const sl_call *c, double *loss)
 #endif
     for (int64_t g = 0; g < G; g++) {
         lh_slot s;
-        lh_slot_carve(w.slots + (size_t)lz_thread() * w.slot_bytes, per, &s);
-        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale);
+        int in_grad = lh_slot_at(c, &w, g, per, &s);
+        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale, in_grad);
     }
     double total = 0.0;
     for (int64_t g = 0; g < G; g++) {
@@ -1391,9 +1445,13 @@ static sl_status lh_check(const sl_loss_info *loss, const sl_options *o, const s
 }
 
 static const sl__key lh_params[] = {
-    {.id = SL_OPT_per_image, .def = "true", .help = "per image, then the mean over images (the authors' default); false: one batch problem"},
+    {.id = SL_OPT_per_image,
+     .def = "true",
+     .help =
+         "per image, then the mean over images (the authors' default); false: one batch problem"},
     {.id = SL_OPT_ignore_index, .help = "label whose pixels are left out"},
-    {.id = SL_OPT_reduction, .help = "over the per-image values (one value with per_image=false); none: the map"},
+    {.id = SL_OPT_reduction,
+     .help = "over the per-image values (one value with per_image=false); none: the map"},
 };
 
 const sl_loss_info sl__loss_lovasz_hinge = {

@@ -6,10 +6,13 @@ At 2x4x512x512 float32 logits (8 MiB) and int32 labels (2 MiB) each case runs in
 process under build/tools/peak_rss, a small helper that forks the command and reports its own
 peak (from Python directly, the child would inherit Python's peak as a floor and hide anything
 below it). The program alone is `segloss list`. Every case counts: every loss of `segloss list`
-with --grad (bound: program + inputs + gradient + workspace), and the other grouping of the
-sorting losses, lovasz with per_image=true and lovasz_hinge with per_image=false. Not yet within
-the bound, so not among the cases: lovasz without a gradient or as a later term of a spec
-(`dice + lovasz`), where its sort words take a second input-sized buffer (README, Reliability).
+with --grad (bound: program + inputs + gradient + workspace), the other grouping of the
+sorting losses, lovasz with per_image=true and lovasz_hinge with per_image=false, and boundary on
+one image (1x4x512x512: its workspace, one image's, is then the whole input's size unless its
+probabilities share the gradient). Not yet within the bound, so not among the cases (README,
+Reliability): lovasz without a gradient or as a later term of a spec (`dice + lovasz`), lovasz
+with C = 2 over the whole batch, lovasz_hinge when every error is positive, hausdorff_dt and
+log_hausdorff_dt on one image.
 
 glibc raises its mmap threshold when a large block is freed, and then keeps freed blocks of the
 CLI's file reading resident in its heap: a few MiB that depend on the order of the CLI's
@@ -26,6 +29,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = "2,4,512,512"
+ONE = "1,4,512,512"  # one image
 MIB = 1024.0 * 1024.0
 
 
@@ -48,11 +52,21 @@ def peak_bytes(tool, cmd):
 
 
 def cases(names):
-    """(label, spec, with a gradient) for every case counted."""
-    out = [(n, n, True) for n in names]
-    out.append(("lovasz, per_image=true", "lovasz(per_image=true)", True))
-    out.append(("lovasz_hinge, per_image=false", "lovasz_hinge(per_image=false)", True))
+    """(label, spec, with a gradient, size) for every case counted."""
+    out = [(n, n, True, SIZE) for n in names]
+    out.append(("lovasz, per_image=true", "lovasz(per_image=true)", True, SIZE))
+    out.append(("lovasz_hinge, per_image=false", "lovasz_hinge(per_image=false)", True, SIZE))
+    out.append(("boundary, one image", "boundary", True, ONE))
     return out
+
+
+def sizes(size):
+    """The shape, and the bytes of the logits and of the labels."""
+    shape = tuple(int(v) for v in size.split(","))
+    numel = 1
+    for v in shape:
+        numel *= v
+    return shape, 4 * numel, 4 * numel // shape[1]
 
 
 def main():
@@ -75,15 +89,15 @@ def main():
     names = [line.strip() for line in subprocess.run(
         [segloss, "list"], check=True, capture_output=True, text=True).stdout.splitlines()
         if line and not line[0].isspace()]
-    shape = tuple(int(v) for v in SIZE.split(","))
-    numel = 1
-    for v in shape:
-        numel *= v
-    nx, ny = 4 * numel, 4 * numel // shape[1]
+    shape, nx, ny = sizes(SIZE)
     passed = failed = 0
     with tempfile.TemporaryDirectory() as d:
-        xp, yp, gp = (os.path.join(d, n) for n in ("x.npy", "y.npy", "g.npy"))
-        subprocess.run(["/usr/bin/python3", "-c", mem.MAKE_DATA, SIZE, xp, yp], check=True)
+        gp = os.path.join(d, "g.npy")
+        data = {}
+        for size in (SIZE, ONE):
+            data[size] = (os.path.join(d, "x%s.npy" % size), os.path.join(d, "y%s.npy" % size))
+            subprocess.run(["/usr/bin/python3", "-c", mem.MAKE_DATA, size] + list(data[size]),
+                           check=True)
         base = peak_bytes(tool, [segloss, "list"])
         if base is None:
             print("check_memory: 0 passed, 1 failed")
@@ -91,10 +105,12 @@ def main():
         print("at %s: program alone %.1f MiB, inputs %.1f, gradient %.1f, workspace %.1f"
               % ("x".join(map(str, shape)), base / MIB, (nx + ny) / MIB, nx / MIB, nx / MIB))
         print("  %-32s %8s %8s %8s" % ("case", "peak", "bound", "margin"))
-        for label, spec, grad in cases(names):
+        for label, spec, grad, size in cases(names):
+            xp, yp = data[size]
             cmd = [segloss, "loss", spec, "--input", xp, "--target", yp]
             if grad:
                 cmd += ["--grad", gp]
+            _, nx, ny = sizes(size)
             bound = base + nx + ny + (nx if grad else 0) + nx
             peak = peak_bytes(tool, cmd)
             within = peak is not None and peak <= bound
