@@ -245,8 +245,7 @@ static const sl__key ce_params[] = {
 const sl_loss_info sl__loss_ce = {
     "ce",
     "categorical cross-entropy, as torch.nn.functional.cross_entropy (Keras on probabilities)",
-    ce_params,
-    (int)(sizeof ce_params / sizeof ce_params[0]),
+    SL__KEYS(ce_params),
     SL_MAP_PIXEL,
     ce_fast,
     ce_ref,

@@ -650,8 +650,7 @@ static const sl__key dice_params[] = {
 const sl_loss_info sl__loss_dice = {
     "dice",
     "soft Dice per (image, class), as MONAI DiceLoss(softmax=True, to_onehot_y=True)",
-    dice_params,
-    (int)(sizeof dice_params / sizeof dice_params[0]),
+    SL__KEYS(dice_params),
     SL_MAP_IMAGE_CLASS,
     dice_run,
     dice_run,
@@ -670,8 +669,7 @@ static const sl__key tversky_params[] = {
 const sl_loss_info sl__loss_tversky = {
     "tversky",
     "Tversky loss per (image, class), as MONAI TverskyLoss(softmax=True, to_onehot_y=True)",
-    tversky_params,
-    (int)(sizeof tversky_params / sizeof tversky_params[0]),
+    SL__KEYS(tversky_params),
     SL_MAP_IMAGE_CLASS,
     tversky_run,
     tversky_run,
@@ -691,8 +689,7 @@ static const sl__key focal_tversky_params[] = {
 const sl_loss_info sl__loss_focal_tversky = {
     "focal_tversky",
     "focal Tversky: (1 - Tversky)^gamma per (image, class), then the reduction",
-    focal_tversky_params,
-    (int)(sizeof focal_tversky_params / sizeof focal_tversky_params[0]),
+    SL__KEYS(focal_tversky_params),
     SL_MAP_IMAGE_CLASS,
     focal_tversky_run,
     focal_tversky_run,
@@ -705,8 +702,7 @@ const sl_loss_info sl__loss_focal_tversky = {
 const sl_loss_info sl__loss_log_cosh_dice = {
     "log_cosh_dice",
     "log cosh of each (image, class) entry of the dice loss matrix (Jadon), then the reduction",
-    dice_params,
-    (int)(sizeof dice_params / sizeof dice_params[0]),
+    SL__KEYS(dice_params),
     SL_MAP_IMAGE_CLASS,
     log_cosh_run,
     log_cosh_run,
@@ -785,8 +781,7 @@ static const sl__key gdice_params[] = {
 const sl_loss_info sl__loss_generalized_dice = {
     "generalized_dice",
     "generalised Dice (Sudre 2017) per image, as MONAI GeneralizedDiceLoss",
-    gdice_params,
-    (int)(sizeof gdice_params / sizeof gdice_params[0]),
+    SL__KEYS(gdice_params),
     SL_MAP_IMAGE_CLASS,
     gdice_run,
     gdice_run,

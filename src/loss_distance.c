@@ -586,6 +586,14 @@ typedef struct {
     int64_t P;
 } bnd_ref_ctx;
 
+/* A reference's start: the batch's sizes and its workspace laid out. */
+static void ref_begin(const sl_call *c, dims_t *d, ref_ws *w)
+{
+    get_dims(c->b, d);
+    sl__arena a = sl__arena_of(c->ws);
+    ref_layout(&a, d, w);
+}
+
 static double bnd_ref_term(const void *ctx, int64_t cl, double p, double phi, double t, double *gx)
 {
     const bnd_ref_ctx *k = ctx;
@@ -599,10 +607,8 @@ static sl_status boundary_ref(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
     dims_t d;
-    get_dims(b, &d);
     ref_ws w;
-    sl__arena a = sl__arena_of(c->ws);
-    ref_layout(&a, &d, &w);
+    ref_begin(c, &d, &w);
     int64_t N = d.N, C = d.C, P = d.P;
     double scale = boundary_scale(o, N, C), total = 0.0;
     int softmax = b->input_kind == SL_INPUT_LOGITS;
@@ -652,8 +658,7 @@ static const sl__key boundary_params[] = {
 const sl_loss_info sl__loss_boundary = {
     "boundary",
     "boundary (surface) loss of Kervadec et al.: mean of p_k * signed distance map of class k",
-    boundary_params,
-    (int)(sizeof boundary_params / sizeof boundary_params[0]),
+    SL__KEYS(boundary_params),
     SL_MAP_IMAGE_CLASS,
     boundary_fast,
     boundary_ref,
@@ -843,10 +848,8 @@ static sl_status hd_ref(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
     dims_t d;
-    get_dims(b, &d);
     ref_ws w;
-    sl__arena a = sl__arena_of(c->ws);
-    ref_layout(&a, &d, &w);
+    ref_begin(c, &d, &w);
     int64_t N = d.N, C = d.C, P = d.P, c0 = hd_first(o, C), Cs = C - c0;
     int64_t rows = o->batch ? 1 : N;
     double per, scale, total = 0.0;
@@ -883,18 +886,22 @@ static sl_status hd_ref(const sl_call *c, double *loss)
     return SL_OK;
 }
 
+/* The keys hausdorff_dt and log_hausdorff_dt share; each adds its reduction. */
+#define HD_KEYS                                                                                    \
+    {.id = SL_OPT_dt_power, .alias = "alpha"},                                                     \
+        {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},          \
+        {.id = SL_OPT_batch,                                                                       \
+         .help = "one term per class, averaged over the batch too (map [1, C'])"}
+
 static const sl__key hd_params[] = {
-    {.id = SL_OPT_dt_power, .alias = "alpha"},
-    {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},
-    {.id = SL_OPT_batch, .help = "one term per class, averaged over the batch too (map [1, C'])"},
+    HD_KEYS,
     {.id = SL_OPT_reduction, .help = "mean over the (image, class) matrix, as MONAI"},
 };
 
 const sl_loss_info sl__loss_hausdorff_dt = {
     "hausdorff_dt",
     "Hausdorff distance-transform loss (Karimi & Salcudean), as MONAI's HausdorffDTLoss",
-    hd_params,
-    (int)(sizeof hd_params / sizeof hd_params[0]),
+    SL__KEYS(hd_params),
     SL_MAP_IMAGE_CLASS,
     hd_fast,
     hd_ref,
@@ -971,9 +978,7 @@ static sl_status loghd_ref(const sl_call *c, double *loss)
 }
 
 static const sl__key loghd_params[] = {
-    {.id = SL_OPT_dt_power, .alias = "alpha"},
-    {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},
-    {.id = SL_OPT_batch, .help = "one term per class, averaged over the batch too (map [1, C'])"},
+    HD_KEYS,
     {.id = SL_OPT_reduction,
      .words = "mean|sum",
      .help = "log(1 + the mean (or sum) of hausdorff_dt's matrix), as MONAI"},
@@ -982,8 +987,7 @@ static const sl__key loghd_params[] = {
 const sl_loss_info sl__loss_log_hausdorff_dt = {
     "log_hausdorff_dt",
     "log(1 + hausdorff_dt), as MONAI's LogHausdorffDTLoss",
-    loghd_params,
-    (int)(sizeof loghd_params / sizeof loghd_params[0]),
+    SL__KEYS(loghd_params),
     SL_MAP_IMAGE_CLASS,
     loghd_fast,
     loghd_ref,

@@ -88,8 +88,7 @@ static const sl__key focal_params[] = {
 const sl_loss_info sl__loss_focal = {
     "focal",
     "softmax focal loss -alpha_y (1 - p_y)^gamma log p_y (Lin et al.; Keras on probabilities)",
-    focal_params,
-    (int)(sizeof focal_params / sizeof focal_params[0]),
+    SL__KEYS(focal_params),
     SL_MAP_PIXEL,
     focal_fast,
     focal_ref,

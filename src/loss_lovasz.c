@@ -1057,8 +1057,7 @@ static const sl__key lovasz_params[] = {
 const sl_loss_info sl__loss_lovasz = {
     "lovasz",
     "Lovasz-softmax (Berman et al. 2018), as the authors' lovasz_softmax",
-    lovasz_params,
-    (int)(sizeof lovasz_params / sizeof lovasz_params[0]),
+    SL__KEYS(lovasz_params),
     SL_MAP_IMAGE_CLASS,
     lovasz_fast,
     lovasz_ref,
@@ -1457,8 +1456,7 @@ static const sl__key lh_params[] = {
 const sl_loss_info sl__loss_lovasz_hinge = {
     "lovasz_hinge",
     "binary Lovasz hinge (Berman et al. 2018) per channel, as the authors' lovasz_hinge",
-    lh_params,
-    (int)(sizeof lh_params / sizeof lh_params[0]),
+    SL__KEYS(lh_params),
     SL_MAP_IMAGE_CLASS,
     lh_run,
     lh_run,

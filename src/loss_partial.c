@@ -109,8 +109,7 @@ static const sl__key missing_params[] = {
 const sl_loss_info sl__loss_missing_ce = {
     "missing_ce",
     "the post's custom loss: no background penalty where an unannotated class is predicted",
-    missing_params,
-    (int)(sizeof missing_params / sizeof missing_params[0]),
+    SL__KEYS(missing_params),
     SL_MAP_PIXEL,
     missing_fast,
     missing_ref,
@@ -234,8 +233,7 @@ static const sl__key marginal_params[] = {
 const sl_loss_info sl__loss_marginal_ce = {
     "marginal_ce",
     "marginal cross-entropy (Shi et al. 2021): background merged with unannotated classes",
-    marginal_params,
-    (int)(sizeof marginal_params / sizeof marginal_params[0]),
+    SL__KEYS(marginal_params),
     SL_MAP_PIXEL,
     marginal_fast,
     marginal_ref,

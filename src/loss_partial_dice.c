@@ -51,8 +51,7 @@ static const sl__key marginal_dice_params[] = {
 const sl_loss_info sl__loss_marginal_dice = {
     "marginal_dice",
     "marginal Dice (Shi et al. 2021): Dice on background merged with unannotated classes",
-    marginal_dice_params,
-    (int)(sizeof marginal_dice_params / sizeof marginal_dice_params[0]),
+    SL__KEYS(marginal_dice_params),
     SL_MAP_IMAGE_CLASS,
     marginal_dice_run,
     marginal_dice_run,
@@ -107,8 +106,7 @@ static const sl__key exclusion_params[] = {
 const sl_loss_info sl__loss_exclusion = {
     "exclusion",
     "exclusion Dice (Shi et al. 2021): unannotated classes against the annotated objects",
-    exclusion_params,
-    (int)(sizeof exclusion_params / sizeof exclusion_params[0]),
+    SL__KEYS(exclusion_params),
     SL_MAP_IMAGE_CLASS,
     exclusion_run,
     exclusion_run,

@@ -302,8 +302,7 @@ static const sl__key bce_params[] = {
 const sl_loss_info sl__loss_bce = {
     "bce",
     "binary cross-entropy per channel, as torch.nn.BCEWithLogitsLoss (BCELoss on probabilities)",
-    bce_params,
-    (int)(sizeof bce_params / sizeof bce_params[0]),
+    SL__KEYS(bce_params),
     SL_MAP_ELEMENT,
     bce_fast,
     bce_ref,
@@ -325,8 +324,7 @@ static const sl__key sfocal_params[] = {
 const sl_loss_info sl__loss_sigmoid_focal = {
     "sigmoid_focal",
     "sigmoid focal loss per channel, as torchvision.ops.sigmoid_focal_loss",
-    sfocal_params,
-    (int)(sizeof sfocal_params / sizeof sfocal_params[0]),
+    SL__KEYS(sfocal_params),
     SL_MAP_ELEMENT,
     sfocal_fast,
     sfocal_ref,

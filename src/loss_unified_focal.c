@@ -207,8 +207,7 @@ static const sl__key uf_params[] = {
 const sl_loss_info sl__loss_asymmetric_unified_focal = {
     "asymmetric_unified_focal",
     "asymmetric unified focal loss (Yeung et al.), as MONAI's AsymmetricUnifiedFocalLoss",
-    uf_params,
-    (int)(sizeof uf_params / sizeof uf_params[0]),
+    SL__KEYS(uf_params),
     SL_MAP_IMAGE_CLASS,
     uf_run,
     uf_run,
