@@ -369,7 +369,7 @@ sl_status sl_options_check(const sl_loss_info *loss, const sl_options *o, int64_
 /* The shape of a loss's unreduced map for a batch. */
 void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                        sl_shape *out);
-/* Bytes of workspace sl_loss_eval needs for this loss and batch. */
+/* Bytes of workspace sl_loss_eval needs for this loss and batch (0 for a shape it refuses). */
 size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
                               const sl_batch *b);
 
@@ -385,8 +385,9 @@ const char *sl_isa(void);
 
 /* The benchmark's floor: moves the bytes a fused cross-entropy kernel moves for this batch (reads
  * the input and the label map, writes grad, numel(shape) floats), with no maths, over `threads`
- * threads (0: OpenMP's default). *checksum receives the sum of the labels. Needs a label map and
- * at most 64 classes (else SL_E_ARG); allocates its per-chunk scratch (SL_E_NOMEM). */
+ * threads (0: OpenMP's default). *checksum receives the sum of the labels. Needs an input of a
+ * loss's shape (else SL_E_SHAPE), a label map and at most 64 classes (else SL_E_ARG); allocates
+ * its per-chunk scratch (SL_E_NOMEM). */
 sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,
                          sl_error *err);
 

@@ -97,12 +97,10 @@ void sl__annotated_from_counts(const sl_call *c, const double *counts, uint8_t *
 sl_status sl_bench_floor(const sl_batch *b, float *grad, int threads, double *checksum,
                          sl_error *err)
 {
-    if (b->shape.ndim < 3 || b->shape.ndim > 5 || !b->input || !b->labels || !grad ||
-        b->target_kind != SL_TARGET_LABELS)
+    sl_status st = sl__input_shape_check(&b->shape, err);
+    if (st != SL_OK) return st;
+    if (!b->input || !b->labels || !grad || b->target_kind != SL_TARGET_LABELS)
         return sl__fail(err, SL_E_ARG, "bench floor: needs an input, a label map and a gradient");
-    for (int d = 0; d < b->shape.ndim; d++)
-        if (b->shape.dim[d] < 1)
-            return sl__fail(err, SL_E_SHAPE, "bench floor: axis %d of the input is empty", d);
     int64_t N = b->shape.dim[0], C = b->shape.dim[1];
     int64_t P = sl_shape_numel(&b->shape) / (N * C);
     if (C > SL_KERN_MAX_C)

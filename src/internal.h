@@ -276,6 +276,10 @@ typedef struct {
 } sl__refpx;
 
 /* lp (and u, s) of the pixel whose class 0 is at x (classes P apart); zeroes g. */
+/* The input's shape: 3 to 5 axes ([N, C, spatial...]), none empty; else SL_E_SHAPE and a message
+ * naming the shape (err may be NULL). */
+sl_status sl__input_shape_check(const sl_shape *s, sl_error *err);
+
 /* The one softmax of the tree, in double, in place over C values at stride `stride`: v_c becomes
  * exp(v_c - m) / sum_k exp(v_k - m), m the largest (log_form: (v_c - m) - log sum_k exp(v_k - m),
  * the log-softmax). Every reference path, the data generator, the CLI and the trainer call it;

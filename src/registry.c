@@ -120,20 +120,29 @@ void sl_loss_map_shape(const sl_loss_info *loss, const sl_options *opt, const sl
     for (int i = 2; i < b->shape.ndim; i++) out->dim[i - 1] = b->shape.dim[i];
 }
 
-/* A batch whose sizes the losses can take: 3 to 5 axes, none empty. Another one is refused by
- * sl_loss_eval (SL_E_SHAPE) before any workspace is read; its workspace size is 0. */
-static int sizable(const sl_batch *b)
+sl_status sl__input_shape_check(const sl_shape *s, sl_error *err)
 {
-    if (b->shape.ndim < 3 || b->shape.ndim > 5) return 0;
-    for (int d = 0; d < b->shape.ndim; d++)
-        if (b->shape.dim[d] < 1) return 0;
-    return 1;
+    char sh[160];
+    if (s->ndim < 3 || s->ndim > 5) {
+        sl__shape_str(s, sh, sizeof sh);
+        return sl__fail(err, SL_E_SHAPE,
+                        "input shape %s: need [N, C, spatial...] with 1 to 3 spatial axes", sh);
+    }
+    for (int i = 0; i < s->ndim; i++)
+        if (s->dim[i] < 1) {
+            sl__shape_str(s, sh, sizeof sh);
+            return sl__fail(err, SL_E_SHAPE, "input shape %s: axis %d is empty", sh, i);
+        }
+    return SL_OK;
 }
 
+/* A batch of another shape is refused by sl_loss_eval before any workspace is read: its
+ * workspace size is 0 (the losses' own sizes divide by N and C). */
 size_t sl_loss_workspace_size(const sl_loss_info *loss, const sl_options *opt,
                               const sl_batch *b)
 {
-    return loss->workspace && sizable(b) ? loss->workspace(opt, b) : 0;
+    if (!loss->workspace || sl__input_shape_check(&b->shape, NULL) != SL_OK) return 0;
+    return loss->workspace(opt, b);
 }
 
 int sl__sigmoid_based(const sl_loss_info *loss, const sl_options *o)
@@ -223,20 +232,11 @@ static sl_status setup_check(const sl_loss_info *loss, const sl_options *o, cons
                              const sl__scan *sc, sl_error *err)
 {
     const sl_shape *s = &b->shape;
-    char sh[160];
-    if (s->ndim < 3 || s->ndim > 5) {
-        sl__shape_str(s, sh, sizeof sh);
-        return sl__fail(err, SL_E_SHAPE,
-                        "input shape %s: need [N, C, spatial...] with 1 to 3 spatial axes", sh);
-    }
-    for (int i = 0; i < s->ndim; i++)
-        if (s->dim[i] < 1) {
-            sl__shape_str(s, sh, sizeof sh);
-            return sl__fail(err, SL_E_SHAPE, "input shape %s: axis %d is empty", sh, i);
-        }
+    sl_status st = sl__input_shape_check(s, err);
+    if (st != SL_OK) return st;
     if (!b->input) return sl__fail(err, SL_E_ARG, "no input");
     int64_t N = s->dim[0], C = s->dim[1];
-    sl_status st = sl__options_check(loss, o, C, sc && sc->options_checked, err);
+    st = sl__options_check(loss, o, C, sc && sc->options_checked, err);
     if (st != SL_OK) return st;
     if ((st = one_channel_check(loss, o, b, C, err)) != SL_OK) return st;
     if (b->target_kind == SL_TARGET_LABELS ? !b->labels : !b->target)
