@@ -1,44 +1,53 @@
 #!/usr/bin/python3
 """Peak resident memory of `segloss loss` for every loss in the registry, against the bound of
-issue 11: the program alone + inputs + outputs + one input-sized workspace.
+issue 11: the program + inputs + outputs + one input-sized workspace.
 
-At 2x4x512x512 float32 logits (8 MiB) and int32 labels (2 MiB) each case runs in a fresh
-process under build/tools/peak_rss, a small helper that forks the command and reports its own
-peak (from Python directly, the child would inherit Python's peak as a floor and hide anything
-below it). The program alone is `segloss list`. Every case counts: every loss of `segloss list`
-with --grad (bound: program + inputs + gradient + workspace), the other grouping of the
-sorting losses, lovasz with per_image=true and lovasz_hinge with per_image=false, and boundary on
-one image (1x4x512x512: its workspace, one image's, is then the whole input's size unless its
-probabilities share the gradient). Not yet within the bound, so not among the cases (README,
-Reliability): lovasz without a gradient or as a later term of a spec (`dice + lovasz`), lovasz
-with C = 2 over the whole batch, lovasz_hinge when every error is positive, hausdorff_dt and
-log_hausdorff_dt on one image.
+Each case runs in a fresh process under build/tools/peak_rss, a small helper that forks the
+command and reports its own peak (from Python directly, the child would inherit Python's peak as
+a floor and hide anything below it). "The program" is `segloss loss ce` on a 1x4x8x8 input: the
+binary, its libraries and its threads started, with no data to speak of.
+
+Every loss of `segloss list` runs, with a gradient (outputs: the gradient) and without one
+(outputs: the value), on four sets of float32 logits and int32 labels: 2x4x512x512 random
+logits; the same with every logit 0 (every error tied: the sorting losses' worst case);
+2x2x512x512 (two classes: a class's row is half the input); 1x4x512x512 (one image: a per-image
+workspace is the whole input's). Besides: each loss as the second term of `dice + LOSS` with a
+gradient (a later term adds into a gradient that holds the first), and the other grouping of
+the sorting losses (lovasz per image, lovasz_hinge over the batch).
 
 glibc raises its mmap threshold when a large block is freed, and then keeps freed blocks of the
 CLI's file reading resident in its heap: a few MiB that depend on the order of the CLI's
 allocations, not on the loss. The children run with MALLOC_MMAP_THRESHOLD_ pinned at glibc's
 own default (128 KiB), so that a freed buffer is returned at once and the peak is what is live.
-The binary is $SEGLOSS (default build/segloss), the helper $BUILD/tools/peak_rss. Ends with
-`check_memory: N passed, M failed`; exits 1 when M > 0.
+The binary is $SEGLOSS (default build/segloss), the helper $BUILD/tools/peak_rss; arguments, if
+any, restrict the run to those losses. Ends with `check_memory: N passed, M failed`; exits 1
+when M > 0.
 """
-import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SIZE = "2,4,512,512"
-ONE = "1,4,512,512"  # one image
 MIB = 1024.0 * 1024.0
 
-
-def load_memory():
-    spec = importlib.util.spec_from_file_location(
-        "memory", os.path.join(HERE, "..", "bench", "memory.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+# The data sets: name -> (shape, every logit 0). The data is written by a child process: this
+# one stays small, so numpy is never imported here.
+SETS = {
+    "2x4": ("2,4,512,512", False),
+    "2x4 zeros": ("2,4,512,512", True),
+    "2x2": ("2,2,512,512", False),
+    "1x4": ("1,4,512,512", False),
+}
+MAKE_DATA = """
+import sys
+import numpy as np
+shape = tuple(int(v) for v in sys.argv[1].split(","))
+rng = np.random.default_rng(1)
+x = (rng.standard_normal(shape, dtype=np.float32) * 2).astype(np.float32)
+np.save(sys.argv[2], x * 0 if sys.argv[4] == "1" else x)
+np.save(sys.argv[3], rng.integers(0, shape[1], size=(shape[0],) + shape[2:], dtype=np.int32))
+"""
 
 
 def peak_bytes(tool, cmd):
@@ -52,21 +61,30 @@ def peak_bytes(tool, cmd):
 
 
 def cases(names):
-    """(label, spec, with a gradient, size) for every case counted."""
-    out = [(n, n, True, SIZE) for n in names]
-    out.append(("lovasz, per_image=true", "lovasz(per_image=true)", True, SIZE))
-    out.append(("lovasz_hinge, per_image=false", "lovasz_hinge(per_image=false)", True, SIZE))
-    out.append(("boundary, one image", "boundary", True, ONE))
+    """(data set, label, spec, with a gradient) for every case counted."""
+    out = []
+    for data in SETS:
+        for n in names:
+            out.append((data, n, n, True))
+            out.append((data, n + ", no gradient", n, False))
+    for n in names:
+        out.append(("2x4", "dice + " + n, "dice + " + n, True))
+    for data in SETS:
+        for grad in (True, False):
+            tail = "" if grad else ", no gradient"
+            out.append((data, "lovasz per image" + tail, "lovasz(per_image=true)", grad))
+            out.append((data, "lovasz_hinge over the batch" + tail,
+                        "lovasz_hinge(per_image=false)", grad))
     return out
 
 
-def sizes(size):
-    """The shape, and the bytes of the logits and of the labels."""
+def nbytes(size):
+    """The bytes of the logits and of the labels."""
     shape = tuple(int(v) for v in size.split(","))
     numel = 1
     for v in shape:
         numel *= v
-    return shape, 4 * numel, 4 * numel // shape[1]
+    return 4 * numel, 4 * numel // shape[1]
 
 
 def main():
@@ -85,39 +103,42 @@ def main():
               % segloss)
         print("check_memory: 0 passed, 0 failed")
         return 0
-    mem = load_memory()
     names = [line.strip() for line in subprocess.run(
         [segloss, "list"], check=True, capture_output=True, text=True).stdout.splitlines()
         if line and not line[0].isspace()]
-    shape, nx, ny = sizes(SIZE)
+    only = sys.argv[1:]
     passed = failed = 0
     with tempfile.TemporaryDirectory() as d:
         gp = os.path.join(d, "g.npy")
-        data = {}
-        for size in (SIZE, ONE):
-            data[size] = (os.path.join(d, "x%s.npy" % size), os.path.join(d, "y%s.npy" % size))
-            subprocess.run(["/usr/bin/python3", "-c", mem.MAKE_DATA, size] + list(data[size]),
-                           check=True)
-        base = peak_bytes(tool, [segloss, "list"])
+        files = {}
+        for name, (size, zero) in list(SETS.items()) + [("tiny", ("1,4,8,8", False))]:
+            files[name] = (os.path.join(d, "x%d.npy" % len(files)),
+                           os.path.join(d, "y%d.npy" % len(files)))
+            subprocess.run(["/usr/bin/python3", "-c", MAKE_DATA, size] + list(files[name])
+                           + ["1" if zero else "0"], check=True)
+        xt, yt = files["tiny"]
+        base = peak_bytes(tool, [segloss, "loss", "ce", "--input", xt, "--target", yt])
         if base is None:
             print("check_memory: 0 passed, 1 failed")
             return 1
-        print("at %s: program alone %.1f MiB, inputs %.1f, gradient %.1f, workspace %.1f"
-              % ("x".join(map(str, shape)), base / MIB, (nx + ny) / MIB, nx / MIB, nx / MIB))
-        print("  %-32s %8s %8s %8s" % ("case", "peak", "bound", "margin"))
-        for label, spec, grad, size in cases(names):
-            xp, yp = data[size]
+        print("the program (segloss loss ce on 1x4x8x8): %.1f MiB; bound = the program + inputs "
+              "+ outputs + one input-sized workspace" % (base / MIB))
+        print("  %-10s %-40s %8s %8s %8s" % ("data", "case", "peak", "bound", "margin"))
+        for data, label, spec, grad in cases(names):
+            if only and not any(n in spec for n in only):
+                continue
+            xp, yp = files[data]
             cmd = [segloss, "loss", spec, "--input", xp, "--target", yp]
             if grad:
                 cmd += ["--grad", gp]
-            _, nx, ny = sizes(size)
+            nx, ny = nbytes(SETS[data][0])
             bound = base + nx + ny + (nx if grad else 0) + nx
             peak = peak_bytes(tool, cmd)
             within = peak is not None and peak <= bound
-            print("  %-32s %8s %8.1f %8s  %s"
-                  % (label, "-" if peak is None else "%.1f" % (peak / MIB), bound / MIB,
-                     "-" if peak is None else "%.1f" % ((bound - peak) / MIB),
-                     "ok" if within else "FAIL over"))
+            print("  %-10s %-40s %8s %8.1f %8s  %s"
+                  % (data, label, "-" if peak is None else "%.1f" % (peak / MIB), bound / MIB,
+                     "-" if peak is None else "%.2f" % ((bound - peak) / MIB),
+                     "ok" if within else "FAIL over"), flush=True)
             if within:
                 passed += 1
             else:
