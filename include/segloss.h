@@ -343,6 +343,9 @@ typedef struct sl_loss_info sl_loss_info; /* opaque */
  * input"), so one channel of probabilities would be the constant 1: refused, like one channel of
  * logits under a softmax. */
 #define SL_LOSS_RENORMALISES 128u
+/* Keeps its scratch in the gradient when it writes the gradient alone (nothing else in it):
+ * sl_spec_eval runs the first such term of a spec first (its terms' order, below). */
+#define SL_LOSS_GRAD_SCRATCH 256u
 
 int sl_loss_count(void);
 const sl_loss_info *sl_loss_at(int i);              /* NULL when i is out of range */
@@ -421,7 +424,14 @@ int sl_spec_term_input(const sl_spec *s, int i);
 size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b);
 /* The map shape of a spec: its terms' common map shape. SL_E_ARG when they differ. */
 sl_status sl_spec_map_shape(const sl_spec *s, const sl_batch *b, sl_shape *out, sl_error *err);
-/* Evaluate sum_i k_i * loss_i. Maps and gradients are summed the same way. */
+/* Evaluate sum_i k_i * loss_i. Maps and gradients are summed the same way: the first term
+ * writes them, each later one adds into them. The value adds the terms as written; the
+ * gradient and map add them as written too, except that with a gradient the first term whose
+ * loss has SL_LOSS_GRAD_SCRATCH runs first (a later term could not use the gradient as its
+ * scratch). With two terms that gives the same bits in either order (float addition commutes);
+ * with more, the gradient's last bits may differ from the order as written. A spec checks its
+ * data as written all the same: it refuses bad data with the message of the first term, as
+ * written, that refuses it. */
 sl_status sl_spec_eval(const sl_spec *s, const sl_batch *b, sl_impl impl, sl_output *out,
                        sl_error *err);
 

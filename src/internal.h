@@ -162,6 +162,9 @@ typedef struct {
 /* A run of one loss with out's workspace and threads, k = 1, no gradient or map yet. */
 sl__run sl__run_of(const sl_loss_info *loss, const sl_options *opt, const sl_batch *b,
                    sl_impl impl, const sl_output *out);
+/* The checks sl__loss_run makes, with the pass over the values and labels even where the
+ * loss's kernel would make it (SL_LOSS_KERNEL_CHECKS). */
+sl_status sl__loss_check(const sl__run *r, sl_error *err);
 /* Check, build the call and run one loss. */
 sl_status sl__loss_run(const sl__run *r, sl_error *err, double *value);
 /* Sharded evaluation (src/shard.c): set r to run `phase` with its loss's statistics at

@@ -665,7 +665,7 @@ const sl_loss_info sl__loss_boundary = {
     distance_workspace,
     boundary_check,
     NULL,
-    SL_LOSS_KERNEL_CHECKS,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_GRAD_SCRATCH,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -908,7 +908,7 @@ const sl_loss_info sl__loss_hausdorff_dt = {
     distance_workspace,
     NULL,
     hd_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL | SL_LOSS_GRAD_SCRATCH,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -994,5 +994,5 @@ const sl_loss_info sl__loss_log_hausdorff_dt = {
     loghd_workspace,
     NULL,
     hd_map_shape,
-    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL,
+    SL_LOSS_KERNEL_CHECKS | SL_LOSS_ONE_CHANNEL | SL_LOSS_GRAD_SCRATCH,
 };

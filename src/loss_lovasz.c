@@ -1064,7 +1064,7 @@ const sl_loss_info sl__loss_lovasz = {
     lovasz_workspace,
     lovasz_check,
     lovasz_map_shape,
-    SL_LOSS_SHARD_PER_IMAGE | SL_LOSS_RENORMALISES,
+    SL_LOSS_SHARD_PER_IMAGE | SL_LOSS_RENORMALISES | SL_LOSS_GRAD_SCRATCH,
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1463,5 +1463,5 @@ const sl_loss_info sl__loss_lovasz_hinge = {
     lh_workspace,
     lh_check,
     lh_map_shape,
-    SL_LOSS_SIGMOID,
+    SL_LOSS_SIGMOID | SL_LOSS_GRAD_SCRATCH,
 };

@@ -483,6 +483,11 @@ sl_status sl__check_finite(const sl_loss_info *loss, const sl_batch *b, double v
     return finite_check(loss, "loss map", map, &ms, err);
 }
 
+sl_status sl__loss_check(const sl__run *r, sl_error *err)
+{
+    return batch_check(r->loss, r->o, r->b, 1, r->scan, err);
+}
+
 sl_status sl__loss_run(const sl__run *r, sl_error *err, double *value)
 {
     const sl_loss_info *loss = r->loss;

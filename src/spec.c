@@ -408,10 +408,57 @@ size_t sl_spec_workspace_size(const sl_spec *s, const sl_batch *b)
     return w;
 }
 
-/* Every term in turn, adding k_i times its gradient and map into out's and k_i times its value
- * into the total. The terms share one pass over the data (sl__scan); their options were checked
- * when parsed. With SL__PHASE_FINISH, term i reads its statistics from stats, one term's after
- * another. */
+/* The order the terms run in: as written, except that with a gradient a term that keeps its
+ * scratch in a gradient it writes alone (SL_LOSS_GRAD_SCRATCH) runs first: of several such, the
+ * one with the largest workspace (the first of equals). A later term adds into a gradient that
+ * holds the terms before it, so such a term, run later, would need that scratch beside the
+ * gradient. Float addition commutes, so with two terms the gradient and map have the same bits
+ * in either order; with more, the order below is the one they are added in. Returns 1 when the
+ * order is not as written. */
+static int run_order(const sl_spec *s, const sl_batch *b, int grad, int *order)
+{
+    int first = -1;
+    size_t most = 0;
+    for (int i = 0; grad && i < s->n; i++) {
+        const spec_term *t = &s->t[i];
+        if (!(t->loss->flags & SL_LOSS_GRAD_SCRATCH)) continue;
+        sl_batch tmp;
+        size_t w = sl_loss_workspace_size(t->loss, &t->opt, term_batch(t, b, &tmp));
+        if (first < 0 || w > most) {
+            first = i;
+            most = w;
+        }
+    }
+    first = first < 0 ? 0 : first;
+    int at = 0;
+    order[at++] = first;
+    for (int i = 0; i < s->n; i++)
+        if (i != first) order[at++] = i;
+    return first != 0;
+}
+
+/* Adds term i's value kv into *total; SL_E_OVERFLOW when k_i * value or the sum overflows. */
+static sl_status add_value(const spec_term *t, double v, double *total, sl_error *err)
+{
+    double kv = t->k * v;
+    if (isfinite(v) && !isfinite(kv))
+        return sl__fail(err, SL_E_OVERFLOW, "%s: its factor %g times its value %g overflowed",
+                        t->loss->name, t->k, v);
+    double before = *total;
+    *total += kv;
+    /* a NaN carried from a mean over nothing stays NaN; finite plus finite must be finite */
+    if (isfinite(before) && isfinite(kv) && !isfinite(*total))
+        return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
+                        t->loss->name);
+    return SL_OK;
+}
+
+/* Every term, adding k_i times its gradient and map into out's (in run_order's order) and k_i
+ * times its value into the total (as written). The terms share one pass over the data
+ * (sl__scan); their options were checked when parsed. When the order is not as written, every
+ * term's checks run first, as written, so that a spec refuses bad data with the message it
+ * gives in any order. With SL__PHASE_FINISH, term i reads its statistics from stats, one
+ * term's after another as written. */
 sl_status sl__spec_run(const sl_spec *s, const sl_batch *b, sl_impl impl, int phase,
                        double *stats, sl_output *out, sl_error *err)
 {
@@ -424,31 +471,33 @@ sl_status sl__spec_run(const sl_spec *s, const sl_batch *b, sl_impl impl, int ph
     sl__scan scan;
     memset(&scan, 0, sizeof scan);
     scan.options_checked = 1;
-    double total = 0.0;
+    sl__run r[SL_SPEC_MAX_TERMS];
+    sl_batch tmp[SL_SPEC_MAX_TERMS];
+    int order[SL_SPEC_MAX_TERMS];
+    int moved = run_order(s, b, !stats_phase && out->grad != NULL, order);
     size_t at = 0;
     for (int i = 0; i < s->n; i++) {
         const spec_term *t = &s->t[i];
-        double v;
-        sl_batch tmp;
-        sl__run r = sl__run_of(t->loss, &t->opt, term_batch(t, b, &tmp), impl, out);
-        r.grad = stats_phase ? NULL : out->grad;
-        r.map = stats_phase ? NULL : out->loss_map;
-        r.k = t->k;
-        r.accumulate = i > 0;
-        r.scan = &scan;
-        sl_status st = phase ? sl__stats_at(&r, phase, stats, &at, err) : SL_OK;
-        if (st == SL_OK) st = sl__loss_run(&r, err, &v);
+        r[i] = sl__run_of(t->loss, &t->opt, term_batch(t, b, &tmp[i]), impl, out);
+        r[i].grad = stats_phase ? NULL : out->grad;
+        r[i].map = stats_phase ? NULL : out->loss_map;
+        r[i].k = t->k;
+        r[i].scan = &scan;
+        sl_status st = phase ? sl__stats_at(&r[i], phase, stats, &at, err) : SL_OK;
+        if (st == SL_OK && moved) st = sl__loss_check(&r[i], err);
         if (st != SL_OK) return st;
-        double kv = t->k * v;
-        if (isfinite(v) && !isfinite(kv))
-            return sl__fail(err, SL_E_OVERFLOW, "%s: its factor %g times its value %g overflowed",
-                            t->loss->name, t->k, v);
-        double before = total;
-        total += kv;
-        /* a NaN carried from a mean over nothing stays NaN; finite plus finite must be finite */
-        if (isfinite(before) && isfinite(kv) && !isfinite(total))
-            return sl__fail(err, SL_E_OVERFLOW, "%s: the sum of the spec's terms overflowed",
-                            t->loss->name);
+    }
+    double v[SL_SPEC_MAX_TERMS], total = 0.0;
+    for (int j = 0; j < s->n; j++) {
+        int i = order[j];
+        r[i].accumulate = j > 0;
+        sl_status st = sl__loss_run(&r[i], err, &v[i]);
+        if (st == SL_OK && !moved) st = add_value(&s->t[i], v[i], &total, err);
+        if (st != SL_OK) return st;
+    }
+    for (int i = 0; moved && i < s->n; i++) {
+        sl_status st = add_value(&s->t[i], v[i], &total, err);
+        if (st != SL_OK) return st;
     }
     if (!stats_phase) out->loss = total;
     return SL_OK;

@@ -614,6 +614,72 @@ static void test_shared_scan(void)
     CHECK(strstr(msg, "input has NaN at [0, 2, 2, 2]") != NULL, "NaN before labels: %s", msg);
 }
 
+/* The gradient of one spec into grad (210 floats), fast path; its value into *v. */
+static sl_status spec_grad(const char *text, const sl_batch *b, float *grad, double *v,
+                           char *msg, size_t len)
+{
+    sl_spec *s;
+    sl_error err;
+    msg[0] = 0;
+    sl_status st = sl_spec_parse(text, &s, &err);
+    CHECK(st == SL_OK, "parse %s", text);
+    if (st != SL_OK) return st;
+    size_t wsz = sl_spec_workspace_size(s, b);
+    void *ws = malloc(wsz + 1);
+    sl_output out = {0, grad, NULL, ws, wsz, 0};
+    st = sl_spec_eval(s, b, SL_IMPL_FAST, &out, &err);
+    if (st != SL_OK) snprintf(msg, len, "%s", err.msg);
+    *v = out.loss;
+    free(ws);
+    sl_spec_free(s);
+    return st;
+}
+
+/* With a gradient, a term that keeps its scratch in the gradient runs first (sl_spec_eval):
+ * with two terms the value, the gradient and the refusals are those of the order as written
+ * (float addition commutes), and the gradient is the float sum of the terms' own. */
+static void test_spec_order(void)
+{
+    problem pr;
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
+    static const char *const pairs[][2] = {
+        {"dice", "lovasz"}, {"0.5*ce", "boundary"}, {"lovasz", "2*hausdorff_dt"}};
+    char msg[SL_ERR_LEN];
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        char ab[160], ba[160];
+        snprintf(ab, sizeof ab, "%s + %s", pairs[i][0], pairs[i][1]);
+        snprintf(ba, sizeof ba, "%s + %s", pairs[i][1], pairs[i][0]);
+        float ga[210], gb[210], gab[210], gba[210];
+        double va, vb, vab, vba;
+        int ok = spec_grad(pairs[i][0], &pr.b, ga, &va, msg, sizeof msg) == SL_OK &&
+                 spec_grad(pairs[i][1], &pr.b, gb, &vb, msg, sizeof msg) == SL_OK &&
+                 spec_grad(ab, &pr.b, gab, &vab, msg, sizeof msg) == SL_OK &&
+                 spec_grad(ba, &pr.b, gba, &vba, msg, sizeof msg) == SL_OK;
+        CHECK(ok, "%s runs (%s)", ab, msg);
+        if (!ok) continue;
+        int same = 1;
+        for (int k = 0; k < 210; k++) same &= gab[k] == gba[k] && gab[k] == ga[k] + gb[k];
+        CHECK(same, "%s: the gradient is the float sum of its terms', in either order", ab);
+        CHECK(vab == va + vb && vba == vb + va, "%s: the value is the sum as written", ab);
+    }
+    /* the refusal of the first term as written, though the second runs first */
+    make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 1, 0, 0);
+    pr.y[10] = 7;
+    static const char *const cases[][2] = {
+        {"ce(ignore_index=255) + lovasz(ignore_index=7)", "ce(ignore_index=255)"},
+        {"dice(ignore_index=7) + lovasz(ignore_index=255)", "dice(ignore_index=7)"},
+        {"ce(ignore_index=7) + boundary", "ce(ignore_index=7)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float g[210];
+        double v;
+        char alone[SL_ERR_LEN];
+        sl_status both = spec_grad(cases[i][0], &pr.b, g, &v, msg, sizeof msg);
+        sl_status one = spec_grad(cases[i][1], &pr.b, g, &v, alone, sizeof alone);
+        CHECK(both != SL_OK && both == one && strcmp(msg, alone) == 0,
+              "%s refuses as its first term: '%s', alone '%s'", cases[i][0], msg, alone);
+    }
+}
+
 /* ignore_index with a per-class target (the argmax rule): a one-hot target gives what its
  * label map gives, value and gradient, on both paths; the ignored pixels' inputs change
  * nothing and get a zero gradient; every pixel ignored is a mean over nothing (ce: NaN). */
@@ -808,7 +874,7 @@ int main(void)
     /* the checks of particular losses are not this build's */
     (void)test_anchors, (void)test_binary, (void)test_lovasz_ties, (void)test_errors;
     (void)test_shared_scan;
-    (void)test_probs_ignore;
+    (void)test_probs_ignore, (void)test_spec_order;
     return check_finish("test_newloss");
 #else
     test_anchors();
@@ -819,6 +885,7 @@ int main(void)
     test_errors();
     test_shared_scan();
     test_probs_ignore();
+    test_spec_order();
 #endif
     return check_finish("test_losses");
 }
