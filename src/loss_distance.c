@@ -15,9 +15,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -180,15 +177,6 @@ static int fast_ok(const sl_call *c)
     return c->C <= SL_KERN_MAX_C;
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* fn on every line of the last axis of d, over `threads` threads (for a map the EDT did not go
  * through: an empty or full mask). */
 static void run_lines(int threads, const sl__grid *g, sl__edt_line_fn fn, void *ctx,
@@ -242,7 +230,7 @@ static prob_src fast_src(const sl_call *c, const fast_ws *w, int64_t n, int64_t 
 static float *src_block(const prob_src *s, int64_t i, int64_t len)
 {
     if (s->row) return s->row + i;
-    float *q = s->room + (int64_t)thread_id() * PIECE;
+    float *q = s->room + (int64_t)sl__edt_thread() * PIECE;
     (void)probs_piece(s->c, s->n, i, len, s->softmax, q);
     return q + s->cls * s->c->P;
 }
@@ -263,7 +251,7 @@ static int for_blocks(const sl_call *c, const fast_ws *w, int64_t n, int softmax
 #endif
     for (int64_t b = 0; b < per; b++) {
         const int64_t i = b * PIECE, len = P - i < PIECE ? P - i : PIECE;
-        float *q = w->room + (int64_t)thread_id() * PIECE;
+        float *q = w->room + (int64_t)sl__edt_thread() * PIECE;
         bad |= probs_piece(c, n, i, len, softmax, q);
         if (fn) fn(ctx, i, len, q);
     }
@@ -365,7 +353,7 @@ static int fast_chain(const sl_call *c, fast_ws *w, const float *g, int64_t n, i
 #endif
     for (int64_t q = 0; q < per; q++) {
         const int64_t p0 = q * SL_CHUNK, len = P - p0 < SL_CHUNK ? P - p0 : SL_CHUNK;
-        float *room = w->room + (int64_t)thread_id() * SL_CHUNK;
+        float *room = w->room + (int64_t)sl__edt_thread() * SL_CHUNK;
         double part = 0.0;
         sl__sm_args sa = {C, P, x + p0, probs, room};
         bad |= c->kern->softmax(&sa, 0, 0, len, &part);
