@@ -32,7 +32,7 @@
  * whole image: with a gradient of the call's own, they are computed once per image into that
  * gradient (each class' row then becomes its row of dL/dp); without a gradient, or with one
  * that already holds other terms, they are not kept: each block of a line computes them again
- * where it reads them, and so does the chain rule, chunk by chunk. Every piece is split the
+ * where it reads them, and so does the chain rule, block by block. Every piece is split the
  * same way whatever the thread count and wherever p comes from, and the EDT is exact, so the
  * results are the same bits for any number of threads, and the value the same bits with and
  * without a gradient. The losses take SL_LOSS_KERNEL_CHECKS: the softmax kernel checks the
@@ -69,9 +69,9 @@ static int64_t last_lines(const sl__grid *g)
 
 /* The fast path's workspace, in layout order:
  *   room   [C, P] floats + EDT_SLOTS PIECE: the threads' pieces of probabilities computed
- *          again, class c of a piece at + c P (the kernel's stride is the input's); a line's
- *          block at thread t's offset t PIECE, a chunk of the chain rule at t SL_CHUNK (with
- *          at most P / SL_CHUNK threads), so at most C x threads x SL_CHUNK floats are touched;
+ *          again, class c of a piece at + c P (the kernel's stride is the input's): a block
+ *          of PIECE points at thread t's offset t PIECE, so that only C x threads x PIECE
+ *          floats are touched;
  *   g      [C, P] floats: dL/dp of one image, only when the gradient already holds other terms
  *          (accumulate). Else dL/dp lies in the image's part of the caller's gradient, where
  *          the chain rule then runs in place, or, without a gradient, over the block of
@@ -335,40 +335,32 @@ static float *fast_g(const sl_call *c, const fast_ws *w, int64_t n)
     return c->accumulate ? w->g : c->grad + n * c->C * c->P;
 }
 
-/* dL/dx of image n from g = dL/dp (without k), chunk by chunk as sl__for_chunks splits it:
- * each chunk's probabilities computed again (the same kernel: the same bits) into its thread's
- * piece of the room, SL_CHUNK points of each class row at the thread's offset, so that only
- * those pieces are touched. Nonzero when the kernel refused the input. */
+/* The chain rule on a block: dL/dx of the block from its probabilities q and g = dL/dp. */
+typedef struct {
+    const sl_call *c;
+    const float *g; /* the image's dL/dp */
+    float *grad;    /* the image's part of the gradient */
+    int softmax;
+} chain_ctx;
+
+static void chain_block(void *v, int64_t i, int64_t len, const float *q)
+{
+    const chain_ctx *k = v;
+    const sl_call *c = k->c;
+    double part = 0.0;
+    sl__chain_args a = {c->C,        c->P,          q,          k->g + i, k->softmax,
+                        (float)c->k, c->accumulate, k->grad + i};
+    c->kern->chain(&a, 0, 0, len, &part);
+}
+
+/* dL/dx of image n from g = dL/dp (without k), block by block, each block's probabilities
+ * computed again (the same kernel: the same bits) into its thread's piece of the room, so that
+ * only those pieces are touched. Nonzero when the kernel refused the input. */
 static int fast_chain(const sl_call *c, fast_ws *w, const float *g, int64_t n, int softmax)
 {
     if (!c->grad) return 0;
-    const int64_t C = c->C, P = c->P, per = (P + SL_CHUNK - 1) / SL_CHUNK;
-    const float *x = c->b->input + n * C * P;
-    const int probs = c->b->input_kind == SL_INPUT_PROBS;
-    const int64_t most = P / SL_CHUNK > 1 ? P / SL_CHUNK : 1;
-    const int nt = c->threads < most ? c->threads : (int)most;
-    int bad = 0;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad) if (nt > 1)
-#endif
-    for (int64_t q = 0; q < per; q++) {
-        const int64_t p0 = q * SL_CHUNK, len = P - p0 < SL_CHUNK ? P - p0 : SL_CHUNK;
-        float *room = w->room + (int64_t)sl__edt_thread() * SL_CHUNK;
-        double part = 0.0;
-        sl__sm_args sa = {C, P, x + p0, probs, room};
-        bad |= c->kern->softmax(&sa, 0, 0, len, &part);
-        sl__chain_args a = {C,
-                            P,
-                            softmax || probs ? room : x + p0,
-                            g + p0,
-                            softmax,
-                            (float)c->k,
-                            c->accumulate,
-                            c->grad + n * C * P + p0};
-        c->kern->chain(&a, 0, 0, len, &part);
-    }
-    (void)nt;
-    return bad;
+    chain_ctx k = {c, g, c->grad + n * c->C * c->P, softmax};
+    return for_blocks(c, w, n, softmax, chain_block, &k);
 }
 
 /* A mask of one image over chunks: the target's class cls (label == cls, or t > 0.5), or the
