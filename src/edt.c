@@ -125,7 +125,7 @@ static slot_t slot_of(void *scratch, const sl__grid *g, int t)
     return s;
 }
 
-static int thread_id(void)
+int sl__edt_thread(void)
 {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -535,7 +535,7 @@ static void edt_passes(double *d, const uint8_t *m, int binary, const sl__grid *
 #pragma omp parallel num_threads(T) if (T > 1 && nblk > 1)
 #endif
         {
-            slot_t e = slot_of(scratch, g, thread_id());
+            slot_t e = slot_of(scratch, g, sl__edt_thread());
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -563,7 +563,7 @@ static void edt_passes(double *d, const uint8_t *m, int binary, const sl__grid *
 #pragma omp parallel num_threads(T) if (T > 1 && lines > 1)
 #endif
         {
-            slot_t e = slot_of(scratch, g, thread_id());
+            slot_t e = slot_of(scratch, g, sl__edt_thread());
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif

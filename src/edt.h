@@ -63,6 +63,10 @@ void sl__edt_sq_ref(double *d, const sl__grid *g, double *line);
  * to its line. */
 typedef void (*sl__edt_line_fn)(void *ctx, int64_t l, int64_t base, int64_t n, const double *d);
 
+/* The calling thread's number in its OpenMP team (0 without OpenMP): inside a line consumer,
+ * 0 to threads - 1, for scratch of its own per thread. */
+int sl__edt_thread(void);
+
 /* Both sides of a binary mask in one transform, squared: out[i] is the squared distance from i
  * to the nearest point whose mask value differs from mask[i] (inside the mask: EDT(mask)^2,
  * outside: EDT(!mask)^2, scipy's semantics). This costs about one one-sided transform: the

@@ -15,9 +15,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -25,16 +22,21 @@
 /* ---------------------------------------------------------------------------------------------
  * Shared pieces
  *
- * Fast path, one image at a time: p = the softmax (kernel; probabilities are copied and checked
- * by it) into a [C, P] float buffer, then one class at a time its masks and their squared
+ * Fast path, one image at a time, one class at a time: the class' masks and their squared
  * distance maps (src/edt.c, both sides in one transform, threaded over lines), the loss's
  * per-pixel work in float loops done line by line as the EDT finishes each line of its last
- * pass (while it is in cache; each line's sum in its own double slot, added in line order)
- * writing dL/dp of the class into a [C, P] float buffer, then the chain rule (kernel) into
- * grad. Every piece is split the same way whatever the thread count, and the EDT is exact, so
- * the results are the same bits for any number of threads. The losses take
- * SL_LOSS_KERNEL_CHECKS: the softmax kernel checks the input and one pass checks the labels or
- * targets, instead of the common checks' scan.
+ * pass (while it is in cache; in blocks of PIECE points, each line's sum in its own double
+ * slot, added in line order) writing dL/dp of the class, then the chain rule (kernel) into
+ * grad. The probabilities come from the softmax kernel (which copies and checks probabilities
+ * given as such). It works pixel by pixel, so a piece of an image gets the same bits as the
+ * whole image: with a gradient of the call's own, they are computed once per image into that
+ * gradient (each class' row then becomes its row of dL/dp); without a gradient, or with one
+ * that already holds other terms, they are not kept: each block of a line computes them again
+ * where it reads them, and so does the chain rule, block by block. Every piece is split the
+ * same way whatever the thread count and wherever p comes from, and the EDT is exact, so the
+ * results are the same bits for any number of threads, and the value the same bits with and
+ * without a gradient. The losses take SL_LOSS_KERNEL_CHECKS: the softmax kernel checks the
+ * input and one pass checks the labels or targets, instead of the common checks' scan.
  *
  * Reference: plain double loops, one image at a time: per class its distance maps by the plain
  * EDT into a [C, P] double buffer, then one pass over the pixels computing the softmax of the
@@ -60,37 +62,51 @@ static int64_t last_lines(const sl__grid *g)
     return g->nd == 1 ? 1 : sl__grid_numel(g) / g->dim[g->nd - 1];
 }
 
-/* The fast path's workspace: p and g [C, P] floats (one image), a [P] double distance map and
- * a [P] byte mask (one (image, class) at a time), per-chunk or per-line sums, the map's sums
- * [N, C] doubles, and last the EDT's line scratch for `slots` threads (per thread about 56
- * bytes per point of the longest axis plus 128 per point of the first). g, dL/dp, is the
- * image's part of the caller's gradient when there is one and nothing else is in it (the
- * chain rule then runs in place), one [P] row for every class when there is no gradient, and
- * only with accumulate its own. Where g is the gradient and C >= 4, p too lies there first
- * (pg): each class' row of p becomes its row of dL/dp (each point read before it is written),
- * the distance map, the mask and hausdorff_dt's field(p)^2 row (fp) lie in p's room, and the
- * chain rule computes the softmax again chunk by chunk into small pieces of that room. Peak
- * beside the inputs and outputs: with pg 9 P bytes (boundary) or 13 P (hausdorff_dt) plus
- * those small pieces, under the input's size for any N; else 4 C P + 9 P, one float per input
- * value of one image (1/N of the input) and a double map (8 C P + 9 P with accumulate). */
+/* The most threads the fast path's pieces serve (each has its own piece of the room and its
+ * own slot of EDT scratch), and the points of a line's block. */
+#define EDT_SLOTS 64
+#define PIECE 256
+
+/* The fast path's workspace, in layout order:
+ *   room   [C, P] floats + EDT_SLOTS PIECE: the threads' pieces of probabilities computed
+ *          again, class c of a piece at + c P (the kernel's stride is the input's): a block
+ *          of PIECE points at thread t's offset t PIECE, so that only C x threads x PIECE
+ *          floats are touched;
+ *   g      [C, P] floats: dL/dp of one image, only when the gradient already holds other terms
+ *          (accumulate). Else dL/dp lies in the image's part of the caller's gradient, where
+ *          the chain rule then runs in place, or, without a gradient, over the block of
+ *          probabilities it was computed from. hausdorff_dt keeps field(p)^2 of a class as
+ *          [P] floats (fp) in g's first row, in the gradient's row of class 0 when that is
+ *          not scored, or with accumulate in dL/dp's own row (hd_fp);
+ *   d1, m1 [P] doubles and [P] bytes: one class' distance map and its mask;
+ *   parts, msum: per-chunk or per-line sums, the map's sums [N, C];
+ *   and last the EDT's line scratch for `slots` threads (per thread about 56 bytes per point of
+ *          the longest axis plus 128 per point of the first).
+ * Pages are resident only where touched, and one call touches much less than the layout's
+ * size. Nothing of the size of the input is kept, so the peak beside the inputs and outputs
+ * is, besides the small pieces: with a gradient of the call's own or none, d1 and m1, 9 P
+ * bytes, and hausdorff_dt's fp besides, 13 P, unless it lies in the gradient (include_background
+ * false), under the input's size W = 4 N C P whenever N C >= 4
+ * (W >= 16 P; with N C <= 2, W <= 8 P cannot hold a double map of the image's size); with
+ * accumulate, one image's dL/dp, 4 C P (W / N), + 9 P (fp in it), under W for N >= 2 and
+ * C >= 3, or N >= 3 (over it by P bytes for N = C = 2, and for one image, by 9 P). */
 typedef struct {
-    float *p, *g, *fp;
+    float *p; /* with a gradient of the call's own: the image's probabilities, in it; else NULL */
+    float *room, *g;
     double *d1;
     uint8_t *m1;
     double *parts, *msum;
     void *scratch;
-    int pg; /* p first in the gradient (above) */
 } fast_ws;
 
 static void fast_layout(sl__arena *a, const dims_t *d, int slots, fast_ws *w)
 {
     size_t CP = (size_t)(d->C * d->P), P = (size_t)d->P;
-    w->p = sl__take(a, CP * sizeof(float));
+    w->p = NULL;
+    w->room = sl__take(a, (CP + (size_t)EDT_SLOTS * PIECE) * sizeof(float));
     w->g = sl__take(a, CP * sizeof(float));
     w->d1 = sl__take(a, P * sizeof(double));
     w->m1 = sl__take(a, P);
-    w->fp = NULL;
-    w->pg = 0;
     int64_t nparts = sl__nchunks(d->N, d->P), nl = last_lines(&d->grid);
     w->parts = sl__take(a, (size_t)(nparts > nl ? nparts : nl) * sizeof(double));
     w->msum = sl__take(a, (size_t)(d->N * d->C) * sizeof(double));
@@ -126,7 +142,6 @@ static void ref_layout(sl__arena *a, const dims_t *d, ref_ws *w)
  * default threads (what threads = 0 runs on), at most EDT_SLOTS. A call with more threads
  * runs its EDTs on as many threads as the workspace has slots for (the results do not depend
  * on it). */
-#define EDT_SLOTS 64
 static size_t distance_workspace(const sl_options *o, const sl_batch *b)
 {
     (void)o;
@@ -142,21 +157,16 @@ static size_t distance_workspace(const sl_options *o, const sl_batch *b)
     return f > r ? f : r;
 }
 
-/* Carve the fast path's workspace; returns the threads its EDT scratch serves. */
+/* Carve the fast path's workspace; returns the threads its EDT scratch (and the room's line
+ * pieces) serve. */
 static int fast_carve(const sl_call *c, const dims_t *d, fast_ws *w)
 {
     sl__arena a = sl__arena_of(c->ws);
     fast_layout(&a, d, 1, w);
-    if (c->grad && !c->accumulate && d->C >= 4) {
-        /* d1 (8 P bytes), fp (4 P) and m1 (P) in p's room (4 C P) */
-        w->pg = 1;
-        w->d1 = (double *)(void *)w->p;
-        w->fp = (float *)(void *)(w->d1 + d->P);
-        w->m1 = (uint8_t *)(w->fp + d->P);
-    }
     size_t off = (size_t)((unsigned char *)w->scratch - (unsigned char *)c->ws);
     size_t avail = c->ws_size > off ? c->ws_size - off : 0, slot = sl__edt_slot_size(&d->grid);
     size_t slots = avail > 64 + slot ? (avail - 64) / slot : 1;
+    if (slots > EDT_SLOTS) slots = EDT_SLOTS;
     return slots < (size_t)c->threads ? (int)slots : c->threads;
 }
 
@@ -167,39 +177,105 @@ static int fast_ok(const sl_call *c)
     return c->C <= SL_KERN_MAX_C;
 }
 
-/* fn on every line of the last axis of d, over the call's threads (for a map the EDT did not
- * go through: an empty or full mask). */
-static void run_lines(const sl_call *c, const sl__grid *g, sl__edt_line_fn fn, void *ctx,
+/* fn on every line of the last axis of d, over `threads` threads (for a map the EDT did not go
+ * through: an empty or full mask). */
+static void run_lines(int threads, const sl__grid *g, sl__edt_line_fn fn, void *ctx,
                       const double *d)
 {
     int64_t nl = last_lines(g), n = sl__grid_numel(g) / nl;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (nl > 1)
+#pragma omp parallel for num_threads(threads) schedule(static) if (nl > 1)
 #else
-    (void)c;
+    (void)threads;
 #endif
     for (int64_t l = 0; l < nl; l++)
         fn(ctx, l, l * n, n, d + l * n);
 }
 
-/* The probabilities of image n: the softmax (kernel) into w->p, or the input as given (the
- * kernel copies probabilities into w->p, and runs on logits used as given only for its checks).
- * The kernel checks the values as the common checks would (the losses take
- * SL_LOSS_KERNEL_CHECKS); NULL when it saw one they refuse. */
-static const float *fast_probs(const sl_call *c, fast_ws *w, int64_t n, int softmax, float *out)
+/* The probabilities of image n's pixels [i, i + len) into q, class c at q + c P: the softmax
+ * kernel (it copies and checks probabilities given as such), or logits used as given (checked
+ * by the kernel, then copied). Nonzero when the kernel saw a value the checks refuse. */
+static int probs_piece(const sl_call *c, int64_t n, int64_t i, int64_t len, int softmax, float *q)
 {
-    const float *x = c->b->input + n * c->C * c->P;
-    int probs = c->b->input_kind == SL_INPUT_PROBS;
-    sl__sm_args a = {c->C, c->P, x, probs, out};
-    if (sl__for_chunks(c->threads, 1, c->P, c->kern->softmax, &a, w->parts, 1)) return NULL;
-    return softmax || probs ? out : x;
+    const int64_t C = c->C, P = c->P;
+    const float *x = c->b->input + n * C * P + i;
+    const int probs = c->b->input_kind == SL_INPUT_PROBS;
+    sl__sm_args a = {C, P, x, probs, q};
+    double part = 0.0;
+    int bad = c->kern->softmax(&a, 0, 0, len, &part);
+    if (!softmax && !probs)
+        for (int64_t k = 0; k < C; k++)
+            memcpy(q + k * P, x + k * P, (size_t)len * sizeof(float));
+    return bad;
 }
 
-/* The probabilities of image n for the per-class work: into the image's part of the gradient
- * with pg, else into w->p. */
-static const float *fast_probs_first(const sl_call *c, fast_ws *w, int64_t n, int softmax)
+/* Where the per-pixel work of class cls of image n reads its probabilities: the class' row of
+ * those kept in the gradient (row), or computed again block by block into the calling thread's
+ * piece of the room (the image was checked first). */
+typedef struct {
+    const sl_call *c;
+    float *row, *room;
+    int64_t n, cls;
+    int softmax;
+} prob_src;
+
+static prob_src fast_src(const sl_call *c, const fast_ws *w, int64_t n, int64_t cls, int softmax)
 {
-    return fast_probs(c, w, n, softmax, w->pg ? c->grad + n * c->C * c->P : w->p);
+    prob_src s = {c, w->p ? w->p + cls * c->P : NULL, w->room, n, cls, softmax};
+    return s;
+}
+
+/* The class' probabilities of pixels [i, i + len), len <= PIECE; writable (a kept row turns
+ * into dL/dp, a piece takes it when there is no gradient). */
+static float *src_block(const prob_src *s, int64_t i, int64_t len)
+{
+    if (s->row) return s->row + i;
+    float *q = s->room + (int64_t)sl__edt_thread() * PIECE;
+    (void)probs_piece(s->c, s->n, i, len, s->softmax, q);
+    return q + s->cls * s->c->P;
+}
+
+/* fn on every block of PIECE points of image n with their probabilities (class c at q + c P),
+ * over the call's threads (at most EDT_SLOTS, the room's pieces); fn NULL: the kernel's checks
+ * only. Nonzero when the kernel saw a value the checks refuse. */
+typedef void (*block_fn)(void *ctx, int64_t i, int64_t len, const float *q);
+
+static int for_blocks(const sl_call *c, const fast_ws *w, int64_t n, int softmax, block_fn fn,
+                      void *ctx)
+{
+    const int64_t P = c->P, per = (P + PIECE - 1) / PIECE;
+    const int nt = c->threads < EDT_SLOTS ? c->threads : EDT_SLOTS;
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad) if (nt > 1 && per > 1)
+#endif
+    for (int64_t b = 0; b < per; b++) {
+        const int64_t i = b * PIECE, len = P - i < PIECE ? P - i : PIECE;
+        float *q = w->room + (int64_t)sl__edt_thread() * PIECE;
+        bad |= probs_piece(c, n, i, len, softmax, q);
+        if (fn) fn(ctx, i, len, q);
+    }
+    (void)nt;
+    return bad;
+}
+
+/* Image n's probabilities before its classes: with a gradient of the call's own, into the
+ * image's part of it (w->p); else only checked (they are computed again where they are read).
+ * The kernel checks the values as the common checks would (the losses take
+ * SL_LOSS_KERNEL_CHECKS); nonzero when it saw one they refuse. */
+static int fast_probs(const sl_call *c, fast_ws *w, int64_t n, int softmax)
+{
+    w->p = NULL;
+    if (!c->grad || c->accumulate) return for_blocks(c, w, n, softmax, NULL, NULL);
+    const int64_t C = c->C, P = c->P;
+    const float *x = c->b->input + n * C * P;
+    const int probs = c->b->input_kind == SL_INPUT_PROBS;
+    float *out = c->grad + n * C * P;
+    sl__sm_args a = {C, P, x, probs, out};
+    if (sl__for_chunks(c->threads, 1, P, c->kern->softmax, &a, w->parts, 1)) return 1;
+    if (!softmax && !probs) memcpy(out, x, (size_t)(C * P) * sizeof(float));
+    w->p = out;
+    return 0;
 }
 
 /* The rest of the common checks, on every image before anything is written: labels in [0, C)
@@ -252,68 +328,39 @@ static int fast_check_targets(const sl_call *c, fast_ws *w)
 }
 
 /* Where dL/dp of image n goes: the image's part of the gradient (where the chain rule then
- * runs in place), or the workspace's g. */
+ * runs in place), the workspace's g with accumulate, nowhere (NULL) without a gradient. */
 static float *fast_g(const sl_call *c, const fast_ws *w, int64_t n)
 {
-    return c->grad && !c->accumulate ? c->grad + n * c->C * c->P : w->g;
+    if (!c->grad) return NULL;
+    return c->accumulate ? w->g : c->grad + n * c->C * c->P;
 }
 
-/* The row of dL/dp of class cl in g: without a gradient one row serves every class. */
-static float *fast_g_row(const sl_call *c, float *g, int64_t cl)
+/* The chain rule on a block: dL/dx of the block from its probabilities q and g = dL/dp. */
+typedef struct {
+    const sl_call *c;
+    const float *g; /* the image's dL/dp */
+    float *grad;    /* the image's part of the gradient */
+    int softmax;
+} chain_ctx;
+
+static void chain_block(void *v, int64_t i, int64_t len, const float *q)
 {
-    return c->grad ? g + cl * c->P : g;
+    const chain_ctx *k = v;
+    const sl_call *c = k->c;
+    double part = 0.0;
+    sl__chain_args a = {c->C,        c->P,          q,          k->g + i, k->softmax,
+                        (float)c->k, c->accumulate, k->grad + i};
+    c->kern->chain(&a, 0, 0, len, &part);
 }
 
-/* The chain rule of image n with pg, chunk by chunk as sl__for_chunks splits it: each chunk's
- * probabilities computed again (the same kernel: the same bits) into its thread's piece of
- * w->p, SL_CHUNK points of each class row at the thread's offset, so that only those pieces
- * are touched. Nonzero when the kernel refused the input. */
-static int fast_chain_pg(const sl_call *c, fast_ws *w, const float *g, int64_t n, int softmax)
-{
-    const int64_t C = c->C, P = c->P, per = (P + SL_CHUNK - 1) / SL_CHUNK;
-    const float *x = c->b->input + n * C * P;
-    const int probs = c->b->input_kind == SL_INPUT_PROBS;
-    const int64_t most = P / SL_CHUNK > 1 ? P / SL_CHUNK : 1;
-    const int nt = c->threads < most ? c->threads : (int)most;
-    int bad = 0;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad) if (nt > 1)
-#endif
-    for (int64_t q = 0; q < per; q++) {
-        const int64_t p0 = q * SL_CHUNK, len = P - p0 < SL_CHUNK ? P - p0 : SL_CHUNK;
-#ifdef _OPENMP
-        float *room = w->p + (int64_t)omp_get_thread_num() * SL_CHUNK;
-#else
-        float *room = w->p;
-#endif
-        double part = 0.0;
-        sl__sm_args sa = {C, P, x + p0, probs, room};
-        bad |= c->kern->softmax(&sa, 0, 0, len, &part);
-        sl__chain_args a = {C,
-                            P,
-                            softmax || probs ? room : x + p0,
-                            g + p0,
-                            softmax,
-                            (float)c->k,
-                            c->accumulate,
-                            c->grad + n * C * P + p0};
-        c->kern->chain(&a, 0, 0, len, &part);
-    }
-    (void)nt;
-    return bad;
-}
-
-/* dL/dx of image n from p and g = dL/dp (without k), through the chain kernel (with pg,
- * fast_chain_pg). Nonzero when the kernel refused the input. */
-static int fast_chain(const sl_call *c, fast_ws *w, const float *p, const float *g, int64_t n,
-                      int softmax)
+/* dL/dx of image n from g = dL/dp (without k), block by block, each block's probabilities
+ * computed again (the same kernel: the same bits) into its thread's piece of the room, so that
+ * only those pieces are touched. Nonzero when the kernel refused the input. */
+static int fast_chain(const sl_call *c, fast_ws *w, const float *g, int64_t n, int softmax)
 {
     if (!c->grad) return 0;
-    if (w->pg) return fast_chain_pg(c, w, g, n, softmax);
-    sl__chain_args a = {
-        c->C, c->P, p, g, softmax, (float)c->k, c->accumulate, c->grad + n * c->C * c->P};
-    sl__for_chunks(c->threads, 1, c->P, c->kern->chain, &a, w->parts, 1);
-    return 0;
+    chain_ctx k = {c, g, c->grad + n * c->C * c->P, softmax};
+    return for_blocks(c, w, n, softmax, chain_block, &k);
 }
 
 /* A mask of one image over chunks: the target's class cls (label == cls, or t > 0.5), or the
@@ -370,6 +417,36 @@ static void fast_mask(const sl_call *c, fast_ws *w, int64_t n, int64_t cls, cons
             k.t = b->target + (n * c->C + cls) * c->P;
     }
     sl__for_chunks(c->threads, 1, c->P, mask_chunk, &k, w->parts, 1);
+}
+
+/* The prediction's mask of class cls (p > 0.5) from a block's probabilities. */
+typedef struct {
+    uint8_t *m;
+    int64_t off; /* the class' row in a piece: cls P */
+} pred_ctx;
+
+static void pred_block(void *v, int64_t i, int64_t len, const float *q)
+{
+    const pred_ctx *k = v;
+    const float *p = q + k->off;
+    uint8_t *m = k->m + i;
+#ifdef _OPENMP
+#pragma omp simd
+#endif
+    for (int64_t j = 0; j < len; j++)
+        m[j] = p[j] > 0.5f;
+}
+
+/* The prediction's mask of class cls in image n into w->m1: from the kept probabilities, or
+ * block by block from probabilities computed again. */
+static void fast_pred_mask(const sl_call *c, fast_ws *w, int64_t n, int64_t cls, int softmax)
+{
+    if (w->p) {
+        fast_mask(c, w, n, cls, w->p + cls * c->P, w->m1);
+        return;
+    }
+    pred_ctx k = {w->m1, cls * c->P};
+    (void)for_blocks(c, w, n, softmax, pred_block, &k);
 }
 
 /* Reference: the probabilities of one pixel in double (x: class 0, classes P apart), the
@@ -500,12 +577,13 @@ static void sqrt_floats(const double *d, float *e, int64_t p0, int64_t p1)
 }
 
 /* One line of a class, called by the EDT as soon as the line's distances are final (d: their
- * squares): phi = EDT(!G) outside G, 1 - EDT(G) inside; parts[l] = sum p phi; g = gk phi
- * (g may be p itself). */
+ * squares): phi = EDT(!G) outside G, 1 - EDT(G) inside; parts[l] = sum p phi; g = gk phi,
+ * written over the block's probabilities without a gradient (each point read before it is
+ * written; with a gradient of the call's own g is the kept p itself). */
 typedef struct {
-    const float *p; /* class c of the image */
+    prob_src src; /* p of the class */
     const uint8_t *m;
-    float *g;
+    float *g; /* dL/dp of the class, or NULL */
     float gk;
     double *parts;
 } bnd_ctx;
@@ -513,13 +591,14 @@ typedef struct {
 static void bnd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d)
 {
     const bnd_ctx *k = v;
-    const float *p = k->p + base;
     const uint8_t *m = k->m + base;
-    float *g = k->g + base, gk = k->gk, e[256];
+    float gk = k->gk, e[PIECE];
     double acc = 0.0;
-    /* the distances in blocks on the stack: g may be p itself (pg), read before written */
-    for (int64_t i0 = 0; i0 < n; i0 += 256) {
-        const int64_t len = n - i0 < 256 ? n - i0 : 256;
+    for (int64_t i0 = 0; i0 < n; i0 += PIECE) {
+        const int64_t len = n - i0 < PIECE ? n - i0 : PIECE;
+        float *p = src_block(&k->src, base + i0, len);
+        float *g = k->g ? k->g + base + i0 : p;
+        /* the distances in blocks on the stack */
         sqrt_floats(d + i0, e, 0, len);
 #ifdef _OPENMP
 #pragma omp simd reduction(+ : acc)
@@ -528,8 +607,8 @@ static void bnd_line(void *v, int64_t l, int64_t base, int64_t n, const double *
             /* phi = off + sg e: e, or 1 + (-e) = 1 - e */
             float sg = m[i0 + i] ? -1.0f : 1.0f, off = m[i0 + i] ? 1.0f : 0.0f;
             float phi = off + sg * e[i];
-            acc += (double)(p[i0 + i] * phi);
-            g[i0 + i] = gk * phi;
+            acc += (double)(p[i] * phi);
+            g[i] = gk * phi;
         }
     }
     k->parts[l] = acc;
@@ -550,35 +629,32 @@ static sl_status boundary_fast(const sl_call *c, double *loss)
     double scale = boundary_scale(o, N, C), total = 0.0;
     int softmax = c->b->input_kind == SL_INPUT_LOGITS;
     for (int64_t n = 0; n < N; n++) {
-        const float *p = fast_probs_first(c, &w, n, softmax);
-        if (!p) return sl__recheck(c);
+        if (fast_probs(c, &w, n, softmax)) return sl__recheck(c);
         float *g = fast_g(c, &w, n);
         for (int64_t cl = 0; cl < C; cl++) {
             int64_t mult = idc_count(o, cl);
-            float *gc = fast_g_row(c, g, cl); /* written without a gradient too: no branch */
+            float *gc = g ? g + cl * P : NULL;
             double v = 0.0;
             int r = 0;
             if (mult > 0) {
                 /* the per-pixel work on each line of the EDT's last pass, in cache */
-                bnd_ctx k = {p + cl * P, w.m1, gc, (float)(scale * (double)mult / (double)P),
-                             w.parts};
+                bnd_ctx k = {fast_src(c, &w, n, cl, softmax), w.m1, gc,
+                             (float)(scale * (double)mult / (double)P), w.parts};
                 fast_mask(c, &w, n, cl, NULL, w.m1);
                 r = sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, bnd_line, &k);
             }
-            if (r == 1) {
+            if (r == 1)
                 v = (double)mult * sl__sum_parts(w.parts, nl, 1, 0) / (double)P;
-            } else {
+            else if (gc)
                 memset(gc, 0, (size_t)P * sizeof(float));
-            }
             if (c->map) sl__put(c, c->map, n * C + cl, v);
             total += v;
         }
-        if (fast_chain(c, &w, p, g, n, softmax)) return sl__recheck(c);
+        if (fast_chain(c, &w, g, n, softmax)) return sl__recheck(c);
     }
     *loss = total * scale;
     return SL_OK;
 }
-
 /* loss: sum_i p_k phi_k; dL/dp_k = scale m_k phi_k / P */
 typedef struct {
     const sl_options *o;
@@ -697,10 +773,10 @@ static void hd_factors(const sl_options *o, int64_t N, int64_t C, int64_t P, dou
     *scale = o->reduction == SL_REDUCE_MEAN ? 1.0 / (double)(rows * Cs) : 1.0;
 }
 
-/* One line of field(p)^2, called by the first EDT, kept as floats in the class' row of dL/dp,
- * where hd_line reads each point before it writes it. A squared distance is a whole number, a
- * float holds it exactly below 2^24 (2-D images under 2896 pixels a side); a larger one is
- * rounded once more (a relative 6e-8). */
+/* One line of field(p)^2, called by the first EDT, kept as floats (fp, or with accumulate the
+ * class' row of dL/dp, where hd_line reads each point before it writes it). A squared distance is a
+ * whole number, a float holds it exactly below 2^24 (2-D images under 2896 pixels a side); a larger
+ * one is rounded once more (a relative 6e-8). */
 static void f32_line(void *v, int64_t l, int64_t base, int64_t n, const double *d)
 {
     float *f = (float *)v + base;
@@ -711,27 +787,28 @@ static void f32_line(void *v, int64_t l, int64_t base, int64_t n, const double *
 
 /* One line of a class, called by the second EDT as soon as the line's field(g)^2 (dt) is
  * final: D = field(p)^alpha + field(g)^alpha from the squared fields; e = p - g;
- * parts[l] = sum e^2 D; g = gk e D. */
+ * parts[l] = sum e^2 D; g = gk e D, written over the block's probabilities without a gradient
+ * (each point read before it is written; dp may be g's own row too). */
 typedef struct {
-    const float *p;   /* class c of the image */
-    const float *dp;  /* field(p)^2 (g's own row) */
+    prob_src src;     /* p of the class */
+    const float *dp;  /* field(p)^2 */
     const int32_t *y; /* the image's labels, or t: the target of the class */
     const float *t;
     int32_t cls;
-    float *g;
+    float *g; /* dL/dp of the class, or NULL */
     float gk;
     float half_alpha; /* field^alpha = (field^2)^(alpha / 2) */
     int squared;      /* alpha = 2: D = dp + dt */
     double *parts;
 } hd_ctx;
 
-static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *dt)
+/* n points from b0 (p, dt and g at b0): returns their sum e^2 D and writes g. */
+static double hd_block(const hd_ctx *k, int64_t b0, int64_t n, const float *p, const double *dt,
+                       float *g)
 {
-    const hd_ctx *k = v;
-    const float *p = k->p + base, *t = k->t ? k->t + base : NULL;
-    const float *dp = k->dp + base;
-    const int32_t *y = k->y ? k->y + base : NULL, cls = k->cls;
-    float *g = k->g + base, gk = k->gk, ha = k->half_alpha;
+    const float *t = k->t ? k->t + b0 : NULL, *dp = k->dp + b0;
+    const int32_t *y = k->y ? k->y + b0 : NULL, cls = k->cls;
+    const float gk = k->gk, ha = k->half_alpha;
     double acc = 0.0;
     if (k->squared && y) {
 #ifdef _OPENMP
@@ -762,7 +839,64 @@ static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *d
             g[i] = gk * eD;
         }
     }
+    return acc;
+}
+
+static void hd_line(void *v, int64_t l, int64_t base, int64_t n, const double *dt)
+{
+    const hd_ctx *k = v;
+    double acc = 0.0;
+    for (int64_t i0 = 0; i0 < n; i0 += PIECE) {
+        const int64_t len = n - i0 < PIECE ? n - i0 : PIECE;
+        float *p = src_block(&k->src, base + i0, len);
+        float *g = k->g ? k->g + base + i0 : p;
+        acc += hd_block(k, base + i0, len, p, dt + i0, g);
+    }
     k->parts[l] = acc;
+}
+
+/* Where hausdorff_dt's field(p)^2 of class cl lies (fp), as floats: with accumulate in dL/dp's
+ * own class row gc (hd_line reads each point before it writes it); with the probabilities kept
+ * in the gradient and class 0 not scored, in the gradient's row 0 (a part of the output: the
+ * chain rule computes p again, and hd_fast zeroes the row after the classes); else in w->g's
+ * first row, so that log_hausdorff_dt's two passes (no gradient, then accumulate) touch the
+ * same pages. */
+static float *hd_fp(const sl_call *c, const fast_ws *w, float *gc)
+{
+    if (c->grad && c->accumulate) return gc;
+    return w->p && hd_first(c->o, c->C) > 0 ? w->p : w->g;
+}
+
+/* hausdorff_dt's term of class cl of image n (gc its row of dL/dp, or NULL): field(p)^2 into
+ * fp (hd_fp), then field(g)^2 into d1 (0 for an empty or full mask), the per-pixel work on
+ * each line of the second EDT's last pass, in cache. Returns the class' sum over pixels. */
+static double hd_class(const sl_call *c, fast_ws *w, const dims_t *d, int et, int64_t n, int64_t cl,
+                       int softmax, float *gc, float gk)
+{
+    const sl_batch *b = c->b;
+    const int64_t P = d->P;
+    float *fpc = hd_fp(c, w, gc);
+    fast_pred_mask(c, w, n, cl, softmax);
+    if (sl__edt_two_sided_sq_t(w->m1, &d->grid, w->d1, w->scratch, et, f32_line, fpc) != 1)
+        run_lines(et, &d->grid, f32_line, fpc, w->d1); /* d1 is all 0 */
+    hd_ctx k = {fast_src(c, w, n, cl, softmax),
+                fpc,
+                NULL,
+                NULL,
+                (int32_t)cl,
+                gc,
+                gk,
+                (float)(0.5 * c->o->dt_power),
+                c->o->dt_power == 2.0,
+                w->parts};
+    if (b->target_kind == SL_TARGET_LABELS)
+        k.y = b->labels + n * P;
+    else
+        k.t = b->target + (n * d->C + cl) * P;
+    fast_mask(c, w, n, cl, NULL, w->m1);
+    if (sl__edt_two_sided_sq_t(w->m1, &d->grid, w->d1, w->scratch, et, hd_line, &k) != 1)
+        run_lines(et, &d->grid, hd_line, &k, w->d1); /* d1 is all 0 */
+    return sl__sum_parts(w->parts, last_lines(&d->grid), 1, 0);
 }
 
 static sl_status hd_ref(const sl_call *c, double *loss);
@@ -778,49 +912,24 @@ static sl_status hd_fast(const sl_call *c, double *loss)
     int et = fast_carve(c, &d, &w);
     if (fast_check_targets(c, &w)) return sl__recheck(c);
     int64_t N = d.N, C = d.C, P = d.P, c0 = hd_first(o, C), Cs = C - c0;
-    int64_t rows = o->batch ? 1 : N, nl = last_lines(&d.grid);
+    int64_t rows = o->batch ? 1 : N;
     double per, scale, total = 0.0;
     hd_factors(o, N, C, P, &per, &scale);
     int softmax = b->input_kind == SL_INPUT_LOGITS && C > 1;
     for (int64_t k = 0; k < rows * Cs; k++)
         w.msum[k] = 0.0;
     for (int64_t n = 0; n < N; n++) {
-        const float *p = fast_probs_first(c, &w, n, softmax);
-        if (!p) return sl__recheck(c);
+        if (fast_probs(c, &w, n, softmax)) return sl__recheck(c);
         float *g = fast_g(c, &w, n);
-        if (c->grad) memset(g, 0, (size_t)(c0 * P) * sizeof(float));
         for (int64_t cl = c0; cl < C; cl++) {
-            const float *pc = p + cl * P;
-            float *gc = fast_g_row(c, g, cl);
-            /* field(p)^2 into the class' row of g as floats, then field(g)^2 into d1 (0 for an
-             * empty or full mask), the per-pixel work on each line of the second EDT's last
-             * pass, in cache */
-            fast_mask(c, &w, n, cl, pc, w.m1);
-            float *fpc = w.pg ? w.fp : gc;
-            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, f32_line, fpc) != 1)
-                run_lines(c, &d.grid, f32_line, fpc, w.d1); /* d1 is all 0 */
-            hd_ctx k = {pc,
-                        fpc,
-                        NULL,
-                        NULL,
-                        (int32_t)cl,
-                        gc,
-                        (float)(2.0 * per * scale),
-                        (float)(0.5 * o->dt_power),
-                        o->dt_power == 2.0,
-                        w.parts};
-            if (b->target_kind == SL_TARGET_LABELS)
-                k.y = b->labels + n * P;
-            else
-                k.t = b->target + (n * C + cl) * P;
-            fast_mask(c, &w, n, cl, NULL, w.m1);
-            if (sl__edt_two_sided_sq_t(w.m1, &d.grid, w.d1, w.scratch, et, hd_line, &k) != 1)
-                run_lines(c, &d.grid, hd_line, &k, w.d1); /* d1 is all 0 */
-            double v = sl__sum_parts(w.parts, nl, 1, 0) * per;
+            float *gc = g ? g + cl * P : NULL;
+            double v = hd_class(c, &w, &d, et, n, cl, softmax, gc, (float)(2.0 * per * scale));
+            v *= per;
             w.msum[(o->batch ? 0 : n) * Cs + (cl - c0)] += v;
             total += v;
         }
-        if (fast_chain(c, &w, p, g, n, softmax)) return sl__recheck(c);
+        if (g) memset(g, 0, (size_t)(c0 * P) * sizeof(float)); /* the classes not scored */
+        if (fast_chain(c, &w, g, n, softmax)) return sl__recheck(c);
     }
     if (c->map)
         for (int64_t k = 0; k < rows * Cs; k++)
@@ -828,7 +937,6 @@ static sl_status hd_fast(const sl_call *c, double *loss)
     *loss = total * scale;
     return SL_OK;
 }
-
 /* loss: sum_i e^2 D with e = p - g; dL/dp = scale 2 e D per (0 below c0) */
 typedef struct {
     int64_t c0;
@@ -890,8 +998,10 @@ static sl_status hd_ref(const sl_call *c, double *loss)
 #define HD_KEYS                                                                                    \
     {.id = SL_OPT_dt_power, .alias = "alpha"},                                                     \
         {.id = SL_OPT_include_background, .def = "false", .help = "score channel 0 too"},          \
-        {.id = SL_OPT_batch,                                                                       \
-         .help = "one term per class, averaged over the batch too (map [1, C'])"}
+    {                                                                                              \
+        .id = SL_OPT_batch,                                                                        \
+        .help = "one term per class, averaged over the batch too (map [1, C'])"                    \
+    }
 
 static const sl__key hd_params[] = {
     HD_KEYS,
