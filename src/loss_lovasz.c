@@ -148,6 +148,12 @@ typedef struct {
     int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
     int64_t room;          /* keys a slot's scratch holds (0 with nk = 1: lz_dead_room) */
     size_t key_bytes, slot_bytes, region_bytes;
+    /* without a gradient only (lz_value) */
+    uint32_t *hist;   /* [LZ_HIST] */
+    int64_t K;        /* keys the key array holds */
+    int64_t L, nbuf;  /* the word sweep's chunk buffers: stride, count */
+    size_t buf_bytes; /* each; they start the region */
+    float *bufs;
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
@@ -337,47 +343,42 @@ static void lz_words_target(uint32_t *wd, const float *p, const float *restrict 
         wd[i] = lz_word_target(p[i], om[i], t[i]);
 }
 
-typedef struct {
-    const sl_call *c;
-    float *p;        /* [N, C, P] the probabilities (may be the words' buffer) */
-    uint32_t *words; /* [N, C, P] */
-} lz_ctx;
-
-/* Step 2 over pixels [p0, p1) of image n: (probabilities: p = x / sum x), the words, and the
- * counts: part[0] += valid pixels, part[1 + c] += pixels with fg_c > 0. The words may take the
- * place of p: each is written after its p is read. */
-static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+/* The probabilities and om of len pixels from x (the input at the chunk's first pixel, stride
+ * P): p = x / sum x into p (stride ps) for probabilities; for logits p already holds the
+ * softmax. */
+static void lz_chunk_om(const sl_call *c, const float *x, float *p, int64_t ps, float *om,
+                        int64_t len)
 {
-    const lz_ctx *k = vctx;
-    const sl_call *c = k->c;
-    const sl_batch *b = c->b;
-    const int64_t C = c->C, P = c->P, len = p1 - p0;
-    float *p = k->p + n * C * P + p0;
-    uint32_t *wd = k->words + n * C * P + p0;
-    float om[SL_CHUNK];
-    if (b->input_kind == SL_INPUT_PROBS) {
-        const float *x = b->input + n * C * P + p0;
-        for (int64_t i = 0; i < len; i++) {
-            double s = 0.0, o = 0.0;
-            for (int64_t j = 0; j < C; j++)
-                s += (double)x[j * P + i];
-            for (int64_t j = 0; j < C; j++) {
-                float u = (float)((double)x[j * P + i] / s);
-                p[j * P + i] = u;
-                if (u <= 0.5f) o += (double)x[j * P + i];
-            }
-            om[i] = (float)(o / s);
-        }
-    } else {
-        lz_om(om, p, C, P, len);
+    const int64_t C = c->C, P = c->P;
+    if (c->b->input_kind != SL_INPUT_PROBS) {
+        lz_om(om, p, C, ps, len);
+        return;
     }
+    for (int64_t i = 0; i < len; i++) {
+        double s = 0.0, o = 0.0;
+        for (int64_t j = 0; j < C; j++)
+            s += (double)x[j * P + i];
+        for (int64_t j = 0; j < C; j++) {
+            float u = (float)((double)x[j * P + i] / s);
+            p[j * ps + i] = u;
+            if (u <= 0.5f) o += (double)x[j * P + i];
+        }
+        om[i] = (float)(o / s);
+    }
+}
+
+/* The counts of pixels [p0, p0 + len) of image n: part[0] += valid pixels, part[1 + c] +=
+ * pixels with fg_c > 0 (integers: the same for any order of addition). */
+static void lz_chunk_counts(const sl_call *c, int64_t n, int64_t p0, int64_t len, double *part)
+{
+    const sl_batch *b = c->b;
+    const int64_t C = c->C, P = c->P;
     if (b->target_kind == SL_TARGET_LABELS) {
         /* labels are in [0, C) or ignore_index (checked); C <= SL_KERN_MAX_C here */
         int64_t cnt[SL_KERN_MAX_C + 1];
         memset(cnt, 0, sizeof cnt);
         const int32_t *y = b->labels + n * P + p0;
         const int64_t ign = c->o->ignore_index;
-        const int has_ign = ign >= INT32_MIN && ign <= INT32_MAX;
         for (int64_t i = 0; i < len; i++) {
             if (y[i] == ign) continue;
             cnt[0]++;
@@ -385,20 +386,56 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         }
         for (int64_t j = 0; j <= C; j++)
             part[j] += (double)cnt[j];
-        for (int64_t j = 0; j < C; j++)
-            lz_words_label(wd + j * P, p + j * P, om, y, (int32_t)j, has_ign,
-                           has_ign ? (int32_t)ign : 0, len);
-    } else {
-        part[0] += (double)len;
-        for (int64_t j = 0; j < C; j++) {
-            const float *t = b->target + (n * C + j) * P + p0;
-            int64_t cnt = 0;
-            for (int64_t i = 0; i < len; i++)
-                cnt += t[i] > 0.0f;
-            part[1 + j] += (double)cnt;
-            lz_words_target(wd + j * P, p + j * P, om, t, len);
-        }
+        return;
     }
+    part[0] += (double)len;
+    for (int64_t j = 0; j < C; j++) {
+        const float *t = b->target + (n * C + j) * P + p0;
+        int64_t cnt = 0;
+        for (int64_t i = 0; i < len; i++)
+            cnt += t[i] > 0.0f;
+        part[1 + j] += (double)cnt;
+    }
+}
+
+/* The words of class k at pixels [p0, p0 + len) of image n into wd, from its probabilities pk
+ * and om. wd may be pk itself. */
+static void lz_chunk_words(const sl_call *c, int64_t n, int64_t p0, int64_t len, int64_t k,
+                           const float *pk, const float *om, uint32_t *wd)
+{
+    const sl_batch *b = c->b;
+    const int64_t C = c->C, P = c->P;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        const int64_t ign = c->o->ignore_index;
+        const int has_ign = ign >= INT32_MIN && ign <= INT32_MAX;
+        lz_words_label(wd, pk, om, b->labels + n * P + p0, (int32_t)k, has_ign,
+                       has_ign ? (int32_t)ign : 0, len);
+    } else {
+        lz_words_target(wd, pk, om, b->target + (n * C + k) * P + p0, len);
+    }
+}
+
+typedef struct {
+    const sl_call *c;
+    float *p;        /* [N, C, P] the probabilities (may be the words' buffer) */
+    uint32_t *words; /* [N, C, P] */
+} lz_ctx;
+
+/* Step 2 over pixels [p0, p1) of image n: (probabilities: p = x / sum x), the words of every
+ * class, and the counts. The words may take the place of p: each is written after its p is
+ * read. */
+static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const lz_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const int64_t C = c->C, P = c->P, len = p1 - p0;
+    float *p = k->p + n * C * P + p0;
+    uint32_t *wd = k->words + n * C * P + p0;
+    float om[SL_CHUNK];
+    lz_chunk_om(c, c->b->input + n * C * P + p0, p, P, om, len);
+    lz_chunk_counts(c, n, p0, len, part);
+    for (int64_t j = 0; j < C; j++)
+        lz_chunk_words(c, n, p0, len, j, p + j * P, om, wd + j * P);
     return 0;
 }
 
@@ -547,7 +584,8 @@ static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
 typedef struct {
     const sl_call *c;
     const lz_dims *d;
-    uint32_t *words;
+    const uint32_t *wbase; /* the words of the pair's first image; image n0 + r's at r wrow */
+    int64_t wrow;
     int64_t g, k, n0, n1;
     uint64_t *kb;  /* the keys */
     uint32_t *top; /* [LZ_TBUCKETS] */
@@ -557,18 +595,36 @@ typedef struct {
     int direct;    /* a key's low word is the element's offset (else the pixel's index) */
 } lz_pt;
 
+/* Pair (g, k) with its words at wbase (rows wrow apart), key array kb and counts top. */
+static void lz_pt_init(lz_pt *q, const sl_call *c, const lz_dims *d, const uint32_t *wbase,
+                       int64_t wrow, int64_t g, int64_t k, uint64_t *kb, uint32_t *top, float *gd)
+{
+    const int64_t C = d->C, P = d->P;
+    lz_pt t = {c, d, wbase, wrow, g, k, g * d->ipg, (g + 1) * d->ipg, kb, top, gd, 0, 0.0,
+               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
+                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
+                  either grows with pixel order */
+               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    *q = t;
+}
+
+/* The key of word v at pixel i of image n0 + r. */
+static inline uint64_t lz_key(const lz_pt *q, uint32_t v, int64_t r, int64_t i)
+{
+    const int64_t row = q->direct ? q->d->C * q->d->P : q->d->P;
+    return (uint64_t)v << 32 | (uint64_t)(r * row + i);
+}
+
 /* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
 static void lz_pair_count(lz_pt *q)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k;
     const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
     uint32_t *restrict top = q->top;
-    const uint32_t *words = q->words;
     memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
-    /* Sweep 1: the first digit's counts; the target's sum. */
     double gts = 0.0;
     for (int64_t n = q->n0; n < q->n1; n++) {
-        const uint32_t *restrict wr = words + (n * C + k) * P;
+        const uint32_t *restrict wr = q->wbase + (n - q->n0) * q->wrow;
         if (labels) {
             uint64_t nfg = 0;
             for (int64_t i = 0; i < P; i++) {
@@ -602,12 +658,12 @@ static void lz_pair_place(lz_pt *q)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
     const int tshift = 30 - LZ_TBITS, direct = q->direct;
-    const uint32_t *words = q->words, m = q->m;
+    const uint32_t m = q->m;
     uint32_t *restrict top = q->top;
     uint64_t *restrict kb = q->kb;
     float *gd = q->gd;
     for (int64_t n = n0; n < q->n1; n++) {
-        const uint32_t *wr = words + (n * C + k) * P;
+        const uint32_t *wr = q->wbase + (n - n0) * q->wrow;
         float *gz = gd ? gd + (n * C + k) * P : NULL;
         const uint64_t j0 = (uint64_t)((n - n0) * (direct ? C * P : P));
         for (int64_t i = 0; i < P; i++) {
@@ -627,10 +683,10 @@ static void lz_pair_place(lz_pt *q)
  * pair's own rows of words (ipg rows of P words), read for the last time by lz_pair_place. */
 static void lz_dead_room(const lz_pt *q, int t, int nt, lz_slot *s)
 {
-    const int64_t C = q->d->C, P = q->d->P, rows = q->n1 - q->n0;
+    const int64_t P = q->d->P, rows = q->n1 - q->n0;
     const int64_t per = (nt + rows - 1) / rows; /* pieces of a row */
     const size_t bytes = (size_t)P * sizeof(uint32_t) / (size_t)per;
-    unsigned char *at = (unsigned char *)(q->words + ((q->n0 + t / per) * C + q->k) * P);
+    unsigned char *at = (unsigned char *)(uintptr_t)(q->wbase + (t / per) * q->wrow);
     at += (size_t)(t % per) * bytes;
     size_t pad = (size_t)(-(uintptr_t)at & 7u);
     s->ka = (uint64_t *)(void *)(at + pad);
@@ -667,28 +723,36 @@ static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt
     }
 }
 
-/* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element of
- * a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
-static double lz_pair_walk(const lz_pt *q, double fac)
+/* Where the walk along a pair's keys stands: keys walked (r), of them with fg (cf, labels),
+ * the running sums (targets), J_{r-1} and the loss so far. A walk may go in pieces. */
+typedef struct {
+    uint64_t r, cf;
+    double cumfg, cumbg, jprev, lc;
+} lz_walk;
+
+/* The walk along m sorted keys ks, from where st stands: J_k along the sorted order, the loss,
+ * dL/dp = fac g_k sign(p - fg). The element of a key's low word j is at base + j, or (pixel
+ * index) at base + j + (j / P) (C - 1) P. */
+static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict ks, uint32_t m,
+                         double fac)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
-    const uint64_t *restrict ks = q->kb;
-    const uint32_t m = q->m;
     const double gts = q->gts;
     const int direct = q->direct;
     const double inv = 1.0 / (double)P;
     const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
     const int64_t base = (n0 * C + k) * P;
     float *gb = q->gd ? q->gd + base : NULL;
-    double jprev = 0.0, lc = 0.0;
+    double jprev = st->jprev, lc = st->lc;
+    const uint64_t r0 = st->r;
     if (q->c->b->target_kind == SL_TARGET_LABELS) {
         /* fg is 0 or 1: the running sums are counts */
-        uint64_t cf = 0;
-        for (uint32_t r = 0; r < m; r++) {
-            uint64_t kk = ks[r], j = (uint32_t)kk;
+        uint64_t cf = st->cf;
+        for (uint32_t s = 0; s < m; s++) {
+            uint64_t kk = ks[s], j = (uint32_t)kk, r = r0 + s;
             uint32_t hi = (uint32_t)(kk >> 32), fg = hi >> 31, eb = LZ_ONE - (hi & ~LZ_FLAG);
             cf += fg;
-            double jk = 1.0 - (gts - (double)cf) / (gts + (double)((uint64_t)r + 1 - cf));
+            double jk = 1.0 - (gts - (double)cf) / (gts + (double)(r + 1 - cf));
             double gk = jk - jprev;
             jprev = jk;
             lc += (double)lz_bitsf(eb) * gk;
@@ -699,36 +763,42 @@ static double lz_pair_walk(const lz_pt *q, double fac)
                 gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
             }
         }
-        return lc;
-    }
-    const float *tg = q->c->b->target + base;
-    double cumfg = 0.0, cumbg = 0.0;
-    for (uint32_t r = 0; r < m; r++) {
-        uint64_t kk = ks[r], j = (uint32_t)kk;
-        uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
-        uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
-        double fg = (double)tg[at];
-        cumfg += fg;
-        cumbg += 1.0 - fg;
-        double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
-        double gk = jk - jprev;
-        jprev = jk;
-        lc += (double)lz_bitsf(eb) * gk;
-        if (gb) {
-            /* sign(p - t): the flag says p > t; 0 where e = 0 */
-            uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
-            gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+        st->cf = cf;
+    } else {
+        const float *tg = q->c->b->target + base;
+        double cumfg = st->cumfg, cumbg = st->cumbg;
+        for (uint32_t s = 0; s < m; s++) {
+            uint64_t kk = ks[s], j = (uint32_t)kk;
+            uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
+            uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
+            double fg = (double)tg[at];
+            cumfg += fg;
+            cumbg += 1.0 - fg;
+            double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
+            double gk = jk - jprev;
+            jprev = jk;
+            lc += (double)lz_bitsf(eb) * gk;
+            if (gb) {
+                /* sign(p - t): the flag says p > t; 0 where e = 0 */
+                uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
+                gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+            }
         }
+        st->cumfg = cumfg;
+        st->cumbg = cumbg;
     }
-    return lc;
+    st->r = r0 + m;
+    st->jprev = jprev;
+    st->lc = lc;
 }
 
-/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
- * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
- * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+/* Pair (g, k) with its words at wbase (rows wrow apart), on key array kslot and scratch slot
+ * `slot` (nt > 1: slots 0 to nt - 1, its buckets over nt threads): its loss; dL/dp into gd
+ * (NULL: none; else the words' own buffer), 0 at ignored pixels and in classes that are not
  * counted. */
-static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, uint32_t *words,
-                      int64_t g, int64_t k, int64_t kslot, int64_t slot, int nt, float *gd)
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
+                      const uint32_t *wbase, int64_t wrow, int64_t g, int64_t k, int64_t kslot,
+                      int64_t slot, int nt, float *gd)
 {
     const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
     if (!w->flags[g * C + k]) {
@@ -739,19 +809,18 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, u
     }
     lz_slot s;
     lz_slot_of(d, w, slot, &s);
-    lz_pt q = {c, d, words, g, k, n0, n1,
-               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd, 0, 0.0,
-               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
-                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
-                  either grows with pixel order */
-               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    lz_pt q;
+    lz_pt_init(&q, c, d, wbase, wrow, g, k,
+               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd);
     lz_pair_count(&q);
     lz_pair_place(&q);
     lz_pair_sort(&q, w, &s, nt);
     if (gd && !w->room) /* the sort's room was these rows: their zeros again (ignored pixels) */
         for (int64_t n = n0; n < n1; n++)
             memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
-    return lz_pair_walk(&q, w->fac[g]);
+    lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
+    lz_walk_keys(&q, &st, q.kb, q.m, w->fac[g]);
+    return st.lc;
 }
 
 static sl_status lovasz_ref(const sl_call *c, double *loss);
@@ -779,6 +848,13 @@ static void lz_count_pairs(const sl_options *o, const lz_dims *d, lz_fast_ws *w)
     }
 }
 
+/* The first row of pair q's words in the words of every class, [N, C, P]. */
+static const uint32_t *lz_rows(const lz_dims *d, const uint32_t *words, int64_t q)
+{
+    const int64_t g = q / d->C, k = q % d->C;
+    return words + (g * d->ipg * d->C + k) * d->P;
+}
+
 /* Step 3: every pair's loss into w->lc. */
 static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint32_t *words,
                          float *gd)
@@ -788,7 +864,7 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint
         /* one pair at a time, its buckets over the threads */
         int nt = c->threads < w->ns ? c->threads : (int)w->ns;
         for (int64_t q = 0; q < pairs; q++)
-            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, 0, 0, nt, gd);
+            w->lc[q] = lz_pair(c, d, w, lz_rows(d, words, q), C * d->P, q / C, q % C, 0, 0, nt, gd);
     } else {
         int nt = c->threads < w->nk ? c->threads : (int)w->nk;
 #ifdef _OPENMP
@@ -796,10 +872,24 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint
 #endif
         for (int64_t q = 0; q < pairs; q++) {
             int64_t slot = lz_thread();
-            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, slot, slot, 1, gd);
+            w->lc[q] =
+                lz_pair(c, d, w, lz_rows(d, words, q), C * d->P, q / C, q % C, slot, slot, 1, gd);
         }
         (void)nt;
     }
+}
+
+/* The value from the pairs' losses, in pair order, and the map. */
+static void lz_total(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, double *loss)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    double total = 0.0;
+    for (int64_t q = 0; q < pairs; q++) {
+        if (w->flags[q])
+            total += c->o->reduction == SL_REDUCE_MEAN ? w->fac[q / C] * w->lc[q] : w->lc[q];
+        if (c->map) sl__put(c, c->map, q, w->lc[q]);
+    }
+    *loss = total;
 }
 
 /* Step 4: the softmax again into the sort buffers' room, as many images at a time as it holds,
@@ -824,6 +914,221 @@ static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, co
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The fast path without a gradient. No dL/dp is kept, so the words of every class need not
+ * exist at once: the pairs run one at a time, each from its own words, M of them (a quarter of
+ * the input's size at C = 4, half at C = 2, per_image an image's share of that), which a sweep
+ * over the input makes afresh for the pair (the softmax kernel on chunks of pixels copied into a
+ * per-thread buffer, then lz_chunk_om and lz_chunk_words: every step is per pixel, so the words
+ * have the bits of the other path's). The keys then follow one of two ways:
+ *   - all at once (the pair's words and its M 8-byte keys fit in seven eighths of the input's
+ *     size, as at C >= 4): as lz_pair does for the other path, the bucket sorts' room in the
+ *     pair's own dead words;
+ *   - or in ranges (lz_ext): the words are swept once per range of the first digit whose keys
+ *     fit K, and those keys alone are placed, sorted and walked. A first-digit bucket larger
+ *     than the scratch room R is refined the same way on the second digit, and one of those
+ *     on the last, where a bucket is a single word, all of whose keys are already in order
+ *     (pixel order, the sweep's): one larger than K is walked straight from the sweep. The
+ *     ranges go in ascending order and the walk runs on from one to the next, so the keys are
+ *     walked in the same order, with the same arithmetic, as the other path's, and the value
+ *     has the same bits. Words, keys and room then take at most three quarters of the input's
+ *     size, whatever the data (piles of tied errors only make more sweeps).
+ * The chunk buffers (2 C SL_CHUNK floats per thread) lie where the keys go later. So beside the
+ * inputs the peak is at most seven eighths of an input-sized workspace, by construction, plus
+ * the counts (a few KiB per thread) and the per-chunk sums. */
+
+/* The histograms of the three digits (first, second, last), one after the other. */
+#define LZ_HIST (LZ_TBUCKETS + (1 << LZ_BBITS) + (1 << LZ_ABITS))
+
+static size_t lz_value_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
+{
+    sl__arena a = sl__arena_of(mem);
+    const int64_t C = d->C, pairs = d->G * C, chunks = sl__nchunks(d->ipg, d->P);
+    const size_t input = (size_t)(d->N * C * d->P) * sizeof(float);
+    const size_t words = ((size_t)d->M * sizeof(uint32_t) + 63) & ~(size_t)63;
+    lz_slot sl;
+    w->parts = sl__take(&a, (size_t)(sl__nchunks(d->N, d->P) * (C + 1)) * sizeof(double));
+    w->flags = sl__take(&a, (size_t)pairs);
+    w->fac = sl__take(&a, (size_t)d->G * sizeof(double));
+    w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
+    w->hist = sl__take(&a, (size_t)LZ_HIST * sizeof(uint32_t));
+    w->p = sl__take(&a, words); /* the pair's words */
+    w->L = d->P < SL_CHUNK ? d->P : SL_CHUNK;
+    w->nbuf = chunks < LZ_SLOTS ? chunks : LZ_SLOTS;
+    w->buf_bytes = ((size_t)(2 * C * w->L) * sizeof(float) + 63) & ~(size_t)63;
+    w->nk = w->ns = 1;
+    /* words, keys and room in three quarters of the input's size; a quarter of what the words
+       leave is room */
+    size_t part = input / 4 * 3, counts = lz_slot_carve(0, NULL, &sl) + 64;
+    int64_t keys = part > words + counts ? (int64_t)((part - words - counts) / 8) : 0;
+    w->room = keys / 4 > 1024 ? keys / 4 : 1024;
+    w->K = keys - w->room > 4096 ? keys - w->room : 4096;
+    w->key_bytes = ((size_t)w->K * sizeof(uint64_t) + 63) & ~(size_t)63;
+    w->slot_bytes = lz_slot_carve(w->room, NULL, &sl);
+    w->region_bytes = w->key_bytes + (size_t)w->ns * w->slot_bytes;
+    if (w->region_bytes < (size_t)w->nbuf * w->buf_bytes)
+        w->region_bytes = (size_t)w->nbuf * w->buf_bytes;
+    w->region = sl__take(&a, w->region_bytes);
+    w->bufs = (float *)(void *)w->region;
+    return sl__arena_size(&a);
+}
+
+/* The counts of step 2 alone. */
+static int lz_count_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    lz_chunk_counts(vctx, n, p0, p1 - p0, part);
+    return 0;
+}
+
+/* A pair's words, [ipg, P], over pixels [p0, p1) of image n0 + n. */
+typedef struct {
+    const sl_call *c;
+    const lz_fast_ws *w;
+    int64_t n0, k;
+} lz_word_ctx;
+
+static int lz_word_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const lz_word_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const int64_t C = c->C, P = c->P, L = k->w->L, len = p1 - p0, img = k->n0 + n;
+    float *xb = (float *)(void *)(k->w->region + (size_t)lz_thread() * k->w->buf_bytes);
+    float *pb = xb + C * L, om[SL_CHUNK];
+    const float *x = c->b->input + img * C * P + p0;
+    if (c->b->input_kind != SL_INPUT_PROBS) {
+        for (int64_t j = 0; j < C; j++)
+            memcpy(xb + j * L, x + j * P, (size_t)len * sizeof(float));
+        sl__sm_args sa = {C, L, xb, 0, pb};
+        if (c->kern->softmax(&sa, 0, 0, len, part)) return 1;
+    }
+    lz_chunk_om(c, x, pb, L, om, len);
+    uint32_t *wd = (uint32_t *)(void *)k->w->p + n * P + p0;
+    lz_chunk_words(c, img, p0, len, k->k, pb + k->k * L, om, wd);
+    return 0;
+}
+
+/* One sweep over pair q's words whose bits above digit lv are pre: with kb NULL, the digit's
+ * counts into h; else the keys whose digit is in [v0, v1) into kb at h[digit]++. */
+static const int lz_dshift[3] = {30 - LZ_TBITS, LZ_ABITS, 0};
+static const int lz_dbits[3] = {LZ_TBITS, LZ_BBITS, LZ_ABITS};
+
+static void lz_ext_sweep(const lz_pt *q, int lv, uint32_t pre, uint32_t v0, uint32_t v1,
+                         uint32_t *restrict h, uint64_t *restrict kb)
+{
+    const int sh = lz_dshift[lv], hi = sh + lz_dbits[lv];
+    const uint32_t mask = (1u << lz_dbits[lv]) - 1;
+    for (int64_t r = 0; r < q->n1 - q->n0; r++) {
+        const uint32_t *restrict wr = q->wbase + r * q->wrow;
+        for (int64_t i = 0; i < q->d->P; i++) {
+            uint32_t v = wr[i], val = v & ~LZ_FLAG; /* LZ_SKIP: never pre */
+            if (val >> hi != pre) continue;
+            uint32_t dg = (val >> sh) & mask;
+            if (!kb)
+                h[dg]++;
+            else if (dg - v0 < v1 - v0)
+                kb[h[dg]++] = lz_key(q, v, r, i);
+        }
+    }
+}
+
+/* The keys of the single word val (bits 0 to 29), walked in the sweep's order, which is
+ * theirs. */
+static void lz_ext_value(const lz_pt *q, uint32_t val, lz_walk *st, double fac)
+{
+    uint64_t kb[256];
+    uint32_t nb = 0;
+    for (int64_t r = 0; r < q->n1 - q->n0; r++) {
+        const uint32_t *wr = q->wbase + r * q->wrow;
+        for (int64_t i = 0; i < q->d->P; i++) {
+            if ((wr[i] & ~LZ_FLAG) != val) continue;
+            kb[nb++] = lz_key(q, wr[i], r, i);
+            if (nb == 256) {
+                lz_walk_keys(q, st, kb, nb, fac);
+                nb = 0;
+            }
+        }
+    }
+    if (nb) lz_walk_keys(q, st, kb, nb, fac);
+}
+
+/* Pair q's keys whose bits above digit lv are pre, in ranges of that digit (see above). */
+static void lz_ext(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int lv, uint32_t pre,
+                   lz_walk *st, double fac)
+{
+    static const int at[3] = {0, LZ_TBUCKETS, LZ_TBUCKETS + (1 << LZ_BBITS)};
+    uint32_t *h = w->hist + at[lv];
+    const uint32_t nv = 1u << lz_dbits[lv], K = (uint32_t)w->K;
+    const uint32_t most = lv < 2 ? (uint32_t)w->room : K; /* a bucket taken whole */
+    uint64_t *kb = (uint64_t *)(void *)w->region;
+    memset(h, 0, nv * sizeof(uint32_t));
+    lz_ext_sweep(q, lv, pre, 0, 0, h, NULL);
+    for (uint32_t v = 0; v < nv;) {
+        if (h[v] > most) {
+            if (lv == 2)
+                lz_ext_value(q, pre << lz_dbits[lv] | v, st, fac);
+            else
+                lz_ext(q, w, s, lv + 1, pre << lz_dbits[lv] | v, st, fac);
+            v++;
+            continue;
+        }
+        uint32_t v1 = v, tot = 0;
+        for (; v1 < nv && h[v1] <= most && tot + h[v1] <= K; v1++) {
+            uint32_t t = h[v1];
+            h[v1] = tot;
+            tot += t;
+        }
+        lz_ext_sweep(q, lv, pre, v, v1, h, kb);
+        for (uint32_t u = v, start = 0; lv < 2 && u < v1; start = h[u++])
+            if (h[u] - start > 1) lz_bucket_sort(kb + start, h[u] - start, s);
+        lz_walk_keys(q, st, kb, tot, fac);
+        v = v1;
+    }
+}
+
+/* Pair (g, k) without a gradient: its words (always, for the check the softmax makes), then
+ * (counted) its loss into *lc. Returns nonzero where the kernel saw a value it cannot take. */
+static int lz_value_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, int64_t g,
+                         int64_t k, double *lc)
+{
+    lz_word_ctx ctx = {c, w, g * d->ipg, k};
+    int nt = c->threads < w->nbuf ? c->threads : (int)w->nbuf;
+    if (sl__for_chunks(nt, d->ipg, d->P, lz_word_chunk, &ctx, w->parts, 1)) return 1;
+    const uint32_t *words = (const uint32_t *)(void *)w->p;
+    *lc = 0.0;
+    if (!w->flags[g * d->C + k]) return 0;
+    lz_slot s;
+    lz_slot_of(d, w, 0, &s);
+    lz_pt q;
+    lz_pt_init(&q, c, d, words, d->P, g, k, (uint64_t *)(void *)w->region, s.top, NULL);
+    lz_pair_count(&q);
+    lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
+    lz_ext(&q, w, &s, 0, 0, &st, w->fac[g]);
+    *lc = st.lc;
+    return 0;
+}
+
+/* The value alone: the counts, then the pairs one at a time; a group none of whose pairs
+ * counts (every pixel ignored) still has its first pair's words made, for the softmax's
+ * check of the input. */
+static sl_status lz_value(const sl_call *c, const lz_dims *d, double *loss)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    lz_fast_ws w;
+    lz_value_carve(d, c->ws, &w);
+    sl__for_chunks(c->threads, d->N, d->P, lz_count_chunk, c, w.parts, (int)(C + 1));
+    lz_count_pairs(c->o, d, &w);
+    for (int64_t q = 0; q < pairs; q++) {
+        int any = 0;
+        for (int64_t k = 0; k < C; k++)
+            any |= w.flags[q - q % C + k];
+        w.lc[q] = 0.0;
+        if ((w.flags[q] || (!any && q % C == 0)) && lz_value_pair(c, d, &w, q / C, q % C, &w.lc[q]))
+            return sl__recheck(c);
+    }
+    lz_total(c, d, &w, loss);
+    return SL_OK;
+}
+
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
     /* The kernels keep C classes on their stack. */
@@ -833,8 +1138,9 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_dims d;
     lz_dims_of(o, b, &d);
     if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
-    const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
+    const int64_t N = d.N, C = d.C, P = d.P;
     const int probs = b->input_kind == SL_INPUT_PROBS;
+    if (!c->grad) return lz_value(c, &d, loss);
     lz_fast_ws w;
     lz_fast_carve(&d, c->ws, &w);
     /* where the words and dL/dp go */
@@ -855,12 +1161,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_count_pairs(o, &d, &w);
     lz_run_pairs(c, &d, &w, words, gd); /* 3 */
 
-    double total = 0.0;
-    for (int64_t q = 0; q < pairs; q++) {
-        if (w.flags[q]) total += o->reduction == SL_REDUCE_MEAN ? w.fac[q / C] * w.lc[q] : w.lc[q];
-        if (c->map) sl__put(c, c->map, q, w.lc[q]);
-    }
-    *loss = total;
+    lz_total(c, &d, &w, loss);
     if (!c->grad) return SL_OK;
 
     lz_chain(c, &d, &w, gd);
@@ -1025,8 +1326,9 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
     lz_dims_of(o, b, &d);
     lz_fast_ws fw;
     lz_ref_ws rw;
-    size_t f = lz_fast_carve(&d, NULL, &fw);
+    size_t f = lz_fast_carve(&d, NULL, &fw), v = lz_value_carve(&d, NULL, &fw);
     size_t r = lz_ref_carve(&d, NULL, &rw);
+    f = f > v ? f : v;
     return f > r ? f : r;
 }
 
