@@ -1447,7 +1447,8 @@ typedef struct {
     const sl_call *c;
     int64_t base, len;
     double emin;
-    int zeros; /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
+    int zeros;       /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
+    uint32_t v0, v1; /* pass 2 places the buckets [v0, v1) alone */
 } lh_group_t;
 
 static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
@@ -1530,10 +1531,11 @@ static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass,
                     continue;
                 }
                 uint32_t v = lh_digit(e, gr->emin);
-                if (pass == 2)
-                    off[cnt[v]++] = (uint32_t)(idx - gr->base);
-                else
+                if (pass == 2) {
+                    if (v - gr->v0 < gr->v1 - gr->v0) off[cnt[v]++] = (uint32_t)(idx - gr->base);
+                } else {
                     cnt[v]++;
+                }
             }
     if (pass == 0) {
         gr->emin = emin;
@@ -1594,6 +1596,12 @@ static void lh_sift(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t
     }
 }
 
+static void lh_heapify(const lh_group_t *gr, uint32_t *off, int64_t n)
+{
+    for (int64_t i = n / 2; i-- > 0;)
+        lh_sift(gr, off, NULL, i, n);
+}
+
 static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
 {
     for (int64_t i = n / 2; i-- > 0;)
@@ -1638,11 +1646,18 @@ static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, const
         off[k] = pair[k].j;
 }
 
-/* The walk along the m sorted offsets: the group's loss, and scale times its gradient. */
-static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, double G, double scale)
+/* Where a walk along a group's sorted offsets stands; a walk may go in pieces. */
+typedef struct {
+    double loss, cfg, cbg, jprev;
+} lh_walk_t;
+
+/* The walk along m sorted offsets from where st stands: the group's loss, and scale times its
+ * gradient. */
+static void lh_walk(const lh_group_t *gr, lh_walk_t *st, const uint32_t *off, int64_t m, double G,
+                    double scale)
 {
     const sl_call *c = gr->c;
-    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
+    double loss = st->loss, cfg = st->cfg, cbg = st->cbg, jprev = st->jprev;
     for (int64_t k = 0; k < m; k++) {
         int64_t idx = gr->base + off[k];
         double t = lh_target_at(c, idx), e = lh_err(c, idx, t);
@@ -1654,7 +1669,50 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
         loss += e * g;
         if (c->grad) sl__put(c, c->grad, idx, -(2.0 * t - 1.0) * g * scale);
     }
-    return loss;
+    st->loss = loss, st->cfg = cfg, st->cbg = cbg, st->jprev = jprev;
+}
+
+/* Whether element j of the group is sorted and in bucket v; its key into *p. */
+static int lh_in(const lh_group_t *gr, uint32_t j, uint32_t v, lh_pair *p)
+{
+    double t = lh_target_at(gr->c, gr->base + j);
+    if (t < 0.0) return 0;
+    p->e = lh_err(gr->c, gr->base + j, t);
+    p->j = j;
+    return p->e > 0.0 && lh_digit(p->e, gr->emin) == v;
+}
+
+/* The offsets of bucket v (more than cap of them) in order, at most cap at a time, and walked:
+ * if all their errors are equal, straight from a sweep (their order is the sweep's); else each
+ * batch is the first cap of those after the last one walked, kept in a heap at off whose root
+ * comes last (lh_sift), then sorted. */
+static void lh_big(const lh_group_t *gr, uint32_t v, uint32_t *off, int64_t cap, lh_walk_t *st,
+                   double G, double scale)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    lh_pair p, last = {INFINITY, 0};
+    for (uint32_t j = 0; j < (uint32_t)gr->len; j++)
+        if (lh_in(gr, j, v, &p)) lo = p.e < lo ? p.e : lo, hi = p.e > hi ? p.e : hi;
+    for (int first = 1;; first = 0) {
+        int64_t n = 0;
+        for (uint32_t j = 0; j < (uint32_t)gr->len; j++) {
+            if (!lh_in(gr, j, v, &p) || (!first && !lh_before(&last, &p))) continue;
+            if (lo == hi) {
+                off[n++] = j;
+                if (n == cap) lh_walk(gr, st, off, n, G, scale), n = 0;
+            } else if (n < cap) {
+                off[n++] = j;
+                if (n == cap) lh_heapify(gr, off, n);
+            } else {
+                lh_pair r = lh_pair_of(gr, off[0]);
+                if (lh_before(&p, &r)) off[0] = j, lh_sift(gr, off, NULL, 0, n);
+            }
+        }
+        if (lo != hi) lh_heapsort(gr, off, NULL, n);
+        lh_walk(gr, st, off, n, G, scale);
+        if (lo == hi || n < cap) return;
+        last = lh_pair_of(gr, off[n - 1]);
+    }
 }
 
 /* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
@@ -1663,27 +1721,40 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
                        double scale, int in_grad)
 {
-    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad};
-    uint32_t *cnt = s->cnt, at = 0;
+    const uint32_t nb = 1u << LH_BITS;
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad, 0, nb};
+    const int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
+    uint32_t *cnt = s->cnt;
     double G;
-    memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
-    int64_t m = lh_bucket(&gr, cnt, off, 0, &G);
+    memset(cnt, 0, nb * sizeof(uint32_t));
+    lh_bucket(&gr, cnt, off, 0, &G);
     lh_bucket(&gr, cnt, off, 1, &G);
-    for (uint32_t v = 0; v < (1u << LH_BITS); v++) {
-        uint32_t n = cnt[v];
-        cnt[v] = at;
-        at += n;
+    lh_walk_t st = {0.0, 0.0, 0.0, 0.0};
+    for (uint32_t v = 0; v < nb;) {
+        if (cnt[v] > cap) {
+            lh_big(&gr, v++, off, cap, &st, G, scale);
+            continue;
+        }
+        uint32_t v1 = v, at = 0;
+        for (; v1 < nb && at + cnt[v1] <= cap; v1++) {
+            uint32_t n = cnt[v1];
+            cnt[v1] = at;
+            at += n;
+        }
+        gr.v0 = v, gr.v1 = v1;
+        lh_bucket(&gr, cnt, off, 2, &G);
+        for (uint32_t u = v, start = 0; u < v1; start = cnt[u++])
+            if (cnt[u] - start > 1) lh_sort_bucket(&gr, off + start, cnt[u] - start, s);
+        if (in_grad) {                           /* one range: every bucket is sorted */
+            const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
+            float *gz = c->grad + gr.base;
+            for (int64_t i = 0; i < gr.len; i++)
+                gz[i] = z;
+        }
+        lh_walk(&gr, &st, off, at, G, scale);
+        v = v1;
     }
-    lh_bucket(&gr, cnt, off, 2, &G);
-    for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
-        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
-    if (in_grad) {
-        const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
-        float *gz = c->grad + gr.base;
-        for (int64_t i = 0; i < gr.len; i++)
-            gz[i] = z;
-    }
-    return lh_walk(&gr, off, m, G, scale);
+    return st.loss;
 }
 
 /* Group g's slot: in its own part of the gradient, 64-byte aligned, where there is one that

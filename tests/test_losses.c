@@ -471,31 +471,24 @@ static sl_status eval_threads(const char *text, const sl_batch *b, sl_impl impl,
     return st;
 }
 
-/* lovasz's value without a gradient (the pairs one at a time, their keys in ranges, piles of
- * tied errors walked from the sweep) has the bits of the value with one, on 1 and 2 threads,
- * and its map too; and it agrees with the reference. Images of 128x128 on 2 and 3 classes
- * take several ranges, refine large buckets and walk a whole pile of ties (logits 0). */
-static void lovasz_value_case(const sl_batch *b, const char *what)
+/* The value without a gradient of each of specs (ns; those with ignore_index for labels, the
+ * last for per-class targets) has the bits of the value with one, on 1 and 2 threads, and its
+ * map too, and agrees with the reference. */
+static void value_bits_case(const char *const *specs, int ns, const sl_batch *b, const char *what)
 {
-    static const char *const specs[] = {
-        "lovasz(ignore_index=255)", "lovasz(per_image=true,ignore_index=255)",
-        "lovasz(classes=all,ignore_index=255)", "lovasz(reduction=sum,ignore_index=255)",
-        "lovasz(per_image=true,classes=all)"};
     const int64_t numel = sl_shape_numel(&b->shape);
     float *g = malloc((size_t)numel * sizeof(float));
-    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
-        if ((b->target_kind == SL_TARGET_PROBS) != (k == 4)) continue; /* ignore_index: labels */
+    for (int k = 0; k < ns; k++) {
+        if ((b->target_kind == SL_TARGET_PROBS) != (k == ns - 1)) continue;
         double lg, l1, l2, lr;
-        float mg[8], m1[8], m2[8], mr[8];
+        float mg[16] = {0}, m1[16] = {0}, m2[16] = {0}, mr[16] = {0};
         CHECK(eval_threads(specs[k], b, SL_IMPL_FAST, 1, &lg, g, mg) == SL_OK &&
                   eval_threads(specs[k], b, SL_IMPL_FAST, 1, &l1, NULL, m1) == SL_OK &&
                   eval_threads(specs[k], b, SL_IMPL_FAST, 2, &l2, NULL, m2) == SL_OK &&
                   eval_threads(specs[k], b, SL_IMPL_REF, 1, &lr, NULL, mr) == SL_OK,
               "%s on %s runs", specs[k], what);
-        int64_t nm = k == 1 || k == 4 ? b->shape.dim[0] * b->shape.dim[1] : b->shape.dim[1];
         CHECK(memcmp(&lg, &l1, sizeof lg) == 0 && memcmp(&lg, &l2, sizeof lg) == 0 &&
-                  memcmp(mg, m1, (size_t)nm * sizeof(float)) == 0 &&
-                  memcmp(mg, m2, (size_t)nm * sizeof(float)) == 0,
+                  memcmp(mg, m1, sizeof mg) == 0 && memcmp(mg, m2, sizeof mg) == 0,
               "%s on %s: the value without a gradient (%.17g, 2 threads %.17g) has the bits "
               "of the value with one (%.17g)",
               specs[k], what, l1, l2, lg);
@@ -504,16 +497,31 @@ static void lovasz_value_case(const sl_batch *b, const char *what)
     free(g);
 }
 
+/* lovasz and lovasz_hinge without a gradient keep less than the input's size: lovasz makes
+ * the pairs one at a time, their keys in ranges, large buckets refined, piles of tied errors
+ * walked from the sweep; lovasz_hinge, where more than half of a group's errors are positive,
+ * sorts them in ranges, and a bucket larger than that in batches. Both must walk the same
+ * order as with a gradient. Images of 128x128 on 1 (lovasz_hinge), 2 and 3 classes: random
+ * logits, logits 0 (one pile of ties), two logits, probabilities, per-class targets, and
+ * scores crowded into one bucket of lovasz_hinge's first digit. */
 static void test_lovasz_value(void)
 {
+    static const char *const lz[] = {
+        "lovasz(ignore_index=255)", "lovasz(per_image=true,ignore_index=255)",
+        "lovasz(classes=all,ignore_index=255)", "lovasz(reduction=sum,ignore_index=255)",
+        "lovasz(per_image=true,classes=all)"};
+    static const char *const lh[] = {"lovasz_hinge(ignore_index=255)",
+                                     "lovasz_hinge(per_image=false,ignore_index=255)",
+                                     "lovasz_hinge(per_image=false)"};
+    static const char *const kinds[] = {"random logits",     "logits 0",
+                                        "two logits",        "probabilities",
+                                        "per-class targets", "crowded scores"};
     const int64_t N = 2, P = 128 * 128;
     float *x = malloc((size_t)(N * 3 * P) * sizeof(float));
     float *t = malloc((size_t)(N * 3 * P) * sizeof(float));
     int32_t *y = malloc((size_t)(N * P) * sizeof(int32_t));
-    static const char *const kinds[] = {"random logits", "logits 0", "two logits", "probabilities",
-                                        "per-class targets"};
-    for (int64_t C = 2; C <= 3; C++)
-        for (int v = 0; v < 5; v++) {
+    for (int64_t C = 1; C <= 3; C++)
+        for (int v = 0; v < 6; v++) {
             sl_batch b;
             memset(&b, 0, sizeof b);
             b.shape.ndim = 4;
@@ -524,13 +532,18 @@ static void test_lovasz_value(void)
             for (int64_t i = 0; i < N * C * P; i++) {
                 x[i] = v == 1 ? 0.0f : v == 2 ? (i % 4 == 0 ? 1.5f : -0.5f) : (float)unif(-4, 4);
                 if (v == 3) x[i] = (float)unif(0.05, 1.0);
+                if (v == 5) x[i] = i == 7 ? 0.999f : -(float)(i % 1000) * 7e-6f;
                 t[i] = (float)unif(0, 1);
             }
             for (int64_t i = 0; i < N * P; i++)
-                y[i] = i % 11 == 5 ? 255 : (int32_t)sl_rng_randint(&rng, C);
+                y[i] = i % 11 == 5 ? 255 : (int32_t)sl_rng_randint(&rng, C > 1 ? C : 2);
+            if (v == 5)
+                for (int64_t i = 0; i < N * P; i++)
+                    y[i] = i % 11 == 5 ? 255 : C > 1 ? 0 : 1;
             char what[64];
             snprintf(what, sizeof what, "2x%dx128x128, %s", (int)C, kinds[v]);
-            lovasz_value_case(&b, what);
+            if (C > 1 && v < 5) value_bits_case(lz, 5, &b, what);
+            if (v != 3) value_bits_case(lh, 3, &b, what);
         }
     free(x), free(t), free(y);
 }
