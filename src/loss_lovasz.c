@@ -93,9 +93,10 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  *
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
- * terms, and without a gradient there is none, so they replace p in the probability buffer.
- * Beside the inputs and outputs the peak is then the sort buffers (at most three quarters of
- * the input's size) with a gradient, and the input's size more without one.
+ * terms, so they replace p in the probability buffer. Beside the inputs and outputs the peak is
+ * then the sort buffers (at most three quarters of the input's size), and with accumulate the
+ * input's size more. Without a gradient no dL/dp is kept and the words of every class are not
+ * needed at once: lz_value below keeps at most three quarters of the input's size.
  */
 
 #define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
@@ -615,13 +616,13 @@ static inline uint64_t lz_key(const lz_pt *q, uint32_t v, int64_t r, int64_t i)
     return (uint64_t)v << 32 | (uint64_t)(r * row + i);
 }
 
-/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
-static void lz_pair_count(lz_pt *q)
+/* Sweep 1: the counts of the top `bits` of the 30 into top; the target's sum. */
+static inline void lz_pair_count_top(lz_pt *q, uint32_t *restrict top, int bits)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k;
-    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
-    uint32_t *restrict top = q->top;
-    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
+    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - bits;
+    const uint32_t mask = (1u << bits) - 1;
+    memset(top, 0, ((size_t)1 << bits) * sizeof(uint32_t));
     double gts = 0.0;
     for (int64_t n = q->n0; n < q->n1; n++) {
         const uint32_t *restrict wr = q->wbase + (n - q->n0) * q->wrow;
@@ -631,18 +632,25 @@ static void lz_pair_count(lz_pt *q)
                 uint32_t v = wr[i];
                 if (v == LZ_SKIP) continue;
                 nfg += v >> 31;
-                top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+                top[(v >> tshift) & mask]++;
             }
             gts += (double)nfg;
         } else {
             const float *restrict t = q->c->b->target + (n * C + k) * P;
             for (int64_t i = 0; i < P; i++) {
                 gts += (double)t[i];
-                top[(wr[i] >> tshift) & (LZ_TBUCKETS - 1)]++;
+                top[(wr[i] >> tshift) & mask]++;
             }
         }
     }
     q->gts = gts;
+}
+
+/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
+static void lz_pair_count(lz_pt *q)
+{
+    uint32_t *restrict top = q->top;
+    lz_pair_count_top(q, top, LZ_TBITS);
     uint32_t m = 0;
     for (int v = 0; v < LZ_TBUCKETS; v++) {
         uint32_t t = top[v];
@@ -920,25 +928,27 @@ static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, co
  * the input's size at C = 4, half at C = 2, per_image an image's share of that), which a sweep
  * over the input makes afresh for the pair (the softmax kernel on chunks of pixels copied into a
  * per-thread buffer, then lz_chunk_om and lz_chunk_words: every step is per pixel, so the words
- * have the bits of the other path's). The keys then follow one of two ways:
- *   - all at once (the pair's words and its M 8-byte keys fit in seven eighths of the input's
- *     size, as at C >= 4): as lz_pair does for the other path, the bucket sorts' room in the
- *     pair's own dead words;
- *   - or in ranges (lz_ext): the words are swept once per range of the first digit whose keys
- *     fit K, and those keys alone are placed, sorted and walked. A first-digit bucket larger
- *     than the scratch room R is refined the same way on the second digit, and one of those
- *     on the last, where a bucket is a single word, all of whose keys are already in order
- *     (pixel order, the sweep's): one larger than K is walked straight from the sweep. The
- *     ranges go in ascending order and the walk runs on from one to the next, so the keys are
- *     walked in the same order, with the same arithmetic, as the other path's, and the value
- *     has the same bits. Words, keys and room then take at most three quarters of the input's
- *     size, whatever the data (piles of tied errors only make more sweeps).
- * The chunk buffers (2 C SL_CHUNK floats per thread) lie where the keys go later. So beside the
- * inputs the peak is at most seven eighths of an input-sized workspace, by construction, plus
- * the counts (a few KiB per thread) and the per-chunk sums. */
+ * have the bits of the other path's). Its keys then go in ranges (lz_ext): one sweep of the
+ * words counts their first digit (the top LZ_XBITS of the 30 bits), and then each run of
+ * consecutive buckets whose keys fit the key array (K keys) takes a sweep that places those
+ * keys alone into their buckets; each bucket is sorted on the rest of its bits (lz_bucket_sort,
+ * in the slot's room of R keys), and the range is walked. A bucket larger than R is refined the
+ * same way on the next 8 bits, and one of those on the last 9, where a bucket is a single word,
+ * all of whose keys are already in order (pixel order, the sweep's): one larger than K is walked
+ * straight from a sweep. The
+ * ranges go in ascending order and the walk runs on from one to the next, so the keys are walked
+ * in the same order, with the same arithmetic, as the other path's, and the value has the same
+ * bits. The sizes: the words, the key array, the room, the counts and the histograms are given
+ * three quarters of the input's size (K and R are what the words leave, an eighth of it room;
+ * with C = 2 that is a quarter of the input, so a few ranges), and the chunk buffers (2 C
+ * SL_CHUNK floats per thread) lie where the keys go later. So beside the inputs the peak is at
+ * most three quarters of an input-sized workspace, plus the per-chunk sums, by construction and
+ * whatever the data (piles of tied errors only make more sweeps), for inputs large enough that
+ * the smallest sizes (K >= 4096, R >= 1024) do not decide, i.e. a few hundred KiB and up. */
 
-/* The histograms of the three digits (first, second, last), one after the other. */
-#define LZ_HIST (LZ_TBUCKETS + (1 << LZ_BBITS) + (1 << LZ_ABITS))
+/* The histograms of the two digits, one after the other. */
+#define LZ_XBITS 13 /* the ranges' first digit: the top 13 of the 30 bits; then 8, then 9 */
+#define LZ_HIST ((1 << LZ_XBITS) + (1 << 8) + (1 << 9))
 
 static size_t lz_value_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
@@ -957,13 +967,13 @@ static size_t lz_value_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
     w->nbuf = chunks < LZ_SLOTS ? chunks : LZ_SLOTS;
     w->buf_bytes = ((size_t)(2 * C * w->L) * sizeof(float) + 63) & ~(size_t)63;
     w->nk = w->ns = 1;
-    /* words, keys and room in three quarters of the input's size; a quarter of what the words
-       leave is room */
-    size_t part = input / 4 * 3, counts = lz_slot_carve(0, NULL, &sl) + 64;
-    int64_t keys = part > words + counts ? (int64_t)((part - words - counts) / 8) : 0;
-    w->room = keys / 4 > 1024 ? keys / 4 : 1024;
+    /* words, keys, room, counts and histograms in three quarters of the input's size; an
+       eighth of what is left for keys is room */
+    size_t part = input / 4 * 3, fixed = words + lz_slot_carve(0, NULL, &sl) + 64 + LZ_HIST * 4;
+    int64_t keys = part > fixed ? (int64_t)((part - fixed) / 8) : 0;
+    w->room = keys / 8 > 1024 ? keys / 8 : 1024;
     w->K = keys - w->room > 4096 ? keys - w->room : 4096;
-    w->key_bytes = ((size_t)w->K * sizeof(uint64_t) + 63) & ~(size_t)63;
+    w->key_bytes = ((size_t)(w->K + 1) * sizeof(uint64_t) + 63) & ~(size_t)63; /* + a spare */
     w->slot_bytes = lz_slot_carve(w->room, NULL, &sl);
     w->region_bytes = w->key_bytes + (size_t)w->ns * w->slot_bytes;
     if (w->region_bytes < (size_t)w->nbuf * w->buf_bytes)
@@ -1008,25 +1018,32 @@ static int lz_word_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
 }
 
 /* One sweep over pair q's words whose bits above digit lv are pre: with kb NULL, the digit's
- * counts into h; else the keys whose digit is in [v0, v1) into kb at h[digit]++. */
-static const int lz_dshift[3] = {30 - LZ_TBITS, LZ_ABITS, 0};
-static const int lz_dbits[3] = {LZ_TBITS, LZ_BBITS, LZ_ABITS};
+ * counts into h; else the keys whose digit is in [v0, v1) into kb at h[digit]++, without
+ * branches (the others to kb[K], a spare key). */
+static const int lz_dshift[3] = {30 - LZ_XBITS, 9, 0};
+static const int lz_dbits[3] = {LZ_XBITS, 8, 9};
 
 static void lz_ext_sweep(const lz_pt *q, int lv, uint32_t pre, uint32_t v0, uint32_t v1,
-                         uint32_t *restrict h, uint64_t *restrict kb)
+                         uint32_t *restrict h, uint64_t *restrict kb, int64_t K)
 {
     const int sh = lz_dshift[lv], hi = sh + lz_dbits[lv];
-    const uint32_t mask = (1u << lz_dbits[lv]) - 1;
+    const uint32_t mask = (1u << lz_dbits[lv]) - 1, spare = (uint32_t)K, P = (uint32_t)q->d->P;
+    const uint64_t row = (uint64_t)(q->direct ? q->d->C * q->d->P : q->d->P);
     for (int64_t r = 0; r < q->n1 - q->n0; r++) {
         const uint32_t *restrict wr = q->wbase + r * q->wrow;
-        for (int64_t i = 0; i < q->d->P; i++) {
-            uint32_t v = wr[i], val = v & ~LZ_FLAG; /* LZ_SKIP: never pre */
-            if (val >> hi != pre) continue;
-            uint32_t dg = (val >> sh) & mask;
-            if (!kb)
-                h[dg]++;
-            else if (dg - v0 < v1 - v0)
-                kb[h[dg]++] = lz_key(q, v, r, i);
+        const uint64_t j0 = (uint64_t)r * row;
+        if (!kb) {
+            for (uint32_t i = 0; i < P; i++) {
+                uint32_t val = wr[i] & ~LZ_FLAG; /* LZ_SKIP: never pre */
+                h[(val >> sh) & mask] += val >> hi == pre;
+            }
+            continue;
+        }
+        for (uint32_t i = 0; i < P; i++) {
+            uint32_t v = wr[i], val = v & ~LZ_FLAG, dg = (val >> sh) & mask;
+            uint32_t in = (val >> hi == pre) & (dg - v0 < v1 - v0), cur = h[dg];
+            kb[in ? cur : spare] = (uint64_t)v << 32 | (j0 + i);
+            h[dg] = cur + in;
         }
     }
 }
@@ -1055,13 +1072,15 @@ static void lz_ext_value(const lz_pt *q, uint32_t val, lz_walk *st, double fac)
 static void lz_ext(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int lv, uint32_t pre,
                    lz_walk *st, double fac)
 {
-    static const int at[3] = {0, LZ_TBUCKETS, LZ_TBUCKETS + (1 << LZ_BBITS)};
+    static const int at[3] = {0, 1 << LZ_XBITS, (1 << LZ_XBITS) + (1 << 8)};
     uint32_t *h = w->hist + at[lv];
     const uint32_t nv = 1u << lz_dbits[lv], K = (uint32_t)w->K;
     const uint32_t most = lv < 2 ? (uint32_t)w->room : K; /* a bucket taken whole */
     uint64_t *kb = (uint64_t *)(void *)w->region;
-    memset(h, 0, nv * sizeof(uint32_t));
-    lz_ext_sweep(q, lv, pre, 0, 0, h, NULL);
+    if (lv > 0) { /* the first digit's counts are lz_value_pair's */
+        memset(h, 0, nv * sizeof(uint32_t));
+        lz_ext_sweep(q, lv, pre, 0, 0, h, NULL, 0);
+    }
     for (uint32_t v = 0; v < nv;) {
         if (h[v] > most) {
             if (lv == 2)
@@ -1077,7 +1096,7 @@ static void lz_ext(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int lv, uint
             h[v1] = tot;
             tot += t;
         }
-        lz_ext_sweep(q, lv, pre, v, v1, h, kb);
+        lz_ext_sweep(q, lv, pre, v, v1, h, kb, w->K);
         for (uint32_t u = v, start = 0; lv < 2 && u < v1; start = h[u++])
             if (h[u] - start > 1) lz_bucket_sort(kb + start, h[u] - start, s);
         lz_walk_keys(q, st, kb, tot, fac);
@@ -1100,7 +1119,7 @@ static int lz_value_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w
     lz_slot_of(d, w, 0, &s);
     lz_pt q;
     lz_pt_init(&q, c, d, words, d->P, g, k, (uint64_t *)(void *)w->region, s.top, NULL);
-    lz_pair_count(&q);
+    lz_pair_count_top(&q, w->hist, LZ_XBITS);
     lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
     lz_ext(&q, w, &s, 0, 0, &st, w->fac[g]);
     *lc = st.lc;
@@ -1384,8 +1403,9 @@ const sl_loss_info sl__loss_lovasz = {
  * k (relu'(0) = 0, as torch). An empty group (every pixel ignored) scores 0 and still counts
  * in the mean over images. Both paths run the same plain code; the fast one takes the errors
  * in float, as the authors' float32 code does, the reference in double, and groups run in
- * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory is 4 bytes per element
- * beside the inputs and outputs (the sort below). */
+ * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory beside the inputs and
+ * outputs is 4 bytes per element with a gradient, 3 without one, and the counts (the sort
+ * below). */
 
 /* Target of element (n, ch, i), or -1 when its pixel is ignored. */
 static double lh_target(const sl_call *c, int64_t n, int64_t ch, int64_t i)
@@ -1416,7 +1436,18 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
  * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
  * instead (written only after the sort), so that the offsets alone are beside the outputs even
- * when every error is positive. */
+ * when every error is positive.
+ * Without a gradient there is no such room, so a group holds at most half its elements' offsets
+ * (lh_group's cap): the buckets go in ranges of at most that many, each range's offsets placed
+ * (a sweep of the group that keeps those in the range alone), sorted and walked before the
+ * next, the walk running on from one range to the next; a bucket larger than the cap goes in
+ * batches of the cap's size (lh_big: a bounded heap keeps the first of those after the last
+ * batch; a pile of equal errors, as with logits 0, is walked straight from a sweep). The order
+ * and the arithmetic of the walk are the same, so the value has the bits of the value with a
+ * gradient, and beside the inputs the peak is the offsets (at most half a group's elements, 2
+ * bytes an element), the pair buffer (touched up to the largest bucket sorted in it, at most
+ * 1/16 of the group at 16 bytes a pair: 1 byte an element) and the counts: at most three
+ * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
