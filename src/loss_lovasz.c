@@ -923,30 +923,29 @@ static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, co
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The fast path without a gradient. No dL/dp is kept, so the words of every class need not
- * exist at once: the pairs run one at a time, each from its own words, M of them (a quarter of
- * the input's size at C = 4, half at C = 2, per_image an image's share of that), which a sweep
- * over the input makes afresh for the pair (the softmax kernel on chunks of pixels copied into a
+ * The fast path without a gradient. No dL/dp is kept, so the words of every class need not exist
+ * at once: the pairs run one at a time, each from its own words, M of them (a quarter of the
+ * input's size at C = 4, half at C = 2, per_image an image's share of that), which a sweep over
+ * the input makes afresh for the pair (the softmax kernel on chunks of pixels copied into a
  * per-thread buffer, then lz_chunk_om and lz_chunk_words: every step is per pixel, so the words
- * have the bits of the other path's). Its keys then go in ranges (lz_ext): one sweep of the
- * words counts their first digit (the top LZ_XBITS of the 30 bits), and then each run of
- * consecutive buckets whose keys fit the key array (K keys) takes a sweep that places those
- * keys alone into their buckets; each bucket is sorted on the rest of its bits (lz_bucket_sort,
- * in the slot's room of R keys), and the range is walked. A bucket larger than R is refined the
- * same way on the next 8 bits, and one of those on the last 9, where a bucket is a single word,
- * all of whose keys are already in order (pixel order, the sweep's): one larger than K is walked
- * straight from a sweep. The
- * ranges go in ascending order and the walk runs on from one to the next, so the keys are walked
- * in the same order, with the same arithmetic, as the other path's, and the value has the same
- * bits. The sizes: the words, the key array, the room, the counts and the histograms are given
- * three quarters of the input's size (K and R are what the words leave, an eighth of it room;
- * with C = 2 that is a quarter of the input, so a few ranges), and the chunk buffers (2 C
+ * have the bits of the other path's). Its keys then go in ranges (lz_ext): one sweep of the words
+ * counts their first digit (the top LZ_XBITS of the 30 bits), and then each run of consecutive
+ * buckets whose keys fit the key array (K keys) takes a sweep that places those keys alone into
+ * their buckets; each bucket is sorted on the rest of its bits (lz_bucket_sort, in the slot's room
+ * of R keys), and the range is walked. A bucket larger than R is refined the same way on the next
+ * 8 bits, and one of those on the last 9, where a bucket is a single word, all of whose keys are
+ * already in order (pixel order, the sweep's): one larger than K is walked straight from a sweep.
+ * The ranges go in ascending order and the walk runs on from one to the next, so the keys are
+ * walked in the same order, with the same arithmetic, as the other path's, and the value has the
+ * same bits. The sizes: the words, the key array, the room, the counts and the histograms are
+ * given three quarters of the input's size (K and R are what the words leave, an eighth of it
+ * room; with C = 2 that is a quarter of the input, so a few ranges), and the chunk buffers (2 C
  * SL_CHUNK floats per thread) lie where the keys go later. So beside the inputs the peak is at
  * most three quarters of an input-sized workspace, plus the per-chunk sums, by construction and
- * whatever the data (piles of tied errors only make more sweeps), for inputs large enough that
- * the smallest sizes (K >= 4096, R >= 1024) do not decide, i.e. a few hundred KiB and up. */
+ * whatever the data (piles of tied errors only make more sweeps), for inputs large enough that the
+ * smallest sizes (K >= 4096, R >= 1024) do not decide, i.e. a few hundred KiB and up. */
 
-/* The histograms of the two digits, one after the other. */
+/* The histograms of the three digits, one after the other. */
 #define LZ_XBITS 13 /* the ranges' first digit: the top 13 of the 30 bits; then 8, then 9 */
 #define LZ_HIST ((1 << LZ_XBITS) + (1 << 8) + (1 << 9))
 
