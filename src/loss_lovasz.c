@@ -93,9 +93,10 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  *
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
- * terms, and without a gradient there is none, so they replace p in the probability buffer.
- * Beside the inputs and outputs the peak is then the sort buffers (at most three quarters of
- * the input's size) with a gradient, and the input's size more without one.
+ * terms, so they replace p in the probability buffer. Beside the inputs and outputs the peak is
+ * then the sort buffers (at most three quarters of the input's size), and with accumulate the
+ * input's size more. Without a gradient no dL/dp is kept and the words of every class are not
+ * needed at once: lz_value below keeps at most three quarters of the input's size.
  */
 
 #define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
@@ -148,6 +149,12 @@ typedef struct {
     int64_t ns;            /* scratch slots: nk, or (nk = 1) threads sorting one pair's buckets */
     int64_t room;          /* keys a slot's scratch holds (0 with nk = 1: lz_dead_room) */
     size_t key_bytes, slot_bytes, region_bytes;
+    /* without a gradient only (lz_value) */
+    uint32_t *hist;   /* [LZ_HIST] */
+    int64_t K;        /* keys the key array holds */
+    int64_t L, nbuf;  /* the word sweep's chunk buffers: stride, count */
+    size_t buf_bytes; /* each; they start the region */
+    float *bufs;
 } lz_fast_ws;
 
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
@@ -337,47 +344,42 @@ static void lz_words_target(uint32_t *wd, const float *p, const float *restrict 
         wd[i] = lz_word_target(p[i], om[i], t[i]);
 }
 
-typedef struct {
-    const sl_call *c;
-    float *p;        /* [N, C, P] the probabilities (may be the words' buffer) */
-    uint32_t *words; /* [N, C, P] */
-} lz_ctx;
-
-/* Step 2 over pixels [p0, p1) of image n: (probabilities: p = x / sum x), the words, and the
- * counts: part[0] += valid pixels, part[1 + c] += pixels with fg_c > 0. The words may take the
- * place of p: each is written after its p is read. */
-static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+/* The probabilities and om of len pixels from x (the input at the chunk's first pixel, stride
+ * P): p = x / sum x into p (stride ps) for probabilities; for logits p already holds the
+ * softmax. */
+static void lz_chunk_om(const sl_call *c, const float *x, float *p, int64_t ps, float *om,
+                        int64_t len)
 {
-    const lz_ctx *k = vctx;
-    const sl_call *c = k->c;
-    const sl_batch *b = c->b;
-    const int64_t C = c->C, P = c->P, len = p1 - p0;
-    float *p = k->p + n * C * P + p0;
-    uint32_t *wd = k->words + n * C * P + p0;
-    float om[SL_CHUNK];
-    if (b->input_kind == SL_INPUT_PROBS) {
-        const float *x = b->input + n * C * P + p0;
-        for (int64_t i = 0; i < len; i++) {
-            double s = 0.0, o = 0.0;
-            for (int64_t j = 0; j < C; j++)
-                s += (double)x[j * P + i];
-            for (int64_t j = 0; j < C; j++) {
-                float u = (float)((double)x[j * P + i] / s);
-                p[j * P + i] = u;
-                if (u <= 0.5f) o += (double)x[j * P + i];
-            }
-            om[i] = (float)(o / s);
-        }
-    } else {
-        lz_om(om, p, C, P, len);
+    const int64_t C = c->C, P = c->P;
+    if (c->b->input_kind != SL_INPUT_PROBS) {
+        lz_om(om, p, C, ps, len);
+        return;
     }
+    for (int64_t i = 0; i < len; i++) {
+        double s = 0.0, o = 0.0;
+        for (int64_t j = 0; j < C; j++)
+            s += (double)x[j * P + i];
+        for (int64_t j = 0; j < C; j++) {
+            float u = (float)((double)x[j * P + i] / s);
+            p[j * ps + i] = u;
+            if (u <= 0.5f) o += (double)x[j * P + i];
+        }
+        om[i] = (float)(o / s);
+    }
+}
+
+/* The counts of pixels [p0, p0 + len) of image n: part[0] += valid pixels, part[1 + c] +=
+ * pixels with fg_c > 0 (integers: the same for any order of addition). */
+static void lz_chunk_counts(const sl_call *c, int64_t n, int64_t p0, int64_t len, double *part)
+{
+    const sl_batch *b = c->b;
+    const int64_t C = c->C, P = c->P;
     if (b->target_kind == SL_TARGET_LABELS) {
         /* labels are in [0, C) or ignore_index (checked); C <= SL_KERN_MAX_C here */
         int64_t cnt[SL_KERN_MAX_C + 1];
         memset(cnt, 0, sizeof cnt);
         const int32_t *y = b->labels + n * P + p0;
         const int64_t ign = c->o->ignore_index;
-        const int has_ign = ign >= INT32_MIN && ign <= INT32_MAX;
         for (int64_t i = 0; i < len; i++) {
             if (y[i] == ign) continue;
             cnt[0]++;
@@ -385,20 +387,56 @@ static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, do
         }
         for (int64_t j = 0; j <= C; j++)
             part[j] += (double)cnt[j];
-        for (int64_t j = 0; j < C; j++)
-            lz_words_label(wd + j * P, p + j * P, om, y, (int32_t)j, has_ign,
-                           has_ign ? (int32_t)ign : 0, len);
-    } else {
-        part[0] += (double)len;
-        for (int64_t j = 0; j < C; j++) {
-            const float *t = b->target + (n * C + j) * P + p0;
-            int64_t cnt = 0;
-            for (int64_t i = 0; i < len; i++)
-                cnt += t[i] > 0.0f;
-            part[1 + j] += (double)cnt;
-            lz_words_target(wd + j * P, p + j * P, om, t, len);
-        }
+        return;
     }
+    part[0] += (double)len;
+    for (int64_t j = 0; j < C; j++) {
+        const float *t = b->target + (n * C + j) * P + p0;
+        int64_t cnt = 0;
+        for (int64_t i = 0; i < len; i++)
+            cnt += t[i] > 0.0f;
+        part[1 + j] += (double)cnt;
+    }
+}
+
+/* The words of class k at pixels [p0, p0 + len) of image n into wd, from its probabilities pk
+ * and om. wd may be pk itself. */
+static void lz_chunk_words(const sl_call *c, int64_t n, int64_t p0, int64_t len, int64_t k,
+                           const float *pk, const float *om, uint32_t *wd)
+{
+    const sl_batch *b = c->b;
+    const int64_t C = c->C, P = c->P;
+    if (b->target_kind == SL_TARGET_LABELS) {
+        const int64_t ign = c->o->ignore_index;
+        const int has_ign = ign >= INT32_MIN && ign <= INT32_MAX;
+        lz_words_label(wd, pk, om, b->labels + n * P + p0, (int32_t)k, has_ign,
+                       has_ign ? (int32_t)ign : 0, len);
+    } else {
+        lz_words_target(wd, pk, om, b->target + (n * C + k) * P + p0, len);
+    }
+}
+
+typedef struct {
+    const sl_call *c;
+    float *p;        /* [N, C, P] the probabilities (may be the words' buffer) */
+    uint32_t *words; /* [N, C, P] */
+} lz_ctx;
+
+/* Step 2 over pixels [p0, p1) of image n: (probabilities: p = x / sum x), the words of every
+ * class, and the counts. The words may take the place of p: each is written after its p is
+ * read. */
+static int lz_prep_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const lz_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const int64_t C = c->C, P = c->P, len = p1 - p0;
+    float *p = k->p + n * C * P + p0;
+    uint32_t *wd = k->words + n * C * P + p0;
+    float om[SL_CHUNK];
+    lz_chunk_om(c, c->b->input + n * C * P + p0, p, P, om, len);
+    lz_chunk_counts(c, n, p0, len, part);
+    for (int64_t j = 0; j < C; j++)
+        lz_chunk_words(c, n, p0, len, j, p + j * P, om, wd + j * P);
     return 0;
 }
 
@@ -547,7 +585,8 @@ static inline uint64_t lz_div(uint64_t j, uint64_t P, double inv)
 typedef struct {
     const sl_call *c;
     const lz_dims *d;
-    uint32_t *words;
+    const uint32_t *wbase; /* the words of the pair's first image; image n0 + r's at r wrow */
+    int64_t wrow;
     int64_t g, k, n0, n1;
     uint64_t *kb;  /* the keys */
     uint32_t *top; /* [LZ_TBUCKETS] */
@@ -557,36 +596,61 @@ typedef struct {
     int direct;    /* a key's low word is the element's offset (else the pixel's index) */
 } lz_pt;
 
-/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
-static void lz_pair_count(lz_pt *q)
+/* Pair (g, k) with its words at wbase (rows wrow apart), key array kb and counts top. */
+static void lz_pt_init(lz_pt *q, const sl_call *c, const lz_dims *d, const uint32_t *wbase,
+                       int64_t wrow, int64_t g, int64_t k, uint64_t *kb, uint32_t *top, float *gd)
+{
+    const int64_t C = d->C, P = d->P;
+    lz_pt t = {c, d, wbase, wrow, g, k, g * d->ipg, (g + 1) * d->ipg, kb, top, gd, 0, 0.0,
+               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
+                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
+                  either grows with pixel order */
+               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    *q = t;
+}
+
+/* The key of word v at pixel i of image n0 + r. */
+static inline uint64_t lz_key(const lz_pt *q, uint32_t v, int64_t r, int64_t i)
+{
+    const int64_t row = q->direct ? q->d->C * q->d->P : q->d->P;
+    return (uint64_t)v << 32 | (uint64_t)(r * row + i);
+}
+
+/* Sweep 1: the counts of the top `bits` of the 30 into top; the target's sum. */
+static inline void lz_pair_count_top(lz_pt *q, uint32_t *restrict top, int bits)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k;
-    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - LZ_TBITS;
-    uint32_t *restrict top = q->top;
-    const uint32_t *words = q->words;
-    memset(top, 0, LZ_TBUCKETS * sizeof(uint32_t));
-    /* Sweep 1: the first digit's counts; the target's sum. */
+    const int labels = q->c->b->target_kind == SL_TARGET_LABELS, tshift = 30 - bits;
+    const uint32_t mask = (1u << bits) - 1;
+    memset(top, 0, ((size_t)1 << bits) * sizeof(uint32_t));
     double gts = 0.0;
     for (int64_t n = q->n0; n < q->n1; n++) {
-        const uint32_t *restrict wr = words + (n * C + k) * P;
+        const uint32_t *restrict wr = q->wbase + (n - q->n0) * q->wrow;
         if (labels) {
             uint64_t nfg = 0;
             for (int64_t i = 0; i < P; i++) {
                 uint32_t v = wr[i];
                 if (v == LZ_SKIP) continue;
                 nfg += v >> 31;
-                top[(v >> tshift) & (LZ_TBUCKETS - 1)]++;
+                top[(v >> tshift) & mask]++;
             }
             gts += (double)nfg;
         } else {
             const float *restrict t = q->c->b->target + (n * C + k) * P;
             for (int64_t i = 0; i < P; i++) {
                 gts += (double)t[i];
-                top[(wr[i] >> tshift) & (LZ_TBUCKETS - 1)]++;
+                top[(wr[i] >> tshift) & mask]++;
             }
         }
     }
     q->gts = gts;
+}
+
+/* Sweep 1: the first digit's counts, turned into the buckets' starts; the target's sum. */
+static void lz_pair_count(lz_pt *q)
+{
+    uint32_t *restrict top = q->top;
+    lz_pair_count_top(q, top, LZ_TBITS);
     uint32_t m = 0;
     for (int v = 0; v < LZ_TBUCKETS; v++) {
         uint32_t t = top[v];
@@ -602,12 +666,12 @@ static void lz_pair_place(lz_pt *q)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
     const int tshift = 30 - LZ_TBITS, direct = q->direct;
-    const uint32_t *words = q->words, m = q->m;
+    const uint32_t m = q->m;
     uint32_t *restrict top = q->top;
     uint64_t *restrict kb = q->kb;
     float *gd = q->gd;
     for (int64_t n = n0; n < q->n1; n++) {
-        const uint32_t *wr = words + (n * C + k) * P;
+        const uint32_t *wr = q->wbase + (n - n0) * q->wrow;
         float *gz = gd ? gd + (n * C + k) * P : NULL;
         const uint64_t j0 = (uint64_t)((n - n0) * (direct ? C * P : P));
         for (int64_t i = 0; i < P; i++) {
@@ -627,10 +691,10 @@ static void lz_pair_place(lz_pt *q)
  * pair's own rows of words (ipg rows of P words), read for the last time by lz_pair_place. */
 static void lz_dead_room(const lz_pt *q, int t, int nt, lz_slot *s)
 {
-    const int64_t C = q->d->C, P = q->d->P, rows = q->n1 - q->n0;
+    const int64_t P = q->d->P, rows = q->n1 - q->n0;
     const int64_t per = (nt + rows - 1) / rows; /* pieces of a row */
     const size_t bytes = (size_t)P * sizeof(uint32_t) / (size_t)per;
-    unsigned char *at = (unsigned char *)(q->words + ((q->n0 + t / per) * C + q->k) * P);
+    unsigned char *at = (unsigned char *)(uintptr_t)(q->wbase + (t / per) * q->wrow);
     at += (size_t)(t % per) * bytes;
     size_t pad = (size_t)(-(uintptr_t)at & 7u);
     s->ka = (uint64_t *)(void *)(at + pad);
@@ -667,28 +731,36 @@ static void lz_pair_sort(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int nt
     }
 }
 
-/* The walk: J_k along the sorted order, the loss, dL/dp = fac g_k sign(p - fg). The element of
- * a key's low word j is at base + j, or (pixel index) at base + j + (j / P) (C - 1) P. */
-static double lz_pair_walk(const lz_pt *q, double fac)
+/* Where the walk along a pair's keys stands: keys walked (r), of them with fg (cf, labels),
+ * the running sums (targets), J_{r-1} and the loss so far. A walk may go in pieces. */
+typedef struct {
+    uint64_t r, cf;
+    double cumfg, cumbg, jprev, lc;
+} lz_walk;
+
+/* The walk along m sorted keys ks, from where st stands: J_k along the sorted order, the loss,
+ * dL/dp = fac g_k sign(p - fg). The element of a key's low word j is at base + j, or (pixel
+ * index) at base + j + (j / P) (C - 1) P. */
+static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict ks, uint32_t m,
+                         double fac)
 {
     const int64_t C = q->d->C, P = q->d->P, k = q->k, n0 = q->n0;
-    const uint64_t *restrict ks = q->kb;
-    const uint32_t m = q->m;
     const double gts = q->gts;
     const int direct = q->direct;
     const double inv = 1.0 / (double)P;
     const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
     const int64_t base = (n0 * C + k) * P;
     float *gb = q->gd ? q->gd + base : NULL;
-    double jprev = 0.0, lc = 0.0;
+    double jprev = st->jprev, lc = st->lc;
+    const uint64_t r0 = st->r;
     if (q->c->b->target_kind == SL_TARGET_LABELS) {
         /* fg is 0 or 1: the running sums are counts */
-        uint64_t cf = 0;
-        for (uint32_t r = 0; r < m; r++) {
-            uint64_t kk = ks[r], j = (uint32_t)kk;
+        uint64_t cf = st->cf;
+        for (uint32_t s = 0; s < m; s++) {
+            uint64_t kk = ks[s], j = (uint32_t)kk, r = r0 + s;
             uint32_t hi = (uint32_t)(kk >> 32), fg = hi >> 31, eb = LZ_ONE - (hi & ~LZ_FLAG);
             cf += fg;
-            double jk = 1.0 - (gts - (double)cf) / (gts + (double)((uint64_t)r + 1 - cf));
+            double jk = 1.0 - (gts - (double)cf) / (gts + (double)(r + 1 - cf));
             double gk = jk - jprev;
             jprev = jk;
             lc += (double)lz_bitsf(eb) * gk;
@@ -699,36 +771,42 @@ static double lz_pair_walk(const lz_pt *q, double fac)
                 gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
             }
         }
-        return lc;
-    }
-    const float *tg = q->c->b->target + base;
-    double cumfg = 0.0, cumbg = 0.0;
-    for (uint32_t r = 0; r < m; r++) {
-        uint64_t kk = ks[r], j = (uint32_t)kk;
-        uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
-        uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
-        double fg = (double)tg[at];
-        cumfg += fg;
-        cumbg += 1.0 - fg;
-        double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
-        double gk = jk - jprev;
-        jprev = jk;
-        lc += (double)lz_bitsf(eb) * gk;
-        if (gb) {
-            /* sign(p - t): the flag says p > t; 0 where e = 0 */
-            uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
-            gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+        st->cf = cf;
+    } else {
+        const float *tg = q->c->b->target + base;
+        double cumfg = st->cumfg, cumbg = st->cumbg;
+        for (uint32_t s = 0; s < m; s++) {
+            uint64_t kk = ks[s], j = (uint32_t)kk;
+            uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
+            uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
+            double fg = (double)tg[at];
+            cumfg += fg;
+            cumbg += 1.0 - fg;
+            double jk = 1.0 - (gts - cumfg) / (gts + cumbg);
+            double gk = jk - jprev;
+            jprev = jk;
+            lc += (double)lz_bitsf(eb) * gk;
+            if (gb) {
+                /* sign(p - t): the flag says p > t; 0 where e = 0 */
+                uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
+                gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+            }
         }
+        st->cumfg = cumfg;
+        st->cumbg = cumbg;
     }
-    return lc;
+    st->r = r0 + m;
+    st->jprev = jprev;
+    st->lc = lc;
 }
 
-/* Pair (g, k) on key array kslot and scratch slot `slot` (nt > 1: slots 0 to nt - 1, its
- * buckets over nt threads): its loss from the words of its class rows; dL/dp into gd (NULL:
- * none; else the words' own buffer), 0 at ignored pixels and in classes that are not
+/* Pair (g, k) with its words at wbase (rows wrow apart), on key array kslot and scratch slot
+ * `slot` (nt > 1: slots 0 to nt - 1, its buckets over nt threads): its loss; dL/dp into gd
+ * (NULL: none; else the words' own buffer), 0 at ignored pixels and in classes that are not
  * counted. */
-static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, uint32_t *words,
-                      int64_t g, int64_t k, int64_t kslot, int64_t slot, int nt, float *gd)
+static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w,
+                      const uint32_t *wbase, int64_t wrow, int64_t g, int64_t k, int64_t kslot,
+                      int64_t slot, int nt, float *gd)
 {
     const int64_t C = d->C, P = d->P, n0 = g * d->ipg, n1 = n0 + d->ipg;
     if (!w->flags[g * C + k]) {
@@ -739,19 +817,18 @@ static double lz_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, u
     }
     lz_slot s;
     lz_slot_of(d, w, slot, &s);
-    lz_pt q = {c, d, words, g, k, n0, n1,
-               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd, 0, 0.0,
-               /* the element's offset from the pair's first element, (n - n0) C P + i, when every
-                  one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
-                  either grows with pixel order */
-               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+    lz_pt q;
+    lz_pt_init(&q, c, d, wbase, wrow, g, k,
+               (uint64_t *)(void *)(w->region + (size_t)kslot * w->key_bytes), s.top, gd);
     lz_pair_count(&q);
     lz_pair_place(&q);
     lz_pair_sort(&q, w, &s, nt);
     if (gd && !w->room) /* the sort's room was these rows: their zeros again (ignored pixels) */
         for (int64_t n = n0; n < n1; n++)
             memset(gd + (n * C + k) * P, 0, (size_t)P * sizeof(float));
-    return lz_pair_walk(&q, w->fac[g]);
+    lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
+    lz_walk_keys(&q, &st, q.kb, q.m, w->fac[g]);
+    return st.lc;
 }
 
 static sl_status lovasz_ref(const sl_call *c, double *loss);
@@ -779,6 +856,13 @@ static void lz_count_pairs(const sl_options *o, const lz_dims *d, lz_fast_ws *w)
     }
 }
 
+/* The first row of pair q's words in the words of every class, [N, C, P]. */
+static const uint32_t *lz_rows(const lz_dims *d, const uint32_t *words, int64_t q)
+{
+    const int64_t g = q / d->C, k = q % d->C;
+    return words + (g * d->ipg * d->C + k) * d->P;
+}
+
 /* Step 3: every pair's loss into w->lc. */
 static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint32_t *words,
                          float *gd)
@@ -788,7 +872,7 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint
         /* one pair at a time, its buckets over the threads */
         int nt = c->threads < w->ns ? c->threads : (int)w->ns;
         for (int64_t q = 0; q < pairs; q++)
-            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, 0, 0, nt, gd);
+            w->lc[q] = lz_pair(c, d, w, lz_rows(d, words, q), C * d->P, q / C, q % C, 0, 0, nt, gd);
     } else {
         int nt = c->threads < w->nk ? c->threads : (int)w->nk;
 #ifdef _OPENMP
@@ -796,10 +880,24 @@ static void lz_run_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, uint
 #endif
         for (int64_t q = 0; q < pairs; q++) {
             int64_t slot = lz_thread();
-            w->lc[q] = lz_pair(c, d, w, words, q / C, q % C, slot, slot, 1, gd);
+            w->lc[q] =
+                lz_pair(c, d, w, lz_rows(d, words, q), C * d->P, q / C, q % C, slot, slot, 1, gd);
         }
         (void)nt;
     }
+}
+
+/* The value from the pairs' losses, in pair order, and the map. */
+static void lz_total(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, double *loss)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    double total = 0.0;
+    for (int64_t q = 0; q < pairs; q++) {
+        if (w->flags[q])
+            total += c->o->reduction == SL_REDUCE_MEAN ? w->fac[q / C] * w->lc[q] : w->lc[q];
+        if (c->map) sl__put(c, c->map, q, w->lc[q]);
+    }
+    *loss = total;
 }
 
 /* Step 4: the softmax again into the sort buffers' room, as many images at a time as it holds,
@@ -824,6 +922,231 @@ static void lz_chain(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, co
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The fast path without a gradient. No dL/dp is kept, so the words of every class need not exist
+ * at once: the pairs run one at a time, each from its own words, M of them (a quarter of the
+ * input's size at C = 4, half at C = 2, per_image an image's share of that), which a sweep over
+ * the input makes afresh for the pair (the softmax kernel on chunks of pixels copied into a
+ * per-thread buffer, then lz_chunk_om and lz_chunk_words: every step is per pixel, so the words
+ * have the bits of the other path's). Its keys then go in ranges (lz_ext): one sweep of the words
+ * counts their first digit (the top LZ_XBITS of the 30 bits), and then each run of consecutive
+ * buckets whose keys fit the key array (K keys) takes a sweep that places those keys alone into
+ * their buckets; each bucket is sorted on the rest of its bits (lz_bucket_sort, in the slot's room
+ * of R keys), and the range is walked. A bucket larger than R is refined the same way on the next
+ * 8 bits, and one of those on the last 9, where a bucket is a single word, all of whose keys are
+ * already in order (pixel order, the sweep's): one larger than K is walked straight from a sweep.
+ * The ranges go in ascending order and the walk runs on from one to the next, so the keys are
+ * walked in the same order, with the same arithmetic, as the other path's, and the value has the
+ * same bits. The sizes: the words, the key array, the room, the counts and the histograms are
+ * given three quarters of the input's size (K and R are what the words leave, an eighth of it
+ * room; with C = 2 that is a quarter of the input, so a few ranges), and the chunk buffers (2 C
+ * SL_CHUNK floats per thread) lie where the keys go later. So beside the inputs the peak is at
+ * most three quarters of an input-sized workspace, plus the per-chunk sums, by construction and
+ * whatever the data (piles of tied errors only make more sweeps), for inputs large enough that the
+ * smallest sizes (K >= 4096, R >= 1024) do not decide, i.e. a few hundred KiB and up. */
+
+/* The histograms of the three digits, one after the other. */
+#define LZ_XBITS 13 /* the ranges' first digit: the top 13 of the 30 bits; then 8, then 9 */
+#define LZ_HIST ((1 << LZ_XBITS) + (1 << 8) + (1 << 9))
+
+static size_t lz_value_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
+{
+    sl__arena a = sl__arena_of(mem);
+    const int64_t C = d->C, pairs = d->G * C, chunks = sl__nchunks(d->ipg, d->P);
+    const size_t input = (size_t)(d->N * C * d->P) * sizeof(float);
+    const size_t words = ((size_t)d->M * sizeof(uint32_t) + 63) & ~(size_t)63;
+    lz_slot sl;
+    w->parts = sl__take(&a, (size_t)(sl__nchunks(d->N, d->P) * (C + 1)) * sizeof(double));
+    w->flags = sl__take(&a, (size_t)pairs);
+    w->fac = sl__take(&a, (size_t)d->G * sizeof(double));
+    w->lc = sl__take(&a, (size_t)pairs * sizeof(double));
+    w->hist = sl__take(&a, (size_t)LZ_HIST * sizeof(uint32_t));
+    w->p = sl__take(&a, words); /* the pair's words */
+    w->L = d->P < SL_CHUNK ? d->P : SL_CHUNK;
+    w->nbuf = chunks < LZ_SLOTS ? chunks : LZ_SLOTS;
+    w->buf_bytes = ((size_t)(2 * C * w->L) * sizeof(float) + 63) & ~(size_t)63;
+    w->nk = w->ns = 1;
+    /* words, keys, room, counts and histograms in three quarters of the input's size; an
+       eighth of what is left for keys is room */
+    size_t part = input / 4 * 3, fixed = words + lz_slot_carve(0, NULL, &sl) + 64 + LZ_HIST * 4;
+    int64_t keys = part > fixed ? (int64_t)((part - fixed) / 8) : 0;
+    w->room = keys / 8 > 1024 ? keys / 8 : 1024;
+    w->K = keys - w->room > 4096 ? keys - w->room : 4096;
+    w->key_bytes = ((size_t)(w->K + 1) * sizeof(uint64_t) + 63) & ~(size_t)63; /* + a spare */
+    w->slot_bytes = lz_slot_carve(w->room, NULL, &sl);
+    w->region_bytes = w->key_bytes + (size_t)w->ns * w->slot_bytes;
+    if (w->region_bytes < (size_t)w->nbuf * w->buf_bytes)
+        w->region_bytes = (size_t)w->nbuf * w->buf_bytes;
+    w->region = sl__take(&a, w->region_bytes);
+    w->bufs = (float *)(void *)w->region;
+    return sl__arena_size(&a);
+}
+
+/* The counts of step 2 alone. */
+static int lz_count_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    lz_chunk_counts(vctx, n, p0, p1 - p0, part);
+    return 0;
+}
+
+/* A pair's words, [ipg, P], over pixels [p0, p1) of image n0 + n. */
+typedef struct {
+    const sl_call *c;
+    const lz_fast_ws *w;
+    int64_t n0, k;
+} lz_word_ctx;
+
+static int lz_word_chunk(const void *vctx, int64_t n, int64_t p0, int64_t p1, double *part)
+{
+    const lz_word_ctx *k = vctx;
+    const sl_call *c = k->c;
+    const int64_t C = c->C, P = c->P, L = k->w->L, len = p1 - p0, img = k->n0 + n;
+    float *xb = (float *)(void *)(k->w->region + (size_t)lz_thread() * k->w->buf_bytes);
+    float *pb = xb + C * L, om[SL_CHUNK];
+    const float *x = c->b->input + img * C * P + p0;
+    if (c->b->input_kind != SL_INPUT_PROBS) {
+        for (int64_t j = 0; j < C; j++)
+            memcpy(xb + j * L, x + j * P, (size_t)len * sizeof(float));
+        sl__sm_args sa = {C, L, xb, 0, pb};
+        if (c->kern->softmax(&sa, 0, 0, len, part)) return 1;
+    }
+    lz_chunk_om(c, x, pb, L, om, len);
+    uint32_t *wd = (uint32_t *)(void *)k->w->p + n * P + p0;
+    lz_chunk_words(c, img, p0, len, k->k, pb + k->k * L, om, wd);
+    return 0;
+}
+
+/* One sweep over pair q's words whose bits above digit lv are pre: with kb NULL, the digit's
+ * counts into h; else the keys whose digit is in [v0, v1) into kb at h[digit]++, without
+ * branches (the others to kb[K], a spare key). */
+static const int lz_dshift[3] = {30 - LZ_XBITS, 9, 0};
+static const int lz_dbits[3] = {LZ_XBITS, 8, 9};
+
+static void lz_ext_sweep(const lz_pt *q, int lv, uint32_t pre, uint32_t v0, uint32_t v1,
+                         uint32_t *restrict h, uint64_t *restrict kb, int64_t K)
+{
+    const int sh = lz_dshift[lv], hi = sh + lz_dbits[lv];
+    const uint32_t mask = (1u << lz_dbits[lv]) - 1, spare = (uint32_t)K, P = (uint32_t)q->d->P;
+    const uint64_t row = (uint64_t)(q->direct ? q->d->C * q->d->P : q->d->P);
+    for (int64_t r = 0; r < q->n1 - q->n0; r++) {
+        const uint32_t *restrict wr = q->wbase + r * q->wrow;
+        const uint64_t j0 = (uint64_t)r * row;
+        if (!kb) {
+            for (uint32_t i = 0; i < P; i++) {
+                uint32_t val = wr[i] & ~LZ_FLAG; /* LZ_SKIP: never pre */
+                h[(val >> sh) & mask] += val >> hi == pre;
+            }
+            continue;
+        }
+        for (uint32_t i = 0; i < P; i++) {
+            uint32_t v = wr[i], val = v & ~LZ_FLAG, dg = (val >> sh) & mask;
+            uint32_t in = (val >> hi == pre) & (dg - v0 < v1 - v0), cur = h[dg];
+            kb[in ? cur : spare] = (uint64_t)v << 32 | (j0 + i);
+            h[dg] = cur + in;
+        }
+    }
+}
+
+/* The keys of the single word val (bits 0 to 29), walked in the sweep's order, which is
+ * theirs. */
+static void lz_ext_value(const lz_pt *q, uint32_t val, lz_walk *st, double fac)
+{
+    uint64_t kb[256];
+    uint32_t nb = 0;
+    for (int64_t r = 0; r < q->n1 - q->n0; r++) {
+        const uint32_t *wr = q->wbase + r * q->wrow;
+        for (int64_t i = 0; i < q->d->P; i++) {
+            if ((wr[i] & ~LZ_FLAG) != val) continue;
+            kb[nb++] = lz_key(q, wr[i], r, i);
+            if (nb == 256) {
+                lz_walk_keys(q, st, kb, nb, fac);
+                nb = 0;
+            }
+        }
+    }
+    if (nb) lz_walk_keys(q, st, kb, nb, fac);
+}
+
+/* Pair q's keys whose bits above digit lv are pre, in ranges of that digit (see above). */
+static void lz_ext(const lz_pt *q, const lz_fast_ws *w, lz_slot *s, int lv, uint32_t pre,
+                   lz_walk *st, double fac)
+{
+    static const int at[3] = {0, 1 << LZ_XBITS, (1 << LZ_XBITS) + (1 << 8)};
+    uint32_t *h = w->hist + at[lv];
+    const uint32_t nv = 1u << lz_dbits[lv], K = (uint32_t)w->K;
+    const uint32_t most = lv < 2 ? (uint32_t)w->room : K; /* a bucket taken whole */
+    uint64_t *kb = (uint64_t *)(void *)w->region;
+    if (lv > 0) { /* the first digit's counts are lz_value_pair's */
+        memset(h, 0, nv * sizeof(uint32_t));
+        lz_ext_sweep(q, lv, pre, 0, 0, h, NULL, 0);
+    }
+    for (uint32_t v = 0; v < nv;) {
+        if (h[v] > most) {
+            if (lv == 2)
+                lz_ext_value(q, pre << lz_dbits[lv] | v, st, fac);
+            else
+                lz_ext(q, w, s, lv + 1, pre << lz_dbits[lv] | v, st, fac);
+            v++;
+            continue;
+        }
+        uint32_t v1 = v, tot = 0;
+        for (; v1 < nv && h[v1] <= most && tot + h[v1] <= K; v1++) {
+            uint32_t t = h[v1];
+            h[v1] = tot;
+            tot += t;
+        }
+        lz_ext_sweep(q, lv, pre, v, v1, h, kb, w->K);
+        for (uint32_t u = v, start = 0; lv < 2 && u < v1; start = h[u++])
+            if (h[u] - start > 1) lz_bucket_sort(kb + start, h[u] - start, s);
+        lz_walk_keys(q, st, kb, tot, fac);
+        v = v1;
+    }
+}
+
+/* Pair (g, k) without a gradient: its words (always, for the check the softmax makes), then
+ * (counted) its loss into *lc. Returns nonzero where the kernel saw a value it cannot take. */
+static int lz_value_pair(const sl_call *c, const lz_dims *d, const lz_fast_ws *w, int64_t g,
+                         int64_t k, double *lc)
+{
+    lz_word_ctx ctx = {c, w, g * d->ipg, k};
+    int nt = c->threads < w->nbuf ? c->threads : (int)w->nbuf;
+    if (sl__for_chunks(nt, d->ipg, d->P, lz_word_chunk, &ctx, w->parts, 1)) return 1;
+    const uint32_t *words = (const uint32_t *)(void *)w->p;
+    *lc = 0.0;
+    if (!w->flags[g * d->C + k]) return 0;
+    lz_slot s;
+    lz_slot_of(d, w, 0, &s);
+    lz_pt q;
+    lz_pt_init(&q, c, d, words, d->P, g, k, (uint64_t *)(void *)w->region, s.top, NULL);
+    lz_pair_count_top(&q, w->hist, LZ_XBITS);
+    lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
+    lz_ext(&q, w, &s, 0, 0, &st, w->fac[g]);
+    *lc = st.lc;
+    return 0;
+}
+
+/* The value alone: the counts, then the pairs one at a time; a group none of whose pairs
+ * counts (every pixel ignored) still has its first pair's words made, for the softmax's
+ * check of the input. */
+static sl_status lz_value(const sl_call *c, const lz_dims *d, double *loss)
+{
+    const int64_t C = d->C, pairs = d->G * C;
+    lz_fast_ws w;
+    lz_value_carve(d, c->ws, &w);
+    sl__for_chunks(c->threads, d->N, d->P, lz_count_chunk, c, w.parts, (int)(C + 1));
+    lz_count_pairs(c->o, d, &w);
+    for (int64_t q = 0; q < pairs; q++) {
+        int any = 0;
+        for (int64_t k = 0; k < C; k++)
+            any |= w.flags[q - q % C + k];
+        w.lc[q] = 0.0;
+        if ((w.flags[q] || (!any && q % C == 0)) && lz_value_pair(c, d, &w, q / C, q % C, &w.lc[q]))
+            return sl__recheck(c);
+    }
+    lz_total(c, d, &w, loss);
+    return SL_OK;
+}
+
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
     /* The kernels keep C classes on their stack. */
@@ -833,8 +1156,9 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_dims d;
     lz_dims_of(o, b, &d);
     if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
-    const int64_t N = d.N, C = d.C, P = d.P, pairs = d.G * C;
+    const int64_t N = d.N, C = d.C, P = d.P;
     const int probs = b->input_kind == SL_INPUT_PROBS;
+    if (!c->grad) return lz_value(c, &d, loss);
     lz_fast_ws w;
     lz_fast_carve(&d, c->ws, &w);
     /* where the words and dL/dp go */
@@ -855,12 +1179,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     lz_count_pairs(o, &d, &w);
     lz_run_pairs(c, &d, &w, words, gd); /* 3 */
 
-    double total = 0.0;
-    for (int64_t q = 0; q < pairs; q++) {
-        if (w.flags[q]) total += o->reduction == SL_REDUCE_MEAN ? w.fac[q / C] * w.lc[q] : w.lc[q];
-        if (c->map) sl__put(c, c->map, q, w.lc[q]);
-    }
-    *loss = total;
+    lz_total(c, &d, &w, loss);
     if (!c->grad) return SL_OK;
 
     lz_chain(c, &d, &w, gd);
@@ -1025,8 +1344,9 @@ static size_t lovasz_workspace(const sl_options *o, const sl_batch *b)
     lz_dims_of(o, b, &d);
     lz_fast_ws fw;
     lz_ref_ws rw;
-    size_t f = lz_fast_carve(&d, NULL, &fw);
+    size_t f = lz_fast_carve(&d, NULL, &fw), v = lz_value_carve(&d, NULL, &fw);
     size_t r = lz_ref_carve(&d, NULL, &rw);
+    f = f > v ? f : v;
     return f > r ? f : r;
 }
 
@@ -1082,8 +1402,9 @@ const sl_loss_info sl__loss_lovasz = {
  * k (relu'(0) = 0, as torch). An empty group (every pixel ignored) scores 0 and still counts
  * in the mean over images. Both paths run the same plain code; the fast one takes the errors
  * in float, as the authors' float32 code does, the reference in double, and groups run in
- * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory is 4 bytes per element
- * beside the inputs and outputs (the sort below). */
+ * parallel. Formulas: docs/focal.md, "lovasz_hinge". Its peak memory beside the inputs and
+ * outputs is 4 bytes per element with a gradient, 3 without one, and the counts (the sort
+ * below). */
 
 /* Target of element (n, ch, i), or -1 when its pixel is ignored. */
 static double lh_target(const sl_call *c, int64_t n, int64_t ch, int64_t i)
@@ -1114,7 +1435,18 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
  * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
  * instead (written only after the sort), so that the offsets alone are beside the outputs even
- * when every error is positive. */
+ * when every error is positive.
+ * Without a gradient there is no such room, so a group holds at most half its elements' offsets
+ * (lh_group's cap): the buckets go in ranges of at most that many, each range's offsets placed
+ * (a sweep of the group that keeps those in the range alone), sorted and walked before the
+ * next, the walk running on from one range to the next; a bucket larger than the cap goes in
+ * batches of the cap's size (lh_big: a bounded heap keeps the first of those after the last
+ * batch; a pile of equal errors, as with logits 0, is walked straight from a sweep). The order
+ * and the arithmetic of the walk are the same, so the value has the bits of the value with a
+ * gradient, and beside the inputs the peak is the offsets (at most half a group's elements, 2
+ * bytes an element), the pair buffer (touched up to the largest bucket sorted in it, at most
+ * 1/16 of the group at 16 bytes a pair: 1 byte an element) and the counts: at most three
+ * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
@@ -1145,7 +1477,8 @@ typedef struct {
     const sl_call *c;
     int64_t base, len;
     double emin;
-    int zeros; /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
+    int zeros;       /* pass 0 writes the gradient's zeros (else the walk's caller fills them) */
+    uint32_t v0, v1; /* pass 2 places the buckets [v0, v1) alone */
 } lh_group_t;
 
 static size_t lh_slot_carve(void *mem, int64_t group, lh_slot *s)
@@ -1228,10 +1561,11 @@ static int64_t lh_bucket(lh_group_t *gr, uint32_t *cnt, uint32_t *off, int pass,
                     continue;
                 }
                 uint32_t v = lh_digit(e, gr->emin);
-                if (pass == 2)
-                    off[cnt[v]++] = (uint32_t)(idx - gr->base);
-                else
+                if (pass == 2) {
+                    if (v - gr->v0 < gr->v1 - gr->v0) off[cnt[v]++] = (uint32_t)(idx - gr->base);
+                } else {
                     cnt[v]++;
+                }
             }
     if (pass == 0) {
         gr->emin = emin;
@@ -1292,6 +1626,12 @@ static void lh_sift(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t
     }
 }
 
+static void lh_heapify(const lh_group_t *gr, uint32_t *off, int64_t n)
+{
+    for (int64_t i = n / 2; i-- > 0;)
+        lh_sift(gr, off, NULL, i, n);
+}
+
 static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
 {
     for (int64_t i = n / 2; i-- > 0;)
@@ -1336,11 +1676,18 @@ static void lh_sort_bucket(const lh_group_t *gr, uint32_t *off, int64_t n, const
         off[k] = pair[k].j;
 }
 
-/* The walk along the m sorted offsets: the group's loss, and scale times its gradient. */
-static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, double G, double scale)
+/* Where a walk along a group's sorted offsets stands; a walk may go in pieces. */
+typedef struct {
+    double loss, cfg, cbg, jprev;
+} lh_walk_t;
+
+/* The walk along m sorted offsets from where st stands: the group's loss, and scale times its
+ * gradient. */
+static void lh_walk(const lh_group_t *gr, lh_walk_t *st, const uint32_t *off, int64_t m, double G,
+                    double scale)
 {
     const sl_call *c = gr->c;
-    double loss = 0.0, cfg = 0.0, cbg = 0.0, jprev = 0.0;
+    double loss = st->loss, cfg = st->cfg, cbg = st->cbg, jprev = st->jprev;
     for (int64_t k = 0; k < m; k++) {
         int64_t idx = gr->base + off[k];
         double t = lh_target_at(c, idx), e = lh_err(c, idx, t);
@@ -1352,7 +1699,50 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
         loss += e * g;
         if (c->grad) sl__put(c, c->grad, idx, -(2.0 * t - 1.0) * g * scale);
     }
-    return loss;
+    st->loss = loss, st->cfg = cfg, st->cbg = cbg, st->jprev = jprev;
+}
+
+/* Whether element j of the group is sorted and in bucket v; its key into *p. */
+static int lh_in(const lh_group_t *gr, uint32_t j, uint32_t v, lh_pair *p)
+{
+    double t = lh_target_at(gr->c, gr->base + j);
+    if (t < 0.0) return 0;
+    p->e = lh_err(gr->c, gr->base + j, t);
+    p->j = j;
+    return p->e > 0.0 && lh_digit(p->e, gr->emin) == v;
+}
+
+/* The offsets of bucket v (more than cap of them) in order, at most cap at a time, and walked:
+ * if all their errors are equal, straight from a sweep (their order is the sweep's); else each
+ * batch is the first cap of those after the last one walked, kept in a heap at off whose root
+ * comes last (lh_sift), then sorted. */
+static void lh_big(const lh_group_t *gr, uint32_t v, uint32_t *off, int64_t cap, lh_walk_t *st,
+                   double G, double scale)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    lh_pair p, last = {INFINITY, 0};
+    for (uint32_t j = 0; j < (uint32_t)gr->len; j++)
+        if (lh_in(gr, j, v, &p)) lo = p.e < lo ? p.e : lo, hi = p.e > hi ? p.e : hi;
+    for (int first = 1;; first = 0) {
+        int64_t n = 0;
+        for (uint32_t j = 0; j < (uint32_t)gr->len; j++) {
+            if (!lh_in(gr, j, v, &p) || (!first && !lh_before(&last, &p))) continue;
+            if (lo == hi) {
+                off[n++] = j;
+                if (n == cap) lh_walk(gr, st, off, n, G, scale), n = 0;
+            } else if (n < cap) {
+                off[n++] = j;
+                if (n == cap) lh_heapify(gr, off, n);
+            } else {
+                lh_pair r = lh_pair_of(gr, off[0]);
+                if (lh_before(&p, &r)) off[0] = j, lh_sift(gr, off, NULL, 0, n);
+            }
+        }
+        if (lo != hi) lh_heapsort(gr, off, NULL, n);
+        lh_walk(gr, st, off, n, G, scale);
+        if (lo == hi || n < cap) return;
+        last = lh_pair_of(gr, off[n - 1]);
+    }
 }
 
 /* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
@@ -1361,27 +1751,40 @@ static double lh_walk(const lh_group_t *gr, const uint32_t *off, int64_t m, doub
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
                        double scale, int in_grad)
 {
-    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad};
-    uint32_t *cnt = s->cnt, at = 0;
+    const uint32_t nb = 1u << LH_BITS;
+    lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad, 0, nb};
+    const int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
+    uint32_t *cnt = s->cnt;
     double G;
-    memset(cnt, 0, ((size_t)1 << LH_BITS) * sizeof(uint32_t));
-    int64_t m = lh_bucket(&gr, cnt, off, 0, &G);
+    memset(cnt, 0, nb * sizeof(uint32_t));
+    lh_bucket(&gr, cnt, off, 0, &G);
     lh_bucket(&gr, cnt, off, 1, &G);
-    for (uint32_t v = 0; v < (1u << LH_BITS); v++) {
-        uint32_t n = cnt[v];
-        cnt[v] = at;
-        at += n;
+    lh_walk_t st = {0.0, 0.0, 0.0, 0.0};
+    for (uint32_t v = 0; v < nb;) {
+        if (cnt[v] > cap) {
+            lh_big(&gr, v++, off, cap, &st, G, scale);
+            continue;
+        }
+        uint32_t v1 = v, at = 0;
+        for (; v1 < nb && at + cnt[v1] <= cap; v1++) {
+            uint32_t n = cnt[v1];
+            cnt[v1] = at;
+            at += n;
+        }
+        gr.v0 = v, gr.v1 = v1;
+        lh_bucket(&gr, cnt, off, 2, &G);
+        for (uint32_t u = v, start = 0; u < v1; start = cnt[u++])
+            if (cnt[u] - start > 1) lh_sort_bucket(&gr, off + start, cnt[u] - start, s);
+        if (in_grad) {                           /* one range: every bucket is sorted */
+            const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
+            float *gz = c->grad + gr.base;
+            for (int64_t i = 0; i < gr.len; i++)
+                gz[i] = z;
+        }
+        lh_walk(&gr, &st, off, at, G, scale);
+        v = v1;
     }
-    lh_bucket(&gr, cnt, off, 2, &G);
-    for (uint32_t v = 0, start = 0; v < (1u << LH_BITS); start = cnt[v++])
-        if (cnt[v] - start > 1) lh_sort_bucket(&gr, off + start, cnt[v] - start, s);
-    if (in_grad) {
-        const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
-        float *gz = c->grad + gr.base;
-        for (int64_t i = 0; i < gr.len; i++)
-            gz[i] = z;
-    }
-    return lh_walk(&gr, off, m, G, scale);
+    return st.loss;
 }
 
 /* Group g's slot: in its own part of the gradient, 64-byte aligned, where there is one that

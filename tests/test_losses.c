@@ -453,6 +453,101 @@ static void test_lovasz_ties(void)
     }
 }
 
+/* One evaluation of spec text on b with `threads` threads: the value, the map (mp), and the
+ * gradient when g is not NULL. */
+static sl_status eval_threads(const char *text, const sl_batch *b, sl_impl impl, int threads,
+                              double *loss, float *g, float *mp)
+{
+    sl_spec *s;
+    sl_error err;
+    if (sl_spec_parse(text, &s, &err) != SL_OK) return SL_E_PARSE;
+    size_t wsz = sl_spec_workspace_size(s, b);
+    void *ws = malloc(wsz + 1);
+    sl_output out = {0, g, mp, ws, wsz, threads};
+    sl_status st = sl_spec_eval(s, b, impl, &out, &err);
+    free(ws);
+    sl_spec_free(s);
+    *loss = out.loss;
+    return st;
+}
+
+/* The value without a gradient of each of specs (ns; those with ignore_index for labels, the
+ * last for per-class targets) has the bits of the value with one, on 1 and 2 threads, and its
+ * map too, and agrees with the reference. */
+static void value_bits_case(const char *const *specs, int ns, const sl_batch *b, const char *what)
+{
+    const int64_t numel = sl_shape_numel(&b->shape);
+    float *g = malloc((size_t)numel * sizeof(float));
+    for (int k = 0; k < ns; k++) {
+        if ((b->target_kind == SL_TARGET_PROBS) != (k == ns - 1)) continue;
+        double lg, l1, l2, lr;
+        float mg[16] = {0}, m1[16] = {0}, m2[16] = {0}, mr[16] = {0};
+        CHECK(eval_threads(specs[k], b, SL_IMPL_FAST, 1, &lg, g, mg) == SL_OK &&
+                  eval_threads(specs[k], b, SL_IMPL_FAST, 1, &l1, NULL, m1) == SL_OK &&
+                  eval_threads(specs[k], b, SL_IMPL_FAST, 2, &l2, NULL, m2) == SL_OK &&
+                  eval_threads(specs[k], b, SL_IMPL_REF, 1, &lr, NULL, mr) == SL_OK,
+              "%s on %s runs", specs[k], what);
+        CHECK(memcmp(&lg, &l1, sizeof lg) == 0 && memcmp(&lg, &l2, sizeof lg) == 0 &&
+                  memcmp(mg, m1, sizeof mg) == 0 && memcmp(mg, m2, sizeof mg) == 0,
+              "%s on %s: the value without a gradient (%.17g, 2 threads %.17g) has the bits "
+              "of the value with one (%.17g)",
+              specs[k], what, l1, l2, lg);
+        CHECK_CLOSE(l1, lr, 1e-6, 1e-5, specs[k]);
+    }
+    free(g);
+}
+
+/* lovasz and lovasz_hinge without a gradient keep less than the input's size: lovasz makes
+ * the pairs one at a time, their keys in ranges, large buckets refined, piles of tied errors
+ * walked from the sweep; lovasz_hinge, where more than half of a group's errors are positive,
+ * sorts them in ranges, and a bucket larger than that in batches. Both must walk the same
+ * order as with a gradient. Images of 128x128 on 1 (lovasz_hinge), 2 and 3 classes: random
+ * logits, logits 0 (one pile of ties), two logits, probabilities, per-class targets, and
+ * scores crowded into one bucket of lovasz_hinge's first digit. */
+static void test_lovasz_value(void)
+{
+    static const char *const lz[] = {
+        "lovasz(ignore_index=255)", "lovasz(per_image=true,ignore_index=255)",
+        "lovasz(classes=all,ignore_index=255)", "lovasz(reduction=sum,ignore_index=255)",
+        "lovasz(per_image=true,classes=all)"};
+    static const char *const lh[] = {"lovasz_hinge(ignore_index=255)",
+                                     "lovasz_hinge(per_image=false,ignore_index=255)",
+                                     "lovasz_hinge(per_image=false)"};
+    static const char *const kinds[] = {"random logits",     "logits 0",
+                                        "two logits",        "probabilities",
+                                        "per-class targets", "crowded scores"};
+    const int64_t N = 2, P = 128 * 128;
+    float *x = malloc((size_t)(N * 3 * P) * sizeof(float));
+    float *t = malloc((size_t)(N * 3 * P) * sizeof(float));
+    int32_t *y = malloc((size_t)(N * P) * sizeof(int32_t));
+    for (int64_t C = 1; C <= 3; C++)
+        for (int v = 0; v < 6; v++) {
+            sl_batch b;
+            memset(&b, 0, sizeof b);
+            b.shape.ndim = 4;
+            b.shape.dim[0] = N, b.shape.dim[1] = C, b.shape.dim[2] = 128, b.shape.dim[3] = 128;
+            b.input_kind = v == 3 ? SL_INPUT_PROBS : SL_INPUT_LOGITS;
+            b.target_kind = v == 4 ? SL_TARGET_PROBS : SL_TARGET_LABELS;
+            b.input = x, b.labels = y, b.target = t;
+            for (int64_t i = 0; i < N * C * P; i++) {
+                x[i] = v == 1 ? 0.0f : v == 2 ? (i % 4 == 0 ? 1.5f : -0.5f) : (float)unif(-4, 4);
+                if (v == 3) x[i] = (float)unif(0.05, 1.0);
+                if (v == 5) x[i] = i == 7 ? 0.999f : -(float)(i % 1000) * 7e-6f;
+                t[i] = (float)unif(0, 1);
+            }
+            for (int64_t i = 0; i < N * P; i++)
+                y[i] = i % 11 == 5 ? 255 : (int32_t)sl_rng_randint(&rng, C > 1 ? C : 2);
+            if (v == 5)
+                for (int64_t i = 0; i < N * P; i++)
+                    y[i] = i % 11 == 5 ? 255 : C > 1 ? 0 : 1;
+            char what[64];
+            snprintf(what, sizeof what, "2x%dx128x128, %s", (int)C, kinds[v]);
+            if (C > 1 && v < 5) value_bits_case(lz, 5, &b, what);
+            if (v != 3) value_bits_case(lh, 3, &b, what);
+        }
+    free(x), free(t), free(y);
+}
+
 static sl_status eval_status(const char *text, const sl_batch *b);
 
 /* A binary problem: N=2, one channel, 7x3 pixels; a {0, 1} label map (255 on some pixels with
@@ -873,6 +968,7 @@ int main(void)
     test_extremes();
     /* the checks of particular losses are not this build's */
     (void)test_anchors, (void)test_binary, (void)test_lovasz_ties, (void)test_errors;
+    (void)test_lovasz_value;
     (void)test_shared_scan;
     (void)test_probs_ignore, (void)test_spec_order;
     return check_finish("test_newloss");
@@ -882,6 +978,7 @@ int main(void)
     test_binary();
     test_extremes();
     test_lovasz_ties();
+    test_lovasz_value();
     test_errors();
     test_shared_scan();
     test_probs_ignore();
