@@ -12,8 +12,10 @@ Every loss of `segloss list` runs, with a gradient (outputs: the gradient) and w
 logits; the same with every logit 0 (every error tied: the sorting losses' worst case);
 2x2x512x512 (two classes: a class's row is half the input); 1x4x512x512 (one image: a per-image
 workspace is the whole input's). Besides: each loss as the second term of `dice + LOSS` with a
-gradient (a later term adds into a gradient that holds the first), and the other grouping of
-the sorting losses (lovasz per image, lovasz_hinge over the batch).
+gradient (a later term adds into a gradient that holds the first), three specs of several terms
+with one loss that keeps its scratch in the gradient on every data set, and the other grouping
+of the sorting losses (lovasz per image, lovasz_hinge over the batch). A spec with two such
+losses (`lovasz + boundary`) is not promised: README, Reliability.
 
 glibc raises its mmap threshold when a large block is freed, and then keeps freed blocks of the
 CLI's file reading resident in its heap: a few MiB that depend on the order of the CLI's
@@ -69,6 +71,9 @@ def cases(names):
             out.append((data, n + ", no gradient", n, False))
     for n in names:
         out.append(("2x4", "dice + " + n, "dice + " + n, True))
+    for data in SETS:
+        for spec in ("ce + dice + lovasz", "0.5*ce + hausdorff_dt + dice", "bce + lovasz_hinge"):
+            out.append((data, spec, spec, True))
     for data in SETS:
         for grad in (True, False):
             tail = "" if grad else ", no gradient"
