@@ -1829,7 +1829,7 @@ static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, 
     int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
     double G;
     int64_t m = lh_bucket(&gr, NULL, off, 0, &G);
-    if (in_grad && m > gr.len / 2 && gr.len >= 2) {
+    if (in_grad && m > gr.len / 4 * 3 && gr.len >= 2) {
         in_grad = 0, s = ws, cap = gr.len / 2;
         lh_zeros(&gr);
     }
