@@ -94,9 +94,10 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
  * terms, so they replace p in the probability buffer. Beside the inputs and outputs the peak is
- * then the sort buffers (at most three quarters of the input's size), and with accumulate the
- * input's size more. Without a gradient no dL/dp is kept and the words of every class are not
- * needed at once: lz_value below keeps at most three quarters of the input's size.
+ * then the sort buffers (at most three quarters of the input's size: where one pair's keys would
+ * pass that, 2 classes over the batch, lz_grad_pairs sorts them in ranges within it), and with
+ * accumulate the input's size more. Without a gradient no dL/dp is kept and the words of every
+ * class are not needed at once: lz_value below keeps at most three quarters of the input's size.
  */
 
 #define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
@@ -160,8 +161,9 @@ typedef struct {
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
  * most three quarters of the input's size (beside a little for the counts) where two pairs fit: as
  * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when
- * fewer fit, one pair at a time, its keys alone (with C = 2 as large as the input), its buckets
- * sorted by up to LZ_SLOTS threads, each with its own digit counts, and as room for its bucket's
+ * fewer fit, one pair at a time, its keys alone (where those pass three quarters of the input's
+ * size, with C = 2, lz_grad_pairs takes them in ranges instead), its buckets sorted by up to
+ * LZ_SLOTS threads, each with its own digit counts, and as room for its bucket's
  * keys a piece of the pair's own words, which are dead once its keys are placed (lz_dead_room). */
 static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
@@ -1494,8 +1496,8 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
  * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
  * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
- * instead (written only after the sort), so that the offsets alone are beside the outputs even
- * when every error is positive.
+ * instead (written only after the sort), so that the offsets alone (at most three quarters of
+ * the group's elements, see below) are beside the outputs.
  * Without a gradient there is no such room, so a group holds at most half its elements' offsets
  * (lh_group's cap): the buckets go in ranges of at most that many, each range's offsets placed
  * (a sweep of the group that keeps those in the range alone), sorted and walked before the
@@ -1506,7 +1508,11 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * gradient, and beside the inputs the peak is the offsets (at most half a group's elements, 2
  * bytes an element), the pair buffer (touched up to the largest bucket sorted in it, at most
  * 1/16 of the group at 16 bytes a pair: 1 byte an element) and the counts: at most three
- * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. */
+ * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. With a gradient
+ * the same ranges serve where more than three quarters of a group's errors are positive (logits
+ * 0), the counts and pairs then in the workspace's slot, as the walk writes the gradient while
+ * later ranges still need them (lh_group); elsewhere the group is one range, its offsets at most
+ * three quarters of its elements. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
