@@ -94,9 +94,10 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
  * The words and then dL/dp (a pair reads its class rows' words before it writes them) live in
  * the caller's gradient, where the chain runs in place; with accumulate the gradient holds other
  * terms, so they replace p in the probability buffer. Beside the inputs and outputs the peak is
- * then the sort buffers (at most three quarters of the input's size), and with accumulate the
- * input's size more. Without a gradient no dL/dp is kept and the words of every class are not
- * needed at once: lz_value below keeps at most three quarters of the input's size.
+ * then the sort buffers (at most three quarters of the input's size: where one pair's keys would
+ * pass that, 2 classes over the batch, lz_grad_pairs sorts them in ranges within it), and with
+ * accumulate the input's size more. Without a gradient no dL/dp is kept and the words of every
+ * class are not needed at once: lz_value below keeps at most three quarters of the input's size.
  */
 
 #define LZ_SLOTS 16         /* (group, class) pairs sorted at once, at most */
@@ -160,8 +161,9 @@ typedef struct {
 /* The same code sizes (mem NULL) and carves the fast path's workspace. The sort buffers take at
  * most three quarters of the input's size (beside a little for the counts) where two pairs fit: as
  * many pairs at once as fit (at most LZ_SLOTS), each with its keys and one scratch slot; or, when
- * fewer fit, one pair at a time, its keys alone (with C = 2 as large as the input), its buckets
- * sorted by up to LZ_SLOTS threads, each with its own digit counts, and as room for its bucket's
+ * fewer fit, one pair at a time, its keys alone (where those pass three quarters of the input's
+ * size, with C = 2, lz_grad_pairs takes them in ranges instead), its buckets sorted by up to
+ * LZ_SLOTS threads, each with its own digit counts, and as room for its bucket's
  * keys a piece of the pair's own words, which are dead once its keys are placed (lz_dead_room). */
 static size_t lz_fast_carve(const lz_dims *d, void *mem, lz_fast_ws *w)
 {
@@ -594,6 +596,7 @@ typedef struct {
     uint32_t m;    /* keys */
     double gts;    /* sum of the target */
     int direct;    /* a key's low word is the element's offset (else the pixel's index) */
+    int dense;     /* dL/dp goes to gd[j], j the pixel's index in the group (direct 0) */
 } lz_pt;
 
 /* Pair (g, k) with its words at wbase (rows wrow apart), key array kb and counts top. */
@@ -605,7 +608,7 @@ static void lz_pt_init(lz_pt *q, const sl_call *c, const lz_dims *d, const uint3
                /* the element's offset from the pair's first element, (n - n0) C P + i, when every
                   one fits in 32 bits, else the pixel's index in the group, (n - n0) P + i:
                   either grows with pixel order */
-               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1};
+               (d->ipg - 1) * C * P + P <= (int64_t)UINT32_MAX + 1, 0};
     *q = t;
 }
 
@@ -740,7 +743,7 @@ typedef struct {
 
 /* The walk along m sorted keys ks, from where st stands: J_k along the sorted order, the loss,
  * dL/dp = fac g_k sign(p - fg). The element of a key's low word j is at base + j, or (pixel
- * index) at base + j + (j / P) (C - 1) P. */
+ * index) at base + j + (j / P) (C - 1) P; dense: its dL/dp at gd[j]. */
 static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict ks, uint32_t m,
                          double fac)
 {
@@ -750,12 +753,13 @@ static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict k
     const double inv = 1.0 / (double)P;
     const uint64_t skip = (uint64_t)((C - 1) * P), up = (uint64_t)P;
     const int64_t base = (n0 * C + k) * P;
-    float *gb = q->gd ? q->gd + base : NULL;
+    float *gb = q->gd ? q->gd + (q->dense ? 0 : base) : NULL;
     double jprev = st->jprev, lc = st->lc;
     const uint64_t r0 = st->r;
     if (q->c->b->target_kind == SL_TARGET_LABELS) {
         /* fg is 0 or 1: the running sums are counts */
         uint64_t cf = st->cf;
+        const int jd = direct | q->dense; /* dL/dp at gb[j] */
         for (uint32_t s = 0; s < m; s++) {
             uint64_t kk = ks[s], j = (uint32_t)kk, r = r0 + s;
             uint32_t hi = (uint32_t)(kk >> 32), fg = hi >> 31, eb = LZ_ONE - (hi & ~LZ_FLAG);
@@ -765,7 +769,7 @@ static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict k
             jprev = jk;
             lc += (double)lz_bitsf(eb) * gk;
             if (gb) {
-                uint64_t at = direct ? j : j + lz_div(j, up, inv) * skip;
+                uint64_t at = jd ? j : j + lz_div(j, up, inv) * skip;
                 /* sign(p - fg): - for fg = 1, + for fg = 0, 0 where e = 0; without branches */
                 uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (fg << 31);
                 gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
@@ -775,6 +779,7 @@ static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict k
     } else {
         const float *tg = q->c->b->target + base;
         double cumfg = st->cumfg, cumbg = st->cumbg;
+        const int dense = q->dense;
         for (uint32_t s = 0; s < m; s++) {
             uint64_t kk = ks[s], j = (uint32_t)kk;
             uint32_t hi = (uint32_t)(kk >> 32), eb = LZ_ONE - (hi & ~LZ_FLAG);
@@ -789,7 +794,7 @@ static void lz_walk_keys(const lz_pt *q, lz_walk *st, const uint64_t *restrict k
             if (gb) {
                 /* sign(p - t): the flag says p > t; 0 where e = 0 */
                 uint32_t gbits = lz_fbits((float)(fac * gk)) ^ (~hi & LZ_FLAG);
-                gb[at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
+                gb[dense ? j : at] = lz_bitsf(gbits & (0u - (uint32_t)(eb != 0)));
             }
         }
         st->cumfg = cumfg;
@@ -1147,6 +1152,54 @@ static sl_status lz_value(const sl_call *c, const lz_dims *d, double *loss)
     return SL_OK;
 }
 
+/* Whether the gradient path takes a pair's keys in ranges (lz_grad_pairs): with a gradient
+ * that holds nothing else, where one pair's keys (8 bytes a pixel of its group) and counts do
+ * not fit in three quarters of the input's size (2 classes, per_image=false or one image). */
+static int lz_grad_in_ranges(const sl_call *c, const lz_dims *d)
+{
+    lz_slot sl;
+    if (!c->grad || c->accumulate) return 0;
+    const size_t budget = (size_t)(d->N * d->C * d->P) * sizeof(float) / 4 * 3;
+    const size_t keys = ((size_t)d->M * sizeof(uint64_t) + 63) & ~(size_t)63;
+    return keys + lz_slot_carve(0, NULL, &sl) > budget;
+}
+
+/* Step 3 where a pair's keys do not fit (lz_grad_in_ranges), on lz_value's workspace: the pairs
+ * one at a time, each pair's words (in the gradient) sorted and walked in ranges as lz_value
+ * does (lz_ext), its dL/dp into a row of M floats in the words' place of that workspace (the
+ * pair's words must stay while later ranges sweep them), copied over the pair's rows of words
+ * once the pair is done. The same walk in the same order: the bits of the one-range walk. Beside
+ * the gradient the peak is the row and the keys' ranges, three quarters of the input's size. */
+static void lz_grad_pairs(const sl_call *c, const lz_dims *d, lz_fast_ws *w, float *gd)
+{
+    const int64_t C = d->C, P = d->P, pairs = d->G * C;
+    float *row = w->p;
+    for (int64_t qi = 0; qi < pairs; qi++) {
+        const int64_t g = qi / C, k = qi % C, n0 = g * d->ipg;
+        w->lc[qi] = 0.0;
+        if (w->flags[qi]) {
+            lz_slot s;
+            lz_slot_of(d, w, 0, &s);
+            lz_pt q;
+            lz_pt_init(&q, c, d, lz_rows(d, (const uint32_t *)(void *)gd, qi), C * P, g, k,
+                       (uint64_t *)(void *)w->region, s.top, row);
+            q.direct = 0, q.dense = 1; /* keys of pixel indices, dL/dp at row[j] */
+            memset(row, 0, (size_t)d->M * sizeof(float)); /* 0 at ignored pixels */
+            lz_pair_count_top(&q, w->hist, LZ_XBITS);
+            lz_walk st = {0, 0, 0.0, 0.0, 0.0, 0.0};
+            lz_ext(&q, w, &s, 0, 0, &st, w->fac[g]);
+            w->lc[qi] = st.lc;
+        }
+        for (int64_t r = 0; r < d->ipg; r++) {
+            float *dst = gd + ((n0 + r) * C + k) * P;
+            if (w->flags[qi])
+                memcpy(dst, row + r * P, (size_t)P * sizeof(float));
+            else
+                memset(dst, 0, (size_t)P * sizeof(float));
+        }
+    }
+}
+
 static sl_status lovasz_fast(const sl_call *c, double *loss)
 {
     /* The kernels keep C classes on their stack. */
@@ -1159,8 +1212,12 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     const int64_t N = d.N, C = d.C, P = d.P;
     const int probs = b->input_kind == SL_INPUT_PROBS;
     if (!c->grad) return lz_value(c, &d, loss);
+    const int ranges = lz_grad_in_ranges(c, &d);
     lz_fast_ws w;
-    lz_fast_carve(&d, c->ws, &w);
+    if (ranges)
+        lz_value_carve(&d, c->ws, &w);
+    else
+        lz_fast_carve(&d, c->ws, &w);
     /* where the words and dL/dp go */
     float *gd = c->grad ? (c->accumulate ? w.p : c->grad) : NULL;
     uint32_t *words = (uint32_t *)(void *)(gd ? gd : w.p);
@@ -1177,11 +1234,16 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     sl__for_chunks(c->threads, N, P, lz_prep_chunk, &ctx, w.parts, (int)(C + 1));
 
     lz_count_pairs(o, &d, &w);
-    lz_run_pairs(c, &d, &w, words, gd); /* 3 */
+    if (ranges) /* 3 */
+        lz_grad_pairs(c, &d, &w, gd);
+    else
+        lz_run_pairs(c, &d, &w, words, gd);
 
     lz_total(c, &d, &w, loss);
-    if (!c->grad) return SL_OK;
-
+    if (ranges) { /* the chain's room: the row and the key ranges, dead by now */
+        w.region_bytes += (size_t)(w.region - (unsigned char *)(void *)w.p);
+        w.region = (unsigned char *)(void *)w.p;
+    }
     lz_chain(c, &d, &w, gd);
     return SL_OK;
 }
@@ -1434,8 +1496,8 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * same way. The workspace: 4 bytes per element for the offsets (only those of elements with e > 0
  * are touched) and, per group sorted at once, the counts and the pair buffer; with a gradient
  * that holds nothing else, each group's counts and pairs lie in its own part of the gradient
- * instead (written only after the sort), so that the offsets alone are beside the outputs even
- * when every error is positive.
+ * instead (written only after the sort), so that the offsets alone (at most three quarters of
+ * the group's elements, see below) are beside the outputs.
  * Without a gradient there is no such room, so a group holds at most half its elements' offsets
  * (lh_group's cap): the buckets go in ranges of at most that many, each range's offsets placed
  * (a sweep of the group that keeps those in the range alone), sorted and walked before the
@@ -1446,7 +1508,11 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * gradient, and beside the inputs the peak is the offsets (at most half a group's elements, 2
  * bytes an element), the pair buffer (touched up to the largest bucket sorted in it, at most
  * 1/16 of the group at 16 bytes a pair: 1 byte an element) and the counts: at most three
- * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. */
+ * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. With a gradient
+ * the same ranges serve where more than three quarters of a group's errors are positive (logits
+ * 0), the counts and pairs then in the workspace's slot, as the walk writes the gradient while
+ * later ranges still need them (lh_group); elsewhere the group is one range, its offsets at most
+ * three quarters of its elements. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
@@ -1745,19 +1811,36 @@ static void lh_big(const lh_group_t *gr, uint32_t v, uint32_t *off, int64_t cap,
     }
 }
 
-/* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off and a slot: returns its loss
- * and writes scale times its gradient. in_grad: the slot lies in the group's own part of the
- * gradient, which the walk then writes: its zeros are filled in after the sort, not in pass 0. */
+/* The gradient's zeros over group gr, as pass 0's sl__put would write them (no accumulate). */
+static void lh_zeros(const lh_group_t *gr)
+{
+    const float z = (float)(gr->c->k * 0.0);
+    float *gz = gr->c->grad + gr->base;
+    for (int64_t i = 0; i < gr->len; i++)
+        gz[i] = z;
+}
+
+/* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off: returns its loss and writes
+ * scale times its gradient. in_grad: slot s lies in the group's own part of the gradient, which
+ * the walk then writes: its zeros are filled in after the sort, not in pass 0; but where more
+ * than half the group's errors are positive, the group goes in ranges as without a gradient,
+ * its counts and pairs in the thread's slot ws of the workspace instead (the walk writes the
+ * gradient while later ranges still need them), and the zeros are filled in before the first
+ * range. */
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
-                       double scale, int in_grad)
+                       const lh_slot *ws, double scale, int in_grad)
 {
     const uint32_t nb = 1u << LH_BITS;
     lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad, 0, nb};
-    const int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
-    uint32_t *cnt = s->cnt;
+    int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
     double G;
+    int64_t m = lh_bucket(&gr, NULL, off, 0, &G);
+    if (in_grad && m > gr.len / 4 * 3 && gr.len >= 2) {
+        in_grad = 0, s = ws, cap = gr.len / 2;
+        lh_zeros(&gr);
+    }
+    uint32_t *cnt = s->cnt;
     memset(cnt, 0, nb * sizeof(uint32_t));
-    lh_bucket(&gr, cnt, off, 0, &G);
     lh_bucket(&gr, cnt, off, 1, &G);
     lh_walk_t st = {0.0, 0.0, 0.0, 0.0};
     for (uint32_t v = 0; v < nb;) {
@@ -1775,12 +1858,7 @@ static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, 
         lh_bucket(&gr, cnt, off, 2, &G);
         for (uint32_t u = v, start = 0; u < v1; start = cnt[u++])
             if (cnt[u] - start > 1) lh_sort_bucket(&gr, off + start, cnt[u] - start, s);
-        if (in_grad) {                           /* one range: every bucket is sorted */
-            const float z = (float)(c->k * 0.0); /* what pass 0's sl__put would write */
-            float *gz = c->grad + gr.base;
-            for (int64_t i = 0; i < gr.len; i++)
-                gz[i] = z;
-        }
+        if (in_grad) lh_zeros(&gr); /* one range: every bucket is sorted */
         lh_walk(&gr, &st, off, at, G, scale);
         v = v1;
     }
@@ -1789,9 +1867,12 @@ static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, 
 
 /* Group g's slot: in its own part of the gradient, 64-byte aligned, where there is one that
  * nothing else is in (no accumulate) and the slot fits (returns 1), else the workspace's slot
- * of the calling thread. The gradient is written only after the group's sort. */
-static int lh_slot_at(const sl_call *c, const lh_ws *w, int64_t g, int64_t per, lh_slot *s)
+ * of the calling thread, which goes to *ws in either case. The gradient is written only after
+ * the group's sort. */
+static int lh_slot_at(const sl_call *c, const lh_ws *w, int64_t g, int64_t per, lh_slot *s,
+                      lh_slot *ws)
 {
+    lh_slot_carve(w->slots + (size_t)lz_thread() * w->slot_bytes, per, ws);
     if (c->grad && !c->accumulate) {
         unsigned char *at = (unsigned char *)(c->grad + g * per);
         size_t pad = (size_t)(-(uintptr_t)at & 63);
@@ -1800,7 +1881,7 @@ static int lh_slot_at(const sl_call *c, const lh_ws *w, int64_t g, int64_t per, 
             return 1;
         }
     }
-    lh_slot_carve(w->slots + (size_t)lz_thread() * w->slot_bytes, per, s);
+    *s = *ws;
     return 0;
 }
 
@@ -1817,9 +1898,9 @@ static sl_status lh_run(const sl_call *c, double *loss)
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (int64_t g = 0; g < G; g++) {
-        lh_slot s;
-        int in_grad = lh_slot_at(c, &w, g, per, &s);
-        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, scale, in_grad);
+        lh_slot s, ws;
+        int in_grad = lh_slot_at(c, &w, g, per, &s, &ws);
+        w.gl[g] = lh_group(c, g, ipg, w.off + g * per, &s, &ws, scale, in_grad);
     }
     double total = 0.0;
     for (int64_t g = 0; g < G; g++) {

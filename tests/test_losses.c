@@ -51,9 +51,11 @@ static void make_problem(problem *pr, sl_input_kind ik, sl_target_kind tk, int i
                 s += v;
             }
             if (tk == SL_TARGET_PROBS)
-                for (int64_t c = 0; c < C; c++) pr->t[(n * C + c) * P + i] /= (float)s;
+                for (int64_t c = 0; c < C; c++)
+                    pr->t[(n * C + c) * P + i] /= (float)s;
         }
-    for (int64_t i = 0; i < N * C; i++) pr->ann[i] = (uint8_t)!(missing_class && i % C == 3);
+    for (int64_t i = 0; i < N * C; i++)
+        pr->ann[i] = (uint8_t) !(missing_class && i % C == 3);
     pr->b.input = pr->x;
     pr->b.input_kind = ik;
     pr->b.target_kind = tk;
@@ -97,8 +99,10 @@ static unsigned above_half(const problem *pr, int64_t pix, int64_t C, int64_t P)
     const float *x = pr->x + pix;
     double m = x[0], s = 0;
     unsigned bits = 0;
-    for (int64_t c = 1; c < C; c++) m = fmax(m, x[c * P]);
-    for (int64_t c = 0; c < C; c++) s += exp(x[c * P] - m);
+    for (int64_t c = 1; c < C; c++)
+        m = fmax(m, x[c * P]);
+    for (int64_t c = 0; c < C; c++)
+        s += exp(x[c * P] - m);
     for (int64_t c = 0; c < C; c++) {
         double p = pr->b.input_kind == SL_INPUT_LOGITS ? exp(x[c * P] - m) / s : x[c * P];
         bits |= (unsigned)(p > 0.5) << c;
@@ -125,10 +129,12 @@ static void check_spec(const char *text, problem *pr)
     CHECK(isfinite(lf), "%s: finite loss", text);
     CHECK_CLOSE(lf, lr, 1e-6, 1e-5, text);
     double worst = 0;
-    for (int64_t i = 0; i < numel; i++) worst = fmax(worst, fabs(gf[i] - gr[i]));
+    for (int64_t i = 0; i < numel; i++)
+        worst = fmax(worst, fabs(gf[i] - gr[i]));
     CHECK(worst < 1e-5, "%s: fast vs ref gradient differ by %g", text, worst);
     worst = 0;
-    for (int64_t i = 0; i < nm; i++) worst = fmax(worst, fabs(mf[i] - mr[i]));
+    for (int64_t i = 0; i < nm; i++)
+        worst = fmax(worst, fabs(mf[i] - mr[i]));
     CHECK(worst < 1e-5, "%s: fast vs ref map differ by %g", text, worst);
 
     /* Central differences on the reference. */
@@ -143,15 +149,18 @@ static void check_spec(const char *text, problem *pr)
         double lp, lm;
         int64_t C = pr->b.shape.dim[1], P = numel / (pr->b.shape.dim[0] * C);
         int64_t pix = (i / (C * P)) * C * P + i % P, a0 = 0, ap = 0, am = 0;
-        for (int64_t c = 1; c < C; c++) a0 = pr->x[pix + c * P] > pr->x[pix + a0 * P] ? c : a0;
+        for (int64_t c = 1; c < C; c++)
+            a0 = pr->x[pix + c * P] > pr->x[pix + a0 * P] ? c : a0;
         unsigned h0 = above_half(pr, pix, C, P), hp, hm;
         pr->x[i] = xp;
-        for (int64_t c = 1; c < C; c++) ap = pr->x[pix + c * P] > pr->x[pix + ap * P] ? c : ap;
+        for (int64_t c = 1; c < C; c++)
+            ap = pr->x[pix + c * P] > pr->x[pix + ap * P] ? c : ap;
         hp = above_half(pr, pix, C, P);
         quiet = 1;
         sl_status sp = run(spec, &pr->b, SL_IMPL_REF, &lp, NULL, NULL);
         pr->x[i] = xm;
-        for (int64_t c = 1; c < C; c++) am = pr->x[pix + c * P] > pr->x[pix + am * P] ? c : am;
+        for (int64_t c = 1; c < C; c++)
+            am = pr->x[pix + c * P] > pr->x[pix + am * P] ? c : am;
         hm = above_half(pr, pix, C, P);
         sl_status sm = run(spec, &pr->b, SL_IMPL_REF, &lm, NULL, NULL);
         quiet = 0;
@@ -170,13 +179,16 @@ static void check_spec(const char *text, problem *pr)
              check_close(gr[i], (lr - lm) / ((double)x0 - (double)xm), 2e-4, 2e-2)))
             fd = gr[i];
         if (!check_close(gr[i], fd, 2e-4, 2e-2)) {
-            if (bad < 3) fprintf(stderr, "  %s: grad[%lld] = %g, finite difference %g\n", text,
-                                 (long long)i, gr[i], fd);
+            if (bad < 3)
+                fprintf(stderr, "  %s: grad[%lld] = %g, finite difference %g\n", text, (long long)i,
+                        gr[i], fd);
             bad++;
         }
     }
-    CHECK(bad == 0 && tried > 10, "%s: %d of %d gradient entries disagree with finite "
-          "differences", text, bad, tried);
+    CHECK(bad == 0 && tried > 10,
+          "%s: %d of %d gradient entries disagree with finite "
+          "differences",
+          text, bad, tried);
     sl_spec_free(spec);
 }
 
@@ -225,8 +237,7 @@ static void test_registry_battery(void)
                         continue;
                     }
                     /* as a user of the loss's peers writes it: its own spelling, if any */
-                    snprintf(spec, sizeof spec, "%s(%s=%s)", name, pp.alias ? pp.alias : pp.key,
-                             v);
+                    snprintf(spec, sizeof spec, "%s(%s=%s)", name, pp.alias ? pp.alias : pp.key, v);
                 }
                 /* Each spec's problems come from a seed of its own, so that a key added to
                  * one loss leaves every other spec's problems as they were. */
@@ -246,8 +257,8 @@ static void test_registry_battery(void)
                             continue;
                         for (int miss = 0; miss < 2; miss++) {
                             problem pr;
-                            make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, mark,
-                                         miss, miss);
+                            make_problem(&pr, (sl_input_kind)ik, (sl_target_kind)tk, mark, miss,
+                                         miss);
                             check_spec(spec, &pr);
                         }
                     }
@@ -300,8 +311,8 @@ static void test_registry_battery(void)
 }
 
 /* The worked example of docs/losses.md: B=1, C=3, 4 pixels. */
-static const float z9[3][4] = {{2.0f, 0.1f, 0.2f, 1.0f}, {0.5f, 1.5f, -0.3f, 1.0f},
-                               {-1.0f, 0.3f, 1.2f, 0.0f}};
+static const float z9[3][4] = {
+    {2.0f, 0.1f, 0.2f, 1.0f}, {0.5f, 1.5f, -0.3f, 1.0f}, {-1.0f, 0.3f, 1.2f, 0.0f}};
 
 static double anchor(const char *text, int32_t *y, const float *t, double *map, float *grad)
 {
@@ -339,26 +350,27 @@ static void test_anchors(void)
                                     {-0.19219403, 0.0350611, 0.15713293},
                                     {0.1055797, -0.1444203, 0.0388406}};
     for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 3; c++) CHECK_CLOSE(g[c * 4 + i], g9[i][c], 1e-7, 1e-5, "ce grad");
+        for (int c = 0; c < 3; c++)
+            CHECK_CLOSE(g[c * 4 + i], g9[i][c], 1e-7, 1e-5, "ce grad");
     CHECK_CLOSE(anchor("ce(weight=[0.2,1,2])", y, NULL, NULL, g), 0.683316536, 1e-8, 1e-7,
                 "ce weight");
     int32_t yi[4] = {0, 1, 0, -100};
     CHECK_CLOSE(anchor("ce", yi, NULL, NULL, g), 0.714169649, 1e-8, 1e-7, "ce ignore");
     CHECK_CLOSE(anchor("ce(label_smoothing=0.1)", y, NULL, NULL, g), 0.814459271, 1e-8, 1e-7,
                 "ce smoothing");
-    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", yi, NULL, NULL, g),
-                0.870025725, 1e-8, 1e-7, "ce weight+ignore+smoothing");
+    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", yi, NULL, NULL, g), 0.870025725,
+                1e-8, 1e-7, "ce weight+ignore+smoothing");
     float t[12] = {0};
-    for (int i = 0; i < 4; i++) t[y[i] * 4 + i] = 1.0f;
-    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", NULL, t, NULL, g),
-                0.538111030, 1e-8, 1e-7, "ce probability targets");
+    for (int i = 0; i < 4; i++)
+        t[y[i] * 4 + i] = 1.0f;
+    CHECK_CLOSE(anchor("ce(weight=[0.2,1,2],label_smoothing=0.1)", NULL, t, NULL, g), 0.538111030,
+                1e-8, 1e-7, "ce probability targets");
     double blog[4] = {0.24131130, 0.43682887, 0, 0.86199480};
     CHECK_CLOSE(anchor("missing_ce", y, NULL, blog, g), 0.385033742, 1e-8, 1e-7, "blog loss");
-    CHECK_CLOSE(anchor("missing_ce(denominator=valid)", y, NULL, blog, g), 0.513378322, 1e-8,
-                1e-7, "blog loss, valid");
+    CHECK_CLOSE(anchor("missing_ce(denominator=valid)", y, NULL, blog, g), 0.513378322, 1e-8, 1e-7,
+                "blog loss, valid");
     double marg[4] = {0.19272395, 0.43682887, 0.15110710, 0.86199480};
-    CHECK_CLOSE(anchor("marginal_ce", y, NULL, marg, g), 0.410663678, 1e-8, 1e-7,
-                "marginal ce");
+    CHECK_CLOSE(anchor("marginal_ce", y, NULL, marg, g), 0.410663678, 1e-8, 1e-7, "marginal ce");
 
     /* Keras: categorical_crossentropy([0,1,0], [1,0,0]) = -log(1e-7). */
     float p[3] = {1, 0, 0}, tt[3] = {0, 1, 0};
@@ -384,7 +396,8 @@ static void test_extremes(void)
 {
     problem pr;
     make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
-    for (int i = 0; i < 210; i++) pr.x[i] = (i % 3 == 0) ? 1e4f : (i % 3 == 1 ? -1e4f : 0.0f);
+    for (int i = 0; i < 210; i++)
+        pr.x[i] = (i % 3 == 0) ? 1e4f : (i % 3 == 1 ? -1e4f : 0.0f);
     for (int li = 0; li < sl_loss_count(); li++) {
         sl_spec *s;
         sl_error err;
@@ -395,18 +408,22 @@ static void test_extremes(void)
             double l;
             CHECK(run(s, &pr.b, (sl_impl)impl, &l, g, m) == SL_OK, "extreme logits run");
             int finite = isfinite(l);
-            for (int i = 0; i < 210; i++) finite &= isfinite(g[i]);
+            for (int i = 0; i < 210; i++)
+                finite &= isfinite(g[i]);
             sl_shape ms;
             sl_spec_map_shape(s, &pr.b, &ms, &err);
-            for (int64_t i = 0; i < sl_shape_numel(&ms); i++) finite &= isfinite(m[i]);
+            for (int64_t i = 0; i < sl_shape_numel(&ms); i++)
+                finite &= isfinite(m[i]);
             CHECK(finite, "%s: finite loss, gradient and map for logits of +-1e4",
                   sl_loss_name(sl_loss_at(li)));
         }
         sl_spec_free(s);
     }
     make_problem(&pr, SL_INPUT_PROBS, SL_TARGET_LABELS, 0, 0, 0);
-    for (int i = 0; i < 210; i++) pr.x[i] = (i % 2) ? 1.0f : 0.0f;
-    for (int i = 0; i < 21; i++) pr.x[i] = 1.0f; /* no pixel sums to 0 */
+    for (int i = 0; i < 210; i++)
+        pr.x[i] = (i % 2) ? 1.0f : 0.0f;
+    for (int i = 0; i < 21; i++)
+        pr.x[i] = 1.0f; /* no pixel sums to 0 */
     for (int li = 0; li < sl_loss_count(); li++) {
         sl_spec *s;
         sl_error err;
@@ -416,7 +433,8 @@ static void test_extremes(void)
         double l;
         CHECK(run(s, &pr.b, SL_IMPL_FAST, &l, g, NULL) == SL_OK, "probabilities 0 and 1 run");
         int finite = isfinite(l) && l <= -log(1e-7) + 1e-6;
-        for (int i = 0; i < 210; i++) finite &= isfinite(g[i]);
+        for (int i = 0; i < 210; i++)
+            finite &= isfinite(g[i]);
         CHECK(finite, "%s: finite, bounded by -log(eps), for probabilities exactly 0 and 1",
               sl_loss_name(sl_loss_at(li)));
         sl_spec_free(s);
@@ -434,7 +452,8 @@ static void test_lovasz_ties(void)
     for (int v = 0; v < 2; v++) {
         problem pr;
         make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 1, 0, 0);
-        for (int i = 0; i < 210; i++) pr.x[i] = v == 0 ? 0.0f : (i % 4 == 0 ? 1.5f : -0.5f);
+        for (int i = 0; i < 210; i++)
+            pr.x[i] = v == 0 ? 0.0f : (i % 4 == 0 ? 1.5f : -0.5f);
         for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
             sl_spec *s;
             sl_error err;
@@ -445,9 +464,10 @@ static void test_lovasz_ties(void)
             CHECK(run(s, &pr.b, SL_IMPL_REF, &lr, gr, mr) == SL_OK, "%s ref runs", specs[k]);
             CHECK_CLOSE(lf, lr, 1e-6, 1e-5, specs[k]);
             double worst = 0;
-            for (int i = 0; i < 210; i++) worst = fmax(worst, fabs(gf[i] - gr[i]));
-            CHECK(worst < 1e-5, "%s with tied errors: fast vs ref gradient differ by %g",
-                  specs[k], worst);
+            for (int i = 0; i < 210; i++)
+                worst = fmax(worst, fabs(gf[i] - gr[i]));
+            CHECK(worst < 1e-5, "%s with tied errors: fast vs ref gradient differ by %g", specs[k],
+                  worst);
             sl_spec_free(s);
         }
     }
@@ -497,6 +517,123 @@ static void value_bits_case(const char *const *specs, int ns, const sl_batch *b,
     free(g);
 }
 
+/* A batch of n images of c channels and h x 128 pixels on x, y and t (kinds not set). */
+static void grad_batch(sl_batch *b, int64_t n, int64_t c, int64_t h, float *x, int32_t *y, float *t)
+{
+    memset(b, 0, sizeof *b);
+    b->shape.ndim = 4;
+    b->shape.dim[0] = n, b->shape.dim[1] = c, b->shape.dim[2] = h, b->shape.dim[3] = 128;
+    b->input = x, b->labels = y, b->target = t;
+}
+
+/* lovasz with a gradient where a pair's keys do not fit (2 classes over the batch, or one
+ * image) sorts them in ranges, dL/dp into a row of its own: its gradient must have the values
+ * of the one-range path's, which 3 classes take; with probabilities as input a third class of
+ * zeros changes neither the other two's probabilities nor their words, so on 2 classes and on
+ * the same 2 plus a class of zeros (not present: not counted) the value, the map and the first
+ * two classes' gradient agree (== for the gradient: the chain's sum of a third term 0 may turn
+ * a -0 into +0), on 1 and 2 threads. */
+static void lovasz_grad_ranges(void)
+{
+    static const char *const specs[] = {"lovasz(ignore_index=255)",
+                                        "lovasz(reduction=sum,ignore_index=255)",
+                                        "lovasz(per_image=true,ignore_index=255)", "lovasz"};
+    const int64_t P = 128 * 128;
+    float *x2 = malloc((size_t)(2 * 2 * P) * sizeof(float)), *x3 = malloc((size_t)(2 * 3 * P) * 4);
+    float *t2 = malloc((size_t)(2 * 2 * P) * sizeof(float)), *t3 = malloc((size_t)(2 * 3 * P) * 4);
+    float *g2 = malloc((size_t)(2 * 2 * P) * sizeof(float)), *g3 = malloc((size_t)(2 * 3 * P) * 4);
+    int32_t *y = malloc((size_t)(2 * P) * sizeof(int32_t));
+    for (int64_t N = 1; N <= 2; N++)
+        for (int kind = 0; kind < 3; kind++) {
+            sl_batch b2, b3;
+            grad_batch(&b2, N, 2, 128, x2, y, t2), grad_batch(&b3, N, 3, 128, x3, y, t3);
+            b2.input_kind = b3.input_kind = SL_INPUT_PROBS;
+            b2.target_kind = b3.target_kind = kind == 2 ? SL_TARGET_PROBS : SL_TARGET_LABELS;
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t i = 0; i < P; i++) {
+                    y[n * P + i] = i % 13 == 4 ? 255 : (int32_t)sl_rng_randint(&rng, 2);
+                    for (int64_t k = 0; k < 3; k++) {
+                        float v = kind == 0 ? (float)(1 + sl_rng_randint(&rng, 3)) / 4.0f
+                                            : (float)unif(0.05, 1.0);
+                        float tv = (float)unif(0, 1);
+                        x3[(n * 3 + k) * P + i] = k < 2 ? v : 0.0f;
+                        t3[(n * 3 + k) * P + i] = k < 2 ? tv : 0.0f;
+                        if (k < 2) x2[(n * 2 + k) * P + i] = v, t2[(n * 2 + k) * P + i] = tv;
+                    }
+                }
+            for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+                if ((kind == 2) != (k == 3)) continue;
+                for (int th = 1; th <= 2; th++) {
+                    double l2, l3;
+                    float m2[16] = {0}, m3[16] = {0};
+                    CHECK(eval_threads(specs[k], &b2, SL_IMPL_FAST, th, &l2, g2, m2) == SL_OK &&
+                              eval_threads(specs[k], &b3, SL_IMPL_FAST, th, &l3, g3, m3) == SL_OK,
+                          "%s with a gradient on %dx2 and %dx3 runs", specs[k], (int)N, (int)N);
+                    int64_t bad = 0, nz = 0;
+                    for (int64_t n = 0; n < N; n++)
+                        for (int64_t i = 0; i < 2 * P; i++) {
+                            bad += g2[n * 2 * P + i] != g3[n * 3 * P + i];
+                            nz += g2[n * 2 * P + i] != 0.0f;
+                        }
+                    int maps = 1;
+                    for (int64_t q = 0; q < N * 2; q++)
+                        maps &= memcmp(&m2[q], &m3[q / 2 * 3 + q % 2], sizeof(float)) == 0;
+                    CHECK(bad == 0 && nz > P / 2 && maps && memcmp(&l2, &l3, sizeof l2) == 0,
+                          "%s, kind %d, %d threads: %dx2 in ranges against %dx3 in one range: "
+                          "%lld gradient values differ (%lld nonzero), value %.17g vs %.17g",
+                          specs[k], kind, th, (int)N, (int)N, (long long)bad, (long long)nz, l2,
+                          l3);
+                }
+            }
+        }
+    free(x2), free(x3), free(t2), free(t3), free(g2), free(g3), free(y);
+}
+
+/* lovasz_hinge with a gradient where more than three quarters of a group's errors are positive
+ * goes in ranges, its counts and pairs in the workspace: its gradient and value must have the
+ * bits of the one-range path, which the same image takes beside a second image of elements
+ * with e <= 0 (label 0, logit -5: never sorted, no target, so the same walk) over the batch.
+ * Images of 1024x128, large enough that a group's counts and pairs fit in its gradient (else
+ * they are in the workspace and the group is one range anyway). */
+static void lovasz_hinge_grad_ranges(void)
+{
+    static const char *const specs[] = {"lovasz_hinge(per_image=false,ignore_index=255)",
+                                        "lovasz_hinge(per_image=false)"};
+    const int64_t P = 1024 * 128;
+    float *x = malloc((size_t)(2 * P) * sizeof(float)), *ga = malloc((size_t)(2 * P) * 4);
+    float *gb = malloc((size_t)(2 * P) * sizeof(float));
+    int32_t *y = malloc((size_t)(2 * P) * sizeof(int32_t));
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+            sl_batch a, b;
+            grad_batch(&a, 1, 1, 1024, x, y, NULL), grad_batch(&b, 2, 1, 1024, x, y, NULL);
+            a.input_kind = b.input_kind = SL_INPUT_LOGITS;
+            a.target_kind = b.target_kind = SL_TARGET_LABELS;
+            for (int64_t i = 0; i < P; i++) {
+                /* logits 0 (one pile), small random ones, crowded ones: every error positive */
+                x[i] = kind == 0   ? 0.0f
+                       : kind == 1 ? (float)unif(-0.9, 0.9)
+                                   : (i == 7 ? 0.999f : -(float)(i % 1000) * 7e-6f);
+                y[i] = k == 0 && i % 7 == 3 ? 255 : (int32_t)sl_rng_randint(&rng, 2);
+                x[P + i] = -5.0f, y[P + i] = 0;
+            }
+            double la, lb;
+            float ma[4] = {0}, mb[4] = {0};
+            CHECK(eval_threads(specs[k], &a, SL_IMPL_FAST, 1, &la, ga, ma) == SL_OK &&
+                      eval_threads(specs[k], &b, SL_IMPL_FAST, 1, &lb, gb, mb) == SL_OK,
+                  "%s with a gradient runs", specs[k]);
+            int64_t zeros = 0;
+            for (int64_t i = 0; i < P; i++)
+                zeros += gb[P + i] == 0.0f;
+            CHECK(memcmp(ga, gb, (size_t)P * sizeof(float)) == 0 && zeros == P &&
+                      memcmp(&la, &lb, sizeof la) == 0,
+                  "%s, kind %d: in ranges against one range: the gradient's bits differ or the "
+                  "second image's are not 0 (%lld zeros), value %.17g vs %.17g",
+                  specs[k], kind, (long long)zeros, la, lb);
+        }
+    free(x), free(ga), free(gb), free(y);
+}
+
 /* lovasz and lovasz_hinge without a gradient keep less than the input's size: lovasz makes
  * the pairs one at a time, their keys in ranges, large buckets refined, piles of tied errors
  * walked from the sweep; lovasz_hinge, where more than half of a group's errors are positive,
@@ -513,9 +650,8 @@ static void test_lovasz_value(void)
     static const char *const lh[] = {"lovasz_hinge(ignore_index=255)",
                                      "lovasz_hinge(per_image=false,ignore_index=255)",
                                      "lovasz_hinge(per_image=false)"};
-    static const char *const kinds[] = {"random logits",     "logits 0",
-                                        "two logits",        "probabilities",
-                                        "per-class targets", "crowded scores"};
+    static const char *const kinds[] = {"random logits", "logits 0",          "two logits",
+                                        "probabilities", "per-class targets", "crowded scores"};
     const int64_t N = 2, P = 128 * 128;
     float *x = malloc((size_t)(N * 3 * P) * sizeof(float));
     float *t = malloc((size_t)(N * 3 * P) * sizeof(float));
@@ -546,6 +682,8 @@ static void test_lovasz_value(void)
             if (v != 3) value_bits_case(lh, 3, &b, what);
         }
     free(x), free(t), free(y);
+    lovasz_grad_ranges();
+    lovasz_hinge_grad_ranges();
 }
 
 static sl_status eval_status(const char *text, const sl_batch *b);
@@ -892,7 +1030,8 @@ static void test_errors(void)
         problem q;
         make_problem(&q, SL_INPUT_PROBS, SL_TARGET_LABELS, 0, 0, 0);
         CHECK(eval_status("dice", &q.b) == SL_OK, "dice: probabilities");
-        for (int c = 0; c < 5; c++) q.x[c * 21 + 4] = 0.0f;
+        for (int c = 0; c < 5; c++)
+            q.x[c * 21 + 4] = 0.0f;
         static const char *refuse[] = {"ce", "lovasz", "dice", "hausdorff_dt"};
         for (int k = 0; k < 4; k++) {
             char msg[SL_ERR_LEN];
@@ -906,7 +1045,8 @@ static void test_errors(void)
     pr.ann[3] = 0;
     pr.b.annotated = pr.ann;
     int has3 = 0;
-    for (int i = 0; i < 21; i++) has3 |= pr.y[i] == 3;
+    for (int i = 0; i < 21; i++)
+        has3 |= pr.y[i] == 3;
     if (has3) CHECK(eval_status("marginal_ce", &pr.b) == SL_E_LABEL, "unannotated label");
     pr.ann[3] = 7;
     CHECK(eval_status("ce", &pr.b) == SL_E_VALUE, "annotation matrix not 0/1");
@@ -924,10 +1064,23 @@ static void test_errors(void)
     CHECK(eval_status("ce", &pr.b) == SL_E_SHAPE, "2-d input");
 
     static const char *const bad[] = {
-        "", "foo", "ce(", "ce(foo=1)", "ce(reduction=avg)", "ce(label_smoothing=2)",
-        "ce(weight=[1,-2,1])", "ce + ", "2*", "ce(weight=1)", "ce(ignore_index=1.5)",
-        "ce(eps=0)", "ce)", "ce(reduction=mean,reduction=sum)", "missing_ce(denominator=x)",
-        "ce(label_smoothing=nan)", "marginal_ce(weight=[1,1])",
+        "",
+        "foo",
+        "ce(",
+        "ce(foo=1)",
+        "ce(reduction=avg)",
+        "ce(label_smoothing=2)",
+        "ce(weight=[1,-2,1])",
+        "ce + ",
+        "2*",
+        "ce(weight=1)",
+        "ce(ignore_index=1.5)",
+        "ce(eps=0)",
+        "ce)",
+        "ce(reduction=mean,reduction=sum)",
+        "missing_ce(denominator=x)",
+        "ce(label_smoothing=nan)",
+        "marginal_ce(weight=[1,1])",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_spec *s = NULL;
@@ -943,8 +1096,8 @@ static void test_errors(void)
           "unknown loss lists the valid ones: %s", err.msg);
     CHECK(sl_spec_parse("ce(foo=1)", &s, &err) == SL_E_PARSE && strstr(err.msg, "ignore_index"),
           "unknown key lists the valid ones: %s", err.msg);
-    CHECK(sl_spec_parse(" 0.5 * ce ( weight = [ 0.2 , 1 ] , ignore_index = 255 ) + missing_ce ",
-                        &s, &err) == SL_OK,
+    CHECK(sl_spec_parse(" 0.5 * ce ( weight = [ 0.2 , 1 ] , ignore_index = 255 ) + missing_ce ", &s,
+                        &err) == SL_OK,
           "spaces are allowed: %s", err.msg);
     if (s) {
         double k;
