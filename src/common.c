@@ -244,3 +244,34 @@ double sl__sigmoid(double x)
     double e = exp(x);
     return e / (1.0 + e);
 }
+
+static void sort_swap(unsigned char *a, unsigned char *b, size_t size)
+{
+    unsigned char t[64];
+    memcpy(t, a, size);
+    memcpy(a, b, size);
+    memcpy(b, t, size);
+}
+
+/* Moves item `root` down the heap of the first n items (the largest on top). */
+static void sort_sift(unsigned char *v, size_t root, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+    for (size_t ch = 2 * root + 1; ch < n; ch = 2 * root + 1) {
+        if (ch + 1 < n && cmp(v + ch * size, v + (ch + 1) * size) < 0) ch++;
+        if (cmp(v + root * size, v + ch * size) >= 0) return;
+        sort_swap(v + root * size, v + ch * size, size);
+        root = ch;
+    }
+}
+
+void sl__sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char *v = base;
+    for (size_t i = n / 2; i-- > 0;)
+        sort_sift(v, i, n, size, cmp);
+    for (size_t end = n; end-- > 1;) {
+        sort_swap(v, v + end * size, size);
+        sort_sift(v, 0, end, size, cmp);
+    }
+}

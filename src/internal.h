@@ -288,6 +288,11 @@ sl_status sl__input_shape_check(const sl_shape *s, sl_error *err);
  * the log-softmax). Every reference path, the data generator, the CLI and the trainer call it;
  * the vector kernels have their own fused forms. */
 void sl__softmax(double *v, int64_t C, int64_t stride, int log_form);
+
+/* qsort's contract, in place with no memory of its own (a heapsort; the C library's qsort may
+ * take a temporary buffer as large as the array): n items of `size` bytes (at most 64). Not
+ * stable: the callers' keys are unique, or equal keys are equal items. */
+void sl__sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 /* The one sigmoid of the references, 1 / (1 + exp(-x)) in a form exact for either sign. */
 double sl__sigmoid(double x);
 

@@ -112,7 +112,7 @@ static double lz_factor(const sl_options *o, const lz_dims *d, int64_t K)
 
 /* The sort buffers. A pair sorts its keys in one array of the group's size; each bucket of the
  * first digit is then sorted with a scratch array of LZ_SCRATCH(M) keys as room (a larger
- * bucket, which takes an unusual pile of nearly equal errors, is sorted in place by qsort: the
+ * bucket, which takes an unusual pile of nearly equal errors, is sorted in place by sl__sort: the
  * keys are unique, so any sort orders them the same way). A scratch slot also holds the
  * digits' counts. */
 #define LZ_SCRATCH(M) ((M) / 4 + 1)
@@ -530,14 +530,19 @@ static int lz_key_cmp(const void *a, const void *b)
 
 /* Sort the n keys of one first-digit bucket, kb[0, n), on the rest of their 30 bits, with the
  * slot's scratch as room; the result ends in kb. An LSD radix sort of two digits (a digit
- * every key shares is skipped), an insertion sort for a few keys, or qsort for more than the
- * scratch holds. Keys are unique (the index), so each sorts them the same way. */
+ * every key shares is skipped), an insertion sort for a few keys, or, for more than the scratch
+ * holds, a check that they are in order already (a pile of equal errors keeps pixel order) and
+ * else an in-place heapsort (sl__sort). Keys are unique (the index), so each sorts them the same
+ * way. */
 
 static void lz_bucket_sort(uint64_t *restrict kb, int64_t n, lz_slot *s)
 {
     uint64_t *restrict ka = s->ka;
     if (n > s->room) {
-        qsort(kb, (size_t)n, sizeof *kb, lz_key_cmp);
+        int64_t r = 1;
+        while (r < n && (kb[r - 1] & LZ_KEYMASK) < (kb[r] & LZ_KEYMASK))
+            r++;
+        if (r < n) sl__sort(kb, (size_t)n, sizeof *kb, lz_key_cmp);
         return;
     }
     if (n <= LZ_SMALL) {
@@ -1249,8 +1254,8 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Reference: double precision, plain loops, a qsort of (error, index) items; the probabilities
- * of a pixel are recomputed where needed. Forward and backward side by side: each pair's walk
+ * Reference: double precision, plain loops, a sort (sl__sort) of (error, index) items; the
+ * probabilities of a pixel are recomputed where needed. Forward and backward side by side: each pair's walk
  * writes dL/dp, and the chain rule runs at the end.
  */
 
@@ -1344,7 +1349,7 @@ static double ref_pair(const sl_call *c, const lz_dims *d, lz_ref_ws *w, int64_t
     }
     *counted = m > 0 && (o->classes == SL_CLASSES_ALL || present);
     if (!*counted) return 0.0;
-    qsort(w->items, (size_t)m, sizeof *w->items, ref_cmp);
+    sl__sort(w->items, (size_t)m, sizeof *w->items, ref_cmp);
     /* Forward (the loss) and backward (dL/dp) along the sorted order. */
     double cumfg = 0.0, cumbg = 0.0, jprev = 0.0;
     for (int64_t r = 0; r < m; r++) {

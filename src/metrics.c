@@ -112,7 +112,7 @@ static int cmp_double(const void *a, const void *b)
 /* torch.quantile(x, q) (linear interpolation; numpy's default percentile), x sorted here. */
 static double quantile(double *x, int64_t n, double q)
 {
-    qsort(x, (size_t)n, sizeof(double), cmp_double);
+    sl__sort(x, (size_t)n, sizeof(double), cmp_double);
     double pos = q * (double)(n - 1);
     int64_t lo = (int64_t)floor(pos), hi = (int64_t)ceil(pos);
     if (hi > n - 1) hi = n - 1;
