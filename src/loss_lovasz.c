@@ -41,6 +41,14 @@ static void lz_dims_of(const sl_options *o, const sl_batch *b, lz_dims *d)
     d->nmean = (double)d->N;
 }
 
+/* A call's dimensions into d, and with per_image=true the number of images its mean divides by
+ * (the statistics phase of sharded evaluation: returns 1 when that phase is all the call is). */
+static int lz_begin(const sl_call *c, lz_dims *d)
+{
+    lz_dims_of(c->o, c->b, d);
+    return c->o->per_image && sl__shard_norm(c, &d->nmean);
+}
+
 static void lovasz_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
 {
     out->ndim = 2;
@@ -1212,8 +1220,7 @@ static sl_status lovasz_fast(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
     lz_dims d;
-    lz_dims_of(o, b, &d);
-    if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
+    if (lz_begin(c, &d)) return SL_OK;
     const int64_t N = d.N, C = d.C, P = d.P;
     const int probs = b->input_kind == SL_INPUT_PROBS;
     if (!c->grad) return lz_value(c, &d, loss);
@@ -1374,8 +1381,7 @@ static sl_status lovasz_ref(const sl_call *c, double *loss)
     const sl_options *o = c->o;
     const sl_batch *b = c->b;
     lz_dims d;
-    lz_dims_of(o, b, &d);
-    if (o->per_image && sl__shard_norm(c, &d.nmean)) return SL_OK;
+    if (lz_begin(c, &d)) return SL_OK;
     const int64_t N = d.N, C = d.C, P = d.P;
     lz_ref_ws w;
     lz_ref_carve(&d, c->ws, &w);
@@ -1516,8 +1522,9 @@ static void lh_map_shape(const sl_options *o, const sl_batch *b, sl_shape *out)
  * quarters of an input-sized workspace and 256 KiB a thread, whatever the data. With a gradient
  * the same ranges serve where more than three quarters of a group's errors are positive (logits
  * 0), the counts and pairs then in the workspace's slot, as the walk writes the gradient while
- * later ranges still need them (lh_group); elsewhere the group is one range, its offsets at most
- * three quarters of its elements. */
+ * later ranges still need them (lh_group), and so do they with a gradient that holds other terms
+ * (a later term of a spec); elsewhere the group is one range, its offsets at most three quarters
+ * of its elements. */
 #define LH_BITS 16
 #define LH_PAIRS 4096 /* pairs in a slot's buffer, at least (else 1/16 of a group) */
 #define LH_SLOTS 16   /* groups sorted at once, at most */
@@ -1697,16 +1704,15 @@ static void lh_sift(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t
     }
 }
 
-static void lh_heapify(const lh_group_t *gr, uint32_t *off, int64_t n)
+static void lh_heapify(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
 {
     for (int64_t i = n / 2; i-- > 0;)
-        lh_sift(gr, off, NULL, i, n);
+        lh_sift(gr, off, pairs, i, n);
 }
 
 static void lh_heapsort(const lh_group_t *gr, uint32_t *off, lh_pair *pairs, int64_t n)
 {
-    for (int64_t i = n / 2; i-- > 0;)
-        lh_sift(gr, off, pairs, i, n);
+    lh_heapify(gr, off, pairs, n);
     for (int64_t end = n - 1; end > 0; end--) {
         lh_swap(off, pairs, 0, end);
         lh_sift(gr, off, pairs, 0, end);
@@ -1803,7 +1809,7 @@ static void lh_big(const lh_group_t *gr, uint32_t v, uint32_t *off, int64_t cap,
                 if (n == cap) lh_walk(gr, st, off, n, G, scale), n = 0;
             } else if (n < cap) {
                 off[n++] = j;
-                if (n == cap) lh_heapify(gr, off, n);
+                if (n == cap) lh_heapify(gr, off, NULL, n);
             } else {
                 lh_pair r = lh_pair_of(gr, off[0]);
                 if (lh_before(&p, &r)) off[0] = j, lh_sift(gr, off, NULL, 0, n);
@@ -1828,22 +1834,24 @@ static void lh_zeros(const lh_group_t *gr)
 /* Group g (images [g ipg, (g + 1) ipg)) with its offsets at off: returns its loss and writes
  * scale times its gradient. in_grad: slot s lies in the group's own part of the gradient, which
  * the walk then writes: its zeros are filled in after the sort, not in pass 0; but where more
- * than half the group's errors are positive, the group goes in ranges as without a gradient,
- * its counts and pairs in the thread's slot ws of the workspace instead (the walk writes the
- * gradient while later ranges still need them), and the zeros are filled in before the first
- * range. */
+ * than three quarters of the group's errors are positive, the group goes in ranges as without a
+ * gradient, its counts and pairs in the thread's slot ws of the workspace instead (the walk
+ * writes the gradient while later ranges still need them), and the zeros are filled in before
+ * the first range. Wherever the slot lies in the workspace (no gradient, one that holds other
+ * terms, or that switch), the ranges hold at most half the group's offsets. */
 static double lh_group(const sl_call *c, int64_t g, int64_t ipg, uint32_t *off, const lh_slot *s,
                        const lh_slot *ws, double scale, int in_grad)
 {
     const uint32_t nb = 1u << LH_BITS;
     lh_group_t gr = {c, g * ipg * c->C * c->P, ipg * c->C * c->P, 0.0, c->grad && !in_grad, 0, nb};
-    int64_t cap = c->grad || gr.len < 2 ? gr.len : gr.len / 2; /* offsets held at once */
     double G;
     int64_t m = lh_bucket(&gr, NULL, off, 0, &G);
     if (in_grad && m > gr.len / 4 * 3 && gr.len >= 2) {
-        in_grad = 0, s = ws, cap = gr.len / 2;
+        in_grad = 0, s = ws;
         lh_zeros(&gr);
     }
+    /* offsets held at once: the whole group where the slot lies in the gradient, else half */
+    int64_t cap = in_grad || gr.len < 2 ? gr.len : gr.len / 2;
     uint32_t *cnt = s->cnt;
     memset(cnt, 0, nb * sizeof(uint32_t));
     lh_bucket(&gr, cnt, off, 1, &G);

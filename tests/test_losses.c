@@ -876,7 +876,8 @@ static void test_spec_order(void)
     problem pr;
     make_problem(&pr, SL_INPUT_LOGITS, SL_TARGET_LABELS, 0, 0, 0);
     static const char *const pairs[][2] = {
-        {"dice", "lovasz"}, {"0.5*ce", "boundary"}, {"lovasz", "2*hausdorff_dt"}};
+        {"dice", "lovasz"}, {"0.5*ce", "boundary"}, {"lovasz", "2*hausdorff_dt"},
+        {"lovasz", "lovasz_hinge"}}; /* the last: lovasz_hinge adds in ranges */
     char msg[SL_ERR_LEN];
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         char ab[160], ba[160];
